@@ -38,6 +38,20 @@ slow: venv
 dist: venv
 	$(BIN)/python scripts/build_dist.py --out dist $(ARCHS)
 
+# Virtual board: the unix port's REPL on a pty in build/vboard (prints the port).
+vboard: venv
+	$(BIN)/python scripts/vboard.py start --dir build/vboard
+	@echo "stop it with: $(BIN)/python scripts/vboard.py stop --dir build/vboard"
+
+# Package + model to a board: make flash PORT=/dev/ttyACM0 ARCH=xtensawin [MODEL=...] [MODE=fs|romfs]
+flash: venv
+	@test -n "$(PORT)" || { echo "usage: make flash PORT=<serial port or the pty printed by make vboard> [ARCH=$(ARCH)]"; exit 2; }
+	$(BIN)/python scripts/flash.py --port $(PORT) --arch $(ARCH) --model $(MODEL) --mode $(MODE)
+
+# Flash a virtual board (or PORT=...), embed sentences on it, print a similarity table.
+demo: venv
+	$(BIN)/python scripts/demo.py $(if $(PORT),--port $(PORT) --arch $(ARCH)) --model $(MODEL) --mode $(MODE)
+
 # Distil the default model again (needs torch; never part of make test).
 model:
 	$(PY) -m venv .venv-distill

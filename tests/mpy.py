@@ -56,7 +56,7 @@ def run_py(code: str, heapsize: str | None = None, timeout: float = 600) -> subp
 def _run_chunk(texts: list[str], mode: str, impl: str, src: Path, heapsize: str) -> list[str]:
     with tempfile.TemporaryDirectory() as d:
         inp, outp = Path(d) / "in.jsonl", Path(d) / "out.txt"
-        inp.write_text("".join(json.dumps(t) + "\n" for t in texts))
+        inp.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
         cmd = [micropython(), "-X", f"heapsize={heapsize}", str(RUNNER), str(DEVICE), mode, impl, str(src)]
         proc = subprocess.run(cmd + [str(inp), str(outp)], capture_output=True, text=True, timeout=3600)
         if proc.returncode != 0:

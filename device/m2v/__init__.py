@@ -10,7 +10,9 @@ m2v.load(path) opens another model; by default the board's model is used:
 
 from .model import Model
 
-DEFAULT_PATHS = ("/rom/model.m2v", "/model.m2v")
+# "model.m2v" (relative to the working directory) serves the unix-port virtual
+# board (scripts/vboard.py), whose filesystem root is a host directory.
+DEFAULT_PATHS = ("/rom/model.m2v", "/model.m2v", "model.m2v")
 _default = None
 
 

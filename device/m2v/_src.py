@@ -5,7 +5,7 @@ from micropython import const
 
 _PAGE_BITS = const(7)
 _PAGE = const(128)
-_NPAGES = const(8)  # 1 KiB of cache, shared by every section of one model
+_NPAGES = const(4)  # 512 bytes of cache, shared by every section of one model
 
 
 class PageCache:

@@ -1,5 +1,6 @@
 # Loading a model binary (docs/FORMAT.md §1-2), in place: from a buffer
 # (ROMFS, frozen bytes) or from a file through a 1 KiB page cache.
+import gc
 import struct
 from array import array
 from micropython import const
@@ -110,9 +111,10 @@ class Model:
         n = f.readinto(h)
         self._header(memoryview(h)[: n or 0], total)
         if check_crc:
-            crc, left = crc32_file(f, 16, self.file_size, bytearray(512))
+            crc, left = crc32_file(f, 16, self.file_size, bytearray(256))
             if left or crc != self.crc:
                 raise _err("CRC-32 mismatch")
+            gc.collect()
         t = bytearray(self.header_size - _HDR_SIZE)
         f.seek(_HDR_SIZE)
         f.readinto(t)
@@ -122,7 +124,7 @@ class Model:
         s = [None] * (_NSEC + 1)
         for sid in secs:
             off, size = secs[sid]
-            if size <= 512 and sid != 13:
+            if size <= 256:
                 # small tables live in RAM: one read, then plain indexing
                 b = bytearray(size)
                 f.seek(off)

@@ -1,0 +1,277 @@
+"""Flash the m2v package and a model to a MicroPython board over mpremote.
+
+    python scripts/flash.py --port /dev/ttyACM0 --arch xtensawin [--model M] [--mode fs|romfs]
+    make flash PORT=/dev/ttyACM0 ARCH=xtensawin
+
+1. builds dist/<arch>/m2v/*.mpy (scripts/build_dist.py) and copies it to :lib/m2v/
+   (stale files there are removed first: a .py would shadow its .mpy);
+2. fs mode: copies the model to :model.m2v.tmp, checks it on the board (size,
+   binascii.crc32 against the host, and m2v.load(..., check_crc=True)) and only
+   then renames it to :model.m2v, so an interrupted transfer leaves the previous
+   model in use. romfs mode: `mpremote romfs deploy` to the board's ROMFS
+   partition (/rom/model.m2v; the unix virtual board has none);
+3. smoke test: loads the default model and embeds a sentence on the board,
+   prints the first values, the time and the heap used, and compares the whole
+   vector with the host reference (host_tools.reference) bit for bit.
+
+Paths on the board are relative (model.m2v, lib/m2v): mpremote's working
+directory is / on a real board and the board directory on the virtual board
+(scripts/vboard.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import build_dist  # noqa: E402
+
+MODEL = ROOT / "firmware_assets" / "model.m2v"
+SMOKE_TEXT = "turn on the kitchen lights"
+# sys.implementation._mpy >> 10 (MP_NATIVE_ARCH_*)
+NATIVE_ARCHS = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
+                "xtensa", "xtensawin", "rv32imc", "rv64imc"]  # fmt: skip
+
+
+class FlashError(RuntimeError):
+    pass
+
+
+def mpremote_exe() -> list[str]:
+    exe = Path(sys.executable).parent / "mpremote"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("mpremote")
+    return [found] if found else [sys.executable, "-m", "mpremote"]
+
+
+def mpremote(port: str, *args: str, timeout: float = 300, check: bool = True) -> str:
+    """Run `mpremote connect PORT resume ARGS...`; return its stdout."""
+    cmd = mpremote_exe() + ["connect", port, "resume", *args]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise FlashError(f"mpremote timed out after {timeout}s: {' '.join(args)[:200]}") from e
+    if check and p.returncode != 0:
+        what = " ".join(args)[:200]
+        raise FlashError(f"mpremote {what} failed ({p.returncode}):\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
+    return p.stdout
+
+
+def board_exec(port: str, code: str, timeout: float = 300) -> str:
+    """Run code on the board; raise FlashError if it raised (its traceback is in the message)."""
+    out = mpremote(port, "exec", code, timeout=timeout)
+    if "Traceback (most recent call last)" in out:
+        raise FlashError("board raised:\n" + out[-2000:])
+    return out
+
+
+def board_json(port: str, code: str, timeout: float = 300) -> dict:
+    """Run code that ends with print("@@" + json.dumps(...)); return that object."""
+    out = board_exec(port, code, timeout)
+    for line in out.splitlines():
+        if line.startswith("@@"):
+            return json.loads(line[2:])
+    raise FlashError("no result from the board:\n" + out[-2000:])
+
+
+def board_arch(port: str) -> str | None:
+    r = board_json(port, "import sys, json\nprint('@@' + json.dumps(getattr(sys.implementation, '_mpy', 0)))")
+    a = r >> 10
+    return NATIVE_ARCHS[a] if 0 <= a < len(NATIVE_ARCHS) else None
+
+
+def install_package(port: str, arch: str, dist: Path, log=print) -> None:
+    pkg = build_dist.build(arch, dist)
+    files = sorted(pkg.glob("*.mpy"))
+    board_exec(
+        port,
+        "import os\n"
+        "for d in ('lib', 'lib/m2v'):\n"
+        "    try:\n        os.mkdir(d)\n    except OSError:\n        pass\n"
+        "for n in os.listdir('lib/m2v'):\n    os.remove('lib/m2v/' + n)\n",
+    )
+    mpremote(port, "fs", "cp", *[str(f) for f in files], ":lib/m2v/")
+    log(f"package: {len(files)} files ({sum(f.stat().st_size for f in files)} bytes, {arch}) -> :lib/m2v/")
+
+
+VERIFY = """
+import sys
+for k in list(sys.modules):
+    if k == 'm2v' or k.startswith('m2v.'):
+        del sys.modules[k]
+import os, json, gc
+from binascii import crc32
+p = {path!r}
+size = os.stat(p)[6]
+c = 0
+b = bytearray(4096)
+mv = memoryview(b)
+with open(p, 'rb') as f:
+    while True:
+        n = f.readinto(b)
+        if not n:
+            break
+        c = crc32(mv[:n], c)
+import m2v
+m = m2v.load(p, check_crc=True, mode='file')
+del m
+gc.collect()
+print('@@' + json.dumps([size, c & 0xffffffff]))
+"""
+
+COMMIT = """
+import os
+try:
+    os.rename('model.m2v.tmp', 'model.m2v')
+except OSError:  # filesystems whose rename does not replace (FAT)
+    os.remove('model.m2v')
+    os.rename('model.m2v.tmp', 'model.m2v')
+print('@@1')
+"""
+
+
+def install_model_fs(port: str, model: Path, log=print) -> None:
+    data = model.read_bytes()
+    want = [len(data), zlib.crc32(data)]
+    board_exec(port, "import os\ntry:\n    os.remove('model.m2v.tmp')\nexcept OSError:\n    pass\n")
+    log(f"model: copying {model} ({len(data)} bytes) -> :model.m2v.tmp")
+    mpremote(port, "fs", "cp", str(model), ":model.m2v.tmp", timeout=1800)
+    got = board_json(port, VERIFY.format(path="model.m2v.tmp"), timeout=600)
+    if got != want:
+        raise FlashError(f"model on the board differs from the host (size, crc32): board {got}, host {want}")
+    board_json(port, COMMIT)
+    log(f"model: verified (crc32 {want[1]:08x}) and renamed to :model.m2v")
+
+
+def check_romfs(port: str) -> None:
+    probe = mpremote_exe() + ["connect", port, "resume", "romfs", "query"]
+    p = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+    text = (p.stdout + p.stderr).strip()
+    if p.returncode != 0 or "not enabled" in text.lower() or "ROMFS" not in text:
+        raise FlashError(
+            f"MODE=romfs: this board has no ROMFS partition ({text.splitlines()[-1] if text else 'no answer'});"
+            " the unix virtual board never has one. Use MODE=fs, or a firmware with a ROMFS partition."
+        )
+
+
+def install_model_romfs(port: str, model: Path, log=print) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copy(model, Path(d) / "model.m2v")
+        log(f"model: romfs deploy {model}")
+        mpremote(port, "romfs", "deploy", d, timeout=1800)
+    got = board_json(port, VERIFY.format(path="/rom/model.m2v"), timeout=600)
+    data = model.read_bytes()
+    if got != [len(data), zlib.crc32(data)]:
+        raise FlashError(f"/rom/model.m2v differs from the host: {got}")
+    log("model: verified /rom/model.m2v")
+
+
+EMBED = """
+import sys, gc, time, json
+for k in list(sys.modules):
+    if k == 'm2v' or k.startswith('m2v.'):
+        del sys.modules[k]
+gc.collect()
+t0 = time.ticks_us()
+import m2v
+gc.collect()
+a0 = gc.mem_alloc()
+m = m2v._model()
+t1 = time.ticks_us()
+r = []
+for s in {texts!r}:
+    gc.collect()
+    b0 = gc.mem_alloc()
+    t = time.ticks_us()
+    v = m.embed(s)
+    dt = time.ticks_diff(time.ticks_us(), t)
+    r.append([list(v), dt, gc.mem_alloc() - b0])
+print('@@' + json.dumps({{'load_us': time.ticks_diff(t1, t0), 'model_heap': gc.mem_alloc() - a0,
+    'free': gc.mem_free(), 'file': m2v.__file__, 'r': r}}))
+"""
+
+
+def embed_on_board(port: str, texts: list[str], timeout: float = 600) -> dict:
+    """Embed texts with the board's default model: {'r': [[vector, us, heap_bytes], ...], ...}."""
+    return board_json(port, EMBED.format(texts=list(texts)), timeout=timeout)
+
+
+def reference_vectors(model: Path, texts: list[str]) -> list[list[int]]:
+    from host_tools import reference
+
+    ref = reference.load(model)
+    return [[int(x) for x in ref.embed(t)] for t in texts]
+
+
+def smoke(port: str, model: Path, log=print) -> None:
+    res = embed_on_board(port, [SMOKE_TEXT])
+    vec, us, heap = res["r"][0]
+    ms = res["load_us"] / 1000
+    log(f"smoke: m2v from {res['file']}; import + load (CRC) {ms:.1f} ms, heap {res['model_heap']} B")
+    log(f"smoke: embed({SMOKE_TEXT!r})[:8] = {vec[:8]}  ({len(vec)} dims)")
+    log(f"smoke: embed {us / 1000:.1f} ms, {heap} B allocated by embed, {res['free']} B free")
+    if vec != reference_vectors(model, [SMOKE_TEXT])[0]:
+        raise FlashError("smoke: the board's vector differs from the host reference")
+    log("smoke: matches host_tools.reference bit for bit")
+
+
+def _compatible(arch: str, board: str) -> bool:
+    # MicroPython loads older ARM Thumb .mpy on newer ARM cores (armv6m code on armv7em...).
+    arm = ["armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp"]
+    return arch in arm and board in arm and arm.index(arch) <= arm.index(board)
+
+
+def flash(
+    port: str, model: Path = MODEL, arch: str | None = None, mode: str = "fs", dist: Path = ROOT / "dist", log=print
+) -> None:
+    """Install the package and model on the board at port, then smoke-test it."""
+    model = Path(model)
+    if mode not in ("fs", "romfs"):
+        raise FlashError("mode must be fs or romfs")
+    barch = board_arch(port)
+    if arch is None:
+        arch = barch or "x64"
+    if barch and barch != arch and not _compatible(arch, barch):
+        raise FlashError(f"the board runs {barch} native code, not {arch}: pass ARCH={barch} (--arch {barch})")
+    if mode == "romfs":
+        check_romfs(port)
+    install_package(port, arch, Path(dist), log)
+    if mode == "romfs":
+        install_model_romfs(port, model, log)
+    else:
+        install_model_fs(port, model, log)
+    smoke(port, model, log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="flash m2v and a model to a board")
+    ap.add_argument("--port", required=True, help="serial port (or the virtual board's pty)")
+    ap.add_argument("--model", default=str(MODEL), type=Path)
+    ap.add_argument("--arch", default=None, help="mpy-cross -march (default: what the board reports)")
+    ap.add_argument("--mode", default="fs", choices=["fs", "romfs"])
+    ap.add_argument("--dist", default=str(ROOT / "dist"), type=Path)
+    a = ap.parse_args(argv)
+    if not a.port:
+        ap.error("PORT is empty: make flash PORT=/dev/ttyACM0 (or the port printed by make vboard)")
+    try:
+        flash(a.port, a.model, a.arch, a.mode, a.dist)
+    except FlashError as e:
+        print(f"flash: {e}", file=sys.stderr)
+        return 1
+    print("flash: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

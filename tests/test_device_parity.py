@@ -1,0 +1,78 @@
+"""The device package on the real MicroPython unix port: token ids equal ``tokenizers``', vectors equal the reference.
+
+ROMFS mode (the model read in place from a mounted ROMFS image, viper pooling)
+runs everything; file mode (the model streamed through the page cache) and
+the pure-Python pooling loop run a sample in ``make test`` and everything
+under ``-m slow``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mpy import MODEL, run_device
+from truth import Truth, codepoint_texts, corpus, fuzz_texts, long_texts
+
+from host_tools import reference
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return reference.load(MODEL)
+
+
+@pytest.fixture(scope="module")
+def truth():
+    return Truth()
+
+
+def check(texts: list[str], mode: str, impl: str, ref, truth) -> dict[str, int]:
+    got = run_device(texts, mode=mode, impl=impl)
+    want_ids = truth.ids(texts)
+    errors = [g for g in got if isinstance(g, str)]
+    assert not errors, errors[:3]
+    id_bad = [i for i, (g, w) in enumerate(zip(got, want_ids)) if g[0] != w]
+    vec_bad = [i for i, (g, t) in enumerate(zip(got, texts)) if not np.array_equal(g[1], ref.embed(t))]
+    figures = {"texts": len(texts), "id_mismatches": len(id_bad), "vector_mismatches": len(vec_bad)}
+    print(f"\n{mode}/{impl}: {figures}")
+    assert not id_bad, [(texts[i][:80], got[i][0][:20], want_ids[i][:20]) for i in id_bad[:3]]
+    assert not vec_bad, [texts[i][:80] for i in vec_bad[:3]]
+    return figures
+
+
+def test_corpus_romfs(ref, truth):
+    check(corpus(), "rom", "viper", ref, truth)
+
+
+def test_codepoints_romfs_sample(ref, truth):
+    check(codepoint_texts(step=3), "rom", "viper", ref, truth)
+
+
+@pytest.mark.slow
+def test_codepoints_romfs_all(ref, truth):
+    check(codepoint_texts(), "rom", "viper", ref, truth)
+
+
+def test_fuzz_and_long_romfs(ref, truth):
+    check(fuzz_texts(1500) + long_texts() + ["word " * 200_000], "rom", "viper", ref, truth)
+
+
+def test_file_mode_sample(ref, truth):
+    texts = corpus()[::40] + codepoint_texts(step=47) + fuzz_texts(100, seed=7) + long_texts()
+    check(texts, "file", "viper", ref, truth)
+
+
+def test_pure_python_pooling_sample(ref, truth):
+    check(corpus()[5::40] + fuzz_texts(50, seed=9) + long_texts(), "rom", "py", ref, truth)
+
+
+def test_empty_and_whitespace_give_zero_vector(ref, truth):
+    got = run_device(["", "   ", "\t\n", "\u200b", "[UNK]"], mode="rom")
+    for ids, vec in got:
+        assert ids == [] and not vec.any()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("impl", ["viper", "py"])
+def test_everything_file_mode(ref, truth, impl):
+    check(corpus() + codepoint_texts() + fuzz_texts(1500) + long_texts(), "file", impl, ref, truth)

@@ -1,0 +1,52 @@
+"""scripts/build_dist.py: .mpy for every target; the x64 build runs on the unix port."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from mpy import MODEL, micropython
+
+from host_tools import reference
+
+ROOT = Path(__file__).resolve().parent.parent
+ARCHS = ["armv6m", "armv7emsp", "xtensawin", "rv32imc", "x64"]
+TEXT = "The quick brown fox jumps over the lazy dog; café déjà vu 42!"
+
+
+def test_dist_builds_and_runs(tmp_path):
+    out = tmp_path / "dist"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_dist.py"), "--out", str(out), *ARCHS],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.stem for p in (ROOT / "device" / "m2v").glob("*.py") if p.name != "manifest.py")
+    for arch in ARCHS:
+        got = sorted(p.stem for p in (out / arch / "m2v").glob("*.mpy"))
+        assert got == names, arch
+        for name in names:
+            head = (out / arch / "m2v" / f"{name}.mpy").read_bytes()[:2]
+            assert head == b"M\x06", (arch, name, head)
+
+    code = (
+        f"import sys\nsys.path.insert(0, {str(out / 'x64')!r})\n"
+        "import m2v, m2v.pool\n"
+        "assert m2v.__file__.endswith('.mpy'), m2v.__file__\n"
+        "assert m2v.pool.acc_row_viper is not None\n"
+        f"m = m2v.load({str(MODEL)!r}, mode='file')\n"
+        f"print(' '.join(str(x) for x in m.embed({TEXT!r})))\n"
+    )
+    cmd = [micropython(), "-X", "heapsize=512K", "-c", code]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    got = [int(x) for x in run.stdout.split()]
+    assert got == [int(x) for x in reference.load(MODEL).embed(TEXT)]
+
+
+def test_dist_fails_clearly(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_dist.py"), "--out", str(tmp_path), "nosucharch"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "mpy-cross failed" in proc.stderr

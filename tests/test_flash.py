@@ -1,0 +1,82 @@
+"""Flash a virtual board (unix port on a pty) over mpremote; survive an interrupted model transfer."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import flash  # noqa: E402
+import vboard  # noqa: E402
+from mpy import MODEL  # noqa: E402
+
+TEXTS = ["turn on the kitchen lights", "Wie spät ist es?", "", "naïve café — 3.14 😀 OK"]
+
+
+@pytest.fixture
+def board(tmp_path):
+    d = tmp_path / "board"
+    port = vboard.start(d, "256K")
+    try:
+        yield port, d
+    finally:
+        vboard.stop(d)
+    assert vboard.running_pid(d) is None
+
+
+def on_board(port):
+    return [r[0] for r in flash.embed_on_board(port, TEXTS)["r"]]
+
+
+def test_flash_and_interrupted_flash(board, tmp_path):
+    port, d = board
+    new_model = tmp_path / "new.m2v"
+    conv = subprocess.Popen(  # a different model (first 128 dims) for the second flash, built meanwhile
+        [sys.executable, "-m", "host_tools", "convert", str(ROOT / "firmware_assets" / "potion-minilm-micro"),
+         "--dims", "128", "-o", str(new_model)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    logs = []
+    flash.flash(port, MODEL, "x64", dist=tmp_path / "dist", log=logs.append)
+    assert (d / "model.m2v").read_bytes() == MODEL.read_bytes()
+    assert not (d / "model.m2v.tmp").exists()
+    assert any("bit for bit" in line for line in logs)
+    want = flash.reference_vectors(MODEL, TEXTS)
+    assert on_board(port) == want
+
+    assert conv.wait(120) == 0, conv.stderr.read()
+    # Interrupted transfer: kill mpremote while it copies the new model.
+    cp = subprocess.Popen(
+        flash.mpremote_exe() + ["connect", port, "resume", "fs", "cp", str(new_model), ":model.m2v.tmp"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    end = time.monotonic() + 20
+    while time.monotonic() < end and not ((d / "model.m2v.tmp").exists() and (d / "model.m2v.tmp").stat().st_size):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    cp.kill()
+    cp.wait()
+    partial = (d / "model.m2v.tmp").stat().st_size
+    assert 0 < partial < new_model.stat().st_size
+    assert (d / "model.m2v").read_bytes() == MODEL.read_bytes()
+    assert on_board(port) == want  # the board still runs the previous model
+
+    # A truncated temp file is refused by the on-board check and never committed.
+    with pytest.raises(flash.FlashError):
+        flash.board_json(port, flash.VERIFY.format(path="model.m2v.tmp"))
+
+    flash.flash(port, new_model, "x64", dist=tmp_path / "dist", log=logs.append)
+    assert (d / "model.m2v").read_bytes() == new_model.read_bytes()
+    got = on_board(port)
+    assert got == flash.reference_vectors(new_model, TEXTS)
+    assert len(got[0]) == 128
+
+
+def test_romfs_mode_refused_on_virtual_board(board, tmp_path):
+    port, _ = board
+    with pytest.raises(flash.FlashError, match="no ROMFS"):
+        flash.flash(port, MODEL, "x64", mode="romfs", dist=tmp_path / "dist", log=lambda s: None)
