@@ -20,7 +20,8 @@ def _inspect(path: Path) -> str:
         lines.append(f"  {f:20s} {getattr(h, f)!r}")
     lines.append("  sections:")
     for sid, (off, size) in sorted(secs.items(), key=lambda kv: kv[1][0]):
-        lines.append(f"    {bf.SECTION_NAMES[sid]:10s} offset {off:8,d}  size {size:8,d}  ({100 * size / h.file_size:5.1f} %)")
+        share = 100 * size / h.file_size
+        lines.append(f"    {bf.SECTION_NAMES[sid]:10s} offset {off:8,d}  size {size:8,d}  ({share:5.1f} %)")
     return "\n".join(lines)
 
 

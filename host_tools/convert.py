@@ -35,7 +35,7 @@ def _vocab_quantize(emb: np.ndarray, weights: np.ndarray | None, n: int) -> tupl
 
 
 def _reachable(text: str, continuation: bool, out_classes: dict[str, set[str]]) -> bool:
-    """Can the normaliser and pre-tokenizer ever hand this token's text to WordPiece?"""
+    """Tell whether the normaliser and pre-tokenizer can ever hand this token's text to WordPiece."""
     if not text:
         return False
     classes = [out_classes.get(c, set()) for c in text]

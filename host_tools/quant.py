@@ -9,10 +9,17 @@ def int8_rows(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return int8 rows and one float scale per row.
 
     An int8 matrix is kept as it is (scale 1); a float matrix gets a symmetric
-    per-row scale ``max|row| / 127``.
+    per-row scale ``max|row| / 127``. The accumulator bound of FORMAT.md §6
+    assumes ``|row| <= 127``, so an int8 row that holds -128 is treated like a
+    float row (scale 128/127).
     """
     if emb.dtype == np.int8:
-        return np.ascontiguousarray(emb), np.ones(emb.shape[0], dtype=np.float64)
+        full = (emb == -128).any(axis=1)
+        rows = np.array(emb, dtype=np.int8, order="C")
+        scales = np.ones(emb.shape[0], dtype=np.float64)
+        if full.any():
+            rows[full], scales[full] = int8_rows(emb[full].astype(np.float64))
+        return rows, scales
     e = emb.astype(np.float64)
     scale = np.abs(e).max(axis=1) / 127.0
     safe = np.where(scale > 0, scale, 1.0)

@@ -283,7 +283,7 @@ class Reference:
         return np.where(v < 0, -q, q).astype(np.int16)
 
     def embed(self, text: str) -> np.ndarray:
-        """The device's output for ``text``: int16 unit vector in Q(out_shift)."""
+        """Return the device's output for ``text``: an int16 unit vector in Q(out_shift)."""
         return self.pool(self.records(text))
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:

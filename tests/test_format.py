@@ -265,3 +265,21 @@ def test_integer_bound(binary, ref):
     # The worst possible accumulator is a 31-bit small int.
     assert int(np.abs(wcodes).max()) * int(np.abs(cent).max()) * h.max_length <= 2**30 - 1
     assert h.dims * (2**h.norm_bits - 1) ** 2 <= 2**30 - 1
+
+
+def test_int8_rows_respect_the_127_bound():
+    """An int8 model's -128 would break the accumulator bound (|row| <= 127 in FORMAT.md §6)."""
+    from host_tools import quant
+
+    emb = np.array([[-128, 5, 127, 0], [3, -4, 100, 127], [-128, -128, 0, 64], [0, 0, 0, 0]], dtype=np.int8)
+    rows, scales = quant.int8_rows(emb)
+    assert rows.dtype == np.int8 and int(np.abs(rows.astype(np.int64)).max()) <= 127
+    # Rows without -128 are kept exactly, scale 1; the others are rescaled to within half a step.
+    for i in (1, 3):
+        assert scales[i] == 1.0 and np.array_equal(rows[i], emb[i])
+    approx = rows.astype(np.float64) * scales[:, None]
+    assert np.all(np.abs(approx - emb) <= scales[:, None] / 2 + 1e-12)
+    # A float matrix: per-row max|row| / 127.
+    f = np.array([[0.5, -1.0], [0.0, 0.0], [2.54, 1.27]])
+    rows, scales = quant.int8_rows(f)
+    assert np.allclose(scales, [1 / 127, 0.0, 0.02]) and rows.tolist() == [[64, -127], [0, 0], [127, 64]]
