@@ -11,7 +11,8 @@ relative to DIR: "model.m2v", "lib/m2v/...". m2v.load() looks for the relative
 "model.m2v" after "/rom/model.m2v" and "/model.m2v".
 
 A small daemon bridges two ptys: the interpreter owns the slave of one (its
-controlling terminal, so Ctrl-C interrupts running code as on a real board);
+controlling terminal; a Ctrl-C from the client also signals it while it runs
+code, so mpremote can interrupt a program as on a real board);
 clients (mpremote, a terminal) open the slave of the other, whose path is the
 port. The interpreter is restarted when it exits (Ctrl-D in the friendly REPL,
 sys.exit(), a crash), like a board reset. Control files live in DIR/.vboard/:
@@ -73,12 +74,8 @@ def running_pid(d: Path) -> int | None:
     return pid if _alive(pid) else None
 
 
-def _raw(fd: int, isig: bool = False) -> None:
-    tty.setraw(fd)
-    if isig:  # keep Ctrl-C -> SIGINT for the interpreter (KeyboardInterrupt while running)
-        a = termios.tcgetattr(fd)
-        a[3] |= termios.ISIG
-        termios.tcsetattr(fd, termios.TCSANOW, a)
+def _raw(fd: int) -> None:
+    tty.setraw(fd)  # no echo, no line editing, no \n -> \r\n: bytes pass unchanged
 
 
 class Board:
@@ -89,7 +86,7 @@ class Board:
 
     def spawn(self) -> None:
         m, s = os.openpty()
-        _raw(s, isig=True)
+        _raw(s)
         env = dict(os.environ)
         env["MICROPYPATH"] = ":" + str(self.d / "lib") + ":.frozen"
         env.pop("PYTHONPATH", None)
@@ -107,6 +104,21 @@ class Board:
         os.set_blocking(m, False)
         self.mfd = m
         log(f"micropython pid {self.proc.pid} (heap {self.heap})")
+
+    def interrupt(self) -> None:
+        # Ctrl-C from the client. The unix port keeps its tty raw while the raw REPL
+        # runs code, so the byte alone never interrupts it; a real board's UART
+        # does. Signal it, but only while it has a SIGINT handler installed (it
+        # is running code): when idle the handler is SIG_DFL and SIGINT would kill it.
+        if not self.proc or self.proc.poll() is not None:
+            return
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                caught = next(int(ln.split()[1], 16) for ln in f if ln.startswith("SigCgt:"))
+        except (OSError, StopIteration, ValueError):
+            return
+        if caught & (1 << (signal.SIGINT - 1)):
+            os.kill(self.proc.pid, signal.SIGINT)
 
     def reap(self) -> None:
         if self.mfd >= 0:
@@ -178,7 +190,10 @@ def serve(d: Path, heap: str) -> None:
                 continue
             try:
                 if cm in r:
-                    to_board += os.read(cm, 65536)
+                    data = os.read(cm, 65536)
+                    if b"\x03" in data:
+                        board.interrupt()
+                    to_board += data
                 if board.mfd in r:
                     to_client += os.read(board.mfd, 65536)
                 if board.mfd in w:
