@@ -23,12 +23,14 @@ H_SHIFT, G_SHIFT, T_SHIFT = 8, 6, 8
 
 def _vocab_quantize(emb: np.ndarray, weights: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cluster per-token vectors into ``n`` centroids as model2vec does (k-means, seed 42)."""
+    if n < 1:
+        raise ModelError("--centroids must be positive")
+    if n > len(emb):
+        raise ModelError(f"--centroids {n} is more than the {len(emb)} token vectors")
     try:
         from model2vec.vocabulary_quantization import quantize_vocabulary
     except ImportError:
         raise ModelError("--centroids needs scikit-learn: pip install 'model2vec[quantization]'") from None
-    if n > len(emb):
-        raise ModelError(f"--centroids {n} is more than the {len(emb)} token vectors")
     logger.info("vocabulary quantisation: k-means of %d vectors into %d centroids", len(emb), n)
     centers, labels, w = quantize_vocabulary(n, weights, emb.astype(np.float32))
     return np.asarray(centers), np.asarray(labels, dtype=np.int64), np.asarray(w, dtype=np.float64)

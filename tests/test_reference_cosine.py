@@ -66,7 +66,9 @@ def test_float16_model(f16_model, default_tensors, corpus, report):
 
 def test_arbitrary_weights_model(weights_model, corpus, report):
     d, out = weights_model
-    check_model(reference.load(out), StaticModel.from_pretrained(d), corpus, "arbitrary-weights model vs model2vec", report)
+    check_model(
+        reference.load(out), StaticModel.from_pretrained(d), corpus, "arbitrary-weights model vs model2vec", report
+    )
 
 
 @pytest.mark.parametrize("pairs", [400])
