@@ -114,9 +114,12 @@ def build(tokenizer: Tokenizer) -> NormTables:
             ascii_table[cp] = 1
         else:
             b = out.encode()
-            if len(b) != 1 or b[0] < 2:
+            if kind == WORD and out == chr(cp) and cp < 3:
+                ascii_table[cp] = 2  # a control kept as a word character (clean_text off)
+            elif len(b) != 1 or b[0] < 3:
                 raise UnsupportedNormalizer(f"ASCII U+{cp:04X} normalises to {out!r}")
-            ascii_table[cp] = b[0] | (0x80 if kind == ISO else 0)
+            else:
+                ascii_table[cp] = b[0] | (0x80 if kind == ISO else 0)
 
     runs, pool = _encode_runs(kinds, outs)
     logger.info("normaliser tables: %d runs, %d pool bytes", len(runs) // 6, len(pool))

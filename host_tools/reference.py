@@ -146,6 +146,8 @@ class Reference:
                 return _DROP, ""
             if v == 1:
                 return _SPACE, ""
+            if v == 2:
+                return _WORD, ch
             return (_ISO if v & 0x80 else _WORD), chr(v & 0x7F)
         hit = self._norm_cache.get(ch)
         if hit is not None:
