@@ -56,6 +56,11 @@ flash: venv
 demo: venv
 	$(BIN)/python scripts/demo.py $(if $(PORT),--port $(PORT) --arch $(ARCH)) --model $(MODEL) --mode $(MODE)
 
+# Speed and heap on the unix port (PORT=...: on a board) next to model2vec on
+# CPython, same run; prints a table and appends to benchmarks/results.csv.
+bench: venv
+	$(BIN)/python scripts/bench.py --model $(MODEL) $(if $(PORT),--port $(PORT))
+
 # Distil the default model again (needs torch; never part of make test).
 model:
 	$(PY) -m venv .venv-distill

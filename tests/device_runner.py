@@ -3,6 +3,8 @@
 # "id id id|v v v ..." (or "!ExcName: message" when embed raised).
 # usage: micropython device_runner.py DEVICE_DIR MODE IMPL MODEL_OR_IMAGE IN OUT
 # MODE: file (stream the model file), buf (read it into RAM), rom (mount a ROMFS image)
+# IMPL: viper (viper tokenizer hot path and pooling) or py (all pure Python);
+# file-mode models always tokenise in pure Python (viper needs buffers)
 import sys
 import json
 
@@ -10,6 +12,7 @@ dev, mode, impl, src, inp, outp = sys.argv[1:7]
 sys.path.insert(0, dev)
 import m2v
 import m2v.pool
+import m2v.tok
 
 if mode == "rom":
     import vfs
@@ -21,6 +24,7 @@ if mode == "rom":
 else:
     model = m2v.load(src, mode=mode)
 m2v.pool.use(impl)
+m2v.tok.use(impl)
 
 with open(inp) as fi, open(outp, "w") as fo:
     for line in fi:

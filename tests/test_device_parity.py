@@ -1,9 +1,10 @@
 """The device package on the real MicroPython unix port: token ids equal ``tokenizers``', vectors equal the reference.
 
-ROMFS mode (the model read in place from a mounted ROMFS image, viper pooling)
-runs everything; file mode (the model streamed through the page cache) and
-the pure-Python pooling loop run a sample in ``make test`` and everything
-under ``-m slow``.
+ROMFS mode (the model read in place from a mounted ROMFS image) runs
+everything, with both implementations of the hot paths: ``viper`` (viper
+tokenizer scan, trie walk and pooling) and ``py`` (all pure Python,
+bit-identical); file mode (the model streamed through the page cache) runs a
+sample in ``make test`` and everything under ``-m slow``.
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ def check(texts: list[str], mode: str, impl: str, ref, truth) -> dict[str, int]:
     return figures
 
 
-def test_corpus_romfs(ref, truth):
-    check(corpus(), "rom", "viper", ref, truth)
+@pytest.mark.parametrize("impl", ["viper", "py"])
+def test_corpus_romfs(ref, truth, impl):
+    check(corpus(), "rom", impl, ref, truth)
 
 
-def test_codepoints_romfs_sample(ref, truth):
-    check(codepoint_texts(step=3), "rom", "viper", ref, truth)
+@pytest.mark.parametrize("impl", ["viper", "py"])
+def test_codepoints_romfs_sample(ref, truth, impl):
+    check(codepoint_texts(step=3), "rom", impl, ref, truth)
 
 
 @pytest.mark.slow
@@ -53,21 +56,24 @@ def test_codepoints_romfs_all(ref, truth):
     check(codepoint_texts(), "rom", "viper", ref, truth)
 
 
-def test_fuzz_and_long_romfs(ref, truth):
-    check(fuzz_texts(1500) + long_texts() + ["word " * 200_000], "rom", "viper", ref, truth)
+@pytest.mark.parametrize("impl", ["viper", "py"])
+def test_fuzz_and_long_romfs(ref, truth, impl):
+    check(fuzz_texts(1500) + long_texts() + ["word " * 200_000], "rom", impl, ref, truth)
 
 
-def test_file_mode_sample(ref, truth):
+@pytest.mark.parametrize("impl", ["viper", "py"])
+def test_file_mode_sample(ref, truth, impl):
     texts = corpus()[::40] + codepoint_texts(step=47) + fuzz_texts(100, seed=7) + long_texts()
-    check(texts, "file", "viper", ref, truth)
+    check(texts, "file", impl, ref, truth)
 
 
 def test_pure_python_pooling_sample(ref, truth):
     check(corpus()[5::40] + fuzz_texts(50, seed=9) + long_texts(), "rom", "py", ref, truth)
 
 
-def test_empty_and_whitespace_give_zero_vector(ref, truth):
-    got = run_device(["", "   ", "\t\n", "\u200b", "[UNK]"], mode="rom")
+@pytest.mark.parametrize("impl", ["viper", "py"])
+def test_empty_and_whitespace_give_zero_vector(ref, truth, impl):
+    got = run_device(["", "   ", "\t\n", "\u200b", "[UNK]"], mode="rom", impl=impl)
     for ids, vec in got:
         assert ids == [] and not vec.any()
 

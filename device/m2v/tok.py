@@ -2,158 +2,86 @@
 # WordPiece greedy longest match on the vocabulary trie (docs/FORMAT.md §3-5).
 # The text is read in place through memoryview(str): no copy of the text, no
 # list of words; one word (at most max_word_chars code points) is buffered.
+# The hot path (ASCII scan, trie walk, records) is in _wp.py, in viper for
+# buffer/ROMFS models and in pure Python (bit-identical) otherwise; this file
+# drives it and handles non-ASCII code points and added tokens.
 from array import array
 from micropython import const
 
+from . import _wp
+from ._wp import C_CHARS, C_COUNT, C_DONE, C_I, C_MAXLEN, C_NOUT, C_ROOM, C_WC, C_WN
+
 _SB, _LB, _VB, _TB = const(0xAC00), const(0x1100), const(0x1161), const(0x11A7)
 _NC, _TC = const(588), const(28)
+_BATCH = const(64)  # tokens queued before they are delivered, besides one word's
 
-# popcount of a byte, for the rank of HASKIDS bits
-_POP = bytes(bin(i).count("1") for i in range(256))
+_impl = "viper"
+_v = None  # the _wpv module once imported; False: no viper on this port
+
+
+def _viper():
+    global _v
+    if _v is None:
+        try:
+            from . import _wpv as v
+        except Exception:  # a port or build without the viper emitter
+            v = False
+        _v = v
+    return _v
+
+
+def use(impl):
+    # Select the tokenizer hot path: "viper" (buffer/ROMFS models; file-mode
+    # models always use "py") or "py". Bit-identical; tests run both.
+    global _impl
+    if impl not in ("viper", "py"):
+        raise ValueError("impl must be 'viper' or 'py'")
+    if impl == "viper" and not _viper():
+        raise ValueError("viper is not available on this port")
+    _impl = impl
+
+
+def _is_buf(x):
+    try:
+        memoryview(x)
+        return True
+    except TypeError:
+        return False
 
 
 class Tokenizer:
     def __init__(self, m):
         self.m = m
-        self.word = bytearray(4 * m.max_word_chars + 8)
-        self.pieces = array("i", [0] * (m.max_word_chars + 1))
-        self.run_lo = 0
-        self.run_hi = 0
-        self.run_i = 0
+        mwc = m.max_word_chars
+        # OUT holds one word's pieces (<= max_word_chars) on top of a batch
+        self.out = array("i", bytes(4 * (mwc + _BATCH + 2)))
+        self.T = [m.ascii, m.symmap, m.nodes, m.haskids, m.hrank, m.gstart, m.trank, m.records,
+                  m.added_first, bytearray(4 * mwc + 8), self.out, m.runs]
+        c = array("i", bytes(4 * _wp.C_LEN))
+        c[_wp.C_HS], c[_wp.C_GS], c[_wp.C_TS], c[_wp.C_SB] = m.h_shift, m.g_shift, m.t_shift, m.sample_bytes
+        c[_wp.C_ESC], c[_wp.C_RB], c[_wp.C_MWC] = m.esc_base, m.rec_bits, mwc
+        c[C_MAXLEN], c[_wp.C_LIMIT], c[C_ROOM] = m.max_length, m.pretrunc_chars, _BATCH - 1
+        c[_wp.C_NREC] = len(m.records)
+        c[_wp.C_NRUNS] = len(m.runs) // 6
+        self.c = c
+        # viper needs every table as a buffer: true for buffer/ROMFS models
+        self.bufs = all(_is_buf(x) for x in self.T)
+        self.sink = None
 
-    # ---- trie (docs/FORMAT.md §5)
-    def _sample(self, sec, k):
-        if self.m.sample_bytes == 2:
-            i = k << 1
-            return sec[i] | (sec[i + 1] << 8)
-        i = k << 2
-        return sec[i] | (sec[i + 1] << 8) | (sec[i + 2] << 16) | (sec[i + 3] << 24)
-
-    def child(self, node, sym):
-        m = self.m
-        hk = m.haskids
-        if not (hk[node >> 3] >> (node & 7)) & 1:
-            return -1
-        # rank of HASKIDS before node: the number of the group holding its children
-        hs = m.h_shift
-        g = self._sample(m.hrank, node >> hs)
-        i = (node >> hs) << (hs - 3)
-        end = node >> 3
-        pop = _POP
-        while i < end:
-            g += pop[hk[i]]
-            i += 1
-        g += pop[hk[end] & ((1 << (node & 7)) - 1)]
-        # start of group g: sampled, then skip the remaining groups
-        gs = m.g_shift
-        j = self._sample(m.gstart, g >> gs)
-        k = g & ((1 << gs) - 1)
-        nodes = m.nodes
-        while k:
-            if nodes[j] & 0x80:
-                k -= 1
-            j += 1
-        while True:
-            nb = nodes[j]
-            s = nb & 63
-            if s == sym:
-                return j
-            if s > sym or nb & 0x80:
-                return -1
-            j += 1
-
-    def rank_t(self, node):
-        m = self.m
-        ts = m.t_shift
-        r = self._sample(m.trank, node >> ts)
-        nodes = m.nodes
-        j = (node >> ts) << ts
-        while j < node:
-            r += (nodes[j] >> 6) & 1
-            j += 1
-        return r
-
-    def field(self, pos, width):
-        rec = self.m.records
-        b = pos >> 3
-        n = len(rec)
-        v = rec[b]
-        if b + 1 < n:
-            v |= rec[b + 1] << 8
-            if b + 2 < n:
-                v |= rec[b + 2] << 16
-        return (v >> (pos & 7)) & ((1 << width) - 1)
-
-    def wordpiece(self, w, n):
-        # Greedy longest match over w[0:n]; fills self.pieces with record
-        # numbers and returns their count, or -1 when the word is unknown.
-        m = self.m
-        symmap = m.symmap
-        nodes = m.nodes
-        esc = m.esc_base
-        pieces = self.pieces
-        child = self.child
-        np_ = 0
-        pos = 0
-        while pos < n:
-            node = 0 if pos == 0 else 1
-            best = -1
-            best_end = 0
-            i = pos
-            while i < n:
-                b = w[i]
-                s = symmap[b]
-                if s == 255:
-                    node = child(node, esc + (b >> 6))
-                    if node < 0:
-                        break
-                    s = b & 63
-                node = child(node, s)
-                if node < 0:
-                    break
-                i += 1
-                if nodes[node] & 0x40:
-                    best = node
-                    best_end = i
-            if best < 0:
-                return -1
-            pieces[np_] = self.rank_t(best)
-            np_ += 1
-            pos = best_end
-        return np_
-
-    # ---- normaliser (docs/FORMAT.md §3)
+    # ---- normaliser (docs/FORMAT.md §3): see _wp.find_run_py
     def _find_run(self, cp):
-        if self.run_lo <= cp < self.run_hi:
-            return self.run_i
-        runs = self.m.runs
-        lo = 0
-        hi = len(runs) // 6 - 1
-        while lo < hi:
-            mid = (lo + hi + 1) >> 1
-            o = mid * 6
-            if runs[o] | (runs[o + 1] << 8) | (runs[o + 2] << 16) <= cp:
-                lo = mid
-            else:
-                hi = mid - 1
-        o = lo * 6
-        self.run_lo = runs[o] | (runs[o + 1] << 8) | (runs[o + 2] << 16)
-        o += 6
-        if o < len(runs):
-            self.run_hi = runs[o] | (runs[o + 1] << 8) | (runs[o + 2] << 16)
-        else:
-            self.run_hi = 0x110000
-        self.run_i = lo
-        return lo
+        return _wp.find_run_py(self.T, self.c, cp)
 
     # ---- words
     def _put(self, cp):
         # Append one code point to the current word as UTF-8.
-        self.wc += 1
-        if self.wc > self.m.max_word_chars:
+        c = self.c
+        wc = c[C_WC] + 1
+        c[C_WC] = wc
+        if wc > self.m.max_word_chars:
             return  # the word will be [UNK]; its bytes are not needed
-        w = self.word
-        n = self.wn
+        w = self.T[_wp.T_WORD]
+        n = c[C_WN]
         if cp < 0x80:
             w[n] = cp
             n += 1
@@ -172,7 +100,7 @@ class Tokenizer:
             w[n + 2] = 0x80 | ((cp >> 6) & 63)
             w[n + 3] = 0x80 | (cp & 63)
             n += 4
-        self.wn = n
+        c[C_WN] = n
 
     def _out(self, cp, iso):
         if iso:
@@ -183,33 +111,36 @@ class Tokenizer:
             self._put(cp)
 
     def flush(self):
-        # End the current word: WordPiece it and emit its tokens.
-        if self.wc == 0 or self.done:
-            self.wn = self.wc = 0
+        # End the current word; its tokens are queued in OUT.
+        if self.c[C_NOUT] > self.c[C_ROOM]:
+            self._deliver()
+        self._flush(self.T, self.c)
+
+    def _deliver(self):
+        # Hand the queued records to the sink.
+        c = self.c
+        n = c[C_NOUT]
+        if not n:
             return
+        c[C_NOUT] = 0
         m = self.m
-        n = -1 if self.wc > m.max_word_chars else self.wordpiece(self.word, self.wn)
-        self.wn = self.wc = 0
-        if n < 0:
-            self._emit_unk()
-            return
-        rb, ib, mb, wb = m.rec_bits, m.id_bits, m.map_bits, m.weight_bits
-        field = self.field
         sink = self.sink
+        out = self.out
+        rb, ib, mb, wb = m.rec_bits, m.id_bits, m.map_bits, m.weight_bits
+        if sink is self.pool_sink:
+            # the model's own embed() sink: pool the whole batch in one call
+            # (the same sums as _Sink.token, without a call per token)
+            from . import pool
+
+            pool.acc_recs(m.acc, self.cen, m.records, out, n, m.wcodes, rb, ib, mb, wb, m.dims)
+            m.ntok += n
+            return
+        rec = m.records
+        nrec = len(rec)
+        field = _wp.field_py
         for k in range(n):
-            if self.done:
-                return
-            pos = self.pieces[k] * rb
-            sink.token(field(pos, ib), field(pos + ib, mb), field(pos + ib + mb, wb))
-            self._count()
-
-    def _emit_unk(self):
-        self._count()
-
-    def _count(self):
-        self.count += 1
-        if self.count >= self.m.max_length:
-            self.done = True
+            pos = out[k] * rb
+            sink.token(field(rec, pos, ib, nrec), field(rec, pos + ib, mb, nrec), field(rec, pos + ib + mb, wb, nrec))
 
     def _norm(self, cp):
         # Normalise one code point >= 0x80 through NORM_RUNS.
@@ -231,11 +162,11 @@ class Tokenizer:
         elif kind == 3:  # ALT
             if arg > 0x7FFF:
                 arg -= 0x10000
-            self._out(cp + arg if (cp - self.run_lo) & 1 == 0 else cp, iso)
+            self._out(cp + arg if (cp - self.c[_wp.C_RLO]) & 1 == 0 else cp, iso)
         elif kind == 4:  # STR: n UTF-8 bytes from the pool
             n = kb >> 4
             pool = m.pool
-            p = arg + (cp - self.run_lo) * n
+            p = arg + (cp - self.c[_wp.C_RLO]) * n
             end = p + n
             while p < end:
                 b = pool[p]
@@ -280,34 +211,54 @@ class Tokenizer:
         if not isinstance(text, str):
             raise TypeError("text must be str, not " + type(text).__name__)
         m = self.m
+        v = _impl == "viper" and self.bufs and _viper()
+        scan = v.scan_v if v else _wp.scan_py
+        self._flush = v.flush_v if v else _wp.flush_py
         self.sink = sink
-        self.count = 0
-        self.done = False
-        self.wn = self.wc = 0
+        self.pool_sink = None
+        # embed() through the model's sink on a buffer model: pool in batches
+        cen = getattr(m, "_s", None)
+        cen = cen[13] if cen else None
+        if sink is getattr(m, "_sink", None) and cen is not None and _is_buf(cen):
+            self.pool_sink = sink
+            self.cen = cen
+        c = self.c
+        for k in range(C_WN, _wp.C_LEN):
+            c[k] = 0
         mv = memoryview(text)
         nbytes = len(mv)
         limit = m.pretrunc_chars
         ascii_t = m.ascii
         first = m.added_first
-        i = 0
-        chars = 0
-        while i < nbytes and chars < limit and not self.done:
+        T = self.T
+        while True:
+            scan(T, c, mv, nbytes)
+            i = c[C_I]
+            if c[C_NOUT] > c[C_ROOM]:
+                self._deliver()
+                continue
+            if i >= nbytes or c[C_CHARS] >= limit or c[C_DONE]:
+                break
             b = mv[i]
             if first[b]:
-                hit = self._added_at(mv, i, nbytes, limit - chars)
+                hit = self._added_at(mv, i, nbytes, limit - c[C_CHARS])
                 if hit:
                     self.flush()
-                    if self.done:
+                    if c[C_DONE]:
                         break
-                    i += hit[0]
-                    chars += hit[1]
+                    self._deliver()
+                    c[C_I] = i + hit[0]
+                    c[C_CHARS] += hit[1]
                     if hit[2] != m.unk_id:
                         sink.token(hit[2], hit[3], hit[4])
-                    self._count()
+                    c[C_COUNT] += 1
+                    if c[C_COUNT] >= m.max_length:
+                        c[C_DONE] = 1
                     continue
+            c[C_CHARS] += 1
             if b < 0x80:
-                i += 1
-                chars += 1
+                # an ASCII byte that starts no added token here
+                c[C_I] = i + 1
                 v = ascii_t[b]
                 if v >= 2:
                     if v & 0x80:
@@ -326,7 +277,8 @@ class Tokenizer:
             else:
                 cp = ((b & 7) << 18) | ((mv[i + 1] & 63) << 12) | ((mv[i + 2] & 63) << 6) | (mv[i + 3] & 63)
                 i += 4
-            chars += 1
+            c[C_I] = i
             self._norm(cp)
         self.flush()
-        self.sink = None
+        self._deliver()
+        self.sink = self.pool_sink = None

@@ -1,0 +1,287 @@
+# Tokenizer hot path (docs/FORMAT.md §3, §5): the ASCII scan, the WordPiece
+# trie walk and the record decode, as twin functions with one signature:
+# *_py index anything that indexes like bytes (buffers or file sections),
+# *_v are viper and need real buffers (buffer/ROMFS mode). Both keep their
+# state in one array("i") `c` and read the tables from one list `T`, so the
+# tokenizer can switch between them at any point, and they are bit-identical
+# (tests/test_device_parity.py runs both). No allocation on this path.
+import micropython
+from micropython import const
+
+# T: the tables and the scratch buffers
+T_ASCII = const(0)
+T_SYMMAP = const(1)
+T_NODES = const(2)
+T_HASKIDS = const(3)
+T_HRANK = const(4)
+T_GSTART = const(5)
+T_TRANK = const(6)
+T_RECORDS = const(7)
+T_FIRST = const(8)  # first[b]: an added token starts with byte b
+T_WORD = const(9)  # UTF-8 bytes of the current word
+T_OUT = const(10)  # record numbers of the tokens not yet delivered
+T_RUNS = const(11)
+
+# c: parameters (set once) ...
+C_HS = const(0)
+C_GS = const(1)
+C_TS = const(2)
+C_SB = const(3)
+C_ESC = const(4)
+C_RB = const(5)
+C_MWC = const(6)  # max_word_chars
+C_MAXLEN = const(7)
+C_LIMIT = const(8)  # pretrunc_chars
+C_ROOM = const(9)  # scan returns when more than this many tokens wait in OUT
+C_NREC = const(10)  # len(RECORDS)
+C_NRUNS = const(11)  # entries in NORM_RUNS
+C_RLO = const(12)  # cache of the last NORM_RUNS lookup: [RLO, RHI) is run RI
+C_RHI = const(13)
+C_RI = const(14)
+# ... and state (reset per text)
+C_WN = const(16)  # bytes in WORD
+C_WC = const(17)  # code points in the current word
+C_COUNT = const(18)  # tokens so far, [UNK] included (max_length cut)
+C_DONE = const(19)
+C_CHARS = const(20)  # code points read (pretrunc cut)
+C_NOUT = const(21)  # entries in OUT
+C_I = const(22)  # byte position in the text
+C_LEN = const(24)
+
+
+def _sample_py(sec, k, sb):
+    if sb == 2:
+        i = k << 1
+        return sec[i] | (sec[i + 1] << 8)
+    i = k << 2
+    return sec[i] | (sec[i + 1] << 8) | (sec[i + 2] << 16) | (sec[i + 3] << 24)
+
+
+_POP = bytes(bin(i).count("1") for i in range(256))
+
+
+def _child_py(T, c, node, sym):
+    hk = T[T_HASKIDS]
+    if not (hk[node >> 3] >> (node & 7)) & 1:
+        return -1
+    # rank of HASKIDS before node: the number of the group holding its children
+    hs = c[C_HS]
+    g = _sample_py(T[T_HRANK], node >> hs, c[C_SB])
+    i = (node >> hs) << (hs - 3)
+    end = node >> 3
+    pop = _POP
+    while i < end:
+        g += pop[hk[i]]
+        i += 1
+    g += pop[hk[end] & ((1 << (node & 7)) - 1)]
+    # start of group g: sampled, then skip the remaining groups
+    gs = c[C_GS]
+    j = _sample_py(T[T_GSTART], g >> gs, c[C_SB])
+    k = g & ((1 << gs) - 1)
+    nodes = T[T_NODES]
+    while k:
+        if nodes[j] & 0x80:
+            k -= 1
+        j += 1
+    while True:
+        nb = nodes[j]
+        s = nb & 63
+        if s == sym:
+            return j
+        if s > sym or nb & 0x80:
+            return -1
+        j += 1
+
+
+def _rank_t_py(T, c, node):
+    ts = c[C_TS]
+    r = _sample_py(T[T_TRANK], node >> ts, c[C_SB])
+    nodes = T[T_NODES]
+    j = (node >> ts) << ts
+    while j < node:
+        r += (nodes[j] >> 6) & 1
+        j += 1
+    return r
+
+
+def wordpiece_py(T, c, n):
+    # Greedy longest match over WORD[0:n]; writes record numbers to OUT from
+    # OUT[NOUT] on and returns their count, or -1 when the word is unknown.
+    w = T[T_WORD]
+    symmap = T[T_SYMMAP]
+    nodes = T[T_NODES]
+    out = T[T_OUT]
+    esc = c[C_ESC]
+    o = c[C_NOUT]
+    np_ = 0
+    pos = 0
+    while pos < n:
+        node = 0 if pos == 0 else 1
+        best = -1
+        best_end = 0
+        i = pos
+        while i < n:
+            b = w[i]
+            s = symmap[b]
+            if s == 255:
+                node = _child_py(T, c, node, esc + (b >> 6))
+                if node < 0:
+                    break
+                s = b & 63
+            node = _child_py(T, c, node, s)
+            if node < 0:
+                break
+            i += 1
+            if nodes[node] & 0x40:
+                best = node
+                best_end = i
+        if best < 0:
+            return -1
+        out[o + np_] = _rank_t_py(T, c, best)
+        np_ += 1
+        pos = best_end
+    return np_
+
+
+def flush_py(T, c):
+    # End the current word: WordPiece it, queue its records in OUT, count.
+    wc = c[C_WC]
+    if wc == 0 or c[C_DONE]:
+        c[C_WN] = c[C_WC] = 0
+        return
+    n = -1 if wc > c[C_MWC] else wordpiece_py(T, c, c[C_WN])
+    c[C_WN] = c[C_WC] = 0
+    count = c[C_COUNT]
+    if n < 0:
+        n = 0
+        count += 1  # [UNK]: counted for the max_length cut, then dropped
+    else:
+        n = min(n, c[C_MAXLEN] - count)
+        count += n
+        c[C_NOUT] += n
+    c[C_COUNT] = count
+    if count >= c[C_MAXLEN]:
+        c[C_DONE] = 1
+
+
+def find_run_py(T, c, cp):
+    # Index of the NORM_RUNS entry holding cp (binary search, one-run cache).
+    if c[C_RLO] <= cp < c[C_RHI]:
+        return c[C_RI]
+    runs = T[T_RUNS]
+    lo = 0
+    hi = c[C_NRUNS] - 1
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        o = mid * 6
+        if runs[o] | (runs[o + 1] << 8) | (runs[o + 2] << 16) <= cp:
+            lo = mid
+        else:
+            hi = mid - 1
+    o = lo * 6
+    c[C_RLO] = runs[o] | (runs[o + 1] << 8) | (runs[o + 2] << 16)
+    o += 6
+    c[C_RHI] = runs[o] | (runs[o + 1] << 8) | (runs[o + 2] << 16) if lo + 1 < c[C_NRUNS] else 0x110000
+    c[C_RI] = lo
+    return lo
+
+
+def scan_py(T, c, text, end):
+    # Tokenise text from byte c[I]: ASCII through the ASCII table, other code
+    # points through the DROP/SPACE/DELTA/ALT runs. Stops at end, before a
+    # byte that may start an added token or a code point of another kind
+    # (tok.py handles those), at a cut, or when OUT is nearly full.
+    asc = T[T_ASCII]
+    first = T[T_FIRST]
+    runs = T[T_RUNS]
+    w = T[T_WORD]
+    i = c[C_I]
+    chars = c[C_CHARS]
+    limit = c[C_LIMIT]
+    mwc = c[C_MWC]
+    room = c[C_ROOM]
+    while i < end:
+        if chars >= limit or c[C_DONE] or c[C_NOUT] > room:
+            break
+        b = text[i]
+        if first[b]:
+            break
+        if b < 0x80:
+            i += 1
+            chars += 1
+            v = asc[b]
+            if v == 0:
+                continue
+            if v == 1:
+                flush_py(T, c)
+                continue
+            cp = v & 0x7F
+            iso = v & 0x80
+        else:
+            if b < 0xE0:
+                cp = ((b & 0x1F) << 6) | (text[i + 1] & 63)
+                nb = 2
+            elif b < 0xF0:
+                cp = ((b & 0x0F) << 12) | ((text[i + 1] & 63) << 6) | (text[i + 2] & 63)
+                nb = 3
+            else:
+                cp = ((b & 7) << 18) | ((text[i + 1] & 63) << 12) | ((text[i + 2] & 63) << 6) | (text[i + 3] & 63)
+                nb = 4
+            o = find_run_py(T, c, cp) * 6
+            kb = runs[o + 3]
+            kind = kb & 7
+            if kind > 3:
+                break  # STR, HANGUL (or a corrupt kind): tok.py
+            i += nb
+            chars += 1
+            if kind == 0:
+                continue
+            if kind == 1:
+                flush_py(T, c)
+                continue
+            arg = runs[o + 4] | (runs[o + 5] << 8)
+            if arg > 0x7FFF:
+                arg -= 0x10000
+            if kind == 2 or (cp - c[C_RLO]) & 1 == 0:
+                cp += arg
+            iso = kb & 8
+        if iso:
+            flush_py(T, c)
+        wc = c[C_WC] + 1
+        c[C_WC] = wc
+        if wc <= mwc:
+            # append cp to the word as UTF-8
+            n = c[C_WN]
+            if cp < 0x80:
+                w[n] = cp
+                n += 1
+            elif cp < 0x800:
+                w[n] = 0xC0 | (cp >> 6)
+                w[n + 1] = 0x80 | (cp & 63)
+                n += 2
+            elif cp < 0x10000:
+                w[n] = 0xE0 | (cp >> 12)
+                w[n + 1] = 0x80 | ((cp >> 6) & 63)
+                w[n + 2] = 0x80 | (cp & 63)
+                n += 3
+            else:
+                w[n] = 0xF0 | (cp >> 18)
+                w[n + 1] = 0x80 | ((cp >> 12) & 63)
+                w[n + 2] = 0x80 | ((cp >> 6) & 63)
+                w[n + 3] = 0x80 | (cp & 63)
+                n += 4
+            c[C_WN] = n
+        if iso:
+            flush_py(T, c)
+    c[C_I] = i
+    c[C_CHARS] = chars
+
+
+def field_py(rec, pos, width, nrec):
+    b = pos >> 3
+    v = rec[b]
+    if b + 1 < nrec:
+        v |= rec[b + 1] << 8
+        if b + 2 < nrec:
+            v |= rec[b + 2] << 16
+    return (v >> (pos & 7)) & ((1 << width) - 1)

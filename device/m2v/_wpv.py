@@ -1,0 +1,294 @@
+# The viper twins of _wp.py's tokenizer hot path (scan_py, flush_py,
+# wordpiece_py), for models whose tables are buffers (buffer/ROMFS mode).
+# A module of its own so that file-mode models, which cannot use it, do not
+# load its native code into the heap; tok.py imports it on first use.
+# The constants repeat _wp.py's: viper needs them at compile time.
+import micropython
+from micropython import const
+
+# T: the tables and the scratch buffers
+T_ASCII = const(0)
+T_SYMMAP = const(1)
+T_NODES = const(2)
+T_HASKIDS = const(3)
+T_HRANK = const(4)
+T_GSTART = const(5)
+T_TRANK = const(6)
+T_RECORDS = const(7)
+T_FIRST = const(8)  # first[b]: an added token starts with byte b
+T_WORD = const(9)  # UTF-8 bytes of the current word
+T_OUT = const(10)  # record numbers of the tokens not yet delivered
+T_RUNS = const(11)
+
+# c: parameters (set once) ...
+C_HS = const(0)
+C_GS = const(1)
+C_TS = const(2)
+C_SB = const(3)
+C_ESC = const(4)
+C_RB = const(5)
+C_MWC = const(6)  # max_word_chars
+C_MAXLEN = const(7)
+C_LIMIT = const(8)  # pretrunc_chars
+C_ROOM = const(9)  # scan returns when more than this many tokens wait in OUT
+C_NREC = const(10)  # len(RECORDS)
+C_NRUNS = const(11)  # entries in NORM_RUNS
+C_RLO = const(12)  # cache of the last NORM_RUNS lookup: [RLO, RHI) is run RI
+C_RHI = const(13)
+C_RI = const(14)
+# ... and state (reset per text)
+C_WN = const(16)  # bytes in WORD
+C_WC = const(17)  # code points in the current word
+C_COUNT = const(18)  # tokens so far, [UNK] included (max_length cut)
+C_DONE = const(19)
+C_CHARS = const(20)  # code points read (pretrunc cut)
+C_NOUT = const(21)  # entries in OUT
+C_I = const(22)  # byte position in the text
+C_LEN = const(24)
+
+
+@micropython.viper
+def wordpiece_v(T, c, n: int) -> int:
+    cc = ptr32(c)
+    w = ptr8(T[T_WORD])
+    symmap = ptr8(T[T_SYMMAP])
+    nodes = ptr8(T[T_NODES])
+    hk = ptr8(T[T_HASKIDS])
+    hr = ptr8(T[T_HRANK])
+    gst = ptr8(T[T_GSTART])
+    tr = ptr8(T[T_TRANK])
+    out = ptr32(T[T_OUT])
+    hs = cc[C_HS]
+    gs = cc[C_GS]
+    gmask = (1 << gs) - 1
+    ts = cc[C_TS]
+    sb = cc[C_SB]
+    esc = cc[C_ESC]
+    o = cc[C_NOUT]
+    ngs = int(len(T[T_GSTART]))
+    nn = int(len(T[T_NODES]))  # bound for the scans: a damaged model raises IndexError, as in _py
+    np_ = 0
+    pos = 0
+    while pos < n:
+        node = 1
+        if pos == 0:
+            node = 0
+        best = -1
+        best_end = 0
+        i = pos
+        while i < n:
+            b = int(w[i])
+            s = int(symmap[b])
+            s2 = -1  # second symbol of an escaped byte
+            if s == 255:
+                s = esc + (b >> 6)
+                s2 = b & 63
+            while True:
+                # node = child(node, s), inlined (see _child_py)
+                if (int(hk[node >> 3]) >> (node & 7)) & 1 == 0:
+                    node = -1
+                    break
+                q = node >> hs
+                if sb == 2:
+                    g = int(hr[q << 1]) | (int(hr[(q << 1) + 1]) << 8)
+                else:
+                    g = int(hr[q << 2]) | (int(hr[(q << 2) + 1]) << 8) | (int(hr[(q << 2) + 2]) << 16) | (int(hr[(q << 2) + 3]) << 24)
+                j = q << (hs - 3)
+                e = node >> 3
+                x = 0
+                while j <= e:
+                    x = int(hk[j])
+                    if j == e:
+                        x &= (1 << (node & 7)) - 1
+                    # popcount of one byte, no table
+                    x = x - ((x >> 1) & 0x55)
+                    x = (x & 0x33) + ((x >> 2) & 0x33)
+                    g += (x + (x >> 4)) & 0x0F
+                    j += 1
+                q = g >> gs
+                if (q + 1) * sb > ngs:
+                    raise IndexError
+                if sb == 2:
+                    j = int(gst[q << 1]) | (int(gst[(q << 1) + 1]) << 8)
+                else:
+                    j = int(gst[q << 2]) | (int(gst[(q << 2) + 1]) << 8) | (int(gst[(q << 2) + 2]) << 16) | (int(gst[(q << 2) + 3]) << 24)
+                k = g & gmask
+                while k:
+                    if j >= nn:
+                        raise IndexError
+                    if int(nodes[j]) & 0x80:
+                        k -= 1
+                    j += 1
+                node = -1
+                while True:
+                    if j >= nn:
+                        raise IndexError
+                    nb = int(nodes[j])
+                    t = nb & 63
+                    if t == s:
+                        node = j
+                        break
+                    if t > s or nb & 0x80:
+                        break
+                    j += 1
+                if node < 0 or s2 < 0:
+                    break
+                s = s2
+                s2 = -1
+            if node < 0:
+                break
+            i += 1
+            if int(nodes[node]) & 0x40:
+                best = node
+                best_end = i
+        if best < 0:
+            return -1
+        # record number = rank of terminal nodes before best
+        q = best >> ts
+        if sb == 2:
+            r = int(tr[q << 1]) | (int(tr[(q << 1) + 1]) << 8)
+        else:
+            r = int(tr[q << 2]) | (int(tr[(q << 2) + 1]) << 8) | (int(tr[(q << 2) + 2]) << 16) | (int(tr[(q << 2) + 3]) << 24)
+        j = q << ts
+        while j < best:
+            r += (int(nodes[j]) >> 6) & 1
+            j += 1
+        out[o + np_] = r
+        np_ += 1
+        pos = best_end
+    return np_
+
+@micropython.viper
+def flush_v(T, c):
+    cc = ptr32(c)
+    wc = cc[C_WC]
+    if wc == 0 or cc[C_DONE]:
+        cc[C_WN] = 0
+        cc[C_WC] = 0
+        return
+    n = -1
+    if wc <= cc[C_MWC]:
+        n = int(wordpiece_v(T, c, cc[C_WN]))
+    cc[C_WN] = 0
+    cc[C_WC] = 0
+    count = cc[C_COUNT]
+    if n < 0:
+        count += 1
+    else:
+        left = cc[C_MAXLEN] - count
+        if n > left:
+            n = left
+        count += n
+        cc[C_NOUT] += n
+    cc[C_COUNT] = count
+    if count >= cc[C_MAXLEN]:
+        cc[C_DONE] = 1
+
+@micropython.viper
+def scan_v(T, c, text, end: int):
+    # scan_py in viper
+    cc = ptr32(c)
+    t = ptr8(text)
+    asc = ptr8(T[T_ASCII])
+    first = ptr8(T[T_FIRST])
+    runs = ptr8(T[T_RUNS])
+    w = ptr8(T[T_WORD])
+    i = cc[C_I]
+    chars = cc[C_CHARS]
+    limit = cc[C_LIMIT]
+    mwc = cc[C_MWC]
+    room = cc[C_ROOM]
+    nruns = cc[C_NRUNS]
+    while i < end:
+        if chars >= limit or cc[C_DONE] or cc[C_NOUT] > room:
+            break
+        b = int(t[i])
+        if first[b]:
+            break
+        if b < 0x80:
+            i += 1
+            chars += 1
+            v = int(asc[b])
+            if v == 0:
+                continue
+            if v == 1:
+                flush_v(T, c)
+                continue
+            cp = v & 0x7F
+            iso = v & 0x80
+        else:
+            if b < 0xE0:
+                cp = ((b & 0x1F) << 6) | (int(t[i + 1]) & 63)
+                nb = 2
+            elif b < 0xF0:
+                cp = ((b & 0x0F) << 12) | ((int(t[i + 1]) & 63) << 6) | (int(t[i + 2]) & 63)
+                nb = 3
+            else:
+                cp = ((b & 7) << 18) | ((int(t[i + 1]) & 63) << 12) | ((int(t[i + 2]) & 63) << 6) | (int(t[i + 3]) & 63)
+                nb = 4
+            if cp < cc[C_RLO] or cp >= cc[C_RHI]:
+                # find_run_py
+                lo = 0
+                hi = nruns - 1
+                while lo < hi:
+                    mid = (lo + hi + 1) >> 1
+                    o = mid * 6
+                    if int(runs[o]) | (int(runs[o + 1]) << 8) | (int(runs[o + 2]) << 16) <= cp:
+                        lo = mid
+                    else:
+                        hi = mid - 1
+                o = lo * 6
+                cc[C_RLO] = int(runs[o]) | (int(runs[o + 1]) << 8) | (int(runs[o + 2]) << 16)
+                o += 6
+                if lo + 1 < nruns:
+                    cc[C_RHI] = int(runs[o]) | (int(runs[o + 1]) << 8) | (int(runs[o + 2]) << 16)
+                else:
+                    cc[C_RHI] = 0x110000
+                cc[C_RI] = lo
+            o = cc[C_RI] * 6
+            kb = int(runs[o + 3])
+            kind = kb & 7
+            if kind > 3:
+                break
+            i += nb
+            chars += 1
+            if kind == 0:
+                continue
+            if kind == 1:
+                flush_v(T, c)
+                continue
+            arg = int(runs[o + 4]) | (int(runs[o + 5]) << 8)
+            if arg > 0x7FFF:
+                arg -= 0x10000
+            if kind == 2 or (cp - cc[C_RLO]) & 1 == 0:
+                cp += arg
+            iso = kb & 8
+        if iso:
+            flush_v(T, c)
+        wc = cc[C_WC] + 1
+        cc[C_WC] = wc
+        if wc <= mwc:
+            n = cc[C_WN]
+            if cp < 0x80:
+                w[n] = cp
+                n += 1
+            elif cp < 0x800:
+                w[n] = 0xC0 | (cp >> 6)
+                w[n + 1] = 0x80 | (cp & 63)
+                n += 2
+            elif cp < 0x10000:
+                w[n] = 0xE0 | (cp >> 12)
+                w[n + 1] = 0x80 | ((cp >> 6) & 63)
+                w[n + 2] = 0x80 | (cp & 63)
+                n += 3
+            else:
+                w[n] = 0xF0 | (cp >> 18)
+                w[n + 1] = 0x80 | ((cp >> 12) & 63)
+                w[n + 2] = 0x80 | ((cp >> 6) & 63)
+                w[n + 3] = 0x80 | (cp & 63)
+                n += 4
+            cc[C_WN] = n
+        if iso:
+            flush_v(T, c)
+    cc[C_I] = i
+    cc[C_CHARS] = chars

@@ -1,0 +1,298 @@
+"""Speed and heap of the device package, side by side with model2vec on CPython.
+
+    python scripts/bench.py [--model M] [--port PORT] [--csv benchmarks/results.csv]
+    make bench [PORT=/dev/ttyACM0]
+
+On the unix MicroPython (the virtual board's interpreter, .venv/bin/micropython)
+the default model is loaded in ROMFS mode (an image built with
+mpremote.romfs.make_romfs, mounted with vfs.VfsRom, read in place) and in
+file mode (streamed through the page cache), each with the viper hot paths
+and the pure-Python twins. With --port the same snippet runs on a board over
+`mpremote connect PORT resume exec` (the package and model flashed with
+scripts/flash.py; the board's default model).
+
+Texts are real sentences of 20-200 characters from tests/corpus (en-Latn
+rows), each embedded once per round; "short" are those of about 10 tokens,
+"medium" (about 60) and "long" (about 500) join consecutive rows. For every
+group: microseconds per embed, split into tokenizing (the embed with the
+pooling calls swapped for no-ops) and pooling (the rest: acc_recs and
+normalize_into), tokens per second, gc.mem_alloc delta per embed; then load
+time, load heap, and the binary's size by section. model2vec
+(StaticModel.encode of one text) and the CPython reference
+(host_tools.reference) are timed in the same run, before and after the
+MicroPython runs; every figure is the best of the rounds, so ratios are
+between figures measured side by side on the same, possibly busy, machine.
+
+Figures go to stdout, and one CSV row per figure (timestamp, machine,
+metric, value) is appended to benchmarks/results.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from mpy import DEVICE, MODEL, micropython, romfs_image  # noqa: E402
+
+from host_tools import binfmt as bf  # noqa: E402
+from host_tools import reference  # noqa: E402
+
+CORPUS = ROOT / "tests" / "corpus" / "multilingual.jsonl"
+MODEL_DIR = ROOT / "firmware_assets" / "potion-minilm-micro"
+ROUNDS = 3
+
+# Runs on MicroPython: TEXTS, MODE, SRC, IMPL are prepended. Prints one JSON line.
+SNIPPET = r"""
+import gc, time, json
+import m2v, m2v.pool as pool, m2v.tok as tok
+gc.collect()
+a0 = gc.mem_alloc()
+t0 = time.ticks_us()
+if MODE == "rom" and SRC:
+    import vfs
+    with open(SRC, "rb") as f:
+        image = f.read()
+    vfs.mount(vfs.VfsRom(image), "/rom")
+    a0 = gc.mem_alloc()  # the image stands for flash: not heap on a board
+    t0 = time.ticks_us()
+    m = m2v.load("/rom/model.m2v")
+elif SRC:
+    m = m2v.load(SRC, mode=MODE)
+else:
+    m = m2v.load()
+load_us = time.ticks_diff(time.ticks_us(), t0)
+gc.collect()
+load_heap = gc.mem_alloc() - a0
+t0 = time.ticks_us()
+if SRC:
+    m2v.load("/rom/model.m2v" if MODE == "rom" else SRC, check_crc=False, mode="buf" if MODE == "rom" else MODE)
+else:
+    m2v.load(check_crc=False)
+load_nocrc_us = time.ticks_diff(time.ticks_us(), t0)
+gc.collect()
+pool.use(IMPL)
+if hasattr(tok, "use"):
+    tok.use(IMPL)  # an older package has one tokenizer path
+out = m.embed("warm up")
+res = {"load_us": load_us, "load_nocrc_us": load_nocrc_us, "load_heap": load_heap, "groups": {}}
+noop = lambda *a: None
+
+
+def timed(texts, stub):
+    # total microseconds to embed every text once; stub: pooling swapped for no-ops
+    saved = getattr(pool, "acc_recs", None), pool.acc_row, pool.normalize_into
+    if stub:
+        pool.acc_recs = pool.acc_row = pool.normalize_into = noop
+    t0 = time.ticks_us()
+    for t in texts:
+        m.embed_into(t, out)
+    dt = time.ticks_diff(time.ticks_us(), t0)
+    pool.acc_recs, pool.acc_row, pool.normalize_into = saved
+    return dt
+
+
+for name in TEXTS:
+    texts = TEXTS[name]
+    ntok = 0
+    heap = 0
+    for t in texts:
+        ntok += len(m.tokenize(t))
+        gc.collect()
+        gc.disable()
+        a = gc.mem_alloc()
+        m.embed_into(t, out)
+        heap = max(heap, gc.mem_alloc() - a)
+        gc.enable()
+    gc.collect()
+    best = None
+    for r in range(ROUNDS):
+        e = timed(texts, False)
+        s = timed(texts, True)
+        if best is None or e + s < best[0] + best[1]:
+            best = (e, s)
+    n = len(texts)
+    res["groups"][name] = {"n": n, "tokens": ntok, "embed_us": best[0] / n, "tok_us": best[1] / n,
+                           "pool_us": (best[0] - best[1]) / n, "alloc_per_embed": heap}
+print("@@" + json.dumps(res))
+"""
+
+
+def texts_by_group() -> dict[str, list[str]]:
+    """Real English sentences, grouped by token count (host tokenizer, as the device counts)."""
+    from truth import Truth
+
+    rows = [json.loads(line) for line in CORPUS.read_text().splitlines()]
+    en = [r["text"] for r in rows if r["lang"] == "en-Latn" and 20 <= len(r["text"]) <= 200]
+    truth = Truth()
+    ntok = [len(x) for x in truth.ids(en)]
+    short = [t for t, n in zip(en, ntok) if 7 <= n <= 14]
+
+    def joined(target: int, count: int, start: int) -> list[str]:
+        out, cur, n = [], [], 0
+        i = start
+        while len(out) < count:
+            t = en[i % len(en)]
+            cur.append(t)
+            n += ntok[i % len(en)]
+            i += 1
+            if n >= target:
+                out.append(" ".join(cur))
+                cur, n = [], 0
+        return out
+
+    return {"real": en, "short": short, "medium": joined(60, 12, 0), "long": joined(500, 3, 40)}
+
+
+def run_mpy(prelude: str, port: str | None, timeout: float = 1800) -> dict:
+    code = prelude + SNIPPET
+    if port:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from flash import board_json
+
+        return board_json(port, code, timeout)
+    pre = f"import sys\nsys.path.insert(0, {str(DEVICE)!r})\n"
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(pre + code)
+    try:
+        cmd = [micropython(), "-X", "heapsize=8M", f.name]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    finally:
+        os.unlink(f.name)
+    for line in p.stdout.splitlines():
+        if line.startswith("@@"):
+            return json.loads(line[2:])
+    raise RuntimeError(f"micropython bench failed ({p.returncode}):\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
+
+
+def cpython(groups: dict[str, list[str]], model: Path) -> dict[str, dict[str, float]]:
+    """Per-text microseconds of model2vec encode() and of the reference embed(), best of ROUNDS."""
+    from model2vec import StaticModel
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        sm = StaticModel.from_pretrained(str(MODEL_DIR))
+    ref = reference.load(model)
+    sm.encode(["warm up"])
+    ref.embed("warm up")
+    out = {}
+    for name, texts in groups.items():
+        best_m = best_r = float("inf")
+        for _ in range(ROUNDS):
+            t0 = time.perf_counter()
+            for t in texts:
+                sm.encode([t])
+            t1 = time.perf_counter()
+            for t in texts:
+                ref.embed(t)
+            t2 = time.perf_counter()
+            best_m = min(best_m, (t1 - t0) / len(texts) * 1e6)
+            best_r = min(best_r, (t2 - t1) / len(texts) * 1e6)
+        out[name] = {"model2vec_us": best_m, "reference_us": best_r}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", type=Path, default=MODEL)
+    ap.add_argument("--port", help="run on this board (mpremote) instead of the unix port")
+    ap.add_argument("--csv", type=Path, default=ROOT / "benchmarks" / "results.csv")
+    a = ap.parse_args(argv)
+
+    groups = texts_by_group()
+    if a.port:
+        # a board's heap: fewer texts, no long group beyond one text
+        groups = {"real": groups["real"][:20], "short": groups["short"][:10], "medium": groups["medium"][:4],
+                  "long": groups["long"][:1]}
+    rows: list[tuple[str, float]] = []
+    machine = a.port or f"unix-{platform.machine()}"
+
+    cp1 = cpython(groups, a.model)
+    mp = {}
+    with tempfile.TemporaryDirectory() as d:
+        image = romfs_image(a.model, Path(d) / "image.romfs")
+        configs = [("board", "py"), ("board", "viper")] if a.port else [
+            ("rom", "viper"), ("rom", "py"), ("file", "viper"), ("file", "py")]
+        for mode, impl in configs:
+            src = "" if a.port else (str(image) if mode == "rom" else str(a.model))
+            prelude = (f"TEXTS = {json.dumps(groups)}\nMODE = {mode!r}\nSRC = {src!r}\nIMPL = {impl!r}\n"
+                       f"ROUNDS = {ROUNDS}\n")
+            mp[(mode, impl)] = run_mpy(prelude, a.port)
+    cp2 = cpython(groups, a.model)
+    cp = {g: {k: min(cp1[g][k], cp2[g][k]) for k in cp1[g]} for g in groups}
+
+    print(f"m2v bench on {machine}, model {a.model.name}; microseconds per text (best of {ROUNDS} rounds)")
+    hdr = f"{'group':7} {'n':>3} {'tok/txt':>7} {'config':11} {'embed':>8} {'tokenize':>9} {'pool':>7} " \
+          f"{'pool/tok':>8} {'tok/s':>8} {'alloc B':>7} {'vs m2v':>7}"
+    print(hdr)
+    for name in groups:
+        c = cp[name]
+        for (mode, impl), r in mp.items():
+            g = r["groups"][name]
+            tpt = g["tokens"] / g["n"]
+            ratio = g["embed_us"] / c["model2vec_us"]
+            tps = g["tokens"] / (g["tok_us"] * g["n"]) * 1e6 if g["tok_us"] > 0 else 0
+            cfg = f"{mode}/{impl}"
+            print(f"{name:7} {g['n']:3} {tpt:7.1f} {cfg:11} {g['embed_us']:8.0f} {g['tok_us']:9.0f} "
+                  f"{g['pool_us']:7.0f} {g['pool_us'] / max(tpt, 1e-9):8.2f} {tps:8.0f} {g['alloc_per_embed']:7d} "
+                  f"{ratio:6.2f}x")
+            p = f"{name}.{cfg}."
+            rows += [(p + "embed_us", g["embed_us"]), (p + "tokenize_us", g["tok_us"]), (p + "pool_us", g["pool_us"]),
+                     (p + "pool_us_per_token", g["pool_us"] / max(tpt, 1e-9)), (p + "tokens_per_s", tps),
+                     (p + "alloc_bytes_per_embed", g["alloc_per_embed"]), (p + "ratio_vs_model2vec", ratio),
+                     (p + "tokens_per_text", tpt)]
+        print(f"{name:7} {'':3} {'':7} {'model2vec':11} {c['model2vec_us']:8.0f}   (CPython, encode one text)")
+        print(f"{name:7} {'':3} {'':7} {'reference':11} {c['reference_us']:8.0f}   (CPython, host_tools.reference)")
+        rows += [(f"{name}.cpython.model2vec_us", c["model2vec_us"]),
+                 (f"{name}.cpython.reference_us", c["reference_us"])]
+    if not a.port:
+        for name in groups:
+            f = mp[("file", "viper")]["groups"][name]["embed_us"] / mp[("rom", "viper")]["groups"][name]["embed_us"]
+            print(f"{name}: file mode / ROMFS mode (viper) = {f:.2f}x")
+            rows.append((f"{name}.file_over_rom", f))
+    for (mode, impl), r in mp.items():
+        print(f"load {mode}/{impl}: {r['load_us'] / 1000:.1f} ms with CRC, {r['load_nocrc_us'] / 1000:.1f} ms without; "
+              f"heap after load {r['load_heap']} B")
+        rows += [(f"load.{mode}/{impl}.load_us", r["load_us"]),
+                 (f"load.{mode}/{impl}.load_nocrc_us", r["load_nocrc_us"]),
+                 (f"load.{mode}/{impl}.heap_bytes", r["load_heap"])]
+    data = a.model.read_bytes()
+    _, secs = bf.check(data)
+    print(f"binary {a.model.name}: {len(data)} bytes")
+    for sid in sorted(secs):
+        size = secs[sid][1]
+        print(f"  {bf.SECTION_NAMES[sid]:10} {size:8}")
+        rows.append((f"size.{bf.SECTION_NAMES[sid]}", size))
+    rows.append(("size.total", len(data)))
+    pkg = sum(p.stat().st_size for p in (DEVICE / "m2v").glob("*.py"))
+    print(f"device package sources: {pkg} bytes")
+    rows.append(("size.package_py", pkg))
+
+    a.csv.parent.mkdir(parents=True, exist_ok=True)
+    new = not a.csv.exists()
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with a.csv.open("a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(["timestamp", "machine", "metric", "value"])
+        for metric, value in rows:
+            w.writerow([stamp, machine, metric, f"{value:.6g}" if isinstance(value, float) else value])
+    print(f"{len(rows)} rows appended to {a.csv.relative_to(ROOT) if a.csv.is_relative_to(ROOT) else a.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
