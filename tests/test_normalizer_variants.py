@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
+from mpy import run_device
 from truth import MODEL_DIR, Truth, codepoint_texts, corpus, fuzz_texts, long_texts
 
 from host_tools import reference
@@ -35,7 +37,7 @@ def variant(request, tmp_path_factory):
     tok["normalizer"].update(VARIANTS[request.param])
     (d / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False))
     convert(d, d / "model.m2v")
-    return request.param, reference.load(d / "model.m2v"), Truth(d)
+    return request.param, reference.load(d / "model.m2v"), Truth(d), d / "model.m2v"
 
 
 def _mismatches(ref, truth, texts):
@@ -44,7 +46,7 @@ def _mismatches(ref, truth, texts):
 
 
 def test_variant_parity(variant):
-    name, ref, truth = variant
+    name, ref, truth, _ = variant
     texts = corpus()[::10] + codepoint_texts(step=7) + fuzz_texts(300, seed=11) + long_texts()
     texts += ["\x00a\x01b\x02c \x7f", "ÀÉÎÕÜ àéîõü İstanbul ΣΑΣ ς", "中文 字 豈 一二三"]
     bad = _mismatches(ref, truth, texts)
@@ -52,7 +54,20 @@ def test_variant_parity(variant):
     assert not bad, [(texts[i][:60], ref.tokenize(texts[i])[:10], truth.ids([texts[i]])[0][:10]) for i in bad[:3]]
 
 
+@pytest.mark.parametrize("impl", ["viper", "py"])
+def test_variant_on_device(variant, impl):
+    """The device package reads the variant's tables: ids and vectors equal the reference."""
+    name, ref, truth, path = variant
+    if name not in ("cased", "no_clean_text"):
+        pytest.skip("device check runs on two variants")
+    texts = corpus()[::60] + fuzz_texts(80, seed=13) + ["\x00a\x01b\x02c \x7f", "ÀÉÎÕÜ àéîõü İstanbul ΣΑΣ"]
+    got = run_device(texts, mode="rom", impl=impl, model=path)
+    want = truth.ids(texts)
+    bad = [i for i, (g, t, w) in enumerate(zip(got, texts, want)) if g[0] != w or not np.array_equal(g[1], ref.embed(t))]
+    assert not bad, [texts[i][:60] for i in bad[:3]]
+
+
 @pytest.mark.slow
 def test_variant_every_codepoint(variant):
-    name, ref, truth = variant
+    name, ref, truth, _ = variant
     assert not _mismatches(ref, truth, codepoint_texts())

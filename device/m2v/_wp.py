@@ -215,7 +215,10 @@ def scan_py(T, c, text, end):
             if v == 1:
                 flush_py(T, c)
                 continue
-            cp = v & 0x7F
+            if v == 2:
+                cp = b  # a control kept as a word character (clean_text off)
+            else:
+                cp = v & 0x7F
             iso = v & 0x80
         else:
             if b < 0xE0:

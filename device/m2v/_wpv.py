@@ -214,7 +214,10 @@ def scan_v(T, c, text, end: int):
             if v == 1:
                 flush_v(T, c)
                 continue
-            cp = v & 0x7F
+            if v == 2:
+                cp = b  # a control kept as a word character (clean_text off)
+            else:
+                cp = v & 0x7F
             iso = v & 0x80
         else:
             if b < 0xE0:

@@ -264,7 +264,7 @@ class Tokenizer:
                     if v & 0x80:
                         self._out(v & 0x7F, True)
                     else:
-                        self._put(v)
+                        self._put(b if v == 2 else v)
                 elif v == 1:
                     self.flush()
                 continue
