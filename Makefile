@@ -61,6 +61,11 @@ demo: venv
 bench: venv
 	$(BIN)/python scripts/bench.py --model $(MODEL) $(if $(PORT),--port $(PORT))
 
+# m2v.Index search latency and heap, 1,000 and 10,000 entries, unix port, buffer and file mode.
+.PHONY: bench-index
+bench-index: venv
+	$(BIN)/python scripts/bench_index.py
+
 # Distil the default model again (needs torch; never part of make test).
 model:
 	$(PY) -m venv .venv-distill

@@ -1,4 +1,4 @@
-"""Command line: ``python -m host_tools {convert,inspect} ...``."""
+"""Command line: ``python -m host_tools {convert,inspect,index} ...``."""
 
 from __future__ import annotations
 
@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--weight-bits", type=int, default=7, help="bits per token weight code (default 7)")
     i = sub.add_parser("inspect", help="print the header fields and sections of an m2v binary")
     i.add_argument("file", type=Path)
+    x = sub.add_parser("index", help="build a search index (one text per line, or JSONL label/text)")
+    x.add_argument("model", type=Path, help="m2v model binary that embeds the texts")
+    x.add_argument("texts", type=Path)
+    x.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
@@ -55,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
                 max_length=args.max_length,
                 weight_bits=args.weight_bits,
             )
+        elif args.cmd == "index":
+            from host_tools.index import write_index
+
+            write_index(args.model, args.texts, args.output)
         else:
             sys.stdout.write(_inspect(args.file) + "\n")
     except (ModelError, ValueError, OSError) as e:

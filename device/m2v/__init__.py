@@ -51,3 +51,7 @@ def similarity(a, b):
         s += a[i] * b[i]
     return s
 
+
+def Index(*args, **kw):  # semantic search over an index file: m2v/index.py
+    from .index import Index as _I
+    return _I(*args, **kw)

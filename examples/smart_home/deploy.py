@@ -1,0 +1,148 @@
+"""Smart-home intent matcher: build the index, copy it to a board flashed with `make flash`, test held-out phrasings.
+
+    make vboard                                     # prints the virtual board's port
+    make flash PORT=<port>                          # package + model
+    .venv/bin/python examples/smart_home/deploy.py --port <port>
+
+1. builds build/smart_home/intents.m2vi from intents.jsonl with the host tools
+   (`python -m host_tools index firmware_assets/model.m2v ... -o ...`);
+2. copies it to :intents.m2vi.tmp with mpremote, checks size and CRC-32 on the
+   board and that m2v.Index opens it, then renames it to :intents.m2vi;
+3. runs every phrasing of heldout.jsonl through m2v.Index.search on the board,
+   checks the results against the host search (same labels, order, scores),
+   and prints the intent accuracy (top-1, and a score-weighted vote of the top 5)
+   and the time per query on the board.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import zlib
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import flash  # noqa: E402
+
+from host_tools import index as hindex  # noqa: E402
+
+K = 5
+
+VERIFY = """
+import os, json, gc
+from binascii import crc32
+import m2v
+p = 'intents.m2vi.tmp'
+c = 0
+b = bytearray(1024)
+mv = memoryview(b)
+with open(p, 'rb') as f:
+    while True:
+        n = f.readinto(b)
+        if not n:
+            break
+        c = crc32(mv[:n], c)
+idx = m2v.Index(p)
+idx.close()
+print('@@' + json.dumps([os.stat(p)[6], c & 0xffffffff]))
+"""
+
+COMMIT = """
+import os
+try:
+    os.rename('intents.m2vi.tmp', 'intents.m2vi')
+except OSError:
+    os.remove('intents.m2vi')
+    os.rename('intents.m2vi.tmp', 'intents.m2vi')
+print('@@1')
+"""
+
+QUERY = """
+import gc, json, time, m2v
+idx = m2v.Index('intents.m2vi')
+m2v._model()
+out = []
+for t in {texts!r}:
+    gc.collect()
+    a = gc.mem_alloc()
+    t0 = time.ticks_us()
+    r = idx.search_ids(t, {k})
+    dt = time.ticks_diff(time.ticks_us(), t0)
+    out.append([[[s, i, idx.label(i)] for s, i in r], dt, gc.mem_alloc() - a])
+print('@@' + json.dumps(out))
+"""
+
+
+def build(model: Path, out: Path) -> Path:
+    subprocess.run(
+        [sys.executable, "-m", "host_tools", "index", str(model), str(HERE / "intents.jsonl"), "-o", str(out)],
+        cwd=ROOT,
+        check=True,
+    )
+    return out
+
+
+def copy_index(port: str, path: Path) -> None:
+    data = path.read_bytes()
+    flash.board_exec(port, "import os\ntry:\n    os.remove('intents.m2vi.tmp')\nexcept OSError:\n    pass\n")
+    flash.mpremote(port, "fs", "cp", str(path), ":intents.m2vi.tmp", timeout=600)
+    got = flash.board_json(port, VERIFY)
+    want = [len(data), zlib.crc32(data)]
+    if got != want:
+        raise flash.FlashError(f"index on the board differs (size, crc32): board {got}, host {want}")
+    flash.board_json(port, COMMIT)
+    print(f"index: {path} ({len(data):,} bytes) verified on the board as :intents.m2vi")
+
+
+def vote(results: list) -> str:
+    w: dict[str, int] = defaultdict(int)
+    for s, _, label in results:
+        w[label] += max(s, 0)
+    return max(w, key=lambda lab: (w[lab], -[r[2] for r in results].index(lab)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", required=True, help="the board (make vboard prints the virtual board's port)")
+    ap.add_argument("--model", type=Path, default=ROOT / "firmware_assets" / "model.m2v")
+    ap.add_argument("--index", type=Path, default=ROOT / "build" / "smart_home" / "intents.m2vi")
+    a = ap.parse_args(argv)
+    try:
+        build(a.model, a.index)
+        copy_index(a.port, a.index)
+        held = [json.loads(line) for line in (HERE / "heldout.jsonl").read_text(encoding="utf-8").splitlines()]
+        texts = [h["text"] for h in held]
+        res = []
+        for b in range(0, len(texts), 20):  # keep each exec small
+            res += flash.board_json(a.port, QUERY.format(texts=texts[b : b + 20], k=K), timeout=600)
+    except (flash.FlashError, subprocess.CalledProcessError, OSError) as e:
+        print(f"smart_home: failed: {e}", file=sys.stderr)
+        return 1
+    host = hindex.Index(a.index, model=a.model)
+    want = [[[s, i, host.label(i)] for s, i in r] for r in host.search_ids_batch(texts, K)]
+    mismatches = sum(r[0] != w for r, w in zip(res, want))
+    top1 = sum(r[0][0][2] == h["label"] for r, h in zip(res, held))
+    voted = sum(vote(r[0]) == h["label"] for r, h in zip(res, held))
+    for r, h in zip(res, held):
+        mark = "ok " if r[0][0][2] == h["label"] else "MISS"
+        cos = host.cosine(r[0][0][0])
+        print(f"{mark} {h['text']!r:48} -> {r[0][0][2]:16} cos {cos:.3f}  (want {h['label']})")
+    us = sorted(r[1] for r in res)
+    n = len(held)
+    print(f"\nheld-out phrasings: {n} over {len({h['label'] for h in held})} intents, index of {host.count} phrasings")
+    print(f"top-1 accuracy: {top1}/{n} = {top1 / n:.1%}; top-{K} score-weighted vote: {voted}/{n} = {voted / n:.1%}")
+    print(f"board vs host search: {mismatches} mismatches (labels, order, scores)")
+    print(f"board: median {us[n // 2] / 1000:.1f} ms per query (embed + search), max {us[-1] / 1000:.1f} ms; "
+          f"heap allocated per search up to {max(r[2] for r in res)} B")  # fmt: skip
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,410 @@
+"""Search index files (docs/FORMAT.md, "Index file"): build them on the host, search them like the board.
+
+An index holds the embeddings of many texts, each with a label, as int8
+residuals from the index's mean vector with one 15-bit scale per entry. A
+query (a text, embedded with the same model, or a Q14 vector) is scored
+against every entry with integer arithmetic that the board repeats bit for
+bit (``device/m2v/index.py``); this module is the host side: the builder
+behind ``python -m host_tools index`` and an independent numpy search.
+
+    >>> from host_tools.index import Index
+    >>> idx = Index("intents.m2vi", model="firmware_assets/model.m2v")
+    >>> idx.search("switch the lights off", k=3)   # [(score, label), ...] best first
+    >>> idx.cosine(score)                          # ≈ cosine of query and entry
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from host_tools import reference
+
+logger = logging.getLogger(__name__)
+
+MAGIC = b"M2VI"
+VERSION = 1
+HEADER_SIZE = 64
+# magic, version, header_size, file_size, crc32, dims, out_shift, score_shift, count, model_crc32,
+# n_labels, center_off, entries_off, label_ids_off, label_offs_off, labels_off, labels_size,
+# label_id_bytes, flags, entry_size, reserved
+HEADER_FMT = "<4sHHIIHBB" + "I" * 9 + "BBHI"
+assert struct.calcsize(HEADER_FMT) == HEADER_SIZE
+MULT_BITS = 15  # per-entry multipliers are < 2**15
+MULT_MAX = (1 << MULT_BITS) - 1
+SMALL = 1 << 30  # every partial sum stays below this: a MicroPython small int, an int32 in viper
+MAX_LABEL_BYTES = 65535
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "firmware_assets" / "model.m2v"
+
+
+class IndexFormatError(ValueError):
+    """Bad input for the index builder or a corrupt index file (a ValueError)."""
+
+
+@dataclass(frozen=True)
+class IndexHeader:
+    """The fixed 64-byte header of an index file."""
+
+    file_size: int
+    crc32: int
+    dims: int
+    out_shift: int
+    score_shift: int
+    count: int
+    model_crc32: int
+    n_labels: int
+    center_off: int
+    entries_off: int
+    label_ids_off: int
+    label_offs_off: int
+    labels_off: int
+    labels_size: int
+    label_id_bytes: int
+
+
+def l1_limit(dims: int, center_max: int, score_shift: int) -> int:
+    """Largest ``sum(|q[d]|)`` a query may have so that every partial sum stays below 2**30.
+
+    ``|dot| <= 127 * L1``, ``|bias| <= L1 * center_max / 2**t + dims`` (floor of each term), and
+    ``|score| <= |dot| + |bias|``; ``(center_max >> t) + 1`` bounds ``center_max / 2**t`` from above.
+    """
+    return (SMALL - 1 - dims) // (128 + (center_max >> score_shift))
+
+
+# ------------------------------------------------------------------ reading input
+def read_items(path: str | Path) -> list[tuple[str, str]]:
+    """Read ``(label, text)`` pairs: one text per line (its own label), or JSONL ``{"label", "text"}``.
+
+    A file whose name ends in ``.jsonl`` or whose first non-blank line starts
+    with ``{`` is JSONL. Blank lines are skipped. Raise ValueError with the
+    line number on bad input.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise IndexFormatError(f"{path}: no such file") from None
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise IndexFormatError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    content = content.removeprefix("\ufeff")
+    lines = content.split("\n")
+    first = next((ln for ln in lines if ln.strip()), "")
+    jsonl = path.suffix.lower() == ".jsonl" or first.lstrip().startswith("{")
+    items: list[tuple[str, str]] = []
+    for no, line in enumerate(lines, 1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        if not jsonl:
+            items.append((line, line))
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise IndexFormatError(f"{path}:{no}: invalid JSON ({e.msg})") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            raise IndexFormatError(f'{path}:{no}: expected an object with a string "text"')
+        label = obj.get("label", obj["text"])
+        if not isinstance(label, str):
+            raise IndexFormatError(f'{path}:{no}: "label" must be a string')
+        items.append((label, obj["text"]))
+    if not items:
+        raise IndexFormatError(f"{path}: no texts")
+    return items
+
+
+# ------------------------------------------------------------------ quantisation
+def min_score_shift(dims: int) -> int:
+    """Smallest score shift for which every Q14 unit vector query passes :func:`l1_limit`.
+
+    A unit vector in Q14 has ``|q|_2 <= 16417`` (FORMAT.md §6), so ``sum |q| <= sqrt(dims) * 16417``,
+    and ``|center[d]| <= 16400`` (a mean of such vectors).
+    """
+    l1 = math.isqrt(dims * 16417 * 16417) + 1
+    t = 0
+    while l1 > l1_limit(dims, 16400, t):
+        t += 1
+    return t
+
+
+def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Quantise Q14 vectors ``(n, d)`` into ``(center, v, mult, score_shift)`` (FORMAT.md, index §3).
+
+    ``center`` is the rounded mean (int16), ``v`` the int8 residuals, each row
+    scaled to use the full ±127 range, ``mult`` the per-row least-squares
+    scale of the residual in units of ``2**score_shift / 2**15``.
+    """
+    e = vectors.astype(np.int64)
+    n, d = e.shape
+    center = np.rint(e.mean(axis=0)).astype(np.int64) if n else np.zeros(d, dtype=np.int64)
+    r = (e - center).astype(np.float64)
+    peak = np.abs(r).max(axis=1) if d else np.zeros(n)
+    step = np.where(peak > 0, peak / 127.0, 1.0)
+    v = np.clip(np.rint(r / step[:, None]), -127, 127)
+    vv = (v * v).sum(axis=1)
+    sigma = np.where(vv > 0, (r * v).sum(axis=1) / np.maximum(vv, 1), 0.0)  # least-squares refit
+    sigma = np.maximum(sigma, 0.0)
+    top = float(sigma.max()) if n else 0.0
+    t = min_score_shift(d)
+    while top * 2.0 ** (MULT_BITS - t) > MULT_MAX:
+        t += 1
+    if t > 15:
+        raise IndexFormatError("residual scale out of range")
+    mult = np.minimum(np.rint(sigma * 2.0 ** (MULT_BITS - t)), MULT_MAX).astype(np.int64)
+    return center.astype(np.int16), v.astype(np.int8), mult.astype(np.uint16), t
+
+
+def _pad4(b: bytearray) -> None:
+    b.extend(bytes(-len(b) % 4))
+
+
+def assemble(vectors: np.ndarray, labels: Sequence[str], *, out_shift: int = 14, model_crc32: int = 0) -> bytes:
+    """Build an index file from Q14 vectors ``(n, d)`` and one label per vector."""
+    n, d = vectors.shape
+    if n != len(labels):
+        raise IndexFormatError(f"{n} vectors but {len(labels)} labels")
+    if n == 0:
+        raise IndexFormatError("an index needs at least one entry")
+    if n >= 1 << 32 or not 1 <= d <= 4096:
+        raise IndexFormatError("index too large or dims outside 1..4096")
+    center, v, mult, t = quantize(vectors)
+    uniq: dict[str, int] = {}
+    ids = np.empty(n, dtype=np.int64)
+    for i, lab in enumerate(labels):
+        if "\x00" in lab:
+            raise IndexFormatError(f"label {i} contains a NUL character")
+        ids[i] = uniq.setdefault(lab, len(uniq))
+    blobs = [lab.encode("utf-8") for lab in uniq]
+    for i, b in enumerate(blobs):
+        if len(b) > MAX_LABEL_BYTES:
+            raise IndexFormatError(f"label {i} is {len(b)} bytes, more than {MAX_LABEL_BYTES}")
+    id_bytes = 2 if len(uniq) <= 0xFFFF else 4
+    offs = np.zeros(len(blobs) + 1, dtype=np.int64)
+    offs[1:] = np.cumsum([len(b) for b in blobs])
+
+    body = bytearray(HEADER_SIZE)
+    center_off = len(body)
+    body += center.astype("<i2").tobytes()
+    _pad4(body)
+    entries_off = len(body)
+    rec = np.zeros((n, d + 2), dtype=np.uint8)
+    rec[:, :d] = v.view(np.uint8)
+    rec[:, d:] = mult.astype("<u2").view(np.uint8).reshape(n, 2)
+    body += rec.tobytes()
+    _pad4(body)
+    label_ids_off = len(body)
+    body += ids.astype("<u2" if id_bytes == 2 else "<u4").tobytes()
+    _pad4(body)
+    label_offs_off = len(body)
+    body += offs.astype("<u4").tobytes()
+    labels_off = len(body)
+    body += b"".join(blobs)
+    _pad4(body)
+    header = struct.pack(
+        HEADER_FMT, MAGIC, VERSION, HEADER_SIZE, len(body), 0, d, out_shift, t, n, model_crc32,
+        len(uniq), center_off, entries_off, label_ids_off, label_offs_off, labels_off, int(offs[-1]),
+        id_bytes, 0, d + 2, 0,
+    )  # fmt: skip
+    body[:HEADER_SIZE] = header
+    struct.pack_into("<I", body, 12, zlib.crc32(body[16:]))
+    return bytes(body)
+
+
+def build_index(model: str | Path | reference.Reference, items: Sequence[tuple[str, str]]) -> bytes:
+    """Embed the texts of ``(label, text)`` items with the reference and assemble the index bytes."""
+    ref = model if isinstance(model, reference.Reference) else reference.load(model)
+    texts = [t for _, t in items]
+    logger.info("embedding %d texts", len(texts))
+    vecs = ref.embed_batch(texts)
+    zero = int((~vecs.any(axis=1)).sum())
+    if zero:
+        logger.warning("%d of %d texts embed to the zero vector (no known token)", zero, len(texts))
+    return assemble(vecs, [lab for lab, _ in items], out_shift=ref.header.out_shift, model_crc32=ref.header.crc32)
+
+
+def write_index(model: str | Path, texts_path: str | Path, out: str | Path) -> int:
+    """Build the index of ``texts_path`` with ``model`` into ``out`` (temp file + rename); return its size."""
+    items = read_items(texts_path)
+    data = build_index(model, items)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    hdr = parse_header(data)
+    logger.info("wrote %s: %d entries, %d labels, %d dims, %d bytes", out, hdr.count, hdr.n_labels, hdr.dims, len(data))
+    return len(data)
+
+
+# ------------------------------------------------------------------ reading an index
+def _bad(msg: str) -> IndexFormatError:
+    return IndexFormatError("corrupt m2v index: " + msg)
+
+
+def parse_header(data: bytes, check_crc: bool = True) -> IndexHeader:
+    """Check magic, version, size, CRC-32 and section layout; return the header."""
+    if len(data) < HEADER_SIZE:
+        raise IndexFormatError("not an m2v index: shorter than the 64-byte header")
+    f = struct.unpack_from(HEADER_FMT, data, 0)
+    if f[0] != MAGIC:
+        raise IndexFormatError("not an m2v index: bad magic")
+    if f[1] != VERSION:
+        raise IndexFormatError(f"unsupported m2v index version {f[1]}; this reader supports {VERSION}")
+    h = IndexHeader(*f[3:18])
+    if f[2] != HEADER_SIZE or f[18] != 0 or f[20] != 0:
+        raise _bad("bad header size or flags")
+    if len(data) < h.file_size:
+        raise IndexFormatError(f"truncated m2v index: {len(data)} bytes, header says {h.file_size}")
+    if len(data) > h.file_size:
+        raise _bad(f"{len(data) - h.file_size} bytes of trailing data")
+    if check_crc and zlib.crc32(data[16:]) != h.crc32:
+        raise _bad("CRC-32 mismatch")
+    d, n = h.dims, h.count
+    if f[19] != d + 2 or not 1 <= d <= 4096 or n < 1 or h.n_labels < 1 or h.label_id_bytes not in (2, 4):
+        raise _bad("inconsistent header fields")
+    if h.score_shift > 15 or h.out_shift > 15:
+        raise _bad("inconsistent header fields")
+    spans = [
+        (h.center_off, 2 * d),
+        (h.entries_off, n * (d + 2)),
+        (h.label_ids_off, n * h.label_id_bytes),
+        (h.label_offs_off, 4 * (h.n_labels + 1)),
+        (h.labels_off, h.labels_size),
+    ]
+    end = HEADER_SIZE
+    for off, size in spans:
+        if off < end or off & 3 or off + size > h.file_size:
+            raise _bad("bad section offsets")
+        end = off + size
+    return h
+
+
+class Index:
+    """An index file on the host: the same search as ``m2v.Index`` on the board, in numpy."""
+
+    def __init__(self, src: str | Path | bytes, model: str | Path | reference.Reference | None = None) -> None:
+        """Read and check an index (path or bytes); ``model`` embeds text queries (default: the default model)."""
+        data = bytes(src) if isinstance(src, bytes | bytearray) else Path(src).read_bytes()
+        h = parse_header(data)
+        self.header = h
+        self.dims, self.count = h.dims, h.count
+        d, n = h.dims, h.count
+        self.center = np.frombuffer(data, "<i2", d, h.center_off).astype(np.int64)
+        rec = np.frombuffer(data, np.uint8, n * (d + 2), h.entries_off).reshape(n, d + 2)
+        self.vectors = rec[:, :d].view(np.int8).astype(np.int64)
+        # float64 copy for BLAS: every dot product is an integer below 2**30, exact in a double
+        self._vf = self.vectors.astype(np.float64)
+        self.mults = rec[:, d:].copy().view("<u2").reshape(n).astype(np.int64)
+        if (self.mults > MULT_MAX).any():
+            raise _bad("entry multiplier out of range")
+        self.label_ids = np.frombuffer(data, "<u2" if h.label_id_bytes == 2 else "<u4", n, h.label_ids_off).astype(
+            np.int64
+        )
+        offs = np.frombuffer(data, "<u4", h.n_labels + 1, h.label_offs_off).astype(np.int64)
+        if offs[0] != 0 or offs[-1] != h.labels_size or (np.diff(offs) < 0).any():
+            raise _bad("label offsets")
+        if (self.label_ids >= h.n_labels).any():
+            raise _bad("label id out of range")
+        blob = data[h.labels_off : h.labels_off + h.labels_size]
+        try:
+            self.labels = [blob[offs[i] : offs[i + 1]].decode("utf-8") for i in range(h.n_labels)]
+        except UnicodeDecodeError:
+            raise _bad("label is not UTF-8") from None
+        self.center_max = int(np.abs(self.center).max())
+        self.l1_max = l1_limit(d, self.center_max, h.score_shift)
+        self._model_src = model
+        self._model: reference.Reference | None = model if isinstance(model, reference.Reference) else None
+
+    # ---------------------------------------------------------------- queries
+    @property
+    def model(self) -> reference.Reference:
+        """The model that embeds text queries; its CRC-32 must be the one recorded in the index."""
+        if self._model is None:
+            self._model = reference.load(self._model_src if self._model_src is not None else DEFAULT_MODEL)
+        if self._model.header.crc32 != self.header.model_crc32:
+            raise IndexFormatError(
+                f"the index was built with model crc32 {self.header.model_crc32:08x}, "
+                f"not with this one ({self._model.header.crc32:08x})"
+            )
+        return self._model
+
+    def query_vector(self, query: str | Sequence[int] | np.ndarray) -> np.ndarray:
+        """Return the int64 query vector for a text or an int16 vector; ValueError when it breaks the bounds."""
+        if isinstance(query, str):
+            q = self.model.embed(query).astype(np.int64)
+        else:
+            q = np.asarray(query)
+            if q.ndim != 1 or len(q) != self.dims or not np.issubdtype(q.dtype, np.integer):
+                raise ValueError(f"query vector must be {self.dims} integers")
+            q = q.astype(np.int64)
+            if (q < -32768).any() or (q > 32767).any():
+                raise ValueError("query vector components must fit int16")
+        if int(np.abs(q).sum()) > self.l1_max:
+            raise ValueError(f"query vector too large for this index: sum of |q| above {self.l1_max}")
+        return q
+
+    def scores(self, query: str | Sequence[int] | np.ndarray) -> np.ndarray:
+        """Integer score of every entry (FORMAT.md, index §4): ``≈ cosine * 2**(2*out_shift - score_shift)``."""
+        return self._scores_block([self.query_vector(query)])[0]
+
+    def _scores_block(self, qs: Sequence[np.ndarray]) -> np.ndarray:
+        q = np.stack(qs)  # (nq, dims) int64
+        bias = ((q * self.center) >> self.header.score_shift).sum(axis=1)
+        # dot products are integers below 2**30 (the L1 check): exact in float64, so BLAS may compute them
+        dot = np.rint(q.astype(np.float64) @ self._vf.T).astype(np.int64)
+        return bias[:, None] + ((dot * self.mults) >> MULT_BITS)
+
+    def _top(self, s: np.ndarray, k: int) -> list[tuple[int, int]]:
+        if k < self.count:
+            kth = np.partition(s, self.count - k)[self.count - k]  # k-th largest score
+            cand = np.flatnonzero(s >= kth)  # every entry that may rank in the top k, ties included
+        else:
+            cand = np.arange(self.count)
+        order = cand[np.lexsort((cand, -s[cand]))][:k]
+        return [(int(s[i]), int(i)) for i in order]
+
+    def search_ids(self, query: str | Sequence[int] | np.ndarray, k: int = 5) -> list[tuple[int, int]]:
+        """Return the ``k`` best ``(score, entry)`` pairs, best first; equal scores: lower entry first."""
+        return self.search_ids_batch([query], k)[0]
+
+    def search_ids_batch(self, queries: Sequence, k: int = 5, block: int = 256) -> list[list[tuple[int, int]]]:
+        """:meth:`search_ids` for many queries (a matrix product per ``block`` queries)."""
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        out: list[list[tuple[int, int]]] = []
+        for b in range(0, len(queries), block):
+            s = self._scores_block([self.query_vector(q) for q in queries[b : b + block]])
+            out.extend(self._top(row, k) for row in s)
+        return out
+
+    def search(self, query: str | Sequence[int] | np.ndarray, k: int = 5) -> list[tuple[int, str]]:
+        """Return the ``k`` best ``(score, label)`` pairs, best first; equal scores: lower entry first."""
+        return [(s, self.label(i)) for s, i in self.search_ids(query, k)]
+
+    def label(self, i: int) -> str:
+        """Label of entry ``i``."""
+        return self.labels[int(self.label_ids[i])]
+
+    def cosine(self, score: int) -> float:
+        """Approximate cosine for a score."""
+        h = self.header
+        return math.ldexp(score, h.score_shift - 2 * h.out_shift)
