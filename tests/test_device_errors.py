@@ -1,6 +1,6 @@
 """Bad models and bad inputs on the board: the device package on the real unix MicroPython.
 
-Corrupt binaries (issue #6) mirror tests/test_corrupt.py: a byte flipped
+Corrupt binaries mirror tests/test_corrupt.py: a byte flipped
 anywhere, truncation, empty, foreign, trailing junk, an unknown version, in
 buffer mode (the ROMFS path), file mode (a real file, and io.BytesIO for the
 many flip cases) and ROMFS itself. Every case must raise ValueError naming the
