@@ -9,7 +9,7 @@ MODE      ?= fs
 PORT      ?=
 ARCHS     := armv6m armv7emsp xtensawin rv32imc x64
 
-.PHONY: all venv convert test slow lint dist demo flash vboard bench fuzz model clean
+.PHONY: all venv convert test slow lint dist demo flash vboard bench fuzz freeze model clean
 
 all: test
 
@@ -41,6 +41,10 @@ fuzz: venv
 # Precompiled device package per architecture: dist/<arch>/m2v/*.mpy
 dist: venv
 	$(BIN)/python scripts/build_dist.py --out dist $(ARCHS)
+
+# The model as a frozen bytes module for custom firmware (firmware_assets/manifest.py).
+freeze: venv
+	$(BIN)/python scripts/freeze_model.py $(MODEL) -o build/frozen/m2v_model.py
 
 # Virtual board: the unix port's REPL on a pty in build/vboard (prints the port).
 vboard: venv
