@@ -252,7 +252,9 @@ class Index:
                 from . import _model
 
                 m = _model()
-            mc = getattr(m, "crc", None)
+            if getattr(m, "dims", d) != d:
+                raise ValueError("the model gives %d dims, the index holds %d" % (m.dims, d))
+            mc = getattr(m, "crc", None)  # the model's header CRC-32, when the loader keeps it
             if mc is not None and mc != self.model_crc:
                 raise ValueError("the index was built with model crc32 %08x, not with this one (%08x)"
                                  % (self.model_crc, mc))  # fmt: skip
