@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zlib
 from pathlib import Path
 
@@ -58,10 +59,16 @@ def mpremote_exe() -> list[str]:
 def mpremote(port: str, *args: str, timeout: float = 300, check: bool = True) -> str:
     """Run `mpremote connect PORT resume ARGS...`; return its stdout."""
     cmd = mpremote_exe() + ["connect", port, "resume", *args]
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise FlashError(f"mpremote timed out after {timeout}s: {' '.join(args)[:200]}") from e
+    for attempt in range(2):
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise FlashError(f"mpremote timed out after {timeout}s: {' '.join(args)[:200]}") from e
+        if p.returncode == 0 or not check:
+            break
+        # A board left mid-command by an interrupted transfer answers the
+        # first connection badly; every command here is idempotent, so retry once.
+        time.sleep(1.0)
     if check and p.returncode != 0:
         what = " ".join(args)[:200]
         raise FlashError(f"mpremote {what} failed ({p.returncode}):\n{p.stdout[-2000:]}{p.stderr[-2000:]}")

@@ -1,5 +1,8 @@
 """Flash a virtual board (unix port on a pty) over mpremote; survive an interrupted model transfer."""
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -80,3 +83,46 @@ def test_romfs_mode_refused_on_virtual_board(board, tmp_path):
     port, _ = board
     with pytest.raises(flash.FlashError, match="no ROMFS"):
         flash.flash(port, MODEL, "x64", mode="romfs", dist=tmp_path / "dist", log=lambda s: None)
+
+
+@pytest.fixture(scope="module")
+def model_128(tmp_path_factory):
+    out = tmp_path_factory.mktemp("m128") / "new.m2v"
+    subprocess.run(
+        [sys.executable, "-m", "host_tools", "convert", str(ROOT / "firmware_assets" / "potion-minilm-micro"),
+         "--dims", "128", "-o", str(out)],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("kill_after", [0.5, 3.0, 6.0])
+def test_flash_killed_at_any_point(board, tmp_path, model_128, kill_after):
+    """Kill the whole flash process at several points: the board then runs the old model, the new one,
+    or gives a clear error (a half-copied package does not import), never wrong vectors; a second
+    flash always completes."""
+    port, d = board
+    dist = tmp_path / "dist"
+    flash.flash(port, MODEL, "x64", dist=dist, log=lambda _: None)
+    old = flash.reference_vectors(MODEL, TEXTS)
+    new = flash.reference_vectors(model_128, TEXTS)
+
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "flash.py"), "--port", port, "--arch", "x64",
+         "--model", str(model_128)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    time.sleep(kill_after)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    try:
+        got = on_board(port)
+        assert got in (old, new), "the board returned vectors of neither model"
+        outcome = "old model" if got == old else "new model"
+    except flash.FlashError as e:  # e.g. the package was half copied: it must say so, not embed
+        assert "Error" in str(e)
+        outcome = "clear error: " + str(e).strip().splitlines()[-1][:80]
+    print(f"\nflash killed after {kill_after} s: {outcome}")
+    flash.flash(port, model_128, "x64", dist=dist, log=lambda _: None)
+    assert on_board(port) == new
