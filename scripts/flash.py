@@ -59,7 +59,7 @@ def mpremote_exe() -> list[str]:
 def mpremote(port: str, *args: str, timeout: float = 300, check: bool = True) -> str:
     """Run `mpremote connect PORT resume ARGS...`; return its stdout."""
     cmd = mpremote_exe() + ["connect", port, "resume", *args]
-    for attempt in range(2):
+    for _ in range(2):
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as e:
