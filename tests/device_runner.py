@@ -3,8 +3,9 @@
 # "id id id|v v v ..." (or "!ExcName: message" when embed raised).
 # usage: micropython device_runner.py DEVICE_DIR MODE IMPL MODEL_OR_IMAGE IN OUT
 # MODE: file (stream the model file), buf (read it into RAM), rom (mount a ROMFS image)
-# IMPL: viper (viper tokenizer hot path and pooling) or py (all pure Python);
-# file-mode models always tokenise in pure Python (viper needs buffers)
+# IMPL: viper (viper tokenizer hot path and pooling: _wpv.py for buffer/ROMFS
+# models, _wpf.py through the page cache for file-mode models) or py (all
+# pure Python: _wp.py, _poolpy.py)
 import sys
 import json
 

@@ -93,8 +93,8 @@ def _init(m, src, check_crc):
     if check_crc:
         try:
             from binascii import crc32
-        except ImportError:
-            crc32 = _crc32_py
+        except ImportError:  # a port built without binascii.crc32
+            from ._crc import crc32
         if f:
             b = bytearray(512)
             n = total - 16
@@ -153,7 +153,13 @@ def _init(m, src, check_crc):
     if f:
         from .model import FileSection
 
-        c = [f, [-1] * 4, bytearray(128), bytearray(128), bytearray(128), bytearray(128), bytearray(d)]
+        from .model import PS, SM, _filler
+
+        ps = 1 << PS
+        cb = bytearray(ps * (SM + 1))
+        mv = memoryview(cb)
+        c = [f, array("i", b"\xff" * (4 * SM + 4)), cb, bytearray(d), None] + [mv[k : k + ps] for k in range(0, len(cb), ps)]
+        c[4] = _filler(c)
         for i in range(1, 14):
             off, n = secs[i]
             f.seek(off)
@@ -200,23 +206,3 @@ def _init(m, src, check_crc):
     m.added_first = first
     m.ascii, m.runs, m.pool, m.symmap, m.nodes, m.haskids, m.hrank, m.gstart, m.trank, m.records = s[1:4] + s[5:12]
     m.ntok = 0
-
-
-def _crc32_py(data, crc=0):
-    # Table-driven CRC-32 for ports built without binascii.crc32.
-    global _T
-    if not _T:
-        _T = array("I", bytes(1024))
-        for i in range(256):
-            c = i
-            for _ in range(8):
-                c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
-            _T[i] = c
-    t = _T
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc = t[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-_T = None

@@ -1,7 +1,9 @@
 # Tokenizer hot path (docs/FORMAT.md §3, §5): the ASCII scan, the WordPiece
 # trie walk and the record decode, as twin functions with one signature:
-# *_py index anything that indexes like bytes (buffers or file sections),
-# *_v are viper and need real buffers (buffer/ROMFS mode). Both keep their
+# *_py index anything that indexes like bytes (buffers or file sections);
+# the viper twins are in _wpv.py (buffers: buffer/ROMFS mode) and _wpf.py
+# (file mode, through the page cache). This module is imported only by
+# tok.use("py") or on a port without viper. All keep their
 # state in one array("i") `c` and read the tables from one list `T`, so the
 # tokenizer can switch between them at any point, and they are bit-identical
 # (tests/test_device_parity.py runs both). No allocation on this path.

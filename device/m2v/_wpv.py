@@ -7,66 +7,66 @@ import micropython
 from micropython import const
 
 # T: the tables and the scratch buffers
-T_ASCII = const(0)
-T_SYMMAP = const(1)
-T_NODES = const(2)
-T_HASKIDS = const(3)
-T_HRANK = const(4)
-T_GSTART = const(5)
-T_TRANK = const(6)
-T_RECORDS = const(7)
-T_FIRST = const(8)  # first[b]: an added token starts with byte b
-T_WORD = const(9)  # UTF-8 bytes of the current word
-T_OUT = const(10)  # record numbers of the tokens not yet delivered
-T_RUNS = const(11)
+_T_ASCII = const(0)
+_T_SYMMAP = const(1)
+_T_NODES = const(2)
+_T_HASKIDS = const(3)
+_T_HRANK = const(4)
+_T_GSTART = const(5)
+_T_TRANK = const(6)
+_T_RECORDS = const(7)
+_T_FIRST = const(8)  # first[b]: an added token starts with byte b
+_T_WORD = const(9)  # UTF-8 bytes of the current word
+_T_OUT = const(10)  # record numbers of the tokens not yet delivered
+_T_RUNS = const(11)
 
 # c: parameters (set once) ...
-C_HS = const(0)
-C_GS = const(1)
-C_TS = const(2)
-C_SB = const(3)
-C_ESC = const(4)
-C_RB = const(5)
-C_MWC = const(6)  # max_word_chars
-C_MAXLEN = const(7)
-C_LIMIT = const(8)  # pretrunc_chars
-C_ROOM = const(9)  # scan returns when more than this many tokens wait in OUT
-C_NREC = const(10)  # len(RECORDS)
-C_NRUNS = const(11)  # entries in NORM_RUNS
-C_RLO = const(12)  # cache of the last NORM_RUNS lookup: [RLO, RHI) is run RI
-C_RHI = const(13)
-C_RI = const(14)
+_C_HS = const(0)
+_C_GS = const(1)
+_C_TS = const(2)
+_C_SB = const(3)
+_C_ESC = const(4)
+_C_RB = const(5)
+_C_MWC = const(6)  # max_word_chars
+_C_MAXLEN = const(7)
+_C_LIMIT = const(8)  # pretrunc_chars
+_C_ROOM = const(9)  # scan returns when more than this many tokens wait in OUT
+_C_NREC = const(10)  # len(RECORDS)
+_C_NRUNS = const(11)  # entries in NORM_RUNS
+_C_RLO = const(12)  # cache of the last NORM_RUNS lookup: [RLO, RHI) is run RI
+_C_RHI = const(13)
+_C_RI = const(14)
 # ... and state (reset per text)
-C_WN = const(16)  # bytes in WORD
-C_WC = const(17)  # code points in the current word
-C_COUNT = const(18)  # tokens so far, [UNK] included (max_length cut)
-C_DONE = const(19)
-C_CHARS = const(20)  # code points read (pretrunc cut)
-C_NOUT = const(21)  # entries in OUT
-C_I = const(22)  # byte position in the text
-C_LEN = const(24)
+_C_WN = const(16)  # bytes in WORD
+_C_WC = const(17)  # code points in the current word
+_C_COUNT = const(18)  # tokens so far, [UNK] included (max_length cut)
+_C_DONE = const(19)
+_C_CHARS = const(20)  # code points read (pretrunc cut)
+_C_NOUT = const(21)  # entries in OUT
+_C_I = const(22)  # byte position in the text
+_C_LEN = const(24)
 
 
 @micropython.viper
 def wordpiece_v(T, c, n: int) -> int:
     cc = ptr32(c)
-    w = ptr8(T[T_WORD])
-    symmap = ptr8(T[T_SYMMAP])
-    nodes = ptr8(T[T_NODES])
-    hk = ptr8(T[T_HASKIDS])
-    hr = ptr8(T[T_HRANK])
-    gst = ptr8(T[T_GSTART])
-    tr = ptr8(T[T_TRANK])
-    out = ptr32(T[T_OUT])
-    hs = cc[C_HS]
-    gs = cc[C_GS]
+    w = ptr8(T[_T_WORD])
+    symmap = ptr8(T[_T_SYMMAP])
+    nodes = ptr8(T[_T_NODES])
+    hk = ptr8(T[_T_HASKIDS])
+    hr = ptr8(T[_T_HRANK])
+    gst = ptr8(T[_T_GSTART])
+    tr = ptr8(T[_T_TRANK])
+    out = ptr32(T[_T_OUT])
+    hs = cc[_C_HS]
+    gs = cc[_C_GS]
     gmask = (1 << gs) - 1
-    ts = cc[C_TS]
-    sb = cc[C_SB]
-    esc = cc[C_ESC]
-    o = cc[C_NOUT]
-    ngs = int(len(T[T_GSTART]))
-    nn = int(len(T[T_NODES]))  # bound for the scans: a damaged model raises IndexError, as in _py
+    ts = cc[_C_TS]
+    sb = cc[_C_SB]
+    esc = cc[_C_ESC]
+    o = cc[_C_NOUT]
+    ngs = int(len(T[_T_GSTART]))
+    nn = int(len(T[_T_NODES]))  # bound for the scans: a damaged model raises IndexError, as in _py
     np_ = 0
     pos = 0
     while pos < n:
@@ -161,46 +161,46 @@ def wordpiece_v(T, c, n: int) -> int:
 @micropython.viper
 def flush_v(T, c):
     cc = ptr32(c)
-    wc = cc[C_WC]
-    if wc == 0 or cc[C_DONE]:
-        cc[C_WN] = 0
-        cc[C_WC] = 0
+    wc = cc[_C_WC]
+    if wc == 0 or cc[_C_DONE]:
+        cc[_C_WN] = 0
+        cc[_C_WC] = 0
         return
     n = -1
-    if wc <= cc[C_MWC]:
-        n = int(wordpiece_v(T, c, cc[C_WN]))
-    cc[C_WN] = 0
-    cc[C_WC] = 0
-    count = cc[C_COUNT]
+    if wc <= cc[_C_MWC]:
+        n = int(wordpiece_v(T, c, cc[_C_WN]))
+    cc[_C_WN] = 0
+    cc[_C_WC] = 0
+    count = cc[_C_COUNT]
     if n < 0:
         count += 1
     else:
-        left = cc[C_MAXLEN] - count
+        left = cc[_C_MAXLEN] - count
         if n > left:
             n = left
         count += n
-        cc[C_NOUT] += n
-    cc[C_COUNT] = count
-    if count >= cc[C_MAXLEN]:
-        cc[C_DONE] = 1
+        cc[_C_NOUT] += n
+    cc[_C_COUNT] = count
+    if count >= cc[_C_MAXLEN]:
+        cc[_C_DONE] = 1
 
 @micropython.viper
 def scan_v(T, c, text, end: int):
     # scan_py in viper
     cc = ptr32(c)
     t = ptr8(text)
-    asc = ptr8(T[T_ASCII])
-    first = ptr8(T[T_FIRST])
-    runs = ptr8(T[T_RUNS])
-    w = ptr8(T[T_WORD])
-    i = cc[C_I]
-    chars = cc[C_CHARS]
-    limit = cc[C_LIMIT]
-    mwc = cc[C_MWC]
-    room = cc[C_ROOM]
-    nruns = cc[C_NRUNS]
+    asc = ptr8(T[_T_ASCII])
+    first = ptr8(T[_T_FIRST])
+    runs = ptr8(T[_T_RUNS])
+    w = ptr8(T[_T_WORD])
+    i = cc[_C_I]
+    chars = cc[_C_CHARS]
+    limit = cc[_C_LIMIT]
+    mwc = cc[_C_MWC]
+    room = cc[_C_ROOM]
+    nruns = cc[_C_NRUNS]
     while i < end:
-        if chars >= limit or cc[C_DONE] or cc[C_NOUT] > room:
+        if chars >= limit or cc[_C_DONE] or cc[_C_NOUT] > room:
             break
         b = int(t[i])
         if first[b]:
@@ -229,7 +229,7 @@ def scan_v(T, c, text, end: int):
             else:
                 cp = ((b & 7) << 18) | ((int(t[i + 1]) & 63) << 12) | ((int(t[i + 2]) & 63) << 6) | (int(t[i + 3]) & 63)
                 nb = 4
-            if cp < cc[C_RLO] or cp >= cc[C_RHI]:
+            if cp < cc[_C_RLO] or cp >= cc[_C_RHI]:
                 # find_run_py
                 lo = 0
                 hi = nruns - 1
@@ -241,14 +241,14 @@ def scan_v(T, c, text, end: int):
                     else:
                         hi = mid - 1
                 o = lo * 6
-                cc[C_RLO] = int(runs[o]) | (int(runs[o + 1]) << 8) | (int(runs[o + 2]) << 16)
+                cc[_C_RLO] = int(runs[o]) | (int(runs[o + 1]) << 8) | (int(runs[o + 2]) << 16)
                 o += 6
                 if lo + 1 < nruns:
-                    cc[C_RHI] = int(runs[o]) | (int(runs[o + 1]) << 8) | (int(runs[o + 2]) << 16)
+                    cc[_C_RHI] = int(runs[o]) | (int(runs[o + 1]) << 8) | (int(runs[o + 2]) << 16)
                 else:
-                    cc[C_RHI] = 0x110000
-                cc[C_RI] = lo
-            o = cc[C_RI] * 6
+                    cc[_C_RHI] = 0x110000
+                cc[_C_RI] = lo
+            o = cc[_C_RI] * 6
             kb = int(runs[o + 3])
             kind = kb & 7
             if kind > 3:
@@ -263,15 +263,15 @@ def scan_v(T, c, text, end: int):
             arg = int(runs[o + 4]) | (int(runs[o + 5]) << 8)
             if arg > 0x7FFF:
                 arg -= 0x10000
-            if kind == 2 or (cp - cc[C_RLO]) & 1 == 0:
+            if kind == 2 or (cp - cc[_C_RLO]) & 1 == 0:
                 cp += arg
             iso = kb & 8
         if iso:
             flush_v(T, c)
-        wc = cc[C_WC] + 1
-        cc[C_WC] = wc
+        wc = cc[_C_WC] + 1
+        cc[_C_WC] = wc
         if wc <= mwc:
-            n = cc[C_WN]
+            n = cc[_C_WN]
             if cp < 0x80:
                 w[n] = cp
                 n += 1
@@ -290,8 +290,58 @@ def scan_v(T, c, text, end: int):
                 w[n + 2] = 0x80 | ((cp >> 6) & 63)
                 w[n + 3] = 0x80 | (cp & 63)
                 n += 4
-            cc[C_WN] = n
+            cc[_C_WN] = n
         if iso:
             flush_v(T, c)
-    cc[C_I] = i
-    cc[C_CHARS] = chars
+    cc[_C_I] = i
+    cc[_C_CHARS] = chars
+
+
+@micropython.viper
+def find_run(T, c, cp: int) -> int:
+    # find_run_py (scan_v inlines it)
+    cc = ptr32(c)
+    if cc[_C_RLO] <= cp and cp < cc[_C_RHI]:
+        return cc[_C_RI]
+    runs = ptr8(T[_T_RUNS])
+    nruns = cc[_C_NRUNS]
+    if nruns * 6 > int(len(T[_T_RUNS])):
+        raise IndexError
+    lo = 0
+    hi = nruns - 1
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        o = mid * 6
+        if int(runs[o]) | (int(runs[o + 1]) << 8) | (int(runs[o + 2]) << 16) <= cp:
+            lo = mid
+        else:
+            hi = mid - 1
+    o = lo * 6
+    cc[_C_RLO] = int(runs[o]) | (int(runs[o + 1]) << 8) | (int(runs[o + 2]) << 16)
+    o += 6
+    if lo + 1 < nruns:
+        cc[_C_RHI] = int(runs[o]) | (int(runs[o + 1]) << 8) | (int(runs[o + 2]) << 16)
+    else:
+        cc[_C_RHI] = 0x110000
+    cc[_C_RI] = lo
+    return lo
+
+
+@micropython.viper
+def field(T, c, pos: int, width: int) -> int:
+    # field_py over RECORDS
+    r = ptr8(T[_T_RECORDS])
+    nrec = int(len(T[_T_RECORDS]))
+    b = pos >> 3
+    if b < 0 or b >= nrec:
+        raise IndexError
+    v = int(r[b])
+    if b + 1 < nrec:
+        v |= int(r[b + 1]) << 8
+        if b + 2 < nrec:
+            v |= int(r[b + 2]) << 16
+    return (v >> (pos & 7)) & ((1 << width) - 1)
+
+
+scan = scan_v
+flush = flush_v

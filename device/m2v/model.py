@@ -3,17 +3,27 @@
 # Heap: `import m2v` costs a few KB; the first load imports the tokenizer and
 # pooling modules, then _load.py (parsing and validation), which is dropped
 # when the load ends, leaving one contiguous hole rather than scattered ones.
+import gc
 import sys
 from array import array
+from micropython import const
+
+# the page cache of file mode: SM + 1 pages of 2**PS bytes (also _wpf.py)
+PS = const(6)
+SM = const(7)
+_PS = const(PS)
+_PM = const((1 << PS) - 1)
+_SM = const(SM)
 
 _PKG = __name__[:-6]  # "m2v"
 pool = None  # m2v.pool, imported by the first load
 
 
 class FileSection:
-    # s[i] is the byte at file offset off + i; c = [file, tags, page, page,
-    # page, page, row] is the model's page cache (4 pages of 128 bytes, shared
-    # by its sections) and the buffer of one centroid row.
+    # s[i] is the byte at file offset off + i; c = [file, tags, cache, row,
+    # fill, slot views...] is the model's page cache (8 pages of 64 bytes in
+    # one bytearray, shared by its sections and by _wpf.py) and the buffer of
+    # one centroid row.
     def __init__(self, c, off, size):
         self.c = c
         self.off = off
@@ -26,15 +36,23 @@ class FileSection:
         if i < 0 or i >= self.size:
             raise IndexError
         i += self.off
-        p = i >> 7
+        p = i >> _PS
         c = self.c
-        t = c[1]
-        s = p & 3
-        if t[s] != p:
-            c[0].seek(p << 7)
-            c[0].readinto(c[2 + s])
-            t[s] = p
-        return c[2 + s][i & 127]
+        if c[1][p & _SM] != p:
+            c[4](p)
+        return c[2][((p & _SM) << _PS) | (i & _PM)]
+
+
+def _filler(c):
+    # the page cache's refill: page p into its slot p & 7
+    def fill(p):
+        s = p & _SM
+        f = c[0]
+        f.seek(p << _PS)
+        f.readinto(c[5 + s])
+        c[1][s] = p
+
+    return fill
 
 
 class _Ids:
@@ -49,9 +67,6 @@ class Model:
         # picks "buf" for /rom/ paths), an open binary file, a buffer holding
         # the whole model, or None for the board's default model.
         global pool
-        from . import pool
-        from .tok import Tokenizer
-
         from . import _load
 
         try:
@@ -61,6 +76,11 @@ class Model:
             _load = None
             del sys.modules[_PKG + "._load"]
             delattr(sys.modules[_PKG], "_load")
+        # the tokenizer and pooling code, after the loader: in its hole
+        gc.collect()
+        from . import pool
+        from .tok import Tokenizer
+
         self.tok = Tokenizer(self)
         self._sink = self
 
@@ -74,7 +94,7 @@ class Model:
         if c:  # file mode
             f = c[0]
             f.seek(cen.off + row * d)
-            r = c[6]
+            r = c[3]
             f.readinto(r)
         else:
             r = cen[row * d : row * d + d]

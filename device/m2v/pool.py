@@ -2,93 +2,8 @@
 # acc[d] = sum over tokens of WCODES[code] * centroid[row][d]. The converter
 # bounds |WCODES| by (2**30 - 1) / (127 * max_length), so every partial sum
 # is a 31-bit small int: no big-int allocation in Python, no int32 wrap in viper.
+# The pure-Python twins are in _poolpy.py, imported on demand.
 import micropython
-
-
-def acc_row_py(acc, row, m, n):
-    for d in range(n):
-        v = row[d]
-        if v > 127:
-            v -= 256
-        acc[d] += m * v
-
-
-def acc_recs_py(acc, cen, rec, out, n, wcodes, rb, ib, mb, wb, dims):
-    # acc_row for the tokens whose record numbers are out[0:n], rows read in
-    # place from the CENTROIDS buffer cen (docs/FORMAT.md §5 records, §6).
-    nrec = len(rec)
-    for k in range(n):
-        pos = out[k] * rb + ib
-        row = _field(rec, pos, mb, nrec)
-        code = _field(rec, pos + mb, wb, nrec)
-        o = row * dims
-        if o + dims > len(cen):
-            raise ValueError("corrupt m2v model: centroid row out of range")
-        acc_row_py(acc, cen[o : o + dims], wcodes[code], dims)
-
-
-def _field(rec, pos, width, nrec):
-    b = pos >> 3
-    v = rec[b]
-    if b + 1 < nrec:
-        v |= rec[b + 1] << 8
-        if b + 2 < nrec:
-            v |= rec[b + 2] << 16
-    return (v >> (pos & 7)) & ((1 << width) - 1)
-
-
-def isqrt(x):
-    # Floor square root of 0 <= x < 2**30, bit by bit (no floats, no big ints).
-    r = 0
-    bit = 1 << 28
-    while bit > x:
-        bit >>= 2
-    while bit:
-        if x >= r + bit:
-            x -= r + bit
-            r = (r >> 1) + bit
-        else:
-            r >>= 1
-        bit >>= 2
-    return r
-
-
-def normalize_into_py(acc, out, n, norm_bits, q):
-    # Reduce acc to a unit vector in Q(q) written into out (§6 steps 2-5).
-    m = 0
-    for d in range(n):
-        v = acc[d]
-        if v < 0:
-            v = -v
-        if v > m:
-            m = v
-    if m == 0:
-        for d in range(n):
-            out[d] = 0
-        return
-    k = norm_bits
-    t = m
-    while t:
-        k -= 1
-        t >>= 1
-    # now 2**(norm_bits-1) <= m * 2**k < 2**norm_bits
-    ss = 0
-    for d in range(n):
-        v = acc[d]
-        a = -v if v < 0 else v
-        a = (a << k) if k >= 0 else (a >> -k)
-        acc[d] = -a if v < 0 else a
-        ss += a * a
-    r = isqrt(ss)
-    if ss - r * r > r:
-        r += 1
-    half = r >> 1
-    for d in range(n):
-        v = acc[d]
-        if v < 0:
-            out[d] = -((((-v) << q) + half) // r)
-        else:
-            out[d] = ((v << q) + half) // r
 
 
 try:
@@ -218,9 +133,7 @@ try:
     normalize_into = normalize_into_viper
 except Exception:  # a port or build without the viper emitter
     acc_row_viper = acc_recs_viper = normalize_into_viper = None
-    acc_row = acc_row_py
-    acc_recs = acc_recs_py
-    normalize_into = normalize_into_py
+    from ._poolpy import acc_row_py as acc_row, acc_recs_py as acc_recs, normalize_into_py as normalize_into
 
 
 def use(impl):
@@ -233,8 +146,6 @@ def use(impl):
         acc_recs = acc_recs_viper
         normalize_into = normalize_into_viper
     elif impl == "py":
-        acc_row = acc_row_py
-        acc_recs = acc_recs_py
-        normalize_into = normalize_into_py
+        from ._poolpy import acc_row_py as acc_row, acc_recs_py as acc_recs, normalize_into_py as normalize_into
     else:
         raise ValueError("impl must be 'viper' or 'py'")

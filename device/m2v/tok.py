@@ -2,51 +2,90 @@
 # WordPiece greedy longest match on the vocabulary trie (docs/FORMAT.md §3-5).
 # The text is read in place through memoryview(str): no copy of the text, no
 # list of words; one word (at most max_word_chars code points) is buffered.
-# The hot path (ASCII scan, trie walk, records) is in _wp.py, in viper for
-# buffer/ROMFS models and in pure Python (bit-identical) otherwise; this file
-# drives it and handles non-ASCII code points and added tokens.
+# The hot path (ASCII scan, trie walk, records) is in viper: _wpv.py for
+# buffer/ROMFS models, _wpf.py for file-mode models (through the page cache);
+# its bit-identical pure-Python twin _wp.py is imported only by use("py") or
+# on a port without viper. This file drives it and handles the other code
+# points and added tokens. Indices into T and c: see _wp.py.
 from array import array
 from micropython import const
 
-from . import _wp
-from ._wp import C_CHARS, C_COUNT, C_DONE, C_I, C_MAXLEN, C_NOUT, C_ROOM, C_WC, C_WN
+_T_WORD = const(9)
+_C_HS = const(0)
+_C_GS = const(1)
+_C_TS = const(2)
+_C_SB = const(3)
+_C_ESC = const(4)
+_C_RB = const(5)
+_C_MWC = const(6)
+_C_MAXLEN = const(7)
+_C_LIMIT = const(8)
+_C_ROOM = const(9)
+_C_NREC = const(10)
+_C_NRUNS = const(11)
+_C_RLO = const(12)
+_C_RHI = const(13)
+_C_RI = const(14)
+_C_WN = const(16)
+_C_WC = const(17)
+_C_COUNT = const(18)
+_C_DONE = const(19)
+_C_CHARS = const(20)
+_C_NOUT = const(21)
+_C_I = const(22)
+_C_END = const(24)  # end of the per-text state
+_C_OFF = const(24)  # file mode: offsets of HASKIDS, HRANK, GSTART, NODES, TRANK, RECORDS, NORM_RUNS; then len(NODES), len(GSTART)
+_C_LEN = const(34)
 
-_SB, _LB, _VB, _TB = const(0xAC00), const(0x1100), const(0x1161), const(0x11A7)
-_NC, _TC = const(588), const(28)
+_SB = const(0xAC00)
+_LB = const(0x1100)
+_VB = const(0x1161)
+_TB = const(0x11A7)
+_NC = const(588)
+_TC = const(28)
 _BATCH = const(64)  # tokens queued before they are delivered, besides one word's
 
 _impl = "viper"
 _v = None  # the _wpv module once imported; False: no viper on this port
+_vf = None  # the same for _wpf
 
 
-def _viper():
-    global _v
+def _viper(file=False):
+    # the viper module for buffer (_wpv) or file-mode (_wpf) models, or False
+    global _v, _vf
+    if file:
+        if _vf is None:
+            try:
+                from . import _wpf as v
+            except Exception:  # a port or build without the viper emitter
+                v = False
+            _vf = v
+        return _vf
     if _v is None:
         try:
             from . import _wpv as v
-        except Exception:  # a port or build without the viper emitter
+        except Exception:
             v = False
         _v = v
     return _v
 
 
+def _py():
+    from . import _wp
+
+    return _wp
+
+
 def use(impl):
-    # Select the tokenizer hot path: "viper" (buffer/ROMFS models; file-mode
-    # models always use "py") or "py". Bit-identical; tests run both.
+    # Select the tokenizer hot path: "viper" (_wpv.py for buffer/ROMFS
+    # models, _wpf.py for file-mode models) or "py" (_wp.py). Bit-identical;
+    # tests run both.
     global _impl
     if impl not in ("viper", "py"):
         raise ValueError("impl must be 'viper' or 'py'")
     if impl == "viper" and not _viper():
         raise ValueError("viper is not available on this port")
     _impl = impl
-
-
-def _is_buf(x):
-    try:
-        memoryview(x)
-        return True
-    except TypeError:
-        return False
 
 
 class Tokenizer:
@@ -57,31 +96,46 @@ class Tokenizer:
         self.out = array("i", bytes(4 * (mwc + _BATCH + 2)))
         self.T = [m.ascii, m.symmap, m.nodes, m.haskids, m.hrank, m.gstart, m.trank, m.records,
                   m.added_first, bytearray(4 * mwc + 8), self.out, m.runs]
-        c = array("i", bytes(4 * _wp.C_LEN))
-        c[_wp.C_HS], c[_wp.C_GS], c[_wp.C_TS], c[_wp.C_SB] = m.h_shift, m.g_shift, m.t_shift, m.sample_bytes
-        c[_wp.C_ESC], c[_wp.C_RB], c[_wp.C_MWC] = m.esc_base, m.rec_bits, mwc
-        c[C_MAXLEN], c[_wp.C_LIMIT], c[C_ROOM] = m.max_length, m.pretrunc_chars, _BATCH - 1
-        c[_wp.C_NREC] = len(m.records)
-        c[_wp.C_NRUNS] = len(m.runs) // 6
+        c = array("i", bytes(4 * _C_LEN))
+        c[_C_HS], c[_C_GS], c[_C_TS], c[_C_SB] = m.h_shift, m.g_shift, m.t_shift, m.sample_bytes
+        c[_C_ESC], c[_C_RB], c[_C_MWC] = m.esc_base, m.rec_bits, mwc
+        c[_C_MAXLEN], c[_C_LIMIT], c[_C_ROOM] = m.max_length, m.pretrunc_chars, _BATCH - 1
+        c[_C_NREC] = len(m.records)
+        c[_C_NRUNS] = len(m.runs) // 6
         self.c = c
-        # viper needs every table as a buffer: true for buffer/ROMFS models
-        self.bufs = all(_is_buf(x) for x in self.T)
+        # _wpv needs every table as a buffer: true for buffer/ROMFS models;
+        # file-mode models give _wpf the page cache and the sections' offsets
+        f = m._f
+        self.bufs = not f
+        if f:
+            self.T += [f[4], f[2], f[1], f[0], f[5:]]
+            k = _C_OFF
+            for x in (m.haskids, m.hrank, m.gstart, m.nodes, m.trank, m.records, m.runs):
+                c[k] = x.off
+                k += 1
+            c[k] = len(m.nodes)
+            c[k + 1] = len(m.gstart)
         self.sink = None
+        self._v = None
 
     # ---- normaliser (docs/FORMAT.md §3): see _wp.find_run_py
     def _find_run(self, cp):
-        return _wp.find_run_py(self.T, self.c, cp)
+        c = self.c
+        if c[_C_RLO] <= cp < c[_C_RHI]:
+            return c[_C_RI]
+        v = self._v
+        return v.find_run(self.T, c, cp) if v else _py().find_run_py(self.T, c, cp)
 
     # ---- words
     def _put(self, cp):
         # Append one code point to the current word as UTF-8.
         c = self.c
-        wc = c[C_WC] + 1
-        c[C_WC] = wc
+        wc = c[_C_WC] + 1
+        c[_C_WC] = wc
         if wc > self.m.max_word_chars:
             return  # the word will be [UNK]; its bytes are not needed
-        w = self.T[_wp.T_WORD]
-        n = c[C_WN]
+        w = self.T[_T_WORD]
+        n = c[_C_WN]
         if cp < 0x80:
             w[n] = cp
             n += 1
@@ -100,7 +154,7 @@ class Tokenizer:
             w[n + 2] = 0x80 | ((cp >> 6) & 63)
             w[n + 3] = 0x80 | (cp & 63)
             n += 4
-        c[C_WN] = n
+        c[_C_WN] = n
 
     def _out(self, cp, iso):
         if iso:
@@ -112,32 +166,46 @@ class Tokenizer:
 
     def flush(self):
         # End the current word; its tokens are queued in OUT.
-        if self.c[C_NOUT] > self.c[C_ROOM]:
+        if self.c[_C_NOUT] > self.c[_C_ROOM]:
             self._deliver()
         self._flush(self.T, self.c)
 
     def _deliver(self):
         # Hand the queued records to the sink.
         c = self.c
-        n = c[C_NOUT]
+        n = c[_C_NOUT]
         if not n:
             return
-        c[C_NOUT] = 0
+        c[_C_NOUT] = 0
         m = self.m
         sink = self.sink
         out = self.out
         rb, ib, mb, wb = m.rec_bits, m.id_bits, m.map_bits, m.weight_bits
+        v = self._v
         if sink is self.pool_sink:
             # the model's own embed() sink: pool the whole batch in one call
-            # (the same sums as _Sink.token, without a call per token)
+            # (the same sums as Model.token, without a call per token)
             from . import pool
 
-            pool.acc_recs(m.acc, self.cen, m.records, out, n, m.wcodes, rb, ib, mb, wb, m.dims)
-            m.ntok += n
+            f = m._f
+            if not f:
+                pool.acc_recs(m.acc, self.cen, m.records, out, n, m.wcodes, rb, ib, mb, wb, m.dims)
+                m.ntok += n
+                return
+            if pool.acc_recs is pool.acc_recs_viper:
+                v.acc_recs_f(self.T, c, m.acc, f[0], f[3], self.cen.off, n, m.wcodes, ib, mb, wb, m.dims, m.n_centroids)
+                m.ntok += n
+                return
+        T = self.T
+        if v:
+            field = v.field
+            for k in range(n):
+                pos = out[k] * rb
+                sink.token(field(T, c, pos, ib), field(T, c, pos + ib, mb), field(T, c, pos + ib + mb, wb))
             return
         rec = m.records
         nrec = len(rec)
-        field = _wp.field_py
+        field = _py().field_py
         for k in range(n):
             pos = out[k] * rb
             sink.token(field(rec, pos, ib, nrec), field(rec, pos + ib, mb, nrec), field(rec, pos + ib + mb, wb, nrec))
@@ -162,11 +230,11 @@ class Tokenizer:
         elif kind == 3:  # ALT
             if arg > 0x7FFF:
                 arg -= 0x10000
-            self._out(cp + arg if (cp - self.c[_wp.C_RLO]) & 1 == 0 else cp, iso)
+            self._out(cp + arg if (cp - self.c[_C_RLO]) & 1 == 0 else cp, iso)
         elif kind == 4:  # STR: n UTF-8 bytes from the pool
             n = kb >> 4
             pool = m.pool
-            p = arg + (cp - self.c[_wp.C_RLO]) * n
+            p = arg + (cp - self.c[_C_RLO]) * n
             end = p + n
             while p < end:
                 b = pool[p]
@@ -211,19 +279,23 @@ class Tokenizer:
         if not isinstance(text, str):
             raise TypeError("text must be str, not " + type(text).__name__)
         m = self.m
-        v = _impl == "viper" and self.bufs and _viper()
-        scan = v.scan_v if v else _wp.scan_py
-        self._flush = v.flush_v if v else _wp.flush_py
+        v = _impl == "viper" and _viper(not self.bufs)
+        self._v = v
+        if v:
+            scan = v.scan
+            self._flush = v.flush
+        else:
+            w = _py()
+            scan = w.scan_py
+            self._flush = w.flush_py
         self.sink = sink
         self.pool_sink = None
-        # embed() through the model's sink on a buffer model: pool in batches
-        cen = getattr(m, "_s", None)
-        cen = cen[13] if cen else None
-        if sink is getattr(m, "_sink", None) and cen is not None and _is_buf(cen):
+        # embed() through the model's sink: pool in batches (file mode: viper only)
+        if sink is getattr(m, "_sink", None) and (self.bufs or v):
             self.pool_sink = sink
-            self.cen = cen
+            self.cen = m._s[13]
         c = self.c
-        for k in range(C_WN, _wp.C_LEN):
+        for k in range(_C_WN, _C_END):
             c[k] = 0
         mv = memoryview(text)
         nbytes = len(mv)
@@ -233,32 +305,32 @@ class Tokenizer:
         T = self.T
         while True:
             scan(T, c, mv, nbytes)
-            i = c[C_I]
-            if c[C_NOUT] > c[C_ROOM]:
+            i = c[_C_I]
+            if c[_C_NOUT] > c[_C_ROOM]:
                 self._deliver()
                 continue
-            if i >= nbytes or c[C_CHARS] >= limit or c[C_DONE]:
+            if i >= nbytes or c[_C_CHARS] >= limit or c[_C_DONE]:
                 break
             b = mv[i]
             if first[b]:
-                hit = self._added_at(mv, i, nbytes, limit - c[C_CHARS])
+                hit = self._added_at(mv, i, nbytes, limit - c[_C_CHARS])
                 if hit:
                     self.flush()
-                    if c[C_DONE]:
+                    if c[_C_DONE]:
                         break
                     self._deliver()
-                    c[C_I] = i + hit[0]
-                    c[C_CHARS] += hit[1]
+                    c[_C_I] = i + hit[0]
+                    c[_C_CHARS] += hit[1]
                     if hit[2] != m.unk_id:
                         sink.token(hit[2], hit[3], hit[4])
-                    c[C_COUNT] += 1
-                    if c[C_COUNT] >= m.max_length:
-                        c[C_DONE] = 1
+                    c[_C_COUNT] += 1
+                    if c[_C_COUNT] >= m.max_length:
+                        c[_C_DONE] = 1
                     continue
-            c[C_CHARS] += 1
+            c[_C_CHARS] += 1
             if b < 0x80:
                 # an ASCII byte that starts no added token here
-                c[C_I] = i + 1
+                c[_C_I] = i + 1
                 v = ascii_t[b]
                 if v >= 2:
                     if v & 0x80:
@@ -277,7 +349,7 @@ class Tokenizer:
             else:
                 cp = ((b & 7) << 18) | ((mv[i + 1] & 63) << 12) | ((mv[i + 2] & 63) << 6) | (mv[i + 3] & 63)
                 i += 4
-            c[C_I] = i
+            c[_C_I] = i
             self._norm(cp)
         self.flush()
         self._deliver()
