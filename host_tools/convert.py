@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from host_tools import binfmt as bf
 from host_tools import normtables, quant, trie
+from host_tools.atomic import write_atomic
 from host_tools.modeldir import Model, ModelError, load
 
 logger = logging.getLogger(__name__)
@@ -195,17 +194,6 @@ def convert(
     if not 4 <= weight_bits <= 12:
         raise ModelError(f"weight bits {weight_bits} outside 4..12")
     data = convert_model(load(folder), centroids=centroids, dims=dims, max_length=max_length, weight_bits=weight_bits)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    out = write_atomic(out, data)
     logger.info("wrote %s: %d bytes", out, len(data))
     return len(data)

@@ -18,9 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from host_tools import reference
+from host_tools.atomic import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -238,18 +237,7 @@ def write_index(model: str | Path, texts_path: str | Path, out: str | Path) -> i
     """Build the index of ``texts_path`` with ``model`` into ``out`` (temp file + rename); return its size."""
     items = read_items(texts_path)
     data = build_index(model, items)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    out = write_atomic(out, data)
     hdr = parse_header(data)
     logger.info("wrote %s: %d entries, %d labels, %d dims, %d bytes", out, hdr.count, hdr.n_labels, hdr.dims, len(data))
     return len(data)

@@ -130,35 +130,46 @@ with open(p, 'rb') as f:
         if not n:
             break
         c = crc32(mv[:n], c)
-import m2v
-m = m2v.load(p, check_crc=True, mode='file')
-del m
+{check}
 gc.collect()
 print('@@' + json.dumps([size, c & 0xffffffff]))
 """
+# What the board runs on a copied model before it replaces the old one.
+CHECK_MODEL = "import m2v\nm = m2v.load(p, check_crc=True, mode='file')\ndel m"
 
 COMMIT = """
 import os
 try:
-    os.rename('model.m2v.tmp', 'model.m2v')
+    os.rename({tmp!r}, {final!r})
 except OSError:  # filesystems whose rename does not replace (FAT)
-    os.remove('model.m2v')
-    os.rename('model.m2v.tmp', 'model.m2v')
+    os.remove({final!r})
+    os.rename({tmp!r}, {final!r})
 print('@@1')
 """
 
 
-def install_model_fs(port: str, model: Path, log=print) -> None:
-    data = model.read_bytes()
+def install_file(port: str, local: Path, final: str, check: str, log=print) -> None:
+    """Copy ``local`` to ``:final`` so that an interrupted transfer never replaces a working file.
+
+    The data goes to ``final + '.tmp'``; the board checks its size and CRC-32
+    against the host and runs ``check`` (with ``p`` naming the temp file)
+    before the rename.
+    """
+    data = local.read_bytes()
     want = [len(data), zlib.crc32(data)]
-    board_exec(port, "import os\ntry:\n    os.remove('model.m2v.tmp')\nexcept OSError:\n    pass\n")
-    log(f"model: copying {model} ({len(data)} bytes) -> :model.m2v.tmp")
-    mpremote(port, "fs", "cp", str(model), ":model.m2v.tmp", timeout=1800)
-    got = board_json(port, VERIFY.format(path="model.m2v.tmp"), timeout=600)
+    tmp = final + ".tmp"
+    board_exec(port, f"import os\ntry:\n    os.remove({tmp!r})\nexcept OSError:\n    pass\n")
+    log(f"{final}: copying {local} ({len(data)} bytes) -> :{tmp}")
+    mpremote(port, "fs", "cp", str(local), ":" + tmp, timeout=1800)
+    got = board_json(port, VERIFY.format(path=tmp, check=check), timeout=600)
     if got != want:
-        raise FlashError(f"model on the board differs from the host (size, crc32): board {got}, host {want}")
-    board_json(port, COMMIT)
-    log(f"model: verified (crc32 {want[1]:08x}) and renamed to :model.m2v")
+        raise FlashError(f"{final} on the board differs from the host (size, crc32): board {got}, host {want}")
+    board_json(port, COMMIT.format(tmp=tmp, final=final))
+    log(f"{final}: verified (crc32 {want[1]:08x}) and renamed to :{final}")
+
+
+def install_model_fs(port: str, model: Path, log=print) -> None:
+    install_file(port, model, "model.m2v", CHECK_MODEL, log)
 
 
 def check_romfs(port: str) -> None:
@@ -177,7 +188,7 @@ def install_model_romfs(port: str, model: Path, log=print) -> None:
         shutil.copy(model, Path(d) / "model.m2v")
         log(f"model: romfs deploy {model}")
         mpremote(port, "romfs", "deploy", d, timeout=1800)
-    got = board_json(port, VERIFY.format(path="/rom/model.m2v"), timeout=600)
+    got = board_json(port, VERIFY.format(path="/rom/model.m2v", check=CHECK_MODEL), timeout=600)
     data = model.read_bytes()
     if got != [len(data), zlib.crc32(data)]:
         raise FlashError(f"/rom/model.m2v differs from the host: {got}")

@@ -70,7 +70,7 @@ def test_flash_and_interrupted_flash(board, tmp_path):
 
     # A truncated temp file is refused by the on-board check and never committed.
     with pytest.raises(flash.FlashError):
-        flash.board_json(port, flash.VERIFY.format(path="model.m2v.tmp"))
+        flash.board_json(port, flash.VERIFY.format(path="model.m2v.tmp", check=flash.CHECK_MODEL))
 
     flash.flash(port, new_model, "x64", dist=tmp_path / "dist", log=logs.append)
     assert (d / "model.m2v").read_bytes() == new_model.read_bytes()

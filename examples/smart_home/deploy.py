@@ -20,7 +20,6 @@ import argparse
 import json
 import subprocess
 import sys
-import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -34,35 +33,6 @@ import flash  # noqa: E402
 from host_tools import index as hindex  # noqa: E402
 
 K = 5
-
-VERIFY = """
-import os, json, gc
-from binascii import crc32
-import m2v
-p = 'intents.m2vi.tmp'
-c = 0
-b = bytearray(1024)
-mv = memoryview(b)
-with open(p, 'rb') as f:
-    while True:
-        n = f.readinto(b)
-        if not n:
-            break
-        c = crc32(mv[:n], c)
-idx = m2v.Index(p)
-idx.close()
-print('@@' + json.dumps([os.stat(p)[6], c & 0xffffffff]))
-"""
-
-COMMIT = """
-import os
-try:
-    os.rename('intents.m2vi.tmp', 'intents.m2vi')
-except OSError:
-    os.remove('intents.m2vi')
-    os.rename('intents.m2vi.tmp', 'intents.m2vi')
-print('@@1')
-"""
 
 QUERY = """
 import gc, json, time, m2v
@@ -90,15 +60,7 @@ def build(model: Path, out: Path) -> Path:
 
 
 def copy_index(port: str, path: Path) -> None:
-    data = path.read_bytes()
-    flash.board_exec(port, "import os\ntry:\n    os.remove('intents.m2vi.tmp')\nexcept OSError:\n    pass\n")
-    flash.mpremote(port, "fs", "cp", str(path), ":intents.m2vi.tmp", timeout=600)
-    got = flash.board_json(port, VERIFY)
-    want = [len(data), zlib.crc32(data)]
-    if got != want:
-        raise flash.FlashError(f"index on the board differs (size, crc32): board {got}, host {want}")
-    flash.board_json(port, COMMIT)
-    print(f"index: {path} ({len(data):,} bytes) verified on the board as :intents.m2vi")
+    flash.install_file(port, path, "intents.m2vi", "import m2v\nidx = m2v.Index(p)\nidx.close()")
 
 
 def vote(results: list) -> str:
