@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -273,3 +274,31 @@ def test_pure_python_scan_small_index(tmp_path, corpus_texts):
     for mode in ("file", "rom"):
         compare(run_board(queries, mode, "py", path, workers=1), want, queries)
         compare(run_board(queries, mode, "viper", path, workers=1), want, queries)
+
+
+def test_text_query_with_another_model_is_refused_on_the_board(tmp_path):
+    """An index remembers its model's CRC-32: the board refuses a text query embedded with another model."""
+    idx = tmp_path / "small.m2vi"
+    (tmp_path / "texts.txt").write_text("turn on the lights\nplay some music\nset a timer\n")
+    hindex.write_index(MODEL, tmp_path / "texts.txt", idx)
+    other = tmp_path / "other.m2v"
+    other.write_bytes(MODEL.read_bytes())
+    data = bytearray(other.read_bytes())
+    data[16] ^= 1  # the informational flags field: a different model file with the same shape
+    data[12:16] = (zlib.crc32(bytes(data[16:])) & 0xFFFFFFFF).to_bytes(4, "little")
+    other.write_bytes(bytes(data))
+    code = (
+        f"import sys\nsys.path.insert(0, {str(DEVICE)!r})\nimport m2v\n"
+        f"ok = m2v.Index({str(idx)!r}, model=m2v.load({str(MODEL)!r})).search('lights on', 1)\n"
+        "print('same', ok[0][1])\n"
+        "try:\n"
+        f"    m2v.Index({str(idx)!r}, model=m2v.load({str(other)!r})).search('lights on', 1)\n"
+        "    print('accepted')\n"
+        "except ValueError as e:\n"
+        "    print('refused', e)\n"
+    )
+    proc = subprocess.run([micropython(), "-X", "heapsize=2M", "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "same turn on the lights"
+    assert lines[1].startswith("refused") and "crc32" in lines[1]

@@ -90,6 +90,7 @@ def _init(m, src, check_crc):
         raise ValueError("truncated m2v model: %d bytes, header says %d" % (total, h[3]))
     if total > h[3]:
         raise _err("%d bytes of trailing data" % (total - h[3]))
+    m.crc = h[4]  # lets an index refuse queries embedded with another model
     if check_crc:
         try:
             from binascii import crc32
