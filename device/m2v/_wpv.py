@@ -198,7 +198,6 @@ def scan_v(T, c, text, end: int):
     limit = cc[_C_LIMIT]
     mwc = cc[_C_MWC]
     room = cc[_C_ROOM]
-    nruns = cc[_C_NRUNS]
     while i < end:
         if chars >= limit or cc[_C_DONE] or cc[_C_NOUT] > room:
             break
@@ -230,24 +229,7 @@ def scan_v(T, c, text, end: int):
                 cp = ((b & 7) << 18) | ((int(t[i + 1]) & 63) << 12) | ((int(t[i + 2]) & 63) << 6) | (int(t[i + 3]) & 63)
                 nb = 4
             if cp < cc[_C_RLO] or cp >= cc[_C_RHI]:
-                # find_run_py
-                lo = 0
-                hi = nruns - 1
-                while lo < hi:
-                    mid = (lo + hi + 1) >> 1
-                    o = mid * 6
-                    if int(runs[o]) | (int(runs[o + 1]) << 8) | (int(runs[o + 2]) << 16) <= cp:
-                        lo = mid
-                    else:
-                        hi = mid - 1
-                o = lo * 6
-                cc[_C_RLO] = int(runs[o]) | (int(runs[o + 1]) << 8) | (int(runs[o + 2]) << 16)
-                o += 6
-                if lo + 1 < nruns:
-                    cc[_C_RHI] = int(runs[o]) | (int(runs[o + 1]) << 8) | (int(runs[o + 2]) << 16)
-                else:
-                    cc[_C_RHI] = 0x110000
-                cc[_C_RI] = lo
+                find_run(T, c, cp)  # a miss of the one-run cache: binary search
             o = cc[_C_RI] * 6
             kb = int(runs[o + 3])
             kind = kb & 7
@@ -299,7 +281,7 @@ def scan_v(T, c, text, end: int):
 
 @micropython.viper
 def find_run(T, c, cp: int) -> int:
-    # find_run_py (scan_v inlines it)
+    # find_run_py in viper: the run holding cp, cached in c
     cc = ptr32(c)
     if cc[_C_RLO] <= cp and cp < cc[_C_RHI]:
         return cc[_C_RI]
