@@ -2,7 +2,8 @@
 # device package, one JSON text per input line, one result line per text:
 # "id id id|v v v ..." (or "!ExcName: message" when embed raised).
 # usage: micropython device_runner.py DEVICE_DIR MODE IMPL MODEL_OR_IMAGE IN OUT
-# MODE: file (stream the model file), buf (read it into RAM), rom (mount a ROMFS image)
+# MODE: file (stream the model file), fileram (file mode with the tokenizer's
+# tables in RAM), buf (read it into RAM), rom (mount a ROMFS image)
 # IMPL: viper (viper tokenizer hot path and pooling: _wpv.py for buffer/ROMFS
 # models, _wpf.py through the page cache for file-mode models) or py (all
 # pure Python: _wp.py, _poolpy.py)
@@ -22,6 +23,9 @@ if mode == "rom":
         image = f.read()
     vfs.mount(vfs.VfsRom(image), "/rom")
     model = m2v.load("/rom/model.m2v")
+elif mode == "fileram":
+    model = m2v.load(src, mode="file", ram=1 << 20)
+    assert model.ram_tables == model.ram_need > 0, "the tokenizer tables were not read into RAM"
 else:
     model = m2v.load(src, mode=mode)
 m2v.pool.use(impl)

@@ -94,3 +94,51 @@ print("len=%d v0=%d" % (len(text), v[0]))
     got = figures(run(code, mpy_dir, str(1_000_000 + 64 * 1024)))
     assert got["len"] == 1_000_000
     assert got["v0"] == int(reference.load(MODEL).embed("word " * 200_000)[0])
+
+
+def test_ram_budget(mpy_dir, report):
+    """File mode with ``ram=``: extra heap stays within the budget; the tokenizer tables go to RAM only when they fit."""
+    code = f"""
+import gc, m2v
+P = {str(MODEL)!r}
+def load(ram):
+    gc.collect()
+    a = gc.mem_alloc()
+    m = m2v.load(P, mode="file", ram=ram)
+    gc.collect()
+    return m, gc.mem_alloc() - a
+load(0)  # the first load also imports the tokenizer and pooling modules
+m0, h0 = load(0)
+need = m0.ram_need
+v0 = list(m0.embed("a ram budget"))
+for name, ram in (("small", 20000), ("below", need - 1), ("tables", need), ("more", need + 40000)):
+    m, h = load(ram)
+    print("%s_extra=%d %s_budget=%d %s_tables=%d %s_cache=%d %s_same=%d" % (name, h - h0, name, ram, name,
+          m.ram_tables, name, m.cache_bytes, name, list(m.embed("a ram budget")) == v0))
+    m.close()
+for bad in (-1, "64K", 1.5):
+    try:
+        m2v.load(P, mode="file", ram=bad)
+        print("accepted=1")
+    except ValueError:
+        pass
+print("need=%d base_tables=%d base_cache=%d" % (need, m0.ram_tables, m0.cache_bytes))
+"""
+    got = figures(run(code, mpy_dir, "1M"))
+    assert "accepted" not in got
+    need = got["need"]
+    assert 80_000 < need < 100_000  # normaliser runs and pool, NODES, HASKIDS and the rank/select samples
+    assert (got["base_tables"], got["base_cache"]) == (0, 512)
+    for name in ("small", "below", "tables", "more"):
+        # every budget gives the same vector and costs at most its size in heap (plus a slack for heap layout)
+        assert got[f"{name}_same"] == 1
+        assert got[f"{name}_extra"] <= got[f"{name}_budget"] + 256, name
+        report(f"heap: file mode, ram={got[name + '_budget']}: extra heap / tables in RAM / page cache (B)",
+               f"{got[name + '_extra']} / {got[name + '_tables']} / {got[name + '_cache']}")  # fmt: skip
+    # below the tables' size the budget buys a larger page cache; from it on, the tables themselves
+    assert got["small_tables"] == got["below_tables"] == 0
+    assert 8192 <= got["small_cache"] < 20000 and got["below_cache"] >= 32768
+    assert got["tables_tables"] == got["more_tables"] == need
+    assert got["tables_cache"] == 512 and got["more_cache"] >= 16384
+    # the tables cost their own bytes (less the file sections they replace)
+    assert need - 1024 <= got["tables_extra"] <= need + 1024

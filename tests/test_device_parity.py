@@ -4,7 +4,8 @@ ROMFS mode (the model read in place from a mounted ROMFS image) runs
 everything, with both implementations of the hot paths: ``viper`` (viper
 tokenizer scan, trie walk and pooling) and ``py`` (all pure Python,
 bit-identical); file mode (the model streamed through the page cache) runs a
-sample in ``make test`` and everything under ``-m slow``.
+sample in ``make test`` and everything under ``-m slow``; so does file mode
+with the tokenizer's tables read into RAM (``ram=``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,43 @@ def test_file_mode_sample(ref, truth, impl):
     check(texts, "file", impl, ref, truth)
 
 
+@pytest.mark.parametrize("impl", ["viper", "py"])
+def test_file_mode_tables_in_ram_sample(ref, truth, impl):
+    # file mode with ram=: the tokenizer on RAM copies of its tables, the records and rows streamed
+    texts = corpus()[3::40] + codepoint_texts(step=53) + fuzz_texts(100, seed=11) + long_texts()
+    check(texts, "fileram", impl, ref, truth)
+
+
+def four_byte_samples(model, out):
+    """The same model with its rank/select samples stored 4 bytes wide (``sample_bytes`` 4, as a big vocabulary needs)."""
+    import struct
+
+    from host_tools import binfmt as bf
+
+    buf = model.read_bytes()
+    h, secs = bf.check(buf)
+    sections = {sid: buf[o : o + n] for sid, (o, n) in secs.items()}
+    for sid in (bf.HRANK, bf.GSTART, bf.TRANK):
+        v = struct.unpack(f"<{len(sections[sid]) // 2}H", sections[sid])
+        sections[sid] = struct.pack(f"<{len(v)}I", *v)
+    h.sample_bytes = 4
+    out.write_bytes(bf.assemble(h, sections))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["rom", "file", "fileram"])
+def test_four_byte_samples(ref, truth, mode, tmp_path):
+    # the 4-byte branches of every rank/select read (_wp.py, _wpv.py, _wpf.py)
+    model = four_byte_samples(MODEL, tmp_path / "wide.m2v")
+    texts = corpus()[7::97] + fuzz_texts(40, seed=13)
+    want_ids = truth.ids(texts)
+    for impl in ("viper", "py"):
+        got = run_device(texts, mode=mode, impl=impl, model=model)
+        assert not [g for g in got if isinstance(g, str)]
+        assert [g[0] for g in got] == want_ids, impl
+        assert all(np.array_equal(g[1], ref.embed(t)) for g, t in zip(got, texts)), impl
+
+
 def test_pure_python_pooling_sample(ref, truth):
     check(corpus()[5::40] + fuzz_texts(50, seed=9) + long_texts(), "rom", "py", ref, truth)
 
@@ -82,3 +120,8 @@ def test_empty_and_whitespace_give_zero_vector(ref, truth, impl):
 @pytest.mark.parametrize("impl", ["viper", "py"])
 def test_everything_file_mode(ref, truth, impl):
     check(corpus() + codepoint_texts() + fuzz_texts(1500) + long_texts(), "file", impl, ref, truth)
+
+
+@pytest.mark.slow
+def test_everything_file_mode_tables_in_ram(ref, truth):
+    check(corpus() + codepoint_texts() + fuzz_texts(1500) + long_texts(), "fileram", "viper", ref, truth)

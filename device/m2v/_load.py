@@ -21,10 +21,20 @@ def _err(msg):
     return ValueError("corrupt m2v model: " + msg)
 
 
-def init(m, src, check_crc, mode):
+# file mode, ram budget: the tokenizer's tables (normaliser runs and pool, trie)
+# read into RAM, largest first (one block each while the heap is whole); what
+# is left of the budget, or all of it when the tables do not fit, sizes the
+# page cache
+_RAM = (6, 2, 3, 7, 9, 8, 10)
+
+
+def init(m, src, check_crc, mode, ram=0):
     m._f = None  # file mode: the page cache list, its [0] the file
+    m.ram_tables = m.ram_need = m.cache_bytes = 0  # file mode: tables read into RAM, their size, page cache
     if mode not in (None, "buf", "file"):
         raise ValueError("mode must be 'buf' or 'file'")
+    if not isinstance(ram, int) or ram < 0:
+        raise ValueError("ram must be an int >= 0")
     if src is None:
         import os
 
@@ -50,7 +60,7 @@ def init(m, src, check_crc, mode):
         else:
             src = f
     try:
-        _init(m, src, check_crc)
+        _init(m, src, check_crc, ram)
     except (IndexError, KeyError, ValueError) as e:
         _close(src)
         if isinstance(e, ValueError) and str(e)[:3] in ("cor", "not", "tru", "uns"):
@@ -66,7 +76,7 @@ def _close(src):
         src.close()
 
 
-def _init(m, src, check_crc):
+def _init(m, src, check_crc, ram):
     if hasattr(src, "readinto"):
         f = src
         f.seek(0, 2)
@@ -152,16 +162,40 @@ def _init(m, src, check_crc):
     # the sections: in place, or small ones in RAM and the rest through the page cache
     s = [None] * 14
     if f:
-        from .model import FileSection
+        from .model import PS, FileSection, _filler
 
-        from .model import PS, SM, _filler
-
-        ps = 1 << PS
-        cb = bytearray(ps * (SM + 1))
+        # the tokenizer's tables in RAM, all or none: the tokenizer then runs
+        # on buffers (ROMFS speed); records and centroid rows stay streamed
+        need = 0
+        for i in _RAM:
+            need += secs[i][1]
+        m.ram_need = need
+        if ram >= need:
+            for i in _RAM:
+                off, n = secs[i]
+                s[i] = bytearray(n)
+                f.seek(off)
+                if f.readinto(s[i]) != n:
+                    raise ValueError("truncated m2v model: short read")
+            m.ram_tables = need
+            ram -= need
+        # the page cache: 8 slots, or the largest power of two that the rest
+        # of the budget holds (a slot: its page, its tag, its memoryview and
+        # its list entry, 2**PS + 4 + 32 + 8 bytes at most)
+        k = 8
+        while 2 * k * ((1 << PS) + 44) <= ram:
+            k *= 2
+        m.cache_bytes = k << PS
+        cb = bytearray(k << PS)
         mv = memoryview(cb)
-        c = [f, array("i", b"\xff" * (4 * SM + 4)), cb, bytearray(d), None] + [mv[k : k + ps] for k in range(0, len(cb), ps)]
+        c = [None] * (5 + k)
+        c[0], c[1], c[2], c[3] = f, array("i", b"\xff" * (4 * k)), cb, bytearray(d)
+        for i in range(k):
+            c[5 + i] = mv[i << PS : (i + 1) << PS]
         c[4] = _filler(c)
         for i in range(1, 14):
+            if s[i] is not None:
+                continue
             off, n = secs[i]
             f.seek(off)
             if i == 12:  # WCODES: int16, straight into the array
@@ -205,5 +239,5 @@ def _init(m, src, check_crc):
     added.sort(key=lambda t: -len(t[0]))  # leftmost, then longest
     m.added = added
     m.added_first = first
-    m.ascii, m.runs, m.pool, m.symmap, m.nodes, m.haskids, m.hrank, m.gstart, m.trank, m.records = s[1:4] + s[5:12]
+    m.ascii, m.runs, m.pool, m.records = s[1], s[2], s[3], s[11]  # the trie's tables: m._s[5:11]
     m.ntok = 0

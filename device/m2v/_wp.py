@@ -66,25 +66,53 @@ def _child_py(T, c, node, sym):
     hk = T[T_HASKIDS]
     if not (hk[node >> 3] >> (node & 7)) & 1:
         return -1
-    # rank of HASKIDS before node: the number of the group holding its children
+    # rank of HASKIDS before node (the number of the group holding its
+    # children): from the nearer of the samples before and after node
     hs = c[C_HS]
-    g = _sample_py(T[T_HRANK], node >> hs, c[C_SB])
-    i = (node >> hs) << (hs - 3)
+    sb = c[C_SB]
+    nodes = T[T_NODES]
+    q = node >> hs
     end = node >> 3
     pop = _POP
-    while i < end:
-        g += pop[hk[i]]
-        i += 1
-    g += pop[hk[end] & ((1 << (node & 7)) - 1)]
-    # start of group g: sampled, then skip the remaining groups
+    if node & (1 << (hs - 1)) and (q + 1) << hs < len(nodes):
+        g = _sample_py(T[T_HRANK], q + 1, sb)
+        i = ((q + 1) << (hs - 3)) - 1
+        while i > end:
+            g -= pop[hk[i]]
+            i -= 1
+        g -= pop[hk[end] >> (node & 7)]
+    else:
+        g = _sample_py(T[T_HRANK], q, sb)
+        i = q << (hs - 3)
+        while i < end:
+            g += pop[hk[i]]
+            i += 1
+        g += pop[hk[end] & ((1 << (node & 7)) - 1)]
+    # start of group g, from the nearer sample: after the sample's group,
+    # skip k groups; before the next one, go back over 2**gs - k groups to
+    # the last node of group g - 1
     gs = c[C_GS]
-    j = _sample_py(T[T_GSTART], g >> gs, c[C_SB])
+    gst = T[T_GSTART]
+    q = g >> gs
     k = g & ((1 << gs) - 1)
-    nodes = T[T_NODES]
-    while k:
-        if nodes[j] & 0x80:
-            k -= 1
+    if k > (1 << gs) >> 1 and (q + 2) * sb <= len(gst):
+        k = (1 << gs) - k
+        j = _sample_py(gst, q + 1, sb) - 1
+        while True:
+            if j < 0:
+                raise IndexError  # a damaged model (bytes would wrap)
+            if nodes[j] & 0x80:
+                if not k:
+                    break
+                k -= 1
+            j -= 1
         j += 1
+    else:
+        j = _sample_py(gst, q, sb)
+        while k:
+            if nodes[j] & 0x80:
+                k -= 1
+            j += 1
     while True:
         nb = nodes[j]
         s = nb & 63
@@ -96,10 +124,19 @@ def _child_py(T, c, node, sym):
 
 
 def _rank_t_py(T, c, node):
+    # terminal nodes before node, from the nearer of the two samples around it
     ts = c[C_TS]
-    r = _sample_py(T[T_TRANK], node >> ts, c[C_SB])
     nodes = T[T_NODES]
-    j = (node >> ts) << ts
+    q = node >> ts
+    if node & ((1 << ts) - 1) > (1 << ts) >> 1 and (q + 1) << ts < len(nodes):
+        r = _sample_py(T[T_TRANK], q + 1, c[C_SB])
+        j = ((q + 1) << ts) - 1
+        while j >= node:
+            r -= (nodes[j] >> 6) & 1
+            j -= 1
+        return r
+    r = _sample_py(T[T_TRANK], q, c[C_SB])
+    j = q << ts
     while j < node:
         r += (nodes[j] >> 6) & 1
         j += 1

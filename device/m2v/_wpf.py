@@ -1,17 +1,17 @@
 # The viper twins of _wp.py's tokenizer hot path for file-mode models: the
 # tables are read at absolute file offsets through the model's page cache
-# (bytearray CACHE of 8 pages of 64 bytes, array("i") TAGS of their page
-# numbers, shared with model.FileSection); on a miss the viper code seeks and
-# reads the page into its slot (FILE.readinto(SLOTS[slot])) and goes on.
+# (bytearray CACHE of SM + 1 pages of 64 bytes, SM + 1 a power of two set by
+# load's ram budget, array("i") TAGS of their page numbers, and SLOTS, a
+# memoryview of each page, so that a miss reads straight into its slot; shared
+# with model.FileSection). Page q lives in slot q & SM (the mask: c[_C_SM]).
 # Every read is bounds-checked against its section, as in _wp.py
 # (IndexError). Bit-identical to _wp.py and _wpv.py (tests run all three).
 import micropython
 from micropython import const
 
-# the page cache: 2**_PS-byte pages, _SM + 1 slots (model.py, _load.py)
+# the page cache: 2**_PS-byte pages (model.py, _load.py)
 _PS = const(6)
 _PM = const(63)
-_SM = const(7)
 
 _T_ASCII = const(0)
 _T_SYMMAP = const(1)
@@ -56,6 +56,7 @@ _C_ORC = const(29)
 _C_ORU = const(30)
 _C_NND = const(31)
 _C_NGS = const(32)
+_C_SM = const(33)
 _C_LEN = const(34)
 
 
@@ -64,16 +65,17 @@ def rd(T, c, pos: int, n: int) -> int:
     # n little-endian bytes (n <= 4) at file offset pos, through the cache
     cb = ptr8(T[_T_CACHE])
     tg = ptr32(T[_T_TAGS])
+    sm = ptr32(c)[_C_SM]
     v = 0
     k = 0
     while k < n:
         q = pos >> _PS
-        if tg[q & _SM] != q:
+        if tg[q & sm] != q:
             f = T[_T_FILE]
             f.seek(q << _PS)
-            f.readinto(T[_T_SLOTS][q & _SM])
-            tg[q & _SM] = q
-        v |= int(cb[((q & _SM) << _PS) | (pos & _PM)]) << (k << 3)
+            f.readinto(T[_T_SLOTS][q & sm])
+            tg[q & sm] = q
+        v |= int(cb[((q & sm) << _PS) | (pos & _PM)]) << (k << 3)
         pos += 1
         k += 1
     return v
@@ -89,6 +91,7 @@ def wordpiece(T, c, n: int) -> int:
     tg = ptr32(T[_T_TAGS])
     f = T[_T_FILE]  # f.seek(), not seek = f.seek: no bound method allocated
     slots = T[_T_SLOTS]
+    sm = cc[_C_SM]
     hs = cc[_C_HS]
     gs = cc[_C_GS]
     gmask = (1 << gs) - 1
@@ -122,47 +125,86 @@ def wordpiece(T, c, n: int) -> int:
             while True:
                 a = ohk + (node >> 3)
                 q = a >> _PS
-                if tg[q & _SM] != q:
+                if tg[q & sm] != q:
                     f.seek(q << _PS)
-                    f.readinto(slots[q & _SM])
-                    tg[q & _SM] = q
-                if (int(cb[((q & _SM) << _PS) | (a & _PM)]) >> (node & 7)) & 1 == 0:
+                    f.readinto(slots[q & sm])
+                    tg[q & sm] = q
+                if (int(cb[((q & sm) << _PS) | (a & _PM)]) >> (node & 7)) & 1 == 0:
                     node = -1
                     break
+                # rank of HASKIDS before node, from the nearer sample
+                # (_child_py): the sample before node plus the bits in
+                # [sample, node), or the one after it minus those in
+                # [node, sample); both counted forwards over bytes j..e - 1
                 q = node >> hs
+                d = 0
+                if node & (1 << (hs - 1)) and (q + 1) << hs < nn:
+                    d = 1
+                    q += 1
                 g = int(rd(T, c, ohr + q * sb, sb))
                 j = q << (hs - 3)
-                e = node >> 3
-                while j <= e:
+                e = (node >> 3) + 1
+                if d:
+                    e = j
+                    j = node >> 3
+                while j < e:
                     a = ohk + j
                     q = a >> _PS
-                    if tg[q & _SM] != q:
+                    if tg[q & sm] != q:
                         f.seek(q << _PS)
-                        f.readinto(slots[q & _SM])
-                        tg[q & _SM] = q
-                    x = int(cb[((q & _SM) << _PS) | (a & _PM)])
-                    if j == e:
+                        f.readinto(slots[q & sm])
+                        tg[q & sm] = q
+                    x = int(cb[((q & sm) << _PS) | (a & _PM)])
+                    if d:
+                        if j == node >> 3:
+                            x >>= node & 7
+                    elif j == node >> 3:
                         x &= (1 << (node & 7)) - 1
                     x = x - ((x >> 1) & 0x55)
                     x = (x & 0x33) + ((x >> 2) & 0x33)
-                    g += (x + (x >> 4)) & 0x0F
+                    x = (x + (x >> 4)) & 0x0F
+                    if d:
+                        g -= x
+                    else:
+                        g += x
                     j += 1
+                # start of group g, from the nearer sample (_child_py): back
+                # from the next sample over 2**gs - k groups, or on below
                 q = g >> gs
-                if (q + 1) * sb > ngs:
-                    raise IndexError
-                j = int(rd(T, c, ogs + q * sb, sb))
                 k = g & gmask
+                if k > (gmask + 1) >> 1 and (q + 2) * sb <= ngs:
+                    k = gmask + 1 - k
+                    j = int(rd(T, c, ogs + (q + 1) * sb, sb)) - 1
+                    while True:
+                        if j < 0 or j >= nn:
+                            raise IndexError
+                        a = ond + j
+                        q = a >> _PS
+                        if tg[q & sm] != q:
+                            f.seek(q << _PS)
+                            f.readinto(slots[q & sm])
+                            tg[q & sm] = q
+                        if int(cb[((q & sm) << _PS) | (a & _PM)]) & 0x80:
+                            if k == 0:
+                                break
+                            k -= 1
+                        j -= 1
+                    j += 1
+                else:
+                    if (q + 1) * sb > ngs:
+                        raise IndexError
+                    j = int(rd(T, c, ogs + q * sb, sb))
                 node = -1
                 while True:
                     if j >= nn:
                         raise IndexError
                     a = ond + j
                     q = a >> _PS
-                    if tg[q & _SM] != q:
+                    if tg[q & sm] != q:
                         f.seek(q << _PS)
-                        f.readinto(slots[q & _SM])
-                        tg[q & _SM] = q
-                    nb = int(cb[((q & _SM) << _PS) | (a & _PM)])
+                        f.readinto(slots[q & sm])
+                        tg[q & sm] = q
+                    nb = int(cb[((q & sm) << _PS) | (a & _PM)])
                     if k:
                         if nb & 0x80:
                             k -= 1
@@ -187,17 +229,29 @@ def wordpiece(T, c, n: int) -> int:
                 best_end = i
         if best < 0:
             return -1
+        # (from the nearer sample, as _rank_t_py; counted forwards either way)
         q = best >> ts
+        d = 0
+        if best & ((1 << ts) - 1) > (1 << ts) >> 1 and (q + 1) << ts < nn:
+            d = 1
+            q += 1
         r = int(rd(T, c, otr + q * sb, sb))
         j = q << ts
-        while j < best:
+        e = best
+        if d:
+            e = j
+            j = best
+        while j < e:
             a = ond + j
             q = a >> _PS
-            if tg[q & _SM] != q:
+            if tg[q & sm] != q:
                 f.seek(q << _PS)
-                f.readinto(slots[q & _SM])
-                tg[q & _SM] = q
-            r += (int(cb[((q & _SM) << _PS) | (a & _PM)]) >> 6) & 1
+                f.readinto(slots[q & sm])
+                tg[q & sm] = q
+            if d:
+                r -= (int(cb[((q & sm) << _PS) | (a & _PM)]) >> 6) & 1
+            else:
+                r += (int(cb[((q & sm) << _PS) | (a & _PM)]) >> 6) & 1
             j += 1
         out[o + np_] = r
         np_ += 1

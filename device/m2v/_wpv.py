@@ -88,37 +88,72 @@ def wordpiece_v(T, c, n: int) -> int:
                 if (int(hk[node >> 3]) >> (node & 7)) & 1 == 0:
                     node = -1
                     break
+                # rank of HASKIDS before node, from the nearer sample (_child_py)
                 q = node >> hs
-                if sb == 2:
-                    g = int(hr[q << 1]) | (int(hr[(q << 1) + 1]) << 8)
-                else:
-                    g = int(hr[q << 2]) | (int(hr[(q << 2) + 1]) << 8) | (int(hr[(q << 2) + 2]) << 16) | (int(hr[(q << 2) + 3]) << 24)
-                j = q << (hs - 3)
                 e = node >> 3
-                x = 0
-                while j <= e:
-                    x = int(hk[j])
-                    if j == e:
-                        x &= (1 << (node & 7)) - 1
-                    # popcount of one byte, no table
-                    x = x - ((x >> 1) & 0x55)
-                    x = (x & 0x33) + ((x >> 2) & 0x33)
-                    g += (x + (x >> 4)) & 0x0F
-                    j += 1
-                q = g >> gs
-                if (q + 1) * sb > ngs:
-                    raise IndexError
-                if sb == 2:
-                    j = int(gst[q << 1]) | (int(gst[(q << 1) + 1]) << 8)
+                if node & (1 << (hs - 1)) and (q + 1) << hs < nn:
+                    q += 1
+                    if sb == 2:
+                        g = int(hr[q << 1]) | (int(hr[(q << 1) + 1]) << 8)
+                    else:
+                        g = int(hr[q << 2]) | (int(hr[(q << 2) + 1]) << 8) | (int(hr[(q << 2) + 2]) << 16) | (int(hr[(q << 2) + 3]) << 24)
+                    j = (q << (hs - 3)) - 1
+                    while j >= e:
+                        x = int(hk[j])
+                        if j == e:
+                            x >>= node & 7
+                        # popcount of one byte, no table
+                        x = x - ((x >> 1) & 0x55)
+                        x = (x & 0x33) + ((x >> 2) & 0x33)
+                        g -= (x + (x >> 4)) & 0x0F
+                        j -= 1
                 else:
-                    j = int(gst[q << 2]) | (int(gst[(q << 2) + 1]) << 8) | (int(gst[(q << 2) + 2]) << 16) | (int(gst[(q << 2) + 3]) << 24)
+                    if sb == 2:
+                        g = int(hr[q << 1]) | (int(hr[(q << 1) + 1]) << 8)
+                    else:
+                        g = int(hr[q << 2]) | (int(hr[(q << 2) + 1]) << 8) | (int(hr[(q << 2) + 2]) << 16) | (int(hr[(q << 2) + 3]) << 24)
+                    j = q << (hs - 3)
+                    while j <= e:
+                        x = int(hk[j])
+                        if j == e:
+                            x &= (1 << (node & 7)) - 1
+                        x = x - ((x >> 1) & 0x55)
+                        x = (x & 0x33) + ((x >> 2) & 0x33)
+                        g += (x + (x >> 4)) & 0x0F
+                        j += 1
+                # start of group g, from the nearer sample (_child_py)
+                q = g >> gs
                 k = g & gmask
-                while k:
-                    if j >= nn:
-                        raise IndexError
-                    if int(nodes[j]) & 0x80:
-                        k -= 1
+                if k > (gmask + 1) >> 1 and (q + 2) * sb <= ngs:
+                    q += 1
+                    k = gmask + 1 - k
+                    if sb == 2:
+                        j = int(gst[q << 1]) | (int(gst[(q << 1) + 1]) << 8)
+                    else:
+                        j = int(gst[q << 2]) | (int(gst[(q << 2) + 1]) << 8) | (int(gst[(q << 2) + 2]) << 16) | (int(gst[(q << 2) + 3]) << 24)
+                    j -= 1
+                    while True:
+                        if j < 0 or j >= nn:
+                            raise IndexError
+                        if int(nodes[j]) & 0x80:
+                            if k == 0:
+                                break
+                            k -= 1
+                        j -= 1
                     j += 1
+                else:
+                    if (q + 1) * sb > ngs:
+                        raise IndexError
+                    if sb == 2:
+                        j = int(gst[q << 1]) | (int(gst[(q << 1) + 1]) << 8)
+                    else:
+                        j = int(gst[q << 2]) | (int(gst[(q << 2) + 1]) << 8) | (int(gst[(q << 2) + 2]) << 16) | (int(gst[(q << 2) + 3]) << 24)
+                    while k:
+                        if j >= nn:
+                            raise IndexError
+                        if int(nodes[j]) & 0x80:
+                            k -= 1
+                        j += 1
                 node = -1
                 while True:
                     if j >= nn:
@@ -144,15 +179,26 @@ def wordpiece_v(T, c, n: int) -> int:
         if best < 0:
             return -1
         # record number = rank of terminal nodes before best
+        # (from the nearer of the two samples around it: _rank_t_py)
         q = best >> ts
+        back = 0
+        if best & ((1 << ts) - 1) > (1 << ts) >> 1 and (q + 1) << ts < nn:
+            back = 1
+            q += 1
         if sb == 2:
             r = int(tr[q << 1]) | (int(tr[(q << 1) + 1]) << 8)
         else:
             r = int(tr[q << 2]) | (int(tr[(q << 2) + 1]) << 8) | (int(tr[(q << 2) + 2]) << 16) | (int(tr[(q << 2) + 3]) << 24)
-        j = q << ts
-        while j < best:
-            r += (int(nodes[j]) >> 6) & 1
-            j += 1
+        if back:
+            j = (q << ts) - 1
+            while j >= best:
+                r -= (int(nodes[j]) >> 6) & 1
+                j -= 1
+        else:
+            j = q << ts
+            while j < best:
+                r += (int(nodes[j]) >> 6) & 1
+                j += 1
         out[o + np_] = r
         np_ += 1
         pos = best_end

@@ -8,12 +8,11 @@ import sys
 from array import array
 from micropython import const
 
-# the page cache of file mode: SM + 1 pages of 2**PS bytes (also _wpf.py)
+# the page cache of file mode: pages of 2**PS bytes (also _wpf.py), a power
+# of two of slots (8, or what load's ram budget allows)
 PS = const(6)
-SM = const(7)
 _PS = const(PS)
 _PM = const((1 << PS) - 1)
-_SM = const(SM)
 
 _PKG = __name__[:-6]  # "m2v"
 pool = None  # m2v.pool, imported by the first load
@@ -21,13 +20,14 @@ pool = None  # m2v.pool, imported by the first load
 
 class FileSection:
     # s[i] is the byte at file offset off + i; c = [file, tags, cache, row,
-    # fill, slot views...] is the model's page cache (8 pages of 64 bytes in
-    # one bytearray, shared by its sections and by _wpf.py) and the buffer of
-    # one centroid row.
+    # fill, slot views...] is the model's page cache (page p in slot p & sm
+    # of the bytearray cache, its number in tags[p & sm]; shared by the
+    # sections and by _wpf.py) and the buffer of one centroid row.
     def __init__(self, c, off, size):
         self.c = c
         self.off = off
         self.size = size
+        self.sm = len(c[1]) - 1
 
     def __len__(self):
         return self.size
@@ -38,15 +38,15 @@ class FileSection:
         i += self.off
         p = i >> _PS
         c = self.c
-        if c[1][p & _SM] != p:
-            c[4](p)
-        return c[2][((p & _SM) << _PS) | (i & _PM)]
+        s = p & self.sm
+        if c[1][s] != p:
+            c[4](p, s)
+        return c[2][(s << _PS) | (i & _PM)]
 
 
 def _filler(c):
-    # the page cache's refill: page p into its slot p & 7
-    def fill(p):
-        s = p & _SM
+    # the page cache's refill: page p into slot s, through its view c[5 + s]
+    def fill(p, s):
         f = c[0]
         f.seek(p << _PS)
         f.readinto(c[5 + s])
@@ -62,15 +62,17 @@ class _Ids:
 
 
 class Model:
-    def __init__(self, src=None, check_crc=True, mode=None):
+    def __init__(self, src=None, check_crc=True, mode=None, ram=0):
         # src: a path (mode "file" streams it, "buf" maps or reads it; None
         # picks "buf" for /rom/ paths), an open binary file, a buffer holding
-        # the whole model, or None for the board's default model.
+        # the whole model, or None for the board's default model. ram (file
+        # mode): heap bytes the model may spend on copies of the tokenizer's
+        # tables; when they fit (self.ram_need), they are read into RAM.
         global pool
         from . import _load
 
         try:
-            _load.init(self, src, check_crc, mode)
+            _load.init(self, src, check_crc, mode, ram)
         finally:
             # drop the loader: its code and messages leave the heap
             _load = None

@@ -35,6 +35,7 @@ _C_NOUT = const(21)
 _C_I = const(22)
 _C_END = const(24)  # end of the per-text state
 _C_OFF = const(24)  # file mode: offsets of HASKIDS, HRANK, GSTART, NODES, TRANK, RECORDS, NORM_RUNS; then len(NODES), len(GSTART)
+_C_SM = const(33)  # file mode: the page cache's slot mask
 _C_LEN = const(34)
 
 _SB = const(0xAC00)
@@ -94,7 +95,8 @@ class Tokenizer:
         mwc = m.max_word_chars
         # OUT holds one word's pieces (<= max_word_chars) on top of a batch
         self.out = array("i", bytes(4 * (mwc + _BATCH + 2)))
-        self.T = [m.ascii, m.symmap, m.nodes, m.haskids, m.hrank, m.gstart, m.trank, m.records,
+        t = m._s  # the sections by id (docs/FORMAT.md): 5 SYMMAP, 6 NODES, 7 HASKIDS, 8-10 samples
+        self.T = [m.ascii, t[5], t[6], t[7], t[8], t[9], t[10], m.records,
                   m.added_first, bytearray(4 * mwc + 8), self.out, m.runs]
         c = array("i", bytes(4 * _C_LEN))
         c[_C_HS], c[_C_GS], c[_C_TS], c[_C_SB] = m.h_shift, m.g_shift, m.t_shift, m.sample_bytes
@@ -103,18 +105,21 @@ class Tokenizer:
         c[_C_NREC] = len(m.records)
         c[_C_NRUNS] = len(m.runs) // 6
         self.c = c
-        # _wpv needs every table as a buffer: true for buffer/ROMFS models;
-        # file-mode models give _wpf the page cache and the sections' offsets
+        # _wpv needs every tokenizer table as a buffer: true for buffer/ROMFS
+        # models and for file-mode models with their tables in RAM; file-mode
+        # models give _wpf the page cache and the sections' offsets, which
+        # it also uses for the records (streamed in file mode whatever ram is)
         f = m._f
-        self.bufs = not f
+        self.bufs = not f or m.ram_tables > 0
         if f:
             self.T += [f[4], f[2], f[1], f[0], f[5:]]
+            c[_C_SM] = len(f[1]) - 1
             k = _C_OFF
-            for x in (m.haskids, m.hrank, m.gstart, m.nodes, m.trank, m.records, m.runs):
-                c[k] = x.off
+            for x in (t[7], t[8], t[9], t[6], t[10], m.records, m.runs):
+                c[k] = getattr(x, "off", -1)  # -1: in RAM, read by _wpv, not _wpf
                 k += 1
-            c[k] = len(m.nodes)
-            c[k + 1] = len(m.gstart)
+            c[k] = len(t[6])
+            c[k + 1] = len(t[9])
         self.sink = None
         self._v = None
 
@@ -193,12 +198,12 @@ class Tokenizer:
                 m.ntok += n
                 return
             if pool.acc_recs is pool.acc_recs_viper:
-                v.acc_recs_f(self.T, c, m.acc, f[0], f[3], self.cen.off, n, m.wcodes, ib, mb, wb, m.dims, m.n_centroids)
+                _viper(True).acc_recs_f(self.T, c, m.acc, f[0], f[3], self.cen.off, n, m.wcodes, ib, mb, wb, m.dims, m.n_centroids)
                 m.ntok += n
                 return
         T = self.T
         if v:
-            field = v.field
+            field = _viper(m._f is not None).field
             for k in range(n):
                 pos = out[k] * rb
                 sink.token(field(T, c, pos, ib), field(T, c, pos + ib, mb), field(T, c, pos + ib + mb, wb))
