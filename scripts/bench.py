@@ -5,9 +5,12 @@
 
 On the unix MicroPython (the virtual board's interpreter, .venv/bin/micropython)
 the default model is loaded in ROMFS mode (an image built with
-mpremote.romfs.make_romfs, mounted with vfs.VfsRom, read in place) and in
-file mode (streamed through the page cache), each with the viper hot paths
-and the pure-Python twins. With --port the same snippet runs on a board over
+mpremote.romfs.make_romfs, mounted with vfs.VfsRom, read in place), in
+file mode (streamed through the 512-byte page cache) and in file mode with
+ram=RAM (the tokenizer's tables in RAM, records and centroid rows streamed),
+each with the viper hot paths and the pure-Python twins; then the viper
+ROMFS and file modes (ram=0, ram=CACHE_RAM, ram=RAM) run once more in one
+process with their rounds interleaved, for the file/ROMFS ratios. With --port the same snippet runs on a board over
 `mpremote connect PORT resume exec` (the package and model flashed with
 scripts/flash.py; the board's default model).
 
@@ -55,6 +58,8 @@ from host_tools import reference  # noqa: E402
 CORPUS = ROOT / "tests" / "corpus" / "multilingual.jsonl"
 MODEL_DIR = ROOT / "firmware_assets" / "potion-minilm-micro"
 ROUNDS = 3
+RAM = 128 * 1024  # the file+ram configs: heap the model may use (its tokenizer tables, then a page cache)
+CACHE_RAM = 32 * 1024  # file+cache: a budget below the tables' size, all of it page cache
 
 # Runs on MicroPython: TEXTS, MODE, SRC, IMPL are prepended. Prints one JSON line.
 SNIPPET = r"""
@@ -72,7 +77,7 @@ if MODE == "rom" and SRC:
     t0 = time.ticks_us()
     m = m2v.load("/rom/model.m2v")
 elif SRC:
-    m = m2v.load(SRC, mode=MODE)
+    m = m2v.load(SRC, mode="file" if MODE == "file+ram" else MODE, ram=RAM if MODE == "file+ram" else 0)
 else:
     m = m2v.load()
 load_us = time.ticks_diff(time.ticks_us(), t0)
@@ -80,7 +85,8 @@ gc.collect()
 load_heap = gc.mem_alloc() - a0
 t0 = time.ticks_us()
 if SRC:
-    m2v.load("/rom/model.m2v" if MODE == "rom" else SRC, check_crc=False, mode="buf" if MODE == "rom" else MODE)
+    m2v.load("/rom/model.m2v" if MODE == "rom" else SRC, check_crc=False, mode="buf" if MODE == "rom" else "file",
+             ram=RAM if MODE == "file+ram" else 0)
 else:
     m2v.load(check_crc=False)
 load_nocrc_us = time.ticks_diff(time.ticks_us(), t0)
@@ -89,20 +95,32 @@ pool.use(IMPL)
 if hasattr(tok, "use"):
     tok.use(IMPL)  # an older package has one tokenizer path
 out = m.embed("warm up")
-res = {"load_us": load_us, "load_nocrc_us": load_nocrc_us, "load_heap": load_heap, "groups": {}}
+res = {"load_us": load_us, "load_nocrc_us": load_nocrc_us, "load_heap": load_heap,
+       "ram_tables": getattr(m, "ram_tables", 0), "groups": {}}
 noop = lambda *a: None
+wpf = None
+if getattr(m, "_f", None) and IMPL == "viper":
+    import m2v._wpf as wpf  # file mode pools through _wpf.acc_recs_f
 
 
 def timed(texts, stub):
-    # total microseconds to embed every text once; stub: pooling swapped for no-ops
+    # total microseconds to embed every text once; stub: pooling swapped for
+    # no-ops (in file mode also the record and centroid-row reads)
     saved = getattr(pool, "acc_recs", None), pool.acc_row, pool.normalize_into
+    saved_f = wpf and wpf.acc_recs_f
     if stub:
-        pool.acc_recs = pool.acc_row = pool.normalize_into = noop
+        pool.acc_row = pool.normalize_into = noop
+        if wpf:
+            wpf.acc_recs_f = noop  # tok.py takes this path while pool.acc_recs is the viper one
+        else:
+            pool.acc_recs = noop
     t0 = time.ticks_us()
     for t in texts:
         m.embed_into(t, out)
     dt = time.ticks_diff(time.ticks_us(), t0)
     pool.acc_recs, pool.acc_row, pool.normalize_into = saved
+    if wpf:
+        wpf.acc_recs_f = saved_f
     return dt
 
 
@@ -158,8 +176,40 @@ def texts_by_group() -> dict[str, list[str]]:
     return {"real": en, "short": short, "medium": joined(60, 12, 0), "long": joined(500, 3, 40)}
 
 
-def run_mpy(prelude: str, port: str | None, timeout: float = 1800) -> dict:
-    code = prelude + SNIPPET
+# Runs on the unix port: TEXTS, SRC (the ROMFS image), MODEL, RAM, CACHE_RAM,
+# ROUNDS are prepended. The viper modes in one process, their rounds
+# interleaved (ROMFS, file, file with ram=CACHE_RAM (a larger page cache),
+# file with ram=RAM (the tokenizer's tables in RAM), ROMFS, ...), so that the
+# machine's load weighs on all alike; prints the best microseconds per text.
+SIDE_BY_SIDE = r"""
+import gc, time, json, vfs
+import m2v
+with open(SRC, "rb") as f:
+    image = f.read()
+vfs.mount(vfs.VfsRom(image), "/rom")
+models = {"rom": m2v.load("/rom/model.m2v"), "file": m2v.load(MODEL, mode="file"),
+          "file+cache": m2v.load(MODEL, mode="file", ram=CACHE_RAM), "file+ram": m2v.load(MODEL, mode="file", ram=RAM)}
+out = models["rom"].embed("warm up")
+res = {}
+for name in TEXTS:
+    texts = TEXTS[name]
+    best = {}
+    for r in range(ROUNDS):
+        for mode in models:
+            m = models[mode]
+            gc.collect()
+            t0 = time.ticks_us()
+            for t in texts:
+                m.embed_into(t, out)
+            dt = time.ticks_diff(time.ticks_us(), t0) / len(texts)
+            best[mode] = min(best.get(mode, dt), dt)
+    res[name] = best
+print("@@" + json.dumps(res))
+"""
+
+
+def run_mpy(prelude: str, port: str | None, timeout: float = 1800, snippet: str = SNIPPET) -> dict:
+    code = prelude + snippet
     if port:
         sys.path.insert(0, str(ROOT / "scripts"))
         from flash import board_json
@@ -225,12 +275,18 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as d:
         image = romfs_image(a.model, Path(d) / "image.romfs")
         configs = [("board", "py"), ("board", "viper")] if a.port else [
-            ("rom", "viper"), ("rom", "py"), ("file", "viper"), ("file", "py")]
+            ("rom", "viper"), ("rom", "py"), ("file", "viper"), ("file", "py"), ("file+ram", "viper"),
+            ("file+ram", "py")]
         for mode, impl in configs:
             src = "" if a.port else (str(image) if mode == "rom" else str(a.model))
             prelude = (f"TEXTS = {json.dumps(groups)}\nMODE = {mode!r}\nSRC = {src!r}\nIMPL = {impl!r}\n"
-                       f"ROUNDS = {ROUNDS}\n")
+                       f"ROUNDS = {ROUNDS}\nRAM = {RAM}\n")
             mp[(mode, impl)] = run_mpy(prelude, a.port)
+        side = None
+        if not a.port:
+            prelude = (f"TEXTS = {json.dumps(groups)}\nSRC = {str(image)!r}\nMODEL = {str(a.model)!r}\n"
+                       f"RAM = {RAM}\nCACHE_RAM = {CACHE_RAM}\nROUNDS = {2 * ROUNDS + 1}\n")
+            side = run_mpy(prelude, None, snippet=SIDE_BY_SIDE)
     cp2 = cpython(groups, a.model)
     cp = {g: {k: min(cp1[g][k], cp2[g][k]) for k in cp1[g]} for g in groups}
 
@@ -258,11 +314,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:7} {'':3} {'':7} {'reference':11} {c['reference_us']:8.0f}   (CPython, host_tools.reference)")
         rows += [(f"{name}.cpython.model2vec_us", c["model2vec_us"]),
                  (f"{name}.cpython.reference_us", c["reference_us"])]
-    if not a.port:
+    if side:
+        print(f"file mode vs ROMFS mode, viper, rounds interleaved in one process (best of {2 * ROUNDS + 1}); "
+              f"file: ram=0 (512 B page cache); file+cache: ram={CACHE_RAM} (a larger page cache); "
+              f"file+ram: ram={RAM} ({mp[('file+ram', 'viper')]['ram_tables']} B of tokenizer tables in RAM, "
+              f"the rest a page cache)")
         for name in groups:
-            f = mp[("file", "viper")]["groups"][name]["embed_us"] / mp[("rom", "viper")]["groups"][name]["embed_us"]
-            print(f"{name}: file mode / ROMFS mode (viper) = {f:.2f}x")
-            rows.append((f"{name}.file_over_rom", f))
+            b = side[name]
+            line = f"{name:7} ROMFS {b['rom']:7.0f} us"
+            for mode in ("file", "file+cache", "file+ram"):
+                r = b[mode] / b["rom"]
+                line += f"   {mode} {b[mode]:7.0f} us = {r:5.2f}x"
+                rows += [(f"{name}.side.{mode}_us", b[mode]), (f"{name}.{mode}_over_rom", r)]
+            rows.append((f"{name}.side.rom_us", b["rom"]))
+            print(line)
     for (mode, impl), r in mp.items():
         print(f"load {mode}/{impl}: {r['load_us'] / 1000:.1f} ms with CRC, {r['load_nocrc_us'] / 1000:.1f} ms without; "
               f"heap after load {r['load_heap']} B")
