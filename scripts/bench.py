@@ -61,10 +61,11 @@ ROUNDS = 3
 RAM = 128 * 1024  # the file+ram configs: heap the model may use (its tokenizer tables, then a page cache)
 CACHE_RAM = 32 * 1024  # file+cache: a budget below the tables' size, all of it page cache
 
-# Runs on MicroPython: TEXTS, MODE, SRC, IMPL are prepended. Prints one JSON line.
+# Runs on MicroPython: TEXTS, MODE, SRC, IMPL, ROUNDS, RAM are prepended. Prints one JSON line.
 SNIPPET = r"""
 import gc, time, json
 import m2v, m2v.pool as pool, m2v.tok as tok
+ram = RAM if MODE == "file+ram" else 0  # "file" and "file+ram" both stream the model
 gc.collect()
 a0 = gc.mem_alloc()
 t0 = time.ticks_us()
@@ -77,7 +78,7 @@ if MODE == "rom" and SRC:
     t0 = time.ticks_us()
     m = m2v.load("/rom/model.m2v")
 elif SRC:
-    m = m2v.load(SRC, mode="file" if MODE == "file+ram" else MODE, ram=RAM if MODE == "file+ram" else 0)
+    m = m2v.load(SRC, mode="file", ram=ram)
 else:
     m = m2v.load()
 load_us = time.ticks_diff(time.ticks_us(), t0)
@@ -86,7 +87,7 @@ load_heap = gc.mem_alloc() - a0
 t0 = time.ticks_us()
 if SRC:
     m2v.load("/rom/model.m2v" if MODE == "rom" else SRC, check_crc=False, mode="buf" if MODE == "rom" else "file",
-             ram=RAM if MODE == "file+ram" else 0)
+             ram=ram)
 else:
     m2v.load(check_crc=False)
 load_nocrc_us = time.ticks_diff(time.ticks_us(), t0)

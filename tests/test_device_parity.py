@@ -10,6 +10,8 @@ with the tokenizer's tables read into RAM (``ram=``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from mpy import MODEL, run_device
@@ -28,8 +30,8 @@ def truth():
     return Truth()
 
 
-def check(texts: list[str], mode: str, impl: str, ref, truth) -> dict[str, int]:
-    got = run_device(texts, mode=mode, impl=impl)
+def check(texts: list[str], mode: str, impl: str, ref, truth, model: Path = MODEL) -> dict[str, int]:
+    got = run_device(texts, mode=mode, impl=impl, model=model)
     want_ids = truth.ids(texts)
     errors = [g for g in got if isinstance(g, str)]
     assert not errors, errors[:3]
@@ -97,12 +99,8 @@ def test_four_byte_samples(ref, truth, mode, tmp_path):
     # the 4-byte branches of every rank/select read (_wp.py, _wpv.py, _wpf.py)
     model = four_byte_samples(MODEL, tmp_path / "wide.m2v")
     texts = corpus()[7::97] + fuzz_texts(40, seed=13)
-    want_ids = truth.ids(texts)
     for impl in ("viper", "py"):
-        got = run_device(texts, mode=mode, impl=impl, model=model)
-        assert not [g for g in got if isinstance(g, str)]
-        assert [g[0] for g in got] == want_ids, impl
-        assert all(np.array_equal(g[1], ref.embed(t)) for g, t in zip(got, texts)), impl
+        check(texts, mode, impl, ref, truth, model)
 
 
 def test_pure_python_pooling_sample(ref, truth):

@@ -88,15 +88,20 @@ def wordpiece_v(T, c, n: int) -> int:
                 if (int(hk[node >> 3]) >> (node & 7)) & 1 == 0:
                     node = -1
                     break
-                # rank of HASKIDS before node, from the nearer sample (_child_py)
+                # rank of HASKIDS before node, from the nearer sample (_child_py):
+                # the one after node less the bits in [node, sample), or the
+                # one before it plus the bits in [sample, node)
                 q = node >> hs
                 e = node >> 3
+                back = 0
                 if node & (1 << (hs - 1)) and (q + 1) << hs < nn:
+                    back = 1
                     q += 1
-                    if sb == 2:
-                        g = int(hr[q << 1]) | (int(hr[(q << 1) + 1]) << 8)
-                    else:
-                        g = int(hr[q << 2]) | (int(hr[(q << 2) + 1]) << 8) | (int(hr[(q << 2) + 2]) << 16) | (int(hr[(q << 2) + 3]) << 24)
+                if sb == 2:
+                    g = int(hr[q << 1]) | (int(hr[(q << 1) + 1]) << 8)
+                else:
+                    g = int(hr[q << 2]) | (int(hr[(q << 2) + 1]) << 8) | (int(hr[(q << 2) + 2]) << 16) | (int(hr[(q << 2) + 3]) << 24)
+                if back:
                     j = (q << (hs - 3)) - 1
                     while j >= e:
                         x = int(hk[j])
@@ -108,10 +113,6 @@ def wordpiece_v(T, c, n: int) -> int:
                         g -= (x + (x >> 4)) & 0x0F
                         j -= 1
                 else:
-                    if sb == 2:
-                        g = int(hr[q << 1]) | (int(hr[(q << 1) + 1]) << 8)
-                    else:
-                        g = int(hr[q << 2]) | (int(hr[(q << 2) + 1]) << 8) | (int(hr[(q << 2) + 2]) << 16) | (int(hr[(q << 2) + 3]) << 24)
                     j = q << (hs - 3)
                     while j <= e:
                         x = int(hk[j])
@@ -121,16 +122,22 @@ def wordpiece_v(T, c, n: int) -> int:
                         x = (x & 0x33) + ((x >> 2) & 0x33)
                         g += (x + (x >> 4)) & 0x0F
                         j += 1
-                # start of group g, from the nearer sample (_child_py)
+                # start of group g, from the nearer sample (_child_py): back
+                # from the next sample over 2**gs - k groups, or on from this one
                 q = g >> gs
                 k = g & gmask
+                back = 0
                 if k > (gmask + 1) >> 1 and (q + 2) * sb <= ngs:
+                    back = 1
                     q += 1
                     k = gmask + 1 - k
-                    if sb == 2:
-                        j = int(gst[q << 1]) | (int(gst[(q << 1) + 1]) << 8)
-                    else:
-                        j = int(gst[q << 2]) | (int(gst[(q << 2) + 1]) << 8) | (int(gst[(q << 2) + 2]) << 16) | (int(gst[(q << 2) + 3]) << 24)
+                elif (q + 1) * sb > ngs:
+                    raise IndexError
+                if sb == 2:
+                    j = int(gst[q << 1]) | (int(gst[(q << 1) + 1]) << 8)
+                else:
+                    j = int(gst[q << 2]) | (int(gst[(q << 2) + 1]) << 8) | (int(gst[(q << 2) + 2]) << 16) | (int(gst[(q << 2) + 3]) << 24)
+                if back:
                     j -= 1
                     while True:
                         if j < 0 or j >= nn:
@@ -142,12 +149,6 @@ def wordpiece_v(T, c, n: int) -> int:
                         j -= 1
                     j += 1
                 else:
-                    if (q + 1) * sb > ngs:
-                        raise IndexError
-                    if sb == 2:
-                        j = int(gst[q << 1]) | (int(gst[(q << 1) + 1]) << 8)
-                    else:
-                        j = int(gst[q << 2]) | (int(gst[(q << 2) + 1]) << 8) | (int(gst[(q << 2) + 2]) << 16) | (int(gst[(q << 2) + 3]) << 24)
                     while k:
                         if j >= nn:
                             raise IndexError
