@@ -61,11 +61,11 @@ ROUNDS = 3
 RAM = 128 * 1024  # the file+ram configs: heap the model may use (its tokenizer tables, then a page cache)
 CACHE_RAM = 32 * 1024  # file+cache: a budget below the tables' size, all of it page cache
 
-# Runs on MicroPython: TEXTS, MODE, SRC, IMPL, ROUNDS, RAM are prepended. Prints one JSON line.
+# Runs on MicroPython: TEXTS, MODE, SRC, IMPL, ROUNDS, RAM (the load's ram=: RAM for
+# "file+ram", else 0; "file" and "file+ram" both stream the model) are prepended. Prints one JSON line.
 SNIPPET = r"""
 import gc, time, json
 import m2v, m2v.pool as pool, m2v.tok as tok
-ram = RAM if MODE == "file+ram" else 0  # "file" and "file+ram" both stream the model
 gc.collect()
 a0 = gc.mem_alloc()
 t0 = time.ticks_us()
@@ -78,7 +78,7 @@ if MODE == "rom" and SRC:
     t0 = time.ticks_us()
     m = m2v.load("/rom/model.m2v")
 elif SRC:
-    m = m2v.load(SRC, mode="file", ram=ram)
+    m = m2v.load(SRC, mode="file", ram=RAM)
 else:
     m = m2v.load()
 load_us = time.ticks_diff(time.ticks_us(), t0)
@@ -87,7 +87,7 @@ load_heap = gc.mem_alloc() - a0
 t0 = time.ticks_us()
 if SRC:
     m2v.load("/rom/model.m2v" if MODE == "rom" else SRC, check_crc=False, mode="buf" if MODE == "rom" else "file",
-             ram=ram)
+             ram=RAM)
 else:
     m2v.load(check_crc=False)
 load_nocrc_us = time.ticks_diff(time.ticks_us(), t0)
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode, impl in configs:
             src = "" if a.port else (str(image) if mode == "rom" else str(a.model))
             prelude = (f"TEXTS = {json.dumps(groups)}\nMODE = {mode!r}\nSRC = {src!r}\nIMPL = {impl!r}\n"
-                       f"ROUNDS = {ROUNDS}\nRAM = {RAM}\n")
+                       f"ROUNDS = {ROUNDS}\nRAM = {RAM if mode == 'file+ram' else 0}\n")
             mp[(mode, impl)] = run_mpy(prelude, a.port)
         side = None
         if not a.port:
