@@ -6,7 +6,8 @@
 # tables in RAM), buf (read it into RAM), rom (mount a ROMFS image)
 # IMPL: viper (viper tokenizer hot path and pooling: _wpv.py for buffer/ROMFS
 # models, _wpf.py through the page cache for file-mode models) or py (all
-# pure Python: _wp.py, _poolpy.py)
+# pure Python: _wp.py, _poolpy.py); "TOK/POOL" (e.g. py/viper) picks each
+# side apart
 import sys
 import json
 
@@ -28,8 +29,9 @@ elif mode == "fileram":
     assert model.ram_tables == model.ram_need > 0, "the tokenizer tables were not read into RAM"
 else:
     model = m2v.load(src, mode=mode)
-m2v.pool.use(impl)
-m2v.tok.use(impl)
+tok_impl, _, pool_impl = impl.partition("/")
+m2v.tok.use(tok_impl)
+m2v.pool.use(pool_impl or tok_impl)
 
 with open(inp) as fi, open(outp, "w") as fo:
     for line in fi:

@@ -70,9 +70,10 @@ def test_file_mode_sample(ref, truth, impl):
     check(texts, "file", impl, ref, truth)
 
 
-@pytest.mark.parametrize("impl", ["viper", "py"])
+@pytest.mark.parametrize("impl", ["viper", "py", "py/viper", "viper/py"])
 def test_file_mode_tables_in_ram_sample(ref, truth, impl):
-    # file mode with ram=: the tokenizer on RAM copies of its tables, the records and rows streamed
+    # file mode with ram=: the tokenizer on RAM copies of its tables, the records and rows streamed;
+    # also each tokenizer with the other pooling (the batch then goes through _wpf or the py records reader)
     texts = corpus()[3::40] + codepoint_texts(step=53) + fuzz_texts(100, seed=11) + long_texts()
     check(texts, "fileram", impl, ref, truth)
 
