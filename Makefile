@@ -7,7 +7,13 @@ MODEL     ?= firmware_assets/model.m2v
 ARCH      ?= x64
 MODE      ?= fs
 PORT      ?=
+BOARD     ?=
 ARCHS     := armv6m armv7emsp xtensawin rv32imc x64
+
+# MPY_DIR=/path/to/micropython (v1.28.0) instead of ../shared/micropython's source tarball
+ifdef MPY_DIR
+export MPY_DIR
+endif
 
 .PHONY: all venv convert test slow lint dist demo flash vboard bench fuzz freeze model clean
 
@@ -47,9 +53,19 @@ freeze: venv
 	$(BIN)/python scripts/freeze_model.py $(MODEL) -o build/frozen/m2v_model.py
 
 # Virtual board: the unix port's REPL on a pty in build/vboard (prints the port).
+# BOARD=cortex-m0|cortex-m7|rv32imc: mpremote's REPL on that emulated board, package and model in /rom.
 vboard: venv
+ifneq ($(BOARD),)
+	$(BIN)/python scripts/emuboard.py repl --board $(BOARD)
+else
 	$(BIN)/python scripts/vboard.py start --dir build/vboard
 	@echo "stop it with: $(BIN)/python scripts/vboard.py stop --dir build/vboard"
+endif
+
+# Firmware of the emulated boards (ports/qemu of MicroPython 1.28.0), cached in build/qemu.
+.PHONY: emu
+emu: venv
+	$(BIN)/python scripts/emuboard.py build
 
 # Package + model to a board: make flash PORT=/dev/ttyACM0 ARCH=xtensawin [MODEL=...] [MODE=fs|romfs]
 flash: venv
@@ -58,12 +74,18 @@ flash: venv
 
 # Flash a virtual board (or PORT=...), embed sentences on it, print a similarity table.
 demo: venv
-	$(BIN)/python scripts/demo.py $(if $(PORT),--port $(PORT) --arch $(ARCH)) --model $(MODEL) --mode $(MODE)
+	$(BIN)/python scripts/demo.py $(if $(PORT),--port $(PORT) --arch $(ARCH)) $(if $(BOARD),--board $(BOARD)) \
+		--model $(MODEL) --mode $(MODE)
 
 # Speed and heap on the unix port (PORT=...: on a board) next to model2vec on
 # CPython, same run; prints a table and appends to benchmarks/results.csv.
+# BOARD=cortex-m0|cortex-m7|rv32imc: instructions per token on that emulated board.
 bench: venv
+ifneq ($(BOARD),)
+	$(BIN)/python scripts/bench_board.py --board $(BOARD)
+else
 	$(BIN)/python scripts/bench.py --model $(MODEL) $(if $(PORT),--port $(PORT))
+endif
 
 # m2v.Index search latency and heap, 1,000 and 10,000 entries, unix port, buffer and file mode.
 .PHONY: bench-index

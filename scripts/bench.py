@@ -84,12 +84,15 @@ else:
 load_us = time.ticks_diff(time.ticks_us(), t0)
 gc.collect()
 load_heap = gc.mem_alloc() - a0
+m.close()  # one model at a time: a board's heap may not hold two with their tables in RAM
+m = None
+gc.collect()
 t0 = time.ticks_us()
 if SRC:
-    m2v.load("/rom/model.m2v" if MODE == "rom" else SRC, check_crc=False, mode="buf" if MODE == "rom" else "file",
+    m = m2v.load("/rom/model.m2v" if MODE == "rom" else SRC, check_crc=False, mode="buf" if MODE == "rom" else "file",
              ram=RAM)
 else:
-    m2v.load(check_crc=False)
+    m = m2v.load(check_crc=False)
 load_nocrc_us = time.ticks_diff(time.ticks_us(), t0)
 gc.collect()
 pool.use(IMPL)

@@ -2,6 +2,7 @@
 
     make demo                       # virtual board in build/vboard, started and stopped here
     make demo PORT=/dev/ttyACM0 ARCH=xtensawin   # a real board
+    make demo BOARD=cortex-m0       # an emulated board (scripts/emuboard.py): package and model in its ROMFS
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import emuboard  # noqa: E402
 import flash  # noqa: E402
 import vboard  # noqa: E402
 
@@ -46,8 +48,11 @@ print('@@' + json.dumps({{'r': r, 'sim': sim, 'free': gc.mem_free(), 'alloc': gc
 """
 
 
-def run(port: str, model: Path, arch: str | None, mode: str) -> None:
-    flash.flash(port, model, arch, mode)
+def run(port: str, model: Path, arch: str | None, mode: str, flashed: bool = False) -> None:
+    if flashed:  # an emulated board: the package and the model came in its ROMFS image
+        flash.smoke(port, model)
+    else:
+        flash.flash(port, model, arch, mode)
     res = flash.board_json(port, CODE.format(texts=SENTENCES))
     print()
     for i, (s, (us, heap)) in enumerate(zip(SENTENCES, res["r"], strict=True)):
@@ -57,6 +62,8 @@ def run(port: str, model: Path, arch: str | None, mode: str) -> None:
     for i, row in enumerate(res["sim"]):
         print(f"[{i}]  " + "".join(f"{x / 2**28:6.2f}" for x in row))
     print(f"\nheap after: {res['alloc']} B used, {res['free']} B free")
+    if flashed:
+        print("(times on an emulated board are the emulator's: `make bench BOARD=...` counts instructions)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,20 +74,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=str(flash.MODEL), type=Path)
     ap.add_argument("--arch", default=None)
     ap.add_argument("--mode", default="fs", choices=["fs", "romfs"])
+    ap.add_argument("--board", default="", help="an emulated board: " + ", ".join(emuboard.BOARDS))
     a = ap.parse_args(argv)
     started = False
+    emu = None
     try:
         port = a.port
-        if not port:
+        if a.board:
+            emu = emuboard.start_for_mpremote(a.board)
+            port = emu.port
+            print(f"emulated {a.board}: {port} (MicroPython 1.28.0 on qemu, {emu.heap} B heap, model in /rom)")
+            if a.model.resolve() != flash.MODEL.resolve():
+                raise SystemExit("--board runs the default model (its ROMFS image); flash others to a real board")
+        elif not port:
             vboard.stop(a.dir)  # a stale board from an earlier run
             port = vboard.start(a.dir, a.heap)
             started = True
             print(f"virtual board: {port} (root {a.dir.resolve()}, heap {a.heap})")
-        run(port, a.model, a.arch, a.mode)
-    except (flash.FlashError, SystemExit, OSError) as e:
+        run(port, a.model, a.arch, a.mode, flashed=emu is not None)
+    except (flash.FlashError, emuboard.ToolsMissing, emuboard.BoardError, SystemExit, OSError) as e:
         print(f"demo: failed: {e}", file=sys.stderr)
         return 1
     finally:
+        if emu:
+            emu.close()
         if started:
             vboard.stop(a.dir)
             print("virtual board stopped")

@@ -1,7 +1,7 @@
 """Emulated microcontrollers: MicroPython v1.28.0's qemu port as Cortex-M0, Cortex-M7 and RV32 boards.
 
     python scripts/emuboard.py build [BOARD ...]          # firmware (cached in build/qemu/)
-    python scripts/emuboard.py repl --board cortex-m0     # a REPL with the package and model in /rom
+    python scripts/emuboard.py repl --board cortex-m0     # mpremote's REPL, the package and model in /rom
     python scripts/emuboard.py run --board rv32imc FILE [ARG ...]   # like `mpremote run FILE`, argv set
 
 Boards (``BOARDS``): ``cortex-m0`` is ports/qemu BOARD=MICROBIT (nRF51, armv6m: the RP2040's
@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -381,20 +380,22 @@ def default_image(arch: str, extra: dict[str, Path | bytes] | None = None) -> by
 # ----------------------------------------------------------------- command line
 
 
+def start_for_mpremote(board: str, heap: int = HEAP_RP2040) -> Board:
+    """A board with the package and the default model in /rom, its port free for mpremote (``resume``)."""
+    b = Board(board, default_image(BOARDS[board].arch), heap=heap)
+    b.transport.exit_raw_repl()
+    b.transport.close()
+    return b
+
+
 def _repl(board: str, heap: int) -> int:
-    """An interactive session: qemu's serial port on this terminal, /rom mounted by a boot line."""
-    spec = BOARDS[board]
-    b = Board(board, default_image(spec.arch), heap=heap)
+    """mpremote's REPL on a board with the package and model in place; the board stops when it ends."""
+    b = start_for_mpremote(board, heap)
     try:
-        b.transport.exit_raw_repl()
-        b.transport.close()
-        log.info("%s on %s: model at /rom/model.m2v, package in /rom/lib (mpremote connect %s resume)",
-                 board, b.port, b.port)  # fmt: skip
-        print(f"{board}: connect with `mpremote connect {b.port} resume` (Ctrl-C here stops the board)")
-        print("on the board: import m2v; m2v.embed('turn on the kitchen lights')")
-        b.proc.wait()
-    except KeyboardInterrupt:
-        pass
+        log.info("%s on %s: model /rom/model.m2v, package /rom/lib/m2v; Ctrl-] leaves the REPL", board, b.port)
+        log.info("try: import m2v; m2v.embed('turn on the kitchen lights')")
+        exe = Path(sys.executable).parent / "mpremote"
+        subprocess.run([str(exe) if exe.exists() else "mpremote", "connect", b.port, "resume", "repl"])
     finally:
         b.close()
     return 0
@@ -408,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="build firmware")
     b.add_argument("boards", nargs="*", default=list(BOARDS))
     b.add_argument("--heap", type=int, default=HEAP_RP2040)
-    r = sub.add_parser("repl", help="start a board with the package and model; print its port")
+    r = sub.add_parser("repl", help="mpremote's REPL on a board with the package and model in /rom")
     r.add_argument("--board", default="cortex-m0", choices=list(BOARDS))
     r.add_argument("--heap", type=int, default=HEAP_RP2040)
     x = sub.add_parser("run", help="run a MicroPython file on a board (argv set), print its output")

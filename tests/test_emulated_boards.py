@@ -198,8 +198,8 @@ def test_programs_run_unchanged_on_unix_port(tmp_path, expected, bad_models, rep
     (tmp_path / "t.jsonl").write_bytes(jsonl(texts))
     img = romfs_image(MODEL, tmp_path / "m.romfs")
     pre = (
-        "import sys, vfs\nsys.path.insert(0, %r)\n"
-        "vfs.mount(vfs.VfsRom(open(%r, 'rb').read()), '/rom')\n" % (str(ROOT / "device"), str(img))
+        f"import sys, vfs\nsys.path.insert(0, {str(ROOT / 'device')!r})\n"
+        f"vfs.mount(vfs.VfsRom(open({str(img)!r}, 'rb').read()), '/rom')\n"
     )
 
     def run(program: str, *argv: str) -> str:

@@ -1,0 +1,169 @@
+"""Instructions per token on an emulated board (qemu ``-icount shift=0``): exact and repeatable.
+
+    python scripts/bench_board.py --board cortex-m0 [--csv benchmarks/results.csv]
+    make bench BOARD=cortex-m0|cortex-m7|rv32imc
+
+Runs scripts/bench.py's device snippet (the same texts, the same split of an embed into
+tokenizing and pooling) on the board of scripts/emuboard.py, with the package's .mpy for the
+board's architecture and the model in a ROMFS image, once per configuration on a fresh board:
+ROMFS mode (read in place), file mode with the default settings (streamed through the page
+cache) and file mode with ``ram=RAM_TABLES`` (the tokenizer's tables in RAM), on an RP2040-class
+heap (192 KiB), and ROMFS and default file mode on an ESP32-class heap (100 KiB). Under
+``-icount`` a ``time.ticks_us()`` unit is a fixed number of executed instructions, calibrated
+against an inline-assembler loop; every figure below is instructions, not time. Also counted:
+file reads per token in file mode (seek + readinto calls through a counting stream, in a pass
+of its own so that the wrapper's cost stays out of the instruction counts), instructions to
+load the model (with and without the CRC pass) and the heap after load.
+
+The pure-Python twins are not benchmarked here (about 15x the viper instructions; their parity
+is tested). One CSV row per figure goes to benchmarks/results.csv with machine ``qemu-BOARD``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import bench  # noqa: E402
+import emuboard  # noqa: E402
+
+log = logging.getLogger("bench_board")
+RAM_TABLES = 100_000  # docs/BOARDS.md's advice for an RP2040: the tokenizer's tables in RAM
+
+# Runs on the board after the snippet: file reads per token in default file mode, counted
+# through a stream that wraps the ROMFS file (the model accepts any object with readinto/seek).
+READS = r"""
+class _Counting:
+    def __init__(self, f):
+        self.f = f
+        self.n = 0
+
+    def seek(self, *a):
+        return self.f.seek(*a)
+
+    def tell(self):
+        return self.f.tell()
+
+    def read(self, *a):
+        self.n += 1
+        return self.f.read(*a)
+
+    def readinto(self, b):
+        self.n += 1
+        return self.f.readinto(b)
+
+    def close(self):
+        self.f.close()
+
+
+_s = _Counting(open("/rom/model.m2v", "rb"))
+_m = m2v.load(_s, mode="file", check_crc=False)
+_m.embed("warm up")
+_n0, _tokens = _s.n, 0
+for _t in TEXTS["real"]:
+    _tokens += len(_m.tokenize(_t))
+_n1 = _s.n
+for _t in TEXTS["real"]:
+    _m.embed_into(_t, out)
+print("@@" + json.dumps({"reads_tokenize": _n1 - _n0, "reads_embed": _s.n - _n1, "tokens": _tokens}))
+"""
+
+
+def run(board: str, heap: int, groups: dict, mode: str, ram: int, reads: bool) -> dict:
+    """One configuration on a fresh board; the snippet's figures with ticks turned into instructions."""
+    image = emuboard.default_image(emuboard.BOARDS[board].arch, {"bench.json": json.dumps(groups).encode()})
+    prelude = (
+        "import json\nTEXTS = json.load(open('/rom/bench.json'))\n"
+        f"MODE = {'rom' if mode == 'rom' else 'file'!r}\nSRC = {'' if mode == 'rom' else '/rom/model.m2v'!r}\n"
+        f"IMPL = 'viper'\nROUNDS = 1\nRAM = {ram}\n"
+    )
+    with emuboard.Board(board, image, heap=heap, icount=True) as b:
+        ipt = b.instructions_per_tick()
+        out = b.exec(prelude + bench.SNIPPET + (READS if reads else ""), timeout=1800)
+    found = [json.loads(line[2:]) for line in out.splitlines() if line.startswith("@@")]
+    res = found[0]
+    res["ipt"] = ipt
+    if reads:
+        res["reads"] = found[1]
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every configuration on one board, print the table, append the CSV rows."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--board", default="cortex-m0", choices=list(emuboard.BOARDS))
+    ap.add_argument("--csv", type=Path, default=ROOT / "benchmarks" / "results.csv")
+    a = ap.parse_args(argv)
+    groups = bench.texts_by_group()
+    small = {"real": groups["real"]}
+    configs = [
+        (emuboard.HEAP_RP2040, "rom", 0, groups),
+        (emuboard.HEAP_RP2040, "file", 0, groups),
+        (emuboard.HEAP_RP2040, "file+ram", RAM_TABLES, groups),
+        (emuboard.HEAP_ESP32, "rom", 0, small),
+        (emuboard.HEAP_ESP32, "file", 0, small),
+    ]
+    rows: list[tuple[str, float]] = []
+    machine = f"qemu-{a.board}"
+    print(f"m2v bench on the emulated {a.board} (MicroPython 1.28.0, {emuboard.BOARDS[a.board].arch} .mpy): "
+          "instructions per token")  # fmt: skip
+    print(f"{'heap':>5} {'config':9} {'group':7} {'n':>4} {'tok/txt':>7} {'embed':>8} {'tokenize':>9} {'pool':>7}")
+    rom_ipt: dict[tuple[int, str], float] = {}
+    for heap, mode, ram, texts in configs:
+        try:
+            r = run(a.board, heap, texts, mode, ram, reads=(mode == "file"))
+        except emuboard.BoardError as e:
+            log.error("%s heap %d %s: %s", a.board, heap, mode, e)
+            continue
+        ipt = r["ipt"]
+        k = f"{mode}.heap{heap // 1024}K"
+        for name, g in r["groups"].items():
+            tpt = g["tokens"] / g["n"]
+            e, t, p = (g[x] * ipt / tpt for x in ("embed_us", "tok_us", "pool_us"))
+            if mode == "rom":
+                rom_ipt[(heap, name)] = e
+            vs = f"  {e / rom_ipt[(heap, name)]:.2f}x ROMFS" if (heap, name) in rom_ipt and mode != "rom" else ""
+            print(f"{heap // 1024:4}K {mode:9} {name:7} {g['n']:4} {tpt:7.1f} {e:8.0f} {t:9.0f} {p:7.0f}{vs}")
+            rows += [(f"{name}.{k}.instr_per_token", e), (f"{name}.{k}.tokenize_instr_per_token", t),
+                     (f"{name}.{k}.pool_instr_per_token", p), (f"{name}.{k}.tokens_per_text", tpt),
+                     (f"{name}.{k}.alloc_bytes_per_embed", g["alloc_per_embed"])]  # fmt: skip
+        load, nocrc = r["load_us"] * ipt, r["load_nocrc_us"] * ipt
+        line = f"      {mode:9} load {load / 1e6:.1f} M instructions with CRC, {nocrc / 1e6:.1f} M without; "
+        line += f"heap after load {r['load_heap']} B"
+        rows += [(f"load.{k}.instructions", load), (f"load.{k}.nocrc_instructions", nocrc),
+                 (f"load.{k}.heap_bytes", r["load_heap"])]  # fmt: skip
+        if "reads" in r:
+            rd = r["reads"]
+            per_tok = rd["reads_embed"] / rd["tokens"]
+            line += f"; file reads per token {per_tok:.2f} (tokenize alone {rd['reads_tokenize'] / rd['tokens']:.2f})"
+            rows.append((f"real.{k}.file_reads_per_token", per_tok))
+        print(line)
+    print(f"instructions per µs of time.ticks_us(): {r['ipt']:.1f} (calibrated)")
+    if (emuboard.HEAP_RP2040, "real") in rom_ipt:  # an RP2040's Cortex-M0+ runs about one instruction per cycle
+        print(f"at 125 MHz, ROMFS mode, 'real' texts: {rom_ipt[(emuboard.HEAP_RP2040, 'real')] / 125:.0f} µs per token")
+    a.csv.parent.mkdir(parents=True, exist_ok=True)
+    new = not a.csv.exists()
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with a.csv.open("a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(["timestamp", "machine", "metric", "value"])
+        for metric, value in rows:
+            w.writerow([stamp, machine, metric, f"{value:.6g}" if isinstance(value, float) else value])
+    print(f"{len(rows)} rows appended to {a.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
