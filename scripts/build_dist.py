@@ -65,12 +65,22 @@ def dump(pkg: dict) -> str:
     return "{\n  \"urls\": [\n" + urls + "\n  ]" + rest + "\n}\n"
 
 
-def mpy_abi(mpy: Path) -> str:
-    """``"6.3"`` for an .mpy with native code: its version and native sub-version (header bytes 1 and 2)."""
-    head = mpy.read_bytes()[:3]
-    if head[:1] != b"M":
-        raise SystemExit(f"build_dist: {mpy} is not an .mpy file")
-    return f"{head[1]}.{head[2] & 3}"
+def mpy_abi(files: list[Path]) -> str:
+    """``"6.3"``: the .mpy version and native sub-version (header bytes 1 and 2) of the files with native code.
+
+    Files without native code carry sub-version 0 and load on any v6 firmware;
+    the package's viper modules set what a board must support.
+    """
+    abis = set()
+    for f in files:
+        head = f.read_bytes()[:3]
+        if head[:1] != b"M":
+            raise SystemExit(f"build_dist: {f} is not an .mpy file")
+        if head[2] >> 2:  # an architecture: native code inside
+            abis.add(f"{head[1]}.{head[2] & 3}")
+    if len(abis) != 1:
+        raise SystemExit(f"build_dist: expected one native .mpy ABI in {files[0].parent}, found {sorted(abis)}")
+    return abis.pop()
 
 
 def build(arch: str, out: Path, opt: int = 2) -> Path:
@@ -95,7 +105,7 @@ def build(arch: str, out: Path, opt: int = 2) -> Path:
     urls = [[f"m2v/{p.name}", f"m2v/{p.name}"] for p in files]
     pkg = {"urls": urls, "deps": [], "version": version()}
     (stage / "package.json").write_text(dump(pkg))
-    dest = out / f"{arch}_{mpy_abi(files[0])}"
+    dest = out / f"{arch}_{mpy_abi(files)}"
     if dest.exists():
         shutil.rmtree(dest)
     stage.rename(dest)

@@ -135,7 +135,7 @@ def choose_arch(abi: mpy_arch.BoardABI, arch: str | None) -> str:
 def install_package(port: str, arch: str, dist: Path, abi: mpy_arch.BoardABI | None = None, log=print) -> None:
     pkg = build_dist.build(arch, dist)
     files = sorted(pkg.glob("*.mpy"))
-    built = build_dist.mpy_abi(files[0])
+    built = build_dist.mpy_abi(files)
     if abi is not None and built != abi.abi:
         raise FlashError(
             f"the board's firmware loads .mpy {abi.abi}, the package is built as {built} by this mpy-cross:"
