@@ -193,7 +193,8 @@ def convert(
     """
     if not 4 <= weight_bits <= 12:
         raise ModelError(f"weight bits {weight_bits} outside 4..12")
-    data = convert_model(load(hub.resolve(folder)), centroids=centroids, dims=dims, max_length=max_length, weight_bits=weight_bits)
+    model = load(hub.resolve(folder))
+    data = convert_model(model, centroids=centroids, dims=dims, max_length=max_length, weight_bits=weight_bits)
     out = write_atomic(out, data)
     logger.info("wrote %s: %d bytes", out, len(data))
     return len(data)

@@ -32,7 +32,7 @@ def is_repo_id(name: str) -> bool:
 
 
 def resolve(name: str | Path) -> Path:
-    """A local path as is (the converter checks it); a hub id that is not a local path: its snapshot folder."""
+    """Return a local path as is (the converter checks it), or the snapshot folder of a hub id."""
     path = Path(name)
     if path.exists() or not is_repo_id(str(name)):
         return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import build_dist  # noqa: E402
 import freeze_model  # noqa: E402
 import mpy_source  # noqa: E402
 
@@ -61,3 +63,23 @@ def test_firmware_manifest(manifestfile, tmp_path):
     assert [t for t, _, _ in got] == sorted(MODULES + ["m2v_model.py"])
     assert all(Path(full) == ROOT / "device" / t for t, full, _ in got if t.startswith("m2v/"))
     assert Path(dict((t, f) for t, f, _ in got)["m2v_model.py"]) == frozen
+
+
+@pytest.mark.parametrize("arch", ["armv6m", "xtensawin"])
+def test_mpy_tool_freezes_the_viper_code(manifestfile, tmp_path, arch):
+    """What a firmware build does with the manifest's files: tools/mpy-tool.py turns each .mpy into C.
+
+    Every viper function becomes frozen native code in a .text section (flash), none is refused
+    ("unable to freeze code with relocations").
+    """
+    tools = Path(manifestfile.__file__).parent
+    pkg = build_dist.build(arch, tmp_path / "dist")
+    qstrs = tmp_path / "qstrdefs.h"  # the firmware's qstr header; only its config lines are needed here
+    qstrs.write_text("QCFG(BYTES_IN_LEN, (1))\nQCFG(BYTES_IN_HASH, (2))\n")
+    p = subprocess.run([sys.executable, str(tools / "mpy-tool.py"), "-f", "-q", str(qstrs),
+                        *map(str, sorted(pkg.glob("*.mpy")))], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    viper = sum(f.read_text().count("@micropython.viper") for f in (ROOT / "device" / "m2v").glob("*.py"))
+    assert viper > 0
+    assert p.stdout.count("// frozen native code for file") == viper
+    assert p.stdout.count('__attribute__((section(".text') == viper
