@@ -8,27 +8,15 @@ import sys
 import zlib
 from pathlib import Path
 
-import pytest
 from hubcache import REPO_ID, make_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import flash  # noqa: E402
-import vboard  # noqa: E402
 from mpy import MODEL  # noqa: E402
 
 VENV = Path(sys.executable).parent.parent
-
-
-@pytest.fixture
-def board(tmp_path):
-    d = tmp_path / "board"
-    port = vboard.start(d, "256K")
-    try:
-        yield port, d
-    finally:
-        vboard.stop(d)
 
 
 def make(*args: str, env_extra: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

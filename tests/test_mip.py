@@ -7,14 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import build_dist  # noqa: E402
 import flash  # noqa: E402
-import vboard  # noqa: E402
 from mpy import MODEL  # noqa: E402
 
 TEXTS = ["turn on the kitchen lights", "Wie spät ist es?", "", "naïve café — 3.14 😀 OK"]
@@ -26,16 +23,6 @@ m2v.embed("warm up")
 print('@@' + json.dumps({'file': m2v.__file__, 'pool_viper': m2v.pool.acc_recs is m2v.pool.acc_recs_viper,
     'tok_viper': bool(m2v.tok._viper()), 'lib': [p for p in sys.path if p.endswith('/lib')]}))
 """
-
-
-@pytest.fixture
-def board(tmp_path):
-    d = tmp_path / "board"
-    port = vboard.start(d, "256K")
-    try:
-        yield port, d
-    finally:
-        vboard.stop(d)
 
 
 def mip(port: str, package: Path) -> str:

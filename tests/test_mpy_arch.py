@@ -52,15 +52,15 @@ def test_decode_refuses_garbage():
 
 
 @pytest.mark.parametrize(
-    ("board", "best"),
+    ("board_arch", "best"),
     [("armv6m", "armv6m"), ("armv7m", "armv6m"), ("armv7em", "armv6m"), ("armv7emsp", "armv7emsp"),
      ("armv7emdp", "armv7emsp"), ("xtensawin", "xtensawin"), ("rv32imc", "rv32imc"), ("x64", "x64"),
      ("x86", None), ("armv6", None), ("xtensa", None), ("rv64imc", None), (None, None)],
 )  # fmt: skip
-def test_best_build_per_board(board, best):
-    assert mpy_arch.dist_arch(board) == best
+def test_best_build_per_board(board_arch, best):
+    assert mpy_arch.dist_arch(board_arch) == best
     if best:
-        assert mpy_arch.accepts(board, best)
+        assert mpy_arch.accepts(board_arch, best)
 
 
 def test_thumb_rule():
