@@ -4,7 +4,7 @@ VENV      ?= .venv
 BIN       := $(VENV)/bin
 MODEL_DIR ?= firmware_assets/potion-minilm-micro
 MODEL     ?= firmware_assets/model.m2v
-ARCH      ?= x64
+ARCH      ?=
 MODE      ?= fs
 PORT      ?=
 BOARD     ?=
@@ -44,7 +44,8 @@ slow: venv
 fuzz: venv
 	M2V_FUZZ=$(or $(FUZZ),20) $(BIN)/python -m pytest -q tests/test_fuzz.py tests/test_device_errors.py
 
-# Precompiled device package per architecture: dist/<arch>/m2v/*.mpy
+# Precompiled device package per architecture, each a mip package:
+# dist/<arch>_6.3/m2v/*.mpy and dist/<arch>_6.3/package.json
 dist: venv
 	$(BIN)/python scripts/build_dist.py --out dist $(ARCHS)
 
@@ -67,14 +68,16 @@ endif
 emu: venv
 	$(BIN)/python scripts/emuboard.py build
 
-# Package + model to a board: make flash PORT=/dev/ttyACM0 ARCH=xtensawin [MODEL=...] [MODE=fs|romfs]
+# Package + model to a board: make flash PORT=/dev/ttyACM0 [ARCH=...] [MODEL=...] [MODE=fs|romfs]
+# ARCH: default the board's own (sys.implementation._mpy); MODEL: an .m2v file,
+# a model2vec folder or a Hugging Face hub id ORG/NAME (converted first).
 flash: venv
-	@test -n "$(PORT)" || { echo "usage: make flash PORT=<serial port or the pty printed by make vboard> [ARCH=$(ARCH)]"; exit 2; }
-	$(BIN)/python scripts/flash.py --port $(PORT) --arch $(ARCH) --model $(MODEL) --mode $(MODE)
+	@test -n "$(PORT)" || { echo "usage: make flash PORT=<serial port or the pty printed by make vboard> [ARCH=<default: the board's>] [MODEL=file.m2v|folder|ORG/NAME]"; exit 2; }
+	$(BIN)/python scripts/flash.py --port $(PORT) $(if $(ARCH),--arch $(ARCH)) --model $(MODEL) --mode $(MODE)
 
 # Flash a virtual board (or PORT=...), embed sentences on it, print a similarity table.
 demo: venv
-	$(BIN)/python scripts/demo.py $(if $(PORT),--port $(PORT) --arch $(ARCH)) $(if $(BOARD),--board $(BOARD)) \
+	$(BIN)/python scripts/demo.py $(if $(PORT),--port $(PORT)) $(if $(ARCH),--arch $(ARCH)) $(if $(BOARD),--board $(BOARD)) \
 		--model $(MODEL) --mode $(MODE)
 
 # Speed and heap on the unix port (PORT=...: on a board) next to model2vec on

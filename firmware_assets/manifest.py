@@ -1,5 +1,5 @@
 # Freeze the m2v package and the default model into MicroPython firmware
-# (base paths are relative to this file).
+# (relative paths are relative to this file).
 #
 #   make freeze                      # writes build/frozen/m2v_model.py from firmware_assets/model.m2v
 #   cd micropython/ports/esp32
@@ -8,5 +8,5 @@
 # On the board: import m2v, m2v_model; m = m2v.Model(m2v_model.MODEL)
 # (the bytes stay in flash; nothing is copied to RAM).
 include("$(PORT_DIR)/boards/manifest.py")
-package("m2v", base_path="../device", opt=3)
+include("../device/manifest.py")
 module("m2v_model.py", base_path="../build/frozen")

@@ -29,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m host_tools", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("convert", help="convert a model2vec model directory into an m2v binary")
-    c.add_argument("model_dir", type=Path)
+    c = sub.add_parser("convert", help="convert a model2vec model (folder or hub id) into an m2v binary")
+    c.add_argument("model_dir", help="a model2vec model folder, or a Hugging Face hub id ORG/NAME (downloaded "
+                   "into the Hugging Face cache; HF_HUB_OFFLINE=1 reads only the cache)")  # fmt: skip
     c.add_argument("-o", "--output", type=Path, required=True)
     c.add_argument("--centroids", type=int, help="re-quantise the vocabulary into N centroids (k-means)")
     c.add_argument("--dims", type=int, help="keep the first D dimensions")

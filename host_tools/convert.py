@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from host_tools import binfmt as bf
-from host_tools import normtables, quant, trie
+from host_tools import hub, normtables, quant, trie
 from host_tools.atomic import write_atomic
 from host_tools.modeldir import Model, ModelError, load
 
@@ -184,7 +184,7 @@ def convert(
     max_length: int | None = None,
     weight_bits: int = 7,
 ) -> int:
-    """Convert ``folder`` into the binary ``out``; return its size in bytes.
+    """Convert ``folder`` (or a Hugging Face hub id ``ORG/NAME``) into the binary ``out``; return its size.
 
     ``centroids`` re-quantises the vocabulary by k-means, ``dims`` keeps the
     first dimensions, ``max_length`` overrides the config's truncation. The
@@ -193,7 +193,8 @@ def convert(
     """
     if not 4 <= weight_bits <= 12:
         raise ModelError(f"weight bits {weight_bits} outside 4..12")
-    data = convert_model(load(folder), centroids=centroids, dims=dims, max_length=max_length, weight_bits=weight_bits)
+    model = load(hub.resolve(folder))
+    data = convert_model(model, centroids=centroids, dims=dims, max_length=max_length, weight_bits=weight_bits)
     out = write_atomic(out, data)
     logger.info("wrote %s: %d bytes", out, len(data))
     return len(data)

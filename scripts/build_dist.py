@@ -1,23 +1,37 @@
-"""Cross-compile the device package: dist/<arch>/m2v/*.mpy for each ARCH.
+"""Cross-compile the device package, one mip package per architecture.
 
     python scripts/build_dist.py --out dist armv6m armv7emsp xtensawin rv32imc x64
+    python scripts/build_dist.py --sources-json     # rewrite the root package.json
 
--march is always given: the viper functions in m2v/pool.py need native code
-for the target. Copy dist/<arch>/m2v to the board's /lib/m2v (scripts/flash.py).
+For each ARCH: dist/<arch>_<mpy version>.<sub-version>/m2v/*.mpy (for example
+dist/armv6m_6.3/, the naming of emlearn-micropython's builds) and beside it a
+package.json that mip installs from:
+
+    mpremote mip install dist/armv6m_6.3/package.json
+    mpremote mip install https://HOST/PATH/armv6m_6.3/package.json   # wherever the folder is published
+
+-march is always given: the viper functions need native code for the target.
+The root package.json (sources, compiled by the board on import) lists the same
+modules; tests/test_mip.py checks that it matches :func:`sources_package`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from mpy_arch import ARCHS  # noqa: E402  (the builds, also what make flash chooses from)
+
 PKG = ROOT / "device" / "m2v"
-ARCHS = ("armv6m", "armv7emsp", "xtensawin", "rv32imc", "x64")
-SKIP = {"manifest.py"}
+MANIFEST = ROOT / "device" / "manifest.py"
 
 
 def mpy_cross() -> list[str]:
@@ -29,34 +43,94 @@ def mpy_cross() -> list[str]:
 
 
 def sources() -> list[Path]:
-    return sorted(p for p in PKG.glob("*.py") if p.name not in SKIP)
+    """The package's modules: every .py in device/m2v."""
+    return sorted(PKG.glob("*.py"))
+
+
+def version() -> str:
+    """The package version, from device/manifest.py's metadata() (its one source)."""
+    m = re.search(r"""metadata\([^)]*version\s*=\s*["']([^"']+)["']""", MANIFEST.read_text())
+    if not m:
+        raise SystemExit(f"build_dist: no metadata(version=...) in {MANIFEST}")
+    return m.group(1)
+
+
+def sources_package() -> dict:
+    """The root package.json: the sources, at their paths in the repository."""
+    urls = [[f"m2v/{p.name}", f"device/m2v/{p.name}"] for p in sources()]
+    return {"urls": urls, "deps": [], "version": version()}
+
+
+def dump(pkg: dict) -> str:
+    """package.json text: one ``[target, url]`` pair per line."""
+    urls = ",\n".join("    " + json.dumps(u) for u in pkg["urls"])
+    rest = "".join(f',\n  "{k}": {json.dumps(v)}' for k, v in pkg.items() if k != "urls")
+    return "{\n  \"urls\": [\n" + urls + "\n  ]" + rest + "\n}\n"
+
+
+def mpy_abi(files: list[Path]) -> str:
+    """``"6.3"``: the .mpy version and native sub-version (header bytes 1 and 2) of the files with native code.
+
+    Files without native code carry sub-version 0 and load on any v6 firmware;
+    the package's viper modules set what a board must support.
+    """
+    abis = set()
+    for f in files:
+        head = f.read_bytes()[:3]
+        if head[:1] != b"M":
+            raise SystemExit(f"build_dist: {f} is not an .mpy file")
+        if head[2] >> 2:  # an architecture: native code inside
+            abis.add(f"{head[1]}.{head[2] & 3}")
+    if len(abis) != 1:
+        raise SystemExit(f"build_dist: expected one native .mpy ABI in {files[0].parent}, found {sorted(abis)}")
+    return abis.pop()
 
 
 def build(arch: str, out: Path, opt: int = 2) -> Path:
-    """Compile the package for one architecture into out/<arch>/m2v; return that dir."""
-    dest = Path(out) / arch / "m2v"
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
+    """Compile the package for one architecture into out/<arch>_<abi>/; return its m2v folder.
+
+    The folder is built under a temporary name and renamed into place, with
+    its package.json (mip) beside m2v/.
+    """
+    out = Path(out)
+    stage = out / f".{arch}.build"
+    if stage.exists():
+        shutil.rmtree(stage)
+    (stage / "m2v").mkdir(parents=True)
     for src in sources():
-        target = dest / (src.stem + ".mpy")
+        target = stage / "m2v" / (src.stem + ".mpy")
         cmd = mpy_cross() + [f"-march={arch}", f"-O{opt}", "-s", f"m2v/{src.name}", "-o", str(target), str(src)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not target.exists():
+            shutil.rmtree(stage, ignore_errors=True)
             raise SystemExit(f"build_dist: mpy-cross failed for {src.name} ({arch}):\n{proc.stdout}{proc.stderr}")
-    return dest
+    files = sorted((stage / "m2v").glob("*.mpy"))
+    urls = [[f"m2v/{p.name}", f"m2v/{p.name}"] for p in files]
+    pkg = {"urls": urls, "deps": [], "version": version()}
+    (stage / "package.json").write_text(dump(pkg))
+    dest = out / f"{arch}_{mpy_abi(files)}"
+    if dest.exists():
+        shutil.rmtree(dest)
+    stage.rename(dest)
+    return dest / "m2v"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="cross-compile device/m2v to .mpy")
+    ap = argparse.ArgumentParser(description="cross-compile device/m2v to .mpy, one mip package per architecture")
     ap.add_argument("archs", nargs="*", default=list(ARCHS), help="targets (default: all of " + " ".join(ARCHS) + ")")
     ap.add_argument("--out", default=str(ROOT / "dist"), type=Path)
     ap.add_argument("-O", dest="opt", type=int, default=2, help="mpy-cross optimisation level")
+    ap.add_argument("--sources-json", action="store_true", help="write the root package.json (sources) and stop")
     a = ap.parse_args(argv)
+    if a.sources_json:
+        (ROOT / "package.json").write_text(dump(sources_package()))
+        print(f"{ROOT / 'package.json'}: {len(sources())} modules, version {version()}")
+        return 0
     for arch in a.archs:
-        dest = build(arch, a.out, a.opt)
-        size = sum(p.stat().st_size for p in dest.iterdir())
-        print(f"{arch}: {dest} ({len(list(dest.iterdir()))} files, {size} bytes)")
+        dest = build(arch, a.out, a.opt).parent
+        files = list((dest / "m2v").iterdir())
+        size = sum(p.stat().st_size for p in files)
+        print(f"{arch}: {dest} ({len(files)} files, {size} bytes; mpremote mip install {dest / 'package.json'})")
     return 0
 
 

@@ -1,15 +1,20 @@
 """Flash the m2v package and a model to a MicroPython board over mpremote.
 
-    python scripts/flash.py --port /dev/ttyACM0 --arch xtensawin [--model M] [--mode fs|romfs]
-    make flash PORT=/dev/ttyACM0 ARCH=xtensawin
+    python scripts/flash.py --port /dev/ttyACM0 [--arch ARCH] [--model M] [--mode fs|romfs]
+    make flash PORT=/dev/ttyACM0 [ARCH=...] [MODEL=model.m2v|model folder|ORG/NAME]
 
-1. builds dist/<arch>/m2v/*.mpy (scripts/build_dist.py) and copies it to :lib/m2v/
+0. reads the board's architecture from sys.implementation._mpy
+   (scripts/mpy_arch.py) and picks the build it loads (armv6m for an armv7m
+   board...); an --arch the board would refuse is an error. A model folder or
+   a Hugging Face hub id is converted first (build/models/, host_tools.hub);
+1. builds dist/<arch>_6.3/m2v/*.mpy (scripts/build_dist.py) and copies it to :lib/m2v/
    (stale files there are removed first: a .py would shadow its .mpy);
 2. fs mode: copies the model to :model.m2v.tmp, checks it on the board (size,
    binascii.crc32 against the host, and m2v.load(..., check_crc=True)) and only
    then renames it to :model.m2v, so an interrupted transfer leaves the previous
    model in use. romfs mode: `mpremote romfs deploy` to the board's ROMFS
-   partition (/rom/model.m2v; the unix virtual board has none);
+   partition, a soft reset (the deploy unmounts /rom; boot mounts it again),
+   then the same check of /rom/model.m2v (the unix virtual board has no ROMFS);
 3. smoke test: loads the default model and embeds a sentence on the board,
    prints the first values, the time and the heap used, and compares the whole
    vector with the host reference (host_tools.reference) bit for bit.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -36,12 +42,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import build_dist  # noqa: E402
+import mpy_arch  # noqa: E402
 
 MODEL = ROOT / "firmware_assets" / "model.m2v"
+MODELS = ROOT / "build" / "models"  # models converted from a folder or a hub id
 SMOKE_TEXT = "turn on the kitchen lights"
-# sys.implementation._mpy >> 10 (MP_NATIVE_ARCH_*)
-NATIVE_ARCHS = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
-                "xtensa", "xtensawin", "rv32imc", "rv64imc"]  # fmt: skip
 
 
 class FlashError(RuntimeError):
@@ -92,15 +97,50 @@ def board_json(port: str, code: str, timeout: float = 300) -> dict:
     raise FlashError("no result from the board:\n" + out[-2000:])
 
 
+def board_abi(port: str) -> mpy_arch.BoardABI:
+    """The board's .mpy version and native architecture (sys.implementation._mpy)."""
+    r = board_json(port, "import sys, json\nprint('@@' + json.dumps(getattr(sys.implementation, '_mpy', -1)))")
+    if r == -1:
+        raise FlashError("the board's firmware has no sys.implementation._mpy: it cannot load .mpy files")
+    try:
+        return mpy_arch.decode(r)
+    except ValueError as e:
+        raise FlashError(str(e)) from None
+
+
 def board_arch(port: str) -> str | None:
-    r = board_json(port, "import sys, json\nprint('@@' + json.dumps(getattr(sys.implementation, '_mpy', 0)))")
-    a = r >> 10
-    return NATIVE_ARCHS[a] if 0 <= a < len(NATIVE_ARCHS) else None
+    """The board's native architecture (None: its firmware has no native emitter)."""
+    return board_abi(port).arch
 
 
-def install_package(port: str, arch: str, dist: Path, log=print) -> None:
+def choose_arch(abi: mpy_arch.BoardABI, arch: str | None) -> str:
+    """The build to install: ``arch`` if the board loads it, else the best one for the board."""
+    mpy = f"sys.implementation._mpy = {abi.value:#x}"
+    if abi.arch is None:
+        raise FlashError(
+            f"the board's firmware cannot load native code ({mpy}): m2v's .mpy files hold viper code;"
+            " use a firmware with the native emitter"
+        )
+    best = mpy_arch.dist_arch(abi.arch) or abi.arch  # mpy-cross builds the board's own arch too
+    if arch is None:
+        return best
+    if not mpy_arch.accepts(abi.arch, arch):
+        raise FlashError(
+            f"the board runs {abi.arch} native code ({mpy}) and would refuse {arch} .mpy files:"
+            f" leave ARCH unset (it picks {best}) or pass ARCH={best}"
+        )
+    return arch
+
+
+def install_package(port: str, arch: str, dist: Path, abi: mpy_arch.BoardABI | None = None, log=print) -> None:
     pkg = build_dist.build(arch, dist)
     files = sorted(pkg.glob("*.mpy"))
+    built = build_dist.mpy_abi(files)
+    if abi is not None and built != abi.abi:
+        raise FlashError(
+            f"the board's firmware loads .mpy {abi.abi}, the package is built as {built} by this mpy-cross:"
+            " native code in .mpy 6.3 needs MicroPython v1.23 or later"
+        )
     board_exec(
         port,
         "import os\n"
@@ -188,6 +228,8 @@ def install_model_romfs(port: str, model: Path, log=print) -> None:
         shutil.copy(model, Path(d) / "model.m2v")
         log(f"model: romfs deploy {model}")
         mpremote(port, "romfs", "deploy", d, timeout=1800)
+    # the deploy unmounted /rom to write it; the boot after a soft reset mounts it again
+    mpremote(port, "soft-reset", timeout=60)
     got = board_json(port, VERIFY.format(path="/rom/model.m2v", check=CHECK_MODEL), timeout=600)
     data = model.read_bytes()
     if got != [len(data), zlib.crc32(data)]:
@@ -244,27 +286,41 @@ def smoke(port: str, model: Path, log=print) -> None:
     log("smoke: matches host_tools.reference bit for bit")
 
 
-def _compatible(arch: str, board: str) -> bool:
-    # MicroPython loads older ARM Thumb .mpy on newer ARM cores (armv6m code on armv7em...).
-    arm = ["armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp"]
-    return arch in arm and board in arm and arm.index(arch) <= arm.index(board)
+def resolve_model(model: str | Path, out_dir: Path = MODELS, log=print) -> Path:
+    """An .m2v file as is; a model2vec folder or a hub id ``ORG/NAME``: converted into ``out_dir`` first."""
+    path = Path(model)
+    if path.is_file():
+        return path
+    from host_tools import hub
+    from host_tools.convert import convert
+
+    if not path.is_dir() and not hub.is_repo_id(str(model)):
+        raise FlashError(f"model {model}: no such file or folder, nor a Hugging Face hub id ORG/NAME")
+    out = Path(out_dir) / (str(model).strip("/").replace("/", "--") + ".m2v")
+    if path.is_dir():
+        out = Path(out_dir) / (path.resolve().name + ".m2v")
+    log(f"model: converting {model} -> {out}")
+    convert(str(model), out)
+    return out
 
 
 def flash(
     port: str, model: Path = MODEL, arch: str | None = None, mode: str = "fs", dist: Path = ROOT / "dist", log=print
 ) -> None:
-    """Install the package and model on the board at port, then smoke-test it."""
-    model = Path(model)
+    """Install the package and model on the board at port, then smoke-test it.
+
+    ``arch`` None: the board's own (see :func:`choose_arch`); ``model`` an .m2v
+    file, a model2vec folder or a Hugging Face hub id (converted first).
+    """
     if mode not in ("fs", "romfs"):
         raise FlashError("mode must be fs or romfs")
-    barch = board_arch(port)
-    if arch is None:
-        arch = barch or "x64"
-    if barch and barch != arch and not _compatible(arch, barch):
-        raise FlashError(f"the board runs {barch} native code, not {arch}: pass ARCH={barch} (--arch {barch})")
+    abi = board_abi(port)
+    arch = choose_arch(abi, arch)
+    log(f"board: {abi.arch} native code, .mpy {abi.abi}; installing the {arch} build")
+    model = resolve_model(model, log=log)
     if mode == "romfs":
         check_romfs(port)
-    install_package(port, arch, Path(dist), log)
+    install_package(port, arch, Path(dist), abi, log)
     if mode == "romfs":
         install_model_romfs(port, model, log)
     else:
@@ -275,18 +331,24 @@ def flash(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="flash m2v and a model to a board")
     ap.add_argument("--port", required=True, help="serial port (or the virtual board's pty)")
-    ap.add_argument("--model", default=str(MODEL), type=Path)
+    ap.add_argument("--model", default=str(MODEL), help="an .m2v file, a model2vec folder or a hub id ORG/NAME")
     ap.add_argument("--arch", default=None, help="mpy-cross -march (default: what the board reports)")
     ap.add_argument("--mode", default="fs", choices=["fs", "romfs"])
     ap.add_argument("--dist", default=str(ROOT / "dist"), type=Path)
     a = ap.parse_args(argv)
     if not a.port:
         ap.error("PORT is empty: make flash PORT=/dev/ttyACM0 (or the port printed by make vboard)")
+    from host_tools.modeldir import ModelError
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)  # the converter's progress
     try:
         flash(a.port, a.model, a.arch, a.mode, a.dist)
     except FlashError as e:
         print(f"flash: {e}", file=sys.stderr)
         return 1
+    except ModelError as e:  # converting a model folder or hub id failed (e.g. offline, not cached)
+        print(f"flash: error: {e}", file=sys.stderr)
+        return 2
     print("flash: ok")
     return 0
 

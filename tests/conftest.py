@@ -163,3 +163,19 @@ def cli_default_output(tmp_path_factory, model_dir):
     out = tmp_path_factory.mktemp("cli") / "model.m2v"
     proc = run_cli("convert", model_dir, "-o", out, env_extra={"PYTHONHASHSEED": "12345"})
     return proc, out
+
+
+# ------------------------------------------------------------- virtual board
+@pytest.fixture
+def board(tmp_path):
+    """A fresh virtual board (scripts/vboard.py: the unix port on a pty): (port, its root folder)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import vboard
+
+    d = tmp_path / "board"
+    port = vboard.start(d, "256K")
+    try:
+        yield port, d
+    finally:
+        vboard.stop(d)
+    assert vboard.running_pid(d) is None

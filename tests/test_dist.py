@@ -1,5 +1,6 @@
 """scripts/build_dist.py: .mpy for every target; the x64 build runs on the unix port."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,16 +21,18 @@ def test_dist_builds_and_runs(tmp_path):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    names = sorted(p.stem for p in (ROOT / "device" / "m2v").glob("*.py") if p.name != "manifest.py")
+    names = sorted(p.stem for p in (ROOT / "device" / "m2v").glob("*.py"))
     for arch in ARCHS:
-        got = sorted(p.stem for p in (out / arch / "m2v").glob("*.mpy"))
+        got = sorted(p.stem for p in (out / f"{arch}_6.3" / "m2v").glob("*.mpy"))
         assert got == names, arch
         for name in names:
-            head = (out / arch / "m2v" / f"{name}.mpy").read_bytes()[:2]
+            head = (out / f"{arch}_6.3" / "m2v" / f"{name}.mpy").read_bytes()[:2]
             assert head == b"M\x06", (arch, name, head)
+        pkg = json.loads((out / f"{arch}_6.3" / "package.json").read_text())  # mip installs from it
+        assert pkg["urls"] == [[f"m2v/{n}.mpy", f"m2v/{n}.mpy"] for n in names], arch
 
     code = (
-        f"import sys\nsys.path.insert(0, {str(out / 'x64')!r})\n"
+        f"import sys\nsys.path.insert(0, {str(out / 'x64_6.3')!r})\n"
         "import m2v, m2v.pool\n"
         "assert m2v.__file__.endswith('.mpy'), m2v.__file__\n"
         "assert m2v.pool.acc_row_viper is not None\n"

@@ -14,21 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import flash  # noqa: E402
-import vboard  # noqa: E402
 from mpy import MODEL  # noqa: E402
 
 TEXTS = ["turn on the kitchen lights", "Wie spät ist es?", "", "naïve café — 3.14 😀 OK"]
-
-
-@pytest.fixture
-def board(tmp_path):
-    d = tmp_path / "board"
-    port = vboard.start(d, "256K")
-    try:
-        yield port, d
-    finally:
-        vboard.stop(d)
-    assert vboard.running_pid(d) is None
 
 
 def on_board(port):

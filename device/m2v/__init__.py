@@ -5,7 +5,9 @@
     m2v.similarity(v, m2v.embed("lights on in the kitchen")) / 2**28   # cosine
 
 m2v.load(path) opens another model; by default the board's model is used:
-/rom/model.m2v (ROMFS, read in place) or else /model.m2v (file, streamed).
+/rom/model.m2v (ROMFS, read in place), else /model.m2v (file, streamed: make
+flash puts it there), else model.m2v in a lib folder of sys.path (/lib/model.m2v:
+where mpremote mip installs firmware_assets/package.json).
 """
 
 from .model import Model

@@ -38,10 +38,15 @@ def init(m, src, check_crc, mode, ram=0):
         raise ValueError("ram must be an int >= 0")
     if src is None:
         import os
+        import sys
 
         from . import DEFAULT_PATHS
 
-        for p in DEFAULT_PATHS:
+        # then model.m2v in each lib folder of sys.path, where mip installs
+        # the model package (the first "/lib" entry not in /rom, as mip picks)
+        paths = list(DEFAULT_PATHS)
+        paths += [d + "/model.m2v" for d in sys.path if d.endswith("/lib") and not d.startswith("/rom")]
+        for p in paths:
             try:
                 os.stat(p)
                 src = p
@@ -49,7 +54,7 @@ def init(m, src, check_crc, mode, ram=0):
             except OSError:
                 pass
         if src is None:
-            raise OSError("no model: flash one to " + " or ".join(DEFAULT_PATHS))
+            raise OSError("no model: flash one to " + " or ".join(paths))
     if isinstance(src, str):
         f = open(src, "rb")
         if mode == "buf" or mode is None and src.startswith("/rom/"):
