@@ -35,15 +35,15 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mpy_source  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
-SHARED_TARBALL = ROOT.parent / "shared" / "micropython" / "micropython-1.28.0-src.tar.gz"
-MPY_VERSION = "1.28.0"
 HEAP_RP2040 = 192 * 1024
 HEAP_ESP32 = 100 * 1024
 DEBIAN_PACKAGES = (
@@ -138,35 +138,11 @@ def in_ci() -> bool:
 
 
 def mpy_dir() -> Path:
-    """The MicroPython v1.28.0 source: MPY_DIR, or the shared tarball unpacked once under build/."""
-    env = os.environ.get("MPY_DIR")
-    if env:
-        d = Path(env).resolve()
-        if not (d / "py" / "dynruntime.mk").exists() or not (d / "ports" / "qemu").is_dir():
-            raise ToolsMissing(f"MPY_DIR={d} is not a MicroPython v{MPY_VERSION} checkout (py/, ports/qemu)")
-        return d
-    dest = BUILD / f"micropython-{MPY_VERSION}"
-    if (dest / ".unpacked").exists():
-        return dest
-    if not SHARED_TARBALL.exists():
-        raise ToolsMissing(
-            f"MicroPython source not found: put {SHARED_TARBALL.name} in {SHARED_TARBALL.parent} "
-            f"or set MPY_DIR to a checkout of v{MPY_VERSION}"
-        )
-    BUILD.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="mpysrc-", dir=BUILD))
+    """The MicroPython v1.28.0 source (scripts/mpy_source.py: MPY_DIR, or the shared tarball unpacked once)."""
     try:
-        with tarfile.open(SHARED_TARBALL) as tar:
-            tar.extractall(tmp, filter="data")
-        (tmp / ".unpacked").write_text(SHARED_TARBALL.name + "\n")
-        try:
-            tmp.rename(dest)  # atomic: a second process racing here finds dest complete or absent
-        except OSError:
-            if not (dest / ".unpacked").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+        return mpy_source.mpy_dir()
+    except mpy_source.MpySourceMissing as e:
+        raise ToolsMissing(str(e)) from e
 
 
 def ensure_tools(spec: BoardSpec) -> None:
