@@ -20,7 +20,7 @@ import logging
 import math
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,12 +81,12 @@ def l1_limit(dims: int, center_max: int, score_shift: int) -> int:
 
 
 # ------------------------------------------------------------------ reading input
-def read_items(path: str | Path) -> list[tuple[str, str]]:
+def read_items(path: str | Path, need_label: bool = False) -> list[tuple[str, str]]:
     """Read ``(label, text)`` pairs: one text per line (its own label), or JSONL ``{"label", "text"}``.
 
     A file whose name ends in ``.jsonl`` or whose first non-blank line starts
     with ``{`` is JSONL. Blank lines are skipped. Raise ValueError with the
-    line number on bad input.
+    line number on bad input; with ``need_label``, on a text without a ``"label"``.
     """
     path = Path(path)
     try:
@@ -107,6 +107,8 @@ def read_items(path: str | Path) -> list[tuple[str, str]]:
         if not line.strip():
             continue
         if not jsonl:
+            if need_label:
+                raise IndexFormatError(f'{path}:{no}: expected JSONL objects with "label" and "text"')
             items.append((line, line))
             continue
         try:
@@ -115,6 +117,8 @@ def read_items(path: str | Path) -> list[tuple[str, str]]:
             raise IndexFormatError(f"{path}:{no}: invalid JSON ({e.msg})") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             raise IndexFormatError(f'{path}:{no}: expected an object with a string "text"')
+        if need_label and "label" not in obj:
+            raise IndexFormatError(f'{path}:{no}: no "label"')
         label = obj.get("label", obj["text"])
         if not isinstance(label, str):
             raise IndexFormatError(f'{path}:{no}: "label" must be a string')
@@ -286,6 +290,37 @@ def parse_header(data: bytes, check_crc: bool = True) -> IndexHeader:
     return h
 
 
+# ------------------------------------------------------------------ queries (shared with host_tools.classifier)
+def check_model(model: reference.Reference, model_crc32: int, what: str) -> None:
+    """Refuse a model other than the one (by header CRC-32) a file of int8 rows was built with."""
+    if model.header.crc32 != model_crc32:
+        raise IndexFormatError(
+            f"the {what} was built with model crc32 {model_crc32:08x}, not with this one ({model.header.crc32:08x})"
+        )
+
+
+def query_vector(
+    query: str | Sequence[int] | np.ndarray,
+    model: Callable[[], reference.Reference],
+    dims: int,
+    l1_max: int,
+    what: str,
+) -> np.ndarray:
+    """The int64 query vector for a text (embedded by ``model()``) or an int16 vector; ValueError beyond ``l1_max``."""
+    if isinstance(query, str):
+        q = model().embed(query).astype(np.int64)
+    else:
+        q = np.asarray(query)
+        if q.ndim != 1 or len(q) != dims or not np.issubdtype(q.dtype, np.integer):
+            raise ValueError(f"query vector must be {dims} integers")
+        q = q.astype(np.int64)
+        if (q < -32768).any() or (q > 32767).any():
+            raise ValueError("query vector components must fit int16")
+    if int(np.abs(q).sum()) > l1_max:
+        raise ValueError(f"query vector too large for this {what}: sum of |q| above {l1_max}")
+    return q
+
+
 class Index:
     """An index file on the host: the same search as ``m2v.Index`` on the board, in numpy."""
 
@@ -328,27 +363,12 @@ class Index:
         """The model that embeds text queries; its CRC-32 must be the one recorded in the index."""
         if self._model is None:
             self._model = reference.load(self._model_src if self._model_src is not None else DEFAULT_MODEL)
-        if self._model.header.crc32 != self.header.model_crc32:
-            raise IndexFormatError(
-                f"the index was built with model crc32 {self.header.model_crc32:08x}, "
-                f"not with this one ({self._model.header.crc32:08x})"
-            )
+        check_model(self._model, self.header.model_crc32, "index")
         return self._model
 
     def query_vector(self, query: str | Sequence[int] | np.ndarray) -> np.ndarray:
         """Return the int64 query vector for a text or an int16 vector; ValueError when it breaks the bounds."""
-        if isinstance(query, str):
-            q = self.model.embed(query).astype(np.int64)
-        else:
-            q = np.asarray(query)
-            if q.ndim != 1 or len(q) != self.dims or not np.issubdtype(q.dtype, np.integer):
-                raise ValueError(f"query vector must be {self.dims} integers")
-            q = q.astype(np.int64)
-            if (q < -32768).any() or (q > 32767).any():
-                raise ValueError("query vector components must fit int16")
-        if int(np.abs(q).sum()) > self.l1_max:
-            raise ValueError(f"query vector too large for this index: sum of |q| above {self.l1_max}")
-        return q
+        return query_vector(query, lambda: self.model, self.dims, self.l1_max, "index")
 
     def scores(self, query: str | Sequence[int] | np.ndarray) -> np.ndarray:
         """Integer score of every entry (FORMAT.md, index §4): ``≈ cosine * 2**(2*out_shift - score_shift)``."""

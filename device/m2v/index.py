@@ -13,7 +13,7 @@ import struct
 from array import array
 from micropython import const
 
-import micropython
+from . import _rows
 
 _MAGIC = b"M2VI"
 _VERSION = const(1)
@@ -28,91 +28,8 @@ def _bad(msg):
     return ValueError("corrupt m2v index: " + msg)
 
 
-def _crc32():
-    try:
-        from binascii import crc32
-
-        return crc32
-    except ImportError:
-        return _crc32_py
-
-
-def _crc32_py(data, crc=0):
-    # Bitwise CRC-32 for ports built without binascii.crc32 (slow, but only at open).
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xEDB88320 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFFFFFF
-
-
-# ---- the scan: score entries [0, n) of a buffer of records (d int8, u16 mult)
-# and append (score, base + e) to cs/ci for each score above thr (every one
-# when full == 0). Returns the number appended. Both versions compute
-#   dot   = sum q[j] * v[j]                      |dot| <= 127 * L1(q) < 2**30
-#   score = bias + floor(dot * mult / 2**15)     split so no product reaches 2**30
-def _scan_py(buf, off, n, d, q, bias, thr, full, base, cs, ci):
-    nc = 0
-    rs = d + 2
-    for e in range(n):
-        o = off + e * rs
-        acc = 0
-        for j in range(d):
-            acc += q[j] * ((buf[o + j] ^ 0x80) - 0x80)
-        m = buf[o + d] | (buf[o + d + 1] << 8)
-        s = bias + (acc >> 15) * m + (((acc & 0x7FFF) * m) >> 15)
-        if full == 0 or s > thr:
-            cs[nc] = s
-            ci[nc] = base + e
-            nc += 1
-    return nc
-
-
-try:
-
-    @micropython.viper
-    def _scan_viper(buf, off: int, n: int, d: int, q, bias: int, thr: int, full: int, base: int, cs, ci) -> int:
-        p = ptr8(buf)
-        qq = ptr16(q)
-        s32 = ptr32(cs)
-        i32 = ptr32(ci)
-        nc = 0
-        rs = d + 2
-        e = 0
-        while e < n:
-            o = off + e * rs
-            acc = 0
-            j = 0
-            while j < d:
-                acc += ((int(qq[j]) ^ 0x8000) - 0x8000) * ((int(p[o + j]) ^ 0x80) - 0x80)
-                j += 1
-            m = int(p[o + d]) | (int(p[o + d + 1]) << 8)
-            s = bias + (acc >> 15) * m + (((acc & 0x7FFF) * m) >> 15)
-            if full == 0 or s > thr:
-                s32[nc] = s
-                i32[nc] = base + e
-                nc += 1
-            e += 1
-        return nc
-
-    _scan = _scan_viper
-except Exception:  # a port or build without the viper emitter
-    _scan_viper = None
-    _scan = _scan_py
-
-
-def use(impl):
-    # Select the scan loop: "viper" or "py" (bit-identical; the tests run both).
-    global _scan
-    if impl == "viper":
-        if _scan_viper is None:
-            raise ValueError("viper is not available on this port")
-        _scan = _scan_viper
-    elif impl == "py":
-        _scan = _scan_py
-    else:
-        raise ValueError("impl must be 'viper' or 'py'")
+# the scan loop (viper, or its pure-Python twin), shared with the classifier
+use = _rows.use
 
 
 class Index:
@@ -121,26 +38,8 @@ class Index:
         # into RAM, "file" streams it through a buf_bytes buffer; None picks "buf"
         # for /rom paths. model embeds text queries (default: m2v's model).
         # src may also be a buffer (bytes, memoryview) holding the whole index.
-        self._f = None
-        self._mv = None
         self.model = model
-        if not isinstance(path, str):
-            self._mv = memoryview(path)
-        else:
-            if mode is None:
-                mode = "buf" if path.startswith("/rom/") else "file"
-            f = open(path, "rb")
-            if mode == "buf":
-                try:
-                    self._mv = memoryview(f)  # ROMFS: zero-copy view of flash
-                except TypeError:
-                    self._mv = memoryview(f.read())
-                f.close()
-            elif mode == "file":
-                self._f = f
-            else:
-                f.close()
-                raise ValueError("mode must be 'buf' or 'file'")
+        self._mv, self._f = _rows.open_src(path, mode)
         try:
             self._open(check_crc, buf_bytes)
         except Exception:
@@ -157,11 +56,7 @@ class Index:
         return b
 
     def _open(self, check_crc, buf_bytes):
-        if self._mv is not None:
-            total = len(self._mv)
-        else:
-            self._f.seek(0, 2)
-            total = self._f.tell()
+        total = _rows.size_of(self._mv, self._f)
         if total < _HDR_SIZE:
             raise ValueError("not an m2v index: shorter than the 64-byte header")
         h = struct.unpack_from(_HDR, self._read(0, _HDR_SIZE), 0)
@@ -190,8 +85,8 @@ class Index:
         self._lb_size = lb_size
         self.dims = d
         self.count = n
-        if check_crc:
-            self._check_crc(crc)
+        if check_crc and not _rows.crc_ok(self._mv, self._f, self.file_size, crc):
+            raise _bad("CRC-32 mismatch")
         self.center = array("h", bytes(self._read(c_off, 2 * d)))
         cm = 0
         for v in self.center:
@@ -201,7 +96,7 @@ class Index:
                 cm = v
         # sum |q[d]| must stay below this (FORMAT.md, index file §4)
         self.l1_max = (_SMALL - 1 - d) // (128 + (cm >> self.score_shift))
-        self._q = array("h", bytes(2 * d))
+        self._q = _rows.new_q(d)
         if self._f is not None:
             per = buf_bytes // rs
             if per < 1:
@@ -213,25 +108,6 @@ class Index:
             self._buf = None
         self._cs = array("i", bytes(4 * self._per))
         self._ci = array("i", bytes(4 * self._per))
-
-    def _check_crc(self, want):
-        crc32 = _crc32()
-        if self._mv is not None:
-            got = crc32(self._mv[16:])
-        else:
-            b = bytearray(512)
-            mv = memoryview(b)
-            self._f.seek(16)
-            got = 0
-            left = self.file_size - 16
-            while left > 0:
-                k = self._f.readinto(mv[: min(left, 512)])
-                if not k:
-                    break
-                got = crc32(mv[:k], got)
-                left -= k
-        if got & 0xFFFFFFFF != want:
-            raise _bad("CRC-32 mismatch")
 
     def __len__(self):
         return self.count
@@ -246,33 +122,7 @@ class Index:
         # Fill self._q (array('h')) from a text or an int16 vector; return the bias.
         q = self._q
         d = self.dims
-        if isinstance(query, str):
-            m = self.model
-            if m is None:
-                from . import _model
-
-                m = _model()
-            if getattr(m, "dims", d) != d:
-                raise ValueError("the model gives %d dims, the index holds %d" % (m.dims, d))
-            mc = getattr(m, "crc", None)  # the model's header CRC-32, when the loader keeps it
-            if mc is not None and mc != self.model_crc:
-                raise ValueError("the index was built with model crc32 %08x, not with this one (%08x)"
-                                 % (self.model_crc, mc))  # fmt: skip
-            m.embed_into(query, q)
-        else:
-            if len(query) != d:
-                raise ValueError("query vector must be %d integers" % d)
-            for j in range(d):
-                v = query[j]
-                if v < -32768 or v > 32767:
-                    raise ValueError("query vector components must fit int16")
-                q[j] = v
-        l1 = 0
-        for j in range(d):
-            v = q[j]
-            l1 += -v if v < 0 else v
-        if l1 > self.l1_max:
-            raise ValueError("query vector too large for this index: sum of |q| above %d" % self.l1_max)
+        _rows.query_into(q, query, self.model, self.model_crc, self.l1_max, "index")
         c = self.center
         t = self.score_shift
         bias = 0
@@ -289,7 +139,7 @@ class Index:
         rs = d + 2
         n = self.count
         q, cs, ci, per = self._q, self._cs, self._ci, self._per
-        scan = _scan
+        scan = _rows.scan
         ts = []  # scores, best first
         ti = []  # entries
         full = 0
