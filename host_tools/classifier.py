@@ -98,7 +98,7 @@ class Head:
 
 
 def centred(head: Head) -> Head:
-    """The same softmax with the logits' mean over the classes removed (weights and biases sum to zero)."""
+    """Return the same softmax with the logits' mean over the classes removed (weights and biases sum to zero)."""
     return Head(head.labels, head.weights - head.weights.mean(axis=0), head.bias - head.bias.mean())
 
 
@@ -194,8 +194,10 @@ def assemble(
 def _fit(x: np.ndarray, y: np.ndarray, c: float) -> Head:
     """Multinomial logistic regression (L2, lbfgs) on float inputs; the centred head."""
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
-    with warnings.catch_warnings():
+    # one BLAS thread: a problem this small runs 50x slower with threads on a busy machine
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("error", category=UserWarning)  # a ConvergenceWarning is a UserWarning: fail loudly
         lr = LogisticRegression(C=c, max_iter=10_000, tol=1e-6).fit(x, y)
     w = lr.coef_.astype(np.float64)
@@ -216,7 +218,7 @@ def _folds(y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]] | None:
 
 
 def choose_c(x: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    """The inverse regularisation strength of :data:`C_GRID` with the lowest cross-validated log-loss."""
+    """Return the inverse regularisation strength of :data:`C_GRID` with the lowest cross-validated log-loss."""
     best, best_loss = DEFAULT_C, math.inf
     for c in C_GRID:
         loss = 0.0
@@ -250,7 +252,7 @@ def out_of_fold_top(
 
 
 def reject_threshold(top: np.ndarray, fraction: float) -> float:
-    """The ``fraction`` quantile of in-domain top logits: a new in-domain text is rejected with about that rate."""
+    """Return the ``fraction`` quantile of in-domain top logits: about that share of in-domain texts is rejected."""
     return float(np.quantile(top, fraction, method="lower"))
 
 
@@ -348,7 +350,7 @@ def convert_model2vec(
     calib: Sequence[tuple[str, str]] | None = None,
     reject: float | None = None,
 ) -> bytes:
-    """A classifier file from a model2vec head; ``reject`` takes the quantile of ``calib``'s top logits."""
+    """Build a classifier file from a model2vec head; ``reject`` takes the quantile of ``calib``'s top logits."""
     head = read_model2vec_head(head_dir)
     if head.weights.shape[1] != model.header.dims:
         raise ClassifierFormatError(f"the head takes {head.weights.shape[1]} dims, the model gives {model.header.dims}")
@@ -365,9 +367,7 @@ def convert_model2vec(
         z = (vecs / 2.0**model.header.out_shift) @ head.weights.T + head.bias
         threshold = reject_threshold(z.max(axis=1), reject)
         logger.info("reject threshold: logit %.4f (the %g quantile over %d texts)", threshold, reject, len(calib))
-    return assemble(
-        head, mean_x, out_shift=model.header.out_shift, model_crc32=model.header.crc32, threshold=threshold
-    )
+    return assemble(head, mean_x, out_shift=model.header.out_shift, model_crc32=model.header.crc32, threshold=threshold)
 
 
 # ------------------------------------------------------------------ command line
@@ -454,7 +454,12 @@ def parse_header(data: bytes, check_crc: bool = True) -> ClassifierHeader:
     bad_fields = f[18] != d + 2 or not 1 <= d <= 4096 or not 2 <= c <= MAX_CLASSES
     if bad_fields or h.score_shift > MAX_SCORE_SHIFT or h.out_shift > 15:
         raise _bad("inconsistent header fields")
-    spans = [(h.weights_off, c * (d + 2)), (h.bias_off, 4 * c), (h.label_offs_off, 4 * (c + 1)), (h.labels_off, h.labels_size)]
+    spans = [
+        (h.weights_off, c * (d + 2)),
+        (h.bias_off, 4 * c),
+        (h.label_offs_off, 4 * (c + 1)),
+        (h.labels_off, h.labels_size),
+    ]
     end = HEADER_SIZE
     for off, size in spans:
         if off < end or off & 3 or off + size > h.file_size:
@@ -504,7 +509,7 @@ class Classifier:
         return self._model
 
     def query_vector(self, query: str | Sequence[int] | np.ndarray) -> np.ndarray:
-        """The int64 input vector for a text or an int16 vector; ValueError when it breaks the bounds."""
+        """Return the int64 input vector for a text or an int16 vector; ValueError when it breaks the bounds."""
         return hindex.query_vector(query, lambda: self.model, self.dims, self.l1_max, "classifier")
 
     def scores_batch(self, vecs: np.ndarray) -> np.ndarray:
@@ -532,5 +537,5 @@ class Classifier:
         return self.labels[best], top
 
     def logit(self, score: int) -> float:
-        """The float logit a score stands for: ``score / 2**score_shift``."""
+        """Return the float logit a score stands for: ``score / 2**score_shift``."""
         return math.ldexp(score, -self.header.score_shift)

@@ -306,7 +306,7 @@ def query_vector(
     l1_max: int,
     what: str,
 ) -> np.ndarray:
-    """The int64 query vector for a text (embedded by ``model()``) or an int16 vector; ValueError beyond ``l1_max``."""
+    """Return the int64 query vector for a text (embedded by ``model()``) or an int16 vector, within ``l1_max``."""
     if isinstance(query, str):
         q = model().embed(query).astype(np.int64)
     else:
