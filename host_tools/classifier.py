@@ -276,8 +276,13 @@ def train(
     zero = int((~vecs.any(axis=1)).sum())
     if zero:
         logger.warning("%d of %d texts embed to the zero vector (no known token)", zero, len(items))
-    x = vecs / 2.0**model.header.out_shift
     folds = _folds(y)
+    if reject is not None:
+        if not 0.0 < reject < 1.0:
+            raise ClassifierFormatError("--reject takes a fraction between 0 and 1")
+        if folds is None:
+            raise ClassifierFormatError("--reject needs at least 2 texts per label (cross-validation)")
+    x = vecs / 2.0**model.header.out_shift
     if c is None:
         if folds is None:
             logger.info("too few texts per label to cross-validate: C = %g", DEFAULT_C)
@@ -286,11 +291,7 @@ def train(
             c = choose_c(x, y, folds)
     logger.info("logistic regression: %d texts, %d labels, C = %g", len(y), len(counts), c)
     threshold = None
-    if reject is not None:
-        if not 0.0 < reject < 1.0:
-            raise ClassifierFormatError("--reject takes a fraction between 0 and 1")
-        if folds is None:
-            raise ClassifierFormatError("--reject needs at least 2 texts per label (cross-validation)")
+    if reject is not None and folds is not None:
         top, ok = out_of_fold_top(vecs, y, c, folds, model.header.out_shift)
         threshold = reject_threshold(top, reject)
         logger.info(
