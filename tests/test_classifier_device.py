@@ -110,6 +110,8 @@ else:
     model = m2v.load({model!r}, mode="file")
     clf = m2v.Classifier({clf!r}, model=model, mode="file", buf_bytes={buf})
 mc.use(impl)
+import m2v._rows as rows
+assert rows.scan is (rows._scan_py if impl == "py" else rows._scan_viper), "the scan selected is not the one that runs"
 for q in json.loads(open({queries!r}).read()):
     try:
         print(json.dumps([[lab, s] for lab, s in clf.scores(q)] + [list(clf.predict(q))]))

@@ -1,12 +1,16 @@
 # Files of int8 rows built on the host: the index (m2v/index.py) and the
 # classifier (m2v/classifier.py). What they share: opening the file (in place
-# from ROMFS or a buffer, or streamed), the CRC-32 pass, the query check (a
-# text is embedded by the model the file was built with, a vector is bounded),
-# and the scan of int8 rows with one 15-bit multiplier each (docs/FORMAT.md,
-# index §4 and classifier §4).
+# from ROMFS or a buffer, or streamed), the header, size, section and CRC-32
+# checks, the labels, the query check (a text is embedded by the model the
+# file was built with, a vector is bounded), and the scan of int8 rows with
+# one 15-bit multiplier each (docs/FORMAT.md, index §4 and classifier §4).
+import struct
 from array import array
+from micropython import const
 
 import micropython
+
+_HDR_SIZE = const(64)
 
 
 def open_src(path, mode):
@@ -59,6 +63,76 @@ def crc_ok(mv, f, size, want):
             got = crc32(v[:k], got)
             left -= k
     return got & 0xFFFFFFFF == want
+
+
+class RowFile:
+    # The file handling of an index or a classifier: a subclass sets WHAT (for
+    # messages) and defines _open(check_crc, buf_bytes), which reads the header
+    # with _header, checks its own fields, then calls _sized and _sections.
+    # It keeps _lo_off, _lb_off, _lb_size: the label offsets and bytes.
+    def __init__(self, path, model, mode, check_crc, buf_bytes):
+        self.model = model
+        self._mv, self._f = open_src(path, mode)
+        try:
+            self._open(check_crc, buf_bytes)
+        except Exception:
+            self.close()
+            raise
+
+    def _bad(self, msg):
+        return ValueError("corrupt m2v " + self.WHAT + ": " + msg)
+
+    def _read(self, off, n):
+        if self._mv is not None:
+            return self._mv[off : off + n]
+        b = bytearray(n)
+        self._f.seek(off)
+        if self._f.readinto(b) != n:
+            raise self._bad("short read")
+        return b
+
+    def _header(self, fmt, magic, version):
+        # The header's fields, once magic and version are right.
+        total = self._total = size_of(self._mv, self._f)
+        w = self.WHAT
+        if total < _HDR_SIZE:
+            raise ValueError("not an m2v %s: shorter than the 64-byte header" % w)
+        h = struct.unpack_from(fmt, self._read(0, _HDR_SIZE), 0)
+        if h[0] != magic:
+            raise ValueError("not an m2v %s: bad magic" % w)
+        if h[1] != version:
+            raise ValueError("unsupported m2v %s version %d; this reader supports %d" % (w, h[1], version))
+        return h
+
+    def _sized(self):
+        total, size = self._total, self.file_size
+        if total < size:
+            raise ValueError("truncated m2v %s: %d bytes, header says %d" % (self.WHAT, total, size))
+        if total > size:
+            raise self._bad("%d bytes of trailing data" % (total - size))
+
+    def _sections(self, spans, check_crc, crc):
+        # (offset, size) of each section in file order: aligned, in order,
+        # inside the file; then the CRC-32 of the whole file.
+        end = _HDR_SIZE
+        for off, size in spans:
+            if off < end or off & 3 or off + size > self.file_size:
+                raise self._bad("bad section offsets")
+            end = off + size
+        if check_crc and not crc_ok(self._mv, self._f, self.file_size, crc):
+            raise self._bad("CRC-32 mismatch")
+
+    def _text(self, j):
+        # Label j, read from LABEL_OFFS and LABELS.
+        o = struct.unpack_from("<II", bytes(self._read(self._lo_off + 4 * j, 8)), 0)
+        if o[0] > o[1] or o[1] > self._lb_size:
+            raise self._bad("label offsets")
+        return str(bytes(self._read(self._lb_off + o[0], o[1] - o[0])), "utf-8")
+
+    def close(self):
+        if self._f:
+            self._f.close()
+            self._f = None
 
 
 def query_into(q, query, model, model_crc, l1_max, what):

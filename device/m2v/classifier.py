@@ -12,7 +12,6 @@
 # much it stands out from the average class. predict() rejects (label None)
 # when the best score is below the file's threshold. Scores are identical to
 # host_tools.classifier.Classifier.
-import struct
 from array import array
 from micropython import const
 
@@ -31,61 +30,28 @@ _SLACK = const(0x20000)  # 2**17 >= the scan's rounding terms (FORMAT.md, classi
 use = _rows.use
 
 
-def _bad(msg):
-    return ValueError("corrupt m2v classifier: " + msg)
+class Classifier(_rows.RowFile):
+    WHAT = "classifier"
 
-
-class Classifier:
     def __init__(self, path, model=None, mode=None, check_crc=True, buf_bytes=1024):
         # path: a classifier file (or a buffer holding one); mode "buf" reads it
         # in place (ROMFS memoryview) or into RAM, "file" streams the weights
         # through a buf_bytes buffer; None picks "buf" for /rom paths. model
         # embeds text inputs (default: m2v's model); it must be the model the
         # classifier was trained with.
-        self.model = model
-        self._mv, self._f = _rows.open_src(path, mode)
-        try:
-            self._open(check_crc, buf_bytes)
-        except Exception:
-            self.close()
-            raise
-
-    def _read(self, off, n):
-        if self._mv is not None:
-            return self._mv[off : off + n]
-        b = bytearray(n)
-        self._f.seek(off)
-        if self._f.readinto(b) != n:
-            raise _bad("short read")
-        return b
+        super().__init__(path, model, mode, check_crc, buf_bytes)
 
     def _open(self, check_crc, buf_bytes):
-        total = _rows.size_of(self._mv, self._f)
-        if total < _HDR_SIZE:
-            raise ValueError("not an m2v classifier: shorter than the 64-byte header")
-        h = struct.unpack_from(_HDR, self._read(0, _HDR_SIZE), 0)
-        if h[0] != _MAGIC:
-            raise ValueError("not an m2v classifier: bad magic")
-        if h[1] != _VERSION:
-            raise ValueError("unsupported m2v classifier version %d; this reader supports %d" % (h[1], _VERSION))
+        h = self._header(_HDR, _MAGIC, _VERSION)
         (_, _, hs, self.file_size, crc, d, self.out_shift, self.score_shift, n, self.model_crc, thr,
          self._w_off, b_off, self._lo_off, self._lb_off, self._lb_size, flags, r0, rs, r1, r2) = h  # fmt: skip
         if hs != _HDR_SIZE or flags & ~_FLAG_REJECT or r0 or r1 or r2:
-            raise _bad("bad header size, flags or reserved fields")
-        if total < self.file_size:
-            raise ValueError("truncated m2v classifier: %d bytes, header says %d" % (total, self.file_size))
-        if total > self.file_size:
-            raise _bad("%d bytes of trailing data" % (total - self.file_size))
+            raise self._bad("bad header size, flags or reserved fields")
+        self._sized()
         if rs != d + 2 or not 1 <= d <= 4096 or not 2 <= n <= 65535 or self.score_shift > 30 or self.out_shift > 15:
-            raise _bad("inconsistent header fields")
-        end = _HDR_SIZE
-        for off, size in ((self._w_off, n * rs), (b_off, 4 * n), (self._lo_off, 4 * (n + 1)),
-                          (self._lb_off, self._lb_size)):  # fmt: skip
-            if off < end or off & 3 or off + size > self.file_size:
-                raise _bad("bad section offsets")
-            end = off + size
-        if check_crc and not _rows.crc_ok(self._mv, self._f, self.file_size, crc):
-            raise _bad("CRC-32 mismatch")
+            raise self._bad("inconsistent header fields")
+        spans = ((self._w_off, n * rs), (b_off, 4 * n), (self._lo_off, 4 * (n + 1)), (self._lb_off, self._lb_size))
+        self._sections(spans, check_crc, crc)
         self.dims = d
         self.n_classes = n
         self.threshold = thr if flags & _FLAG_REJECT else None
@@ -93,7 +59,7 @@ class Classifier:
         bm = 0
         for b in self.bias:
             if b < -_BIAS_MAX or b > _BIAS_MAX:
-                raise _bad("bias out of range")
+                raise self._bad("bias out of range")
             if b < 0:
                 b = -b
             if b > bm:
@@ -116,11 +82,6 @@ class Classifier:
 
     def __len__(self):
         return self.n_classes
-
-    def close(self):
-        if self._f:
-            self._f.close()
-            self._f = None
 
     def scores_into(self, query, out):
         # Write the integer score of every class into out (array('i') of
@@ -148,7 +109,7 @@ class Classifier:
                 want = cnt * rs
                 got = f.readinto(buf) if cnt == per else f.readinto(memoryview(buf)[:want])
                 if got != want:
-                    raise _bad("short read")
+                    raise self._bad("short read")
                 scan(buf, 0, cnt, d, q, 0, 0, 0, c0, cs, self._ci)
             else:
                 scan(buf, self._w_off + c0 * rs, cnt, d, q, 0, 0, 0, c0, cs, self._ci)
@@ -178,10 +139,7 @@ class Classifier:
     def label(self, c):
         if not 0 <= c < self.n_classes:
             raise IndexError("class out of range")
-        o = struct.unpack_from("<II", bytes(self._read(self._lo_off + 4 * c, 8)), 0)
-        if o[0] > o[1] or o[1] > self._lb_size:
-            raise _bad("label offsets")
-        return str(bytes(self._read(self._lb_off + o[0], o[1] - o[0])), "utf-8")
+        return self._text(c)
 
     def logit(self, score):
         # The float logit a score stands for.

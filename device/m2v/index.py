@@ -9,7 +9,6 @@
 # them in place (ROMFS / buffer mode); it keeps only the k best (score, entry)
 # pairs and reads the labels of those alone, so RAM does not grow with the
 # index. Scores are integers, identical to host_tools.index.Index.search.
-import struct
 from array import array
 from micropython import const
 
@@ -24,69 +23,37 @@ _SMALL = const(0x40000000)  # 2**30: every partial sum stays below it
 _BUF_ENTRIES = const(64)  # entries per scan call in buffer mode
 
 
-def _bad(msg):
-    return ValueError("corrupt m2v index: " + msg)
-
-
 # the scan loop (viper, or its pure-Python twin), shared with the classifier
 use = _rows.use
 
 
-class Index:
+class Index(_rows.RowFile):
+    WHAT = "index"
+
     def __init__(self, path, model=None, mode=None, check_crc=True, buf_bytes=4096):
         # path: an index file; mode "buf" reads it in place (ROMFS memoryview) or
         # into RAM, "file" streams it through a buf_bytes buffer; None picks "buf"
         # for /rom paths. model embeds text queries (default: m2v's model).
         # src may also be a buffer (bytes, memoryview) holding the whole index.
-        self.model = model
-        self._mv, self._f = _rows.open_src(path, mode)
-        try:
-            self._open(check_crc, buf_bytes)
-        except Exception:
-            self.close()
-            raise
-
-    def _read(self, off, n):
-        if self._mv is not None:
-            return self._mv[off : off + n]
-        b = bytearray(n)
-        self._f.seek(off)
-        if self._f.readinto(b) != n:
-            raise _bad("short read")
-        return b
+        super().__init__(path, model, mode, check_crc, buf_bytes)
 
     def _open(self, check_crc, buf_bytes):
-        total = _rows.size_of(self._mv, self._f)
-        if total < _HDR_SIZE:
-            raise ValueError("not an m2v index: shorter than the 64-byte header")
-        h = struct.unpack_from(_HDR, self._read(0, _HDR_SIZE), 0)
-        if h[0] != _MAGIC:
-            raise ValueError("not an m2v index: bad magic")
-        if h[1] != _VERSION:
-            raise ValueError("unsupported m2v index version %d; this reader supports %d" % (h[1], _VERSION))
+        h = self._header(_HDR, _MAGIC, _VERSION)
         (_, _, hs, self.file_size, crc, d, self.out_shift, self.score_shift, n, self.model_crc, self.n_labels,
          c_off, self._e_off, self._id_off, self._lo_off, self._lb_off, lb_size, self._id_bytes, flags, rs, _) = h
         if hs != _HDR_SIZE or flags:
-            raise _bad("bad header size or flags")
-        if total < self.file_size:
-            raise ValueError("truncated m2v index: %d bytes, header says %d" % (total, self.file_size))
-        if total > self.file_size:
-            raise _bad("%d bytes of trailing data" % (total - self.file_size))
+            raise self._bad("bad header size or flags")
+        self._sized()
         if rs != d + 2 or not 1 <= d <= 4096 or n < 1 or self.n_labels < 1 or self._id_bytes not in (2, 4):
-            raise _bad("inconsistent header fields")
+            raise self._bad("inconsistent header fields")
         if self.score_shift > 15 or self.out_shift > 15:
-            raise _bad("inconsistent header fields")
-        end = _HDR_SIZE
-        for off, size in ((c_off, 2 * d), (self._e_off, n * rs), (self._id_off, n * self._id_bytes),
-                          (self._lo_off, 4 * (self.n_labels + 1)), (self._lb_off, lb_size)):  # fmt: skip
-            if off < end or off & 3 or off + size > self.file_size:
-                raise _bad("bad section offsets")
-            end = off + size
+            raise self._bad("inconsistent header fields")
+        spans = ((c_off, 2 * d), (self._e_off, n * rs), (self._id_off, n * self._id_bytes),
+                 (self._lo_off, 4 * (self.n_labels + 1)), (self._lb_off, lb_size))  # fmt: skip
+        self._sections(spans, check_crc, crc)
         self._lb_size = lb_size
         self.dims = d
         self.count = n
-        if check_crc and not _rows.crc_ok(self._mv, self._f, self.file_size, crc):
-            raise _bad("CRC-32 mismatch")
         self.center = array("h", bytes(self._read(c_off, 2 * d)))
         cm = 0
         for v in self.center:
@@ -111,11 +78,6 @@ class Index:
 
     def __len__(self):
         return self.count
-
-    def close(self):
-        if self._f:
-            self._f.close()
-            self._f = None
 
     # ---- queries
     def _query(self, query):
@@ -159,7 +121,7 @@ class Index:
                 want = cnt * rs
                 got = f.readinto(buf) if cnt == per else f.readinto(memoryview(buf)[:want])
                 if got != want:
-                    raise _bad("short read")
+                    raise self._bad("short read")
                 nc = scan(buf, 0, cnt, d, q, bias, thr, full, e0, cs, ci)
             else:
                 nc = scan(buf, self._e_off + e0 * rs, cnt, d, q, bias, thr, full, e0, cs, ci)
@@ -194,11 +156,8 @@ class Index:
         if ib == 4:
             lid |= (b[2] << 16) | (b[3] << 24)
         if lid >= self.n_labels:
-            raise _bad("label id out of range")
-        o = struct.unpack_from("<II", bytes(self._read(self._lo_off + 4 * lid, 8)), 0)
-        if o[0] > o[1] or o[1] > self._lb_size:
-            raise _bad("label offsets")
-        return str(bytes(self._read(self._lb_off + o[0], o[1] - o[0])), "utf-8")
+            raise self._bad("label id out of range")
+        return self._text(lid)
 
     def cosine(self, score):
         # Approximate cosine of query and entry for a score.
