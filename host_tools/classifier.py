@@ -436,21 +436,12 @@ def _bad(msg: str) -> ClassifierFormatError:
 
 
 def parse_header(data: bytes, check_crc: bool = True) -> ClassifierHeader:
-    """Check magic, version, size, CRC-32 and section layout; return the header."""
-    if len(data) < HEADER_SIZE:
-        raise ClassifierFormatError("not an m2v classifier: shorter than the 64-byte header")
-    f = struct.unpack_from(HEADER_FMT, data, 0)
-    if f[0] != MAGIC:
-        raise ClassifierFormatError("not an m2v classifier: bad magic")
-    if f[1] != VERSION:
-        raise ClassifierFormatError(f"unsupported m2v classifier version {f[1]}; this reader supports {VERSION}")
+    """Check magic, version, size, section layout and CRC-32; return the header."""
+    f = hindex.read_header(data, HEADER_FMT, MAGIC, VERSION, "classifier")
     h = ClassifierHeader(*f[3:17])
     if f[2] != HEADER_SIZE or h.flags & ~FLAG_REJECT or f[17] or f[19] or f[20]:
         raise _bad("bad header size, flags or reserved fields")
-    if len(data) < h.file_size:
-        raise ClassifierFormatError(f"truncated m2v classifier: {len(data)} bytes, header says {h.file_size}")
-    if len(data) > h.file_size:
-        raise _bad(f"{len(data) - h.file_size} bytes of trailing data")
+    hindex.check_size(data, h.file_size, "classifier")
     d, c = h.dims, h.n_classes
     bad_fields = f[18] != d + 2 or not 1 <= d <= 4096 or not 2 <= c <= MAX_CLASSES
     if bad_fields or h.score_shift > MAX_SCORE_SHIFT or h.out_shift > 15:
@@ -461,13 +452,7 @@ def parse_header(data: bytes, check_crc: bool = True) -> ClassifierHeader:
         (h.label_offs_off, 4 * (c + 1)),
         (h.labels_off, h.labels_size),
     ]
-    end = HEADER_SIZE
-    for off, size in spans:
-        if off < end or off & 3 or off + size > h.file_size:
-            raise _bad("bad section offsets")
-        end = off + size
-    if check_crc and zlib.crc32(data[16:]) != h.crc32:
-        raise _bad("CRC-32 mismatch")
+    hindex.check_sections(data, spans, h.crc32 if check_crc else None, "classifier")
     return h
 
 

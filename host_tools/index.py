@@ -252,24 +252,44 @@ def _bad(msg: str) -> IndexFormatError:
     return IndexFormatError("corrupt m2v index: " + msg)
 
 
+def read_header(data: bytes, fmt: str, magic: bytes, version: int, what: str) -> tuple:
+    """Unpack the 64-byte header of a file of int8 rows (index or classifier) once magic and version are right."""
+    if len(data) < HEADER_SIZE:
+        raise IndexFormatError(f"not an m2v {what}: shorter than the 64-byte header")
+    f = struct.unpack_from(fmt, data, 0)
+    if f[0] != magic:
+        raise IndexFormatError(f"not an m2v {what}: bad magic")
+    if f[1] != version:
+        raise IndexFormatError(f"unsupported m2v {what} version {f[1]}; this reader supports {version}")
+    return f
+
+
+def check_size(data: bytes, file_size: int, what: str) -> None:
+    """Refuse a file shorter or longer than its header says."""
+    if len(data) < file_size:
+        raise IndexFormatError(f"truncated m2v {what}: {len(data)} bytes, header says {file_size}")
+    if len(data) > file_size:
+        raise IndexFormatError(f"corrupt m2v {what}: {len(data) - file_size} bytes of trailing data")
+
+
+def check_sections(data: bytes, spans: Sequence[tuple[int, int]], crc32: int | None, what: str) -> None:
+    """Sections ``(offset, size)`` in file order: aligned, in order, inside; then the CRC-32 (None: not checked)."""
+    end = HEADER_SIZE
+    for off, size in spans:
+        if off < end or off & 3 or off + size > len(data):
+            raise IndexFormatError(f"corrupt m2v {what}: bad section offsets")
+        end = off + size
+    if crc32 is not None and zlib.crc32(data[16:]) != crc32:
+        raise IndexFormatError(f"corrupt m2v {what}: CRC-32 mismatch")
+
+
 def parse_header(data: bytes, check_crc: bool = True) -> IndexHeader:
     """Check magic, version, size, CRC-32 and section layout; return the header."""
-    if len(data) < HEADER_SIZE:
-        raise IndexFormatError("not an m2v index: shorter than the 64-byte header")
-    f = struct.unpack_from(HEADER_FMT, data, 0)
-    if f[0] != MAGIC:
-        raise IndexFormatError("not an m2v index: bad magic")
-    if f[1] != VERSION:
-        raise IndexFormatError(f"unsupported m2v index version {f[1]}; this reader supports {VERSION}")
+    f = read_header(data, HEADER_FMT, MAGIC, VERSION, "index")
     h = IndexHeader(*f[3:18])
     if f[2] != HEADER_SIZE or f[18] != 0 or f[20] != 0:
         raise _bad("bad header size or flags")
-    if len(data) < h.file_size:
-        raise IndexFormatError(f"truncated m2v index: {len(data)} bytes, header says {h.file_size}")
-    if len(data) > h.file_size:
-        raise _bad(f"{len(data) - h.file_size} bytes of trailing data")
-    if check_crc and zlib.crc32(data[16:]) != h.crc32:
-        raise _bad("CRC-32 mismatch")
+    check_size(data, h.file_size, "index")
     d, n = h.dims, h.count
     if f[19] != d + 2 or not 1 <= d <= 4096 or n < 1 or h.n_labels < 1 or h.label_id_bytes not in (2, 4):
         raise _bad("inconsistent header fields")
@@ -282,11 +302,7 @@ def parse_header(data: bytes, check_crc: bool = True) -> IndexHeader:
         (h.label_offs_off, 4 * (h.n_labels + 1)),
         (h.labels_off, h.labels_size),
     ]
-    end = HEADER_SIZE
-    for off, size in spans:
-        if off < end or off & 3 or off + size > h.file_size:
-            raise _bad("bad section offsets")
-        end = off + size
+    check_sections(data, spans, h.crc32 if check_crc else None, "index")
     return h
 
 
