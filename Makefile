@@ -81,19 +81,26 @@ demo: venv
 		--model $(MODEL) --mode $(MODE)
 
 # Speed and heap on the unix port (PORT=...: on a board) next to model2vec on
-# CPython, same run; prints a table and appends to benchmarks/results.csv.
+# CPython, same run; prints a table and appends to benchmarks/results.csv; then
+# (unix port) the classifier's time and heap per prediction (bench-classifier).
 # BOARD=cortex-m0|cortex-m7|rv32imc: instructions per token on that emulated board.
 bench: venv
 ifneq ($(BOARD),)
 	$(BIN)/python scripts/bench_board.py --board $(BOARD)
 else
 	$(BIN)/python scripts/bench.py --model $(MODEL) $(if $(PORT),--port $(PORT))
+	$(if $(PORT),,$(BIN)/python scripts/bench_classifier.py)
 endif
 
 # m2v.Index search latency and heap, 1,000 and 10,000 entries, unix port, buffer and file mode.
 .PHONY: bench-index
 bench-index: venv
 	$(BIN)/python scripts/bench_index.py
+
+# m2v.Classifier prediction latency and heap (smart-home classifier), unix port, buffer and file mode.
+.PHONY: bench-classifier
+bench-classifier: venv
+	$(BIN)/python scripts/bench_classifier.py --py
 
 # Distil the default model again (needs torch; never part of make test).
 model:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m host_tools {convert,inspect,index} ...``."""
+"""Command line: ``python -m host_tools {convert,inspect,index,classifier} ...``."""
 
 from __future__ import annotations
 
@@ -43,6 +43,22 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("model", type=Path, help="m2v model binary that embeds the texts")
     x.add_argument("texts", type=Path)
     x.add_argument("-o", "--output", type=Path, required=True)
+    k = sub.add_parser("classifier", help="train a text classifier (JSONL label/text) for m2v.Classifier")
+    k.add_argument("model", type=Path, help="m2v model binary that embeds the texts")
+    k.add_argument("train", type=Path, nargs="?", help="training texts, JSONL with label and text")
+    k.add_argument("-o", "--output", type=Path, required=True)
+    k.add_argument("--test", type=Path, help="held-out JSONL: log the accuracy on it")
+    k.add_argument(
+        "--reject",
+        type=float,
+        nargs="?",
+        const=0.1,
+        metavar="FRACTION",
+        help="store a rejection threshold: the FRACTION quantile (default 0.1) of the cross-validated "
+        "top logits of the training texts",
+    )
+    k.add_argument("--C", dest="c", type=float, help="inverse L2 strength (default: chosen by cross-validation)")
+    k.add_argument("--from-model2vec", type=Path, metavar="DIR", help="convert a model2vec classifier's linear head")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
@@ -64,6 +80,18 @@ def main(argv: list[str] | None = None) -> int:
             from host_tools.index import write_index
 
             write_index(args.model, args.texts, args.output)
+        elif args.cmd == "classifier":
+            from host_tools.classifier import write_classifier
+
+            write_classifier(
+                args.model,
+                args.train,
+                args.output,
+                test=args.test,
+                reject=args.reject,
+                c=args.c,
+                from_model2vec=args.from_model2vec,
+            )
         else:
             sys.stdout.write(_inspect(args.file) + "\n")
     except (ModelError, ValueError, OSError) as e:

@@ -20,7 +20,7 @@ import logging
 import math
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,12 +81,12 @@ def l1_limit(dims: int, center_max: int, score_shift: int) -> int:
 
 
 # ------------------------------------------------------------------ reading input
-def read_items(path: str | Path) -> list[tuple[str, str]]:
+def read_items(path: str | Path, need_label: bool = False) -> list[tuple[str, str]]:
     """Read ``(label, text)`` pairs: one text per line (its own label), or JSONL ``{"label", "text"}``.
 
     A file whose name ends in ``.jsonl`` or whose first non-blank line starts
     with ``{`` is JSONL. Blank lines are skipped. Raise ValueError with the
-    line number on bad input.
+    line number on bad input; with ``need_label``, on a text without a ``"label"``.
     """
     path = Path(path)
     try:
@@ -107,6 +107,8 @@ def read_items(path: str | Path) -> list[tuple[str, str]]:
         if not line.strip():
             continue
         if not jsonl:
+            if need_label:
+                raise IndexFormatError(f'{path}:{no}: expected JSONL objects with "label" and "text"')
             items.append((line, line))
             continue
         try:
@@ -115,6 +117,8 @@ def read_items(path: str | Path) -> list[tuple[str, str]]:
             raise IndexFormatError(f"{path}:{no}: invalid JSON ({e.msg})") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             raise IndexFormatError(f'{path}:{no}: expected an object with a string "text"')
+        if need_label and "label" not in obj:
+            raise IndexFormatError(f'{path}:{no}: no "label"')
         label = obj.get("label", obj["text"])
         if not isinstance(label, str):
             raise IndexFormatError(f'{path}:{no}: "label" must be a string')
@@ -248,24 +252,44 @@ def _bad(msg: str) -> IndexFormatError:
     return IndexFormatError("corrupt m2v index: " + msg)
 
 
+def read_header(data: bytes, fmt: str, magic: bytes, version: int, what: str) -> tuple:
+    """Unpack the 64-byte header of a file of int8 rows (index or classifier) once magic and version are right."""
+    if len(data) < HEADER_SIZE:
+        raise IndexFormatError(f"not an m2v {what}: shorter than the 64-byte header")
+    f = struct.unpack_from(fmt, data, 0)
+    if f[0] != magic:
+        raise IndexFormatError(f"not an m2v {what}: bad magic")
+    if f[1] != version:
+        raise IndexFormatError(f"unsupported m2v {what} version {f[1]}; this reader supports {version}")
+    return f
+
+
+def check_size(data: bytes, file_size: int, what: str) -> None:
+    """Refuse a file shorter or longer than its header says."""
+    if len(data) < file_size:
+        raise IndexFormatError(f"truncated m2v {what}: {len(data)} bytes, header says {file_size}")
+    if len(data) > file_size:
+        raise IndexFormatError(f"corrupt m2v {what}: {len(data) - file_size} bytes of trailing data")
+
+
+def check_sections(data: bytes, spans: Sequence[tuple[int, int]], crc32: int | None, what: str) -> None:
+    """Sections ``(offset, size)`` in file order: aligned, in order, inside; then the CRC-32 (None: not checked)."""
+    end = HEADER_SIZE
+    for off, size in spans:
+        if off < end or off & 3 or off + size > len(data):
+            raise IndexFormatError(f"corrupt m2v {what}: bad section offsets")
+        end = off + size
+    if crc32 is not None and zlib.crc32(data[16:]) != crc32:
+        raise IndexFormatError(f"corrupt m2v {what}: CRC-32 mismatch")
+
+
 def parse_header(data: bytes, check_crc: bool = True) -> IndexHeader:
     """Check magic, version, size, CRC-32 and section layout; return the header."""
-    if len(data) < HEADER_SIZE:
-        raise IndexFormatError("not an m2v index: shorter than the 64-byte header")
-    f = struct.unpack_from(HEADER_FMT, data, 0)
-    if f[0] != MAGIC:
-        raise IndexFormatError("not an m2v index: bad magic")
-    if f[1] != VERSION:
-        raise IndexFormatError(f"unsupported m2v index version {f[1]}; this reader supports {VERSION}")
+    f = read_header(data, HEADER_FMT, MAGIC, VERSION, "index")
     h = IndexHeader(*f[3:18])
     if f[2] != HEADER_SIZE or f[18] != 0 or f[20] != 0:
         raise _bad("bad header size or flags")
-    if len(data) < h.file_size:
-        raise IndexFormatError(f"truncated m2v index: {len(data)} bytes, header says {h.file_size}")
-    if len(data) > h.file_size:
-        raise _bad(f"{len(data) - h.file_size} bytes of trailing data")
-    if check_crc and zlib.crc32(data[16:]) != h.crc32:
-        raise _bad("CRC-32 mismatch")
+    check_size(data, h.file_size, "index")
     d, n = h.dims, h.count
     if f[19] != d + 2 or not 1 <= d <= 4096 or n < 1 or h.n_labels < 1 or h.label_id_bytes not in (2, 4):
         raise _bad("inconsistent header fields")
@@ -278,12 +302,39 @@ def parse_header(data: bytes, check_crc: bool = True) -> IndexHeader:
         (h.label_offs_off, 4 * (h.n_labels + 1)),
         (h.labels_off, h.labels_size),
     ]
-    end = HEADER_SIZE
-    for off, size in spans:
-        if off < end or off & 3 or off + size > h.file_size:
-            raise _bad("bad section offsets")
-        end = off + size
+    check_sections(data, spans, h.crc32 if check_crc else None, "index")
     return h
+
+
+# ------------------------------------------------------------------ queries (shared with host_tools.classifier)
+def check_model(model: reference.Reference, model_crc32: int, what: str) -> None:
+    """Refuse a model other than the one (by header CRC-32) a file of int8 rows was built with."""
+    if model.header.crc32 != model_crc32:
+        raise IndexFormatError(
+            f"the {what} was built with model crc32 {model_crc32:08x}, not with this one ({model.header.crc32:08x})"
+        )
+
+
+def query_vector(
+    query: str | Sequence[int] | np.ndarray,
+    model: Callable[[], reference.Reference],
+    dims: int,
+    l1_max: int,
+    what: str,
+) -> np.ndarray:
+    """Return the int64 query vector for a text (embedded by ``model()``) or an int16 vector, within ``l1_max``."""
+    if isinstance(query, str):
+        q = model().embed(query).astype(np.int64)
+    else:
+        q = np.asarray(query)
+        if q.ndim != 1 or len(q) != dims or not np.issubdtype(q.dtype, np.integer):
+            raise ValueError(f"query vector must be {dims} integers")
+        q = q.astype(np.int64)
+        if (q < -32768).any() or (q > 32767).any():
+            raise ValueError("query vector components must fit int16")
+    if int(np.abs(q).sum()) > l1_max:
+        raise ValueError(f"query vector too large for this {what}: sum of |q| above {l1_max}")
+    return q
 
 
 class Index:
@@ -328,27 +379,12 @@ class Index:
         """The model that embeds text queries; its CRC-32 must be the one recorded in the index."""
         if self._model is None:
             self._model = reference.load(self._model_src if self._model_src is not None else DEFAULT_MODEL)
-        if self._model.header.crc32 != self.header.model_crc32:
-            raise IndexFormatError(
-                f"the index was built with model crc32 {self.header.model_crc32:08x}, "
-                f"not with this one ({self._model.header.crc32:08x})"
-            )
+        check_model(self._model, self.header.model_crc32, "index")
         return self._model
 
     def query_vector(self, query: str | Sequence[int] | np.ndarray) -> np.ndarray:
         """Return the int64 query vector for a text or an int16 vector; ValueError when it breaks the bounds."""
-        if isinstance(query, str):
-            q = self.model.embed(query).astype(np.int64)
-        else:
-            q = np.asarray(query)
-            if q.ndim != 1 or len(q) != self.dims or not np.issubdtype(q.dtype, np.integer):
-                raise ValueError(f"query vector must be {self.dims} integers")
-            q = q.astype(np.int64)
-            if (q < -32768).any() or (q > 32767).any():
-                raise ValueError("query vector components must fit int16")
-        if int(np.abs(q).sum()) > self.l1_max:
-            raise ValueError(f"query vector too large for this index: sum of |q| above {self.l1_max}")
-        return q
+        return query_vector(query, lambda: self.model, self.dims, self.l1_max, "index")
 
     def scores(self, query: str | Sequence[int] | np.ndarray) -> np.ndarray:
         """Integer score of every entry (FORMAT.md, index §4): ``≈ cosine * 2**(2*out_shift - score_shift)``."""

@@ -179,7 +179,7 @@ def test_smart_home_example_on_host(ref, tmp_path):
 
 @pytest.mark.slow
 def test_smart_home_deploy_on_virtual_board(tmp_path):
-    """make flash + examples/smart_home/deploy.py on a virtual board: 0 board/host differences."""
+    """make flash + examples/smart_home/deploy.py on a virtual board: 0 board/host differences (index, classifier)."""
     import subprocess
     import sys
 
@@ -193,10 +193,11 @@ def test_smart_home_deploy_on_virtual_board(tmp_path):
         flash.flash(port, ROOT / "firmware_assets" / "model.m2v", "x64", dist=tmp_path / "dist", log=lambda s: None)
         p = subprocess.run(
             [sys.executable, str(ROOT / "examples" / "smart_home" / "deploy.py"), "--port", port,
-             "--index", str(tmp_path / "intents.m2vi")],
+             "--index", str(tmp_path / "intents.m2vi"), "--classifier", str(tmp_path / "intents.m2vc")],
             capture_output=True, text=True, timeout=600,
         )  # fmt: skip
     finally:
         vboard.stop(d)
     assert p.returncode == 0, p.stderr[-2000:] + p.stdout[-2000:]
-    assert "0 mismatches" in p.stdout
+    assert "board vs host search: 0 mismatches" in p.stdout
+    assert "board vs host classifier: 0 mismatches" in p.stdout

@@ -61,3 +61,8 @@ def similarity(a, b):
 def Index(*args, **kw):  # semantic search over an index file: m2v/index.py
     from .index import Index as _I
     return _I(*args, **kw)
+
+
+def Classifier(*args, **kw):  # text classification with a head trained on the host: m2v/classifier.py
+    from .classifier import Classifier as _C
+    return _C(*args, **kw)

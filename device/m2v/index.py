@@ -9,11 +9,10 @@
 # them in place (ROMFS / buffer mode); it keeps only the k best (score, entry)
 # pairs and reads the labels of those alone, so RAM does not grow with the
 # index. Scores are integers, identical to host_tools.index.Index.search.
-import struct
 from array import array
 from micropython import const
 
-import micropython
+from . import _rows
 
 _MAGIC = b"M2VI"
 _VERSION = const(1)
@@ -24,174 +23,37 @@ _SMALL = const(0x40000000)  # 2**30: every partial sum stays below it
 _BUF_ENTRIES = const(64)  # entries per scan call in buffer mode
 
 
-def _bad(msg):
-    return ValueError("corrupt m2v index: " + msg)
+# the scan loop (viper, or its pure-Python twin), shared with the classifier
+use = _rows.use
 
 
-def _crc32():
-    try:
-        from binascii import crc32
+class Index(_rows.RowFile):
+    WHAT = "index"
 
-        return crc32
-    except ImportError:
-        return _crc32_py
-
-
-def _crc32_py(data, crc=0):
-    # Bitwise CRC-32 for ports built without binascii.crc32 (slow, but only at open).
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xEDB88320 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFFFFFF
-
-
-# ---- the scan: score entries [0, n) of a buffer of records (d int8, u16 mult)
-# and append (score, base + e) to cs/ci for each score above thr (every one
-# when full == 0). Returns the number appended. Both versions compute
-#   dot   = sum q[j] * v[j]                      |dot| <= 127 * L1(q) < 2**30
-#   score = bias + floor(dot * mult / 2**15)     split so no product reaches 2**30
-def _scan_py(buf, off, n, d, q, bias, thr, full, base, cs, ci):
-    nc = 0
-    rs = d + 2
-    for e in range(n):
-        o = off + e * rs
-        acc = 0
-        for j in range(d):
-            acc += q[j] * ((buf[o + j] ^ 0x80) - 0x80)
-        m = buf[o + d] | (buf[o + d + 1] << 8)
-        s = bias + (acc >> 15) * m + (((acc & 0x7FFF) * m) >> 15)
-        if full == 0 or s > thr:
-            cs[nc] = s
-            ci[nc] = base + e
-            nc += 1
-    return nc
-
-
-try:
-
-    @micropython.viper
-    def _scan_viper(buf, off: int, n: int, d: int, q, bias: int, thr: int, full: int, base: int, cs, ci) -> int:
-        p = ptr8(buf)
-        qq = ptr16(q)
-        s32 = ptr32(cs)
-        i32 = ptr32(ci)
-        nc = 0
-        rs = d + 2
-        e = 0
-        while e < n:
-            o = off + e * rs
-            acc = 0
-            j = 0
-            while j < d:
-                acc += ((int(qq[j]) ^ 0x8000) - 0x8000) * ((int(p[o + j]) ^ 0x80) - 0x80)
-                j += 1
-            m = int(p[o + d]) | (int(p[o + d + 1]) << 8)
-            s = bias + (acc >> 15) * m + (((acc & 0x7FFF) * m) >> 15)
-            if full == 0 or s > thr:
-                s32[nc] = s
-                i32[nc] = base + e
-                nc += 1
-            e += 1
-        return nc
-
-    _scan = _scan_viper
-except Exception:  # a port or build without the viper emitter
-    _scan_viper = None
-    _scan = _scan_py
-
-
-def use(impl):
-    # Select the scan loop: "viper" or "py" (bit-identical; the tests run both).
-    global _scan
-    if impl == "viper":
-        if _scan_viper is None:
-            raise ValueError("viper is not available on this port")
-        _scan = _scan_viper
-    elif impl == "py":
-        _scan = _scan_py
-    else:
-        raise ValueError("impl must be 'viper' or 'py'")
-
-
-class Index:
     def __init__(self, path, model=None, mode=None, check_crc=True, buf_bytes=4096):
         # path: an index file; mode "buf" reads it in place (ROMFS memoryview) or
         # into RAM, "file" streams it through a buf_bytes buffer; None picks "buf"
         # for /rom paths. model embeds text queries (default: m2v's model).
         # src may also be a buffer (bytes, memoryview) holding the whole index.
-        self._f = None
-        self._mv = None
-        self.model = model
-        if not isinstance(path, str):
-            self._mv = memoryview(path)
-        else:
-            if mode is None:
-                mode = "buf" if path.startswith("/rom/") else "file"
-            f = open(path, "rb")
-            if mode == "buf":
-                try:
-                    self._mv = memoryview(f)  # ROMFS: zero-copy view of flash
-                except TypeError:
-                    self._mv = memoryview(f.read())
-                f.close()
-            elif mode == "file":
-                self._f = f
-            else:
-                f.close()
-                raise ValueError("mode must be 'buf' or 'file'")
-        try:
-            self._open(check_crc, buf_bytes)
-        except Exception:
-            self.close()
-            raise
-
-    def _read(self, off, n):
-        if self._mv is not None:
-            return self._mv[off : off + n]
-        b = bytearray(n)
-        self._f.seek(off)
-        if self._f.readinto(b) != n:
-            raise _bad("short read")
-        return b
+        super().__init__(path, model, mode, check_crc, buf_bytes)
 
     def _open(self, check_crc, buf_bytes):
-        if self._mv is not None:
-            total = len(self._mv)
-        else:
-            self._f.seek(0, 2)
-            total = self._f.tell()
-        if total < _HDR_SIZE:
-            raise ValueError("not an m2v index: shorter than the 64-byte header")
-        h = struct.unpack_from(_HDR, self._read(0, _HDR_SIZE), 0)
-        if h[0] != _MAGIC:
-            raise ValueError("not an m2v index: bad magic")
-        if h[1] != _VERSION:
-            raise ValueError("unsupported m2v index version %d; this reader supports %d" % (h[1], _VERSION))
+        h = self._header(_HDR, _MAGIC, _VERSION)
         (_, _, hs, self.file_size, crc, d, self.out_shift, self.score_shift, n, self.model_crc, self.n_labels,
          c_off, self._e_off, self._id_off, self._lo_off, self._lb_off, lb_size, self._id_bytes, flags, rs, _) = h
         if hs != _HDR_SIZE or flags:
-            raise _bad("bad header size or flags")
-        if total < self.file_size:
-            raise ValueError("truncated m2v index: %d bytes, header says %d" % (total, self.file_size))
-        if total > self.file_size:
-            raise _bad("%d bytes of trailing data" % (total - self.file_size))
+            raise self._bad("bad header size or flags")
+        self._sized()
         if rs != d + 2 or not 1 <= d <= 4096 or n < 1 or self.n_labels < 1 or self._id_bytes not in (2, 4):
-            raise _bad("inconsistent header fields")
+            raise self._bad("inconsistent header fields")
         if self.score_shift > 15 or self.out_shift > 15:
-            raise _bad("inconsistent header fields")
-        end = _HDR_SIZE
-        for off, size in ((c_off, 2 * d), (self._e_off, n * rs), (self._id_off, n * self._id_bytes),
-                          (self._lo_off, 4 * (self.n_labels + 1)), (self._lb_off, lb_size)):  # fmt: skip
-            if off < end or off & 3 or off + size > self.file_size:
-                raise _bad("bad section offsets")
-            end = off + size
+            raise self._bad("inconsistent header fields")
+        spans = ((c_off, 2 * d), (self._e_off, n * rs), (self._id_off, n * self._id_bytes),
+                 (self._lo_off, 4 * (self.n_labels + 1)), (self._lb_off, lb_size))  # fmt: skip
+        self._sections(spans, check_crc, crc)
         self._lb_size = lb_size
         self.dims = d
         self.count = n
-        if check_crc:
-            self._check_crc(crc)
         self.center = array("h", bytes(self._read(c_off, 2 * d)))
         cm = 0
         for v in self.center:
@@ -201,7 +63,7 @@ class Index:
                 cm = v
         # sum |q[d]| must stay below this (FORMAT.md, index file §4)
         self.l1_max = (_SMALL - 1 - d) // (128 + (cm >> self.score_shift))
-        self._q = array("h", bytes(2 * d))
+        self._q = _rows.new_q(d)
         if self._f is not None:
             per = buf_bytes // rs
             if per < 1:
@@ -214,65 +76,15 @@ class Index:
         self._cs = array("i", bytes(4 * self._per))
         self._ci = array("i", bytes(4 * self._per))
 
-    def _check_crc(self, want):
-        crc32 = _crc32()
-        if self._mv is not None:
-            got = crc32(self._mv[16:])
-        else:
-            b = bytearray(512)
-            mv = memoryview(b)
-            self._f.seek(16)
-            got = 0
-            left = self.file_size - 16
-            while left > 0:
-                k = self._f.readinto(mv[: min(left, 512)])
-                if not k:
-                    break
-                got = crc32(mv[:k], got)
-                left -= k
-        if got & 0xFFFFFFFF != want:
-            raise _bad("CRC-32 mismatch")
-
     def __len__(self):
         return self.count
-
-    def close(self):
-        if self._f:
-            self._f.close()
-            self._f = None
 
     # ---- queries
     def _query(self, query):
         # Fill self._q (array('h')) from a text or an int16 vector; return the bias.
         q = self._q
         d = self.dims
-        if isinstance(query, str):
-            m = self.model
-            if m is None:
-                from . import _model
-
-                m = _model()
-            if getattr(m, "dims", d) != d:
-                raise ValueError("the model gives %d dims, the index holds %d" % (m.dims, d))
-            mc = getattr(m, "crc", None)  # the model's header CRC-32, when the loader keeps it
-            if mc is not None and mc != self.model_crc:
-                raise ValueError("the index was built with model crc32 %08x, not with this one (%08x)"
-                                 % (self.model_crc, mc))  # fmt: skip
-            m.embed_into(query, q)
-        else:
-            if len(query) != d:
-                raise ValueError("query vector must be %d integers" % d)
-            for j in range(d):
-                v = query[j]
-                if v < -32768 or v > 32767:
-                    raise ValueError("query vector components must fit int16")
-                q[j] = v
-        l1 = 0
-        for j in range(d):
-            v = q[j]
-            l1 += -v if v < 0 else v
-        if l1 > self.l1_max:
-            raise ValueError("query vector too large for this index: sum of |q| above %d" % self.l1_max)
+        _rows.query_into(q, query, self.model, self.model_crc, self.l1_max, "index")
         c = self.center
         t = self.score_shift
         bias = 0
@@ -289,7 +101,7 @@ class Index:
         rs = d + 2
         n = self.count
         q, cs, ci, per = self._q, self._cs, self._ci, self._per
-        scan = _scan
+        scan = _rows.scan
         ts = []  # scores, best first
         ti = []  # entries
         full = 0
@@ -309,7 +121,7 @@ class Index:
                 want = cnt * rs
                 got = f.readinto(buf) if cnt == per else f.readinto(memoryview(buf)[:want])
                 if got != want:
-                    raise _bad("short read")
+                    raise self._bad("short read")
                 nc = scan(buf, 0, cnt, d, q, bias, thr, full, e0, cs, ci)
             else:
                 nc = scan(buf, self._e_off + e0 * rs, cnt, d, q, bias, thr, full, e0, cs, ci)
@@ -344,11 +156,8 @@ class Index:
         if ib == 4:
             lid |= (b[2] << 16) | (b[3] << 24)
         if lid >= self.n_labels:
-            raise _bad("label id out of range")
-        o = struct.unpack_from("<II", bytes(self._read(self._lo_off + 4 * lid, 8)), 0)
-        if o[0] > o[1] or o[1] > self._lb_size:
-            raise _bad("label offsets")
-        return str(bytes(self._read(self._lb_off + o[0], o[1] - o[0])), "utf-8")
+            raise self._bad("label id out of range")
+        return self._text(lid)
 
     def cosine(self, score):
         # Approximate cosine of query and entry for a score.
