@@ -118,8 +118,27 @@ def bad_models(tmp_path_factory, model_dir) -> dict[str, tuple[bytes, str]]:
     return out
 
 
+EXAMPLE = ROOT / "examples" / "smart_home"
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory) -> tuple[bytes, list[str], list[tuple[str | None, int]]]:
+    """The smart-home classifier (rejection on), its held-out and out-of-domain texts, the host's predictions."""
+    from host_tools import classifier as hc
+    from host_tools import index as hindex
+
+    ref = reference.load(MODEL)
+    data = hc.train(ref, hindex.read_items(EXAMPLE / "intents.jsonl", need_label=True), c=30.0, reject=0.1)
+    texts = [t for _, t in hindex.read_items(EXAMPLE / "heldout.jsonl", need_label=True)]
+    texts += [json.loads(ln)["text"] for ln in (EXAMPLE / "out_of_domain.jsonl").read_text().splitlines() if ln]
+    path = tmp_path_factory.mktemp("clf") / "clf.m2vc"
+    path.write_bytes(data)
+    host = hc.Classifier(path, model=ref)
+    return data, texts, [host.predict(t) for t in texts]
+
+
 @pytest.fixture(scope="module", params=BOARD_NAMES)
-def board(request, bad_models):
+def board(request, bad_models, classifier):
     """A running board (192 KiB heap, RP2040-class) with the model, the samples and the bad models in /rom."""
     name = request.param
     need(name)
@@ -127,6 +146,8 @@ def board(request, bad_models):
         "data/sample.jsonl": jsonl(sample_texts()),
         "data/py.jsonl": jsonl(py_texts()),
         "data/text3k.txt": TEXT_3K.encode(),
+        "clf.m2vc": classifier[0],  # tests/device/classify.py looks for /rom/clf.m2vc
+        "clf_texts.jsonl": jsonl(classifier[1]),
     }
     files.update({f"bad/{n}": data for n, (data, _) in bad_models.items()})
     image = emuboard.default_image(emuboard.BOARDS[name].arch, files)
@@ -166,6 +187,31 @@ def test_bad_models(board, bad_models, report):
     out = board.run_file(PROGRAMS / "bad_models.py", "/rom/bad")
     n = check_bad_models(out, bad_models)
     report(f"{board.name} bad models refused (buffer + file mode)", f"{n}/{n}")
+
+
+def test_classifier_equals_host(board, classifier, report):
+    """m2v.Classifier on the board: the host twin's label and integer score for every text."""
+    _, texts, want = classifier
+    lines = board.run_file(PROGRAMS / "classify.py").strip().splitlines()
+    assert lines[-1] == f"classify: {len(texts)} texts", lines[-3:]
+    got = [tuple(ln.split("\t")) for ln in lines[:-1]]
+    bad = [(t, g, w) for t, g, w in zip(texts, got, want) if g != (str(w[0]), str(w[1]))]
+    rejected = sum(w[0] is None for w in want)
+    report(f"{board.name} classifier", f"{len(texts)} texts ({rejected} rejected), {len(bad)} differ from the host")
+    assert len(got) == len(texts) and not bad, bad[:3]
+
+
+def test_architecture_read_from_board(board):
+    """scripts/mpy_arch.py decodes the board's sys.implementation._mpy and picks the .mpy build it runs."""
+    import mpy_arch
+
+    value = int(board.exec("import sys\nprint(sys.implementation._mpy)").split()[-1])
+    abi = mpy_arch.decode(value)
+    native = {"cortex-m0": "armv6m", "cortex-m7": "armv7emdp", "rv32imc": "rv32imc"}[board.name]
+    assert abi.arch == native and (abi.mpy_version, abi.sub_version) == (6, 3)
+    assert mpy_arch.dist_arch(abi.arch) == emuboard.BOARDS[board.name].arch
+    if board.name == "rv32imc":
+        assert abi.arch_flags, "the qemu RV32 port reports its Zba extension"
 
 
 @pytest.mark.parametrize("name", BOARD_NAMES)
