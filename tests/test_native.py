@@ -1,0 +1,44 @@
+"""The package's native C core (device/native, firmware_assets/native/<arch>/_native.mpy).
+
+The committed builds must be what the source builds to with the pinned MicroPython source and
+Debian's toolchains (users need no cross compiler, and a stale build cannot hide), and the core
+must equal the viper loops and the pure-Python twins on seeded batches, on the unix port here
+and on every emulated board (tests/test_emulated_boards.py runs the same device program).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from mpy import DEVICE, ROOT, micropython
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import build_native  # noqa: E402
+import emuboard  # noqa: E402
+
+
+def test_committed_builds_are_the_sources_build(tmp_path, report):
+    try:
+        built = {arch: build_native.build(arch, tmp_path) for arch in build_native.ARCHS}
+    except emuboard.ToolsMissing as e:
+        if emuboard.in_ci():
+            pytest.fail(f"the native core's toolchains are required in CI: {e}")
+        pytest.skip(f"cannot build the native core here: {e}")
+    stale = [a for a, p in built.items() if p.read_bytes() != (build_native.OUT / a / "_native.mpy").read_bytes()]
+    assert not stale, f"firmware_assets/native is stale for {stale}: run make native and commit"
+    report("native core builds equal to the committed ones", ", ".join(f"{a} {p.stat().st_size} B" for a, p in built.items()))
+
+
+def test_native_pool_equals_viper_and_python_on_unix_port(tmp_path, report):
+    pkg = tmp_path / "m2v"
+    shutil.copytree(DEVICE / "m2v", pkg)
+    shutil.copy(build_native.OUT / "x64" / "_native.mpy", pkg / "_native.mpy")
+    code = f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nsys.argv[:] = ['native_pool.py', '300', '11']\n"
+    code += (ROOT / "tests" / "device" / "native_pool.py").read_text()
+    p = subprocess.run([micropython(), "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip().splitlines()[-1] == "native_pool: 300 cases, 0 mismatches, errors 2/2", p.stdout[-500:]
+    report("unix native pooling vs viper and py", "300 cases, 0 mismatches")
