@@ -101,7 +101,10 @@ res = {"load_us": load_us, "load_nocrc_us": load_nocrc_us, "load_heap": load_hea
 noop = lambda *a: None
 wpf = None
 if getattr(m, "_f", None) and IMPL == "viper":
-    import m2v._wpf as wpf  # file mode pools through _wpf.acc_recs_f
+    try:
+        import m2v._tok_file as wpf  # file mode pools through _tok_file.acc_recs_f
+    except ImportError:
+        import m2v._wpf as wpf  # the same module in an older package
 
 
 def timed(texts, stub):

@@ -8,7 +8,7 @@ import sys
 from array import array
 from micropython import const
 
-# the page cache of file mode: pages of 2**PS bytes (also _wpf.py), a power
+# the page cache of file mode: pages of 2**PS bytes (also _tok_file.py), a power
 # of two of slots (8, or what load's ram budget allows)
 PS = const(6)
 _PS = const(PS)
@@ -22,7 +22,7 @@ class FileSection:
     # s[i] is the byte at file offset off + i; c = [file, tags, cache, row,
     # fill, slot views...] is the model's page cache (page p in slot p & sm
     # of the bytearray cache, its number in tags[p & sm]; shared by the
-    # sections and by _wpf.py) and the buffer of one centroid row.
+    # sections and by _tok_file.py) and the buffer of one centroid row.
     def __init__(self, c, off, size):
         self.c = c
         self.off = off
@@ -83,6 +83,12 @@ class Model:
         from . import pool
         from .tok import Tokenizer
 
+        if pool.IMPL is None:
+            pool.use(None)  # the fastest loops this port runs
+        # which implementation ran the last call, per stage (README "Which
+        # implementation runs"): "tok" and "pool" "viper" or "py", "tables"
+        # "buf" (read as buffers) or "file" (through the page cache)
+        self.impl = {"tok": None, "pool": None, "tables": None}
         self.tok = Tokenizer(self)
         self._sink = self
 
@@ -128,6 +134,7 @@ class Model:
         self.ntok = 0
         self._run(text, self)
         pool.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
+        self.impl["pool"] = pool.IMPL
         return out
 
     def embed(self, text):

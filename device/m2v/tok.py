@@ -2,13 +2,16 @@
 # WordPiece greedy longest match on the vocabulary trie (docs/FORMAT.md §3-5).
 # The text is read in place through memoryview(str): no copy of the text, no
 # list of words; one word (at most max_word_chars code points) is buffered.
-# The hot path (ASCII scan, trie walk, records) is in viper: _wpv.py for
-# buffer/ROMFS models, _wpf.py for file-mode models (through the page cache);
-# its bit-identical pure-Python twin _wp.py is imported only by use("py") or
-# on a port without viper. This file drives it and handles the other code
-# points and added tokens. Indices into T and c: see _wp.py.
+# The hot path (ASCII scan, trie walk, records) is in a core module that
+# pool.core() names: viper _tok_buf.py for buffer/ROMFS models, viper
+# _tok_file.py for file-mode models (through the page cache), or their
+# bit-identical pure-Python twin _tok_py.py (use("py") or a port without viper). This file drives it and handles the other code
+# points and added tokens. Indices into T and c: see _tok_py.py.
 from array import array
 from micropython import const
+
+from . import pool
+from .pool import core
 
 _T_WORD = const(9)
 _C_HS = const(0)
@@ -46,47 +49,26 @@ _NC = const(588)
 _TC = const(28)
 _BATCH = const(64)  # tokens queued before they are delivered, besides one word's
 
-_impl = "viper"
-_v = None  # the _wpv module once imported; False: no viper on this port
-_vf = None  # the same for _wpf
+_kind = None  # the kind use() selected; None: the fastest this port runs
+_mods = [None, None]  # its core modules for buffers and for the page cache, once imported
 
 
-def _viper(file=False):
-    # the viper module for buffer (_wpv) or file-mode (_wpf) models, or False
-    global _v, _vf
-    if file:
-        if _vf is None:
-            try:
-                from . import _wpf as v
-            except Exception:  # a port or build without the viper emitter
-                v = False
-            _vf = v
-        return _vf
-    if _v is None:
-        try:
-            from . import _wpv as v
-        except Exception:
-            v = False
-        _v = v
-    return _v
-
-
-def _py():
-    from . import _wp
-
-    return _wp
+def _get(k):
+    # The selected kind's core for k: 0 tables as buffers, 1 through the page cache.
+    m = _mods[k]
+    if m is None:
+        m = _mods[k] = core(_kind, k)
+    return m
 
 
 def use(impl):
-    # Select the tokenizer hot path: "viper" (_wpv.py for buffer/ROMFS
-    # models, _wpf.py for file-mode models) or "py" (_wp.py). Bit-identical;
-    # tests run both.
-    global _impl
-    if impl not in ("viper", "py"):
-        raise ValueError("impl must be 'viper' or 'py'")
-    if impl == "viper" and not _viper():
-        raise ValueError("viper is not available on this port")
-    _impl = impl
+    # Select the tokenizer hot path: "viper" (_tok_buf.py for buffer/ROMFS
+    # models and tables in RAM, _tok_file.py through the file-mode page
+    # cache) or "py" (_tok_py.py for both). Bit-identical; tests run both.
+    # Both cores of the kind are imported here: a broken one raises.
+    global _kind
+    _mods[0], _mods[1] = core(impl, 0), core(impl, 1)
+    _kind = impl
 
 
 class Tokenizer:
@@ -105,9 +87,9 @@ class Tokenizer:
         c[_C_NREC] = len(m.records)
         c[_C_NRUNS] = len(m.runs) // 6
         self.c = c
-        # _wpv needs every tokenizer table as a buffer: true for buffer/ROMFS
+        # _tok_buf needs every tokenizer table as a buffer: true for buffer/ROMFS
         # models and for file-mode models with their tables in RAM; file-mode
-        # models give _wpf the page cache and the sections' offsets, which
+        # models give _tok_file the page cache and the sections' offsets, which
         # it also uses for the records (streamed in file mode whatever ram is)
         f = m._f
         self.bufs = not f or m.ram_tables > 0
@@ -116,50 +98,33 @@ class Tokenizer:
             c[_C_SM] = len(f[1]) - 1
             k = _C_OFF
             for x in (t[7], t[8], t[9], t[6], t[10], m.records, m.runs):
-                c[k] = getattr(x, "off", -1)  # -1: in RAM, read by _wpv, not _wpf
+                c[k] = getattr(x, "off", -1)  # -1: in RAM, read by _tok_buf, not _tok_file
                 k += 1
             c[k] = len(t[6])
             c[k + 1] = len(t[9])
         self.sink = None
-        self._v = None
+        self._core = None  # the core that reads the tables, set per run
 
-    # ---- normaliser (docs/FORMAT.md §3): see _wp.find_run_py
+    # ---- normaliser (docs/FORMAT.md §3): see _tok_py.find_run
     def _find_run(self, cp):
         c = self.c
         if c[_C_RLO] <= cp < c[_C_RHI]:
             return c[_C_RI]
-        v = self._v
-        return v.find_run(self.T, c, cp) if v else _py().find_run_py(self.T, c, cp)
+        return self._core.find_run(self.T, c, cp)
 
     # ---- words
     def _put(self, cp):
-        # Append one code point to the current word as UTF-8.
+        # Append one code point to the current word as UTF-8 (a cold path:
+        # MicroPython's own encoder; the cores' scans inline theirs).
         c = self.c
         wc = c[_C_WC] + 1
         c[_C_WC] = wc
         if wc > self.m.max_word_chars:
             return  # the word will be [UNK]; its bytes are not needed
-        w = self.T[_T_WORD]
+        b = chr(cp).encode()
         n = c[_C_WN]
-        if cp < 0x80:
-            w[n] = cp
-            n += 1
-        elif cp < 0x800:
-            w[n] = 0xC0 | (cp >> 6)
-            w[n + 1] = 0x80 | (cp & 63)
-            n += 2
-        elif cp < 0x10000:
-            w[n] = 0xE0 | (cp >> 12)
-            w[n + 1] = 0x80 | ((cp >> 6) & 63)
-            w[n + 2] = 0x80 | (cp & 63)
-            n += 3
-        else:
-            w[n] = 0xF0 | (cp >> 18)
-            w[n + 1] = 0x80 | ((cp >> 12) & 63)
-            w[n + 2] = 0x80 | ((cp >> 6) & 63)
-            w[n + 3] = 0x80 | (cp & 63)
-            n += 4
-        c[_C_WN] = n
+        self.T[_T_WORD][n : n + len(b)] = b
+        c[_C_WN] = n + len(b)
 
     def _out(self, cp, iso):
         if iso:
@@ -186,34 +151,26 @@ class Tokenizer:
         sink = self.sink
         out = self.out
         rb, ib, mb, wb = m.rec_bits, m.id_bits, m.map_bits, m.weight_bits
-        v = self._v
+        f = m._f
         if sink is self.pool_sink:
             # the model's own embed() sink: pool the whole batch in one call
             # (the same sums as Model.token, without a call per token)
-            from . import pool
-
-            f = m._f
             if not f:
                 pool.acc_recs(m.acc, self.cen, m.records, out, n, m.wcodes, rb, ib, mb, wb, m.dims)
                 m.ntok += n
                 return
-            if pool.acc_recs is pool.acc_recs_viper:
-                _viper(True).acc_recs_f(self.T, c, m.acc, f[0], f[3], self.cen.off, n, m.wcodes, ib, mb, wb, m.dims, m.n_centroids)
+            # file mode: the pooling kind's batch loop through the page cache, if it has one
+            fp = pool.file_core()
+            if fp:
+                fp.acc_recs_f(self.T, c, m.acc, f[0], f[3], self.cen.off, n, m.wcodes, ib, mb, wb, m.dims, m.n_centroids)
                 m.ntok += n
                 return
+        # the records are streamed in file mode whatever ram is: the file core reads them
+        field = _get(1 if f else 0).field
         T = self.T
-        if v:
-            field = _viper(m._f is not None).field
-            for k in range(n):
-                pos = out[k] * rb
-                sink.token(field(T, c, pos, ib), field(T, c, pos + ib, mb), field(T, c, pos + ib + mb, wb))
-            return
-        rec = m.records
-        nrec = len(rec)
-        field = _py().field_py
         for k in range(n):
             pos = out[k] * rb
-            sink.token(field(rec, pos, ib, nrec), field(rec, pos + ib, mb, nrec), field(rec, pos + ib + mb, wb, nrec))
+            sink.token(field(T, c, pos, ib), field(T, c, pos + ib, mb), field(T, c, pos + ib + mb, wb))
 
     def _norm(self, cp):
         # Normalise one code point >= 0x80 through NORM_RUNS.
@@ -240,22 +197,11 @@ class Tokenizer:
             n = kb >> 4
             pool = m.pool
             p = arg + (cp - self.c[_C_RLO]) * n
-            end = p + n
-            while p < end:
-                b = pool[p]
-                if b < 0x80:
-                    c = b
-                    p += 1
-                elif b < 0xE0:
-                    c = ((b & 0x1F) << 6) | (pool[p + 1] & 63)
-                    p += 2
-                elif b < 0xF0:
-                    c = ((b & 0x0F) << 12) | ((pool[p + 1] & 63) << 6) | (pool[p + 2] & 63)
-                    p += 3
-                else:
-                    c = ((b & 7) << 18) | ((pool[p + 1] & 63) << 12) | ((pool[p + 2] & 63) << 6) | (pool[p + 3] & 63)
-                    p += 4
-                self._out(c, iso)
+            b = bytearray(n)
+            for k in range(n):
+                b[k] = pool[p + k]
+            for ch in str(b, "utf-8"):
+                self._out(ord(ch), iso)
         elif kind == 5:  # HANGUL syllable -> conjoining jamo
             s = cp - _SB
             self._out(_LB + s // _NC, iso)
@@ -284,19 +230,17 @@ class Tokenizer:
         if not isinstance(text, str):
             raise TypeError("text must be str, not " + type(text).__name__)
         m = self.m
-        v = _impl == "viper" and _viper(not self.bufs)
-        self._v = v
-        if v:
-            scan = v.scan
-            self._flush = v.flush
-        else:
-            w = _py()
-            scan = w.scan_py
-            self._flush = w.flush_py
+        core = self._core = _get(0 if self.bufs else 1)
+        scan = core.scan
+        self._flush = core.flush
+        # what runs, for model.impl (no allocation: the keys exist)
+        imp = m.impl
+        imp["tok"] = core.IMPL
+        imp["tables"] = "buf" if self.bufs else "file"
         self.sink = sink
         self.pool_sink = None
-        # embed() through the model's sink: pool in batches (file mode: viper only)
-        if sink is getattr(m, "_sink", None) and (self.bufs or v):
+        # embed() through the model's sink: pool in batches
+        if sink is getattr(m, "_sink", None):
             self.pool_sink = sink
             self.cen = m._s[13]
         c = self.c

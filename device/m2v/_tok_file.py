@@ -1,13 +1,15 @@
-# The viper twins of _wp.py's tokenizer hot path for file-mode models: the
+# The viper twins of _tok_py.py's tokenizer hot path for file-mode models: the
 # tables are read at absolute file offsets through the model's page cache
 # (bytearray CACHE of SM + 1 pages of 64 bytes, SM + 1 a power of two set by
 # load's ram budget, array("i") TAGS of their page numbers, and SLOTS, a
 # memoryview of each page, so that a miss reads straight into its slot; shared
 # with model.FileSection). Page q lives in slot q & SM (the mask: c[_C_SM]).
-# Every read is bounds-checked against its section, as in _wp.py
-# (IndexError). Bit-identical to _wp.py and _wpv.py (tests run all three).
+# Every read is bounds-checked against its section, as in _tok_py.py
+# (IndexError). Bit-identical to _tok_py.py and _tok_buf.py (tests run all three).
 import micropython
 from micropython import const
+
+IMPL = "viper"
 
 # the page cache: 2**_PS-byte pages (model.py, _load.py)
 _PS = const(6)

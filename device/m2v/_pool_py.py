@@ -1,9 +1,11 @@
-# The pure-Python twins of pool.py's viper loops (bit-identical; tests run
-# both). Imported only by m2v.pool.use("py") or on a port without viper, so
-# that they do not sit in the heap otherwise.
+# Pooling in pure Python: the readable twin of _pool_viper.py, bit-identical
+# (tests run both), for ports without viper. Imported only by
+# m2v.pool.use("py") or on such a port, so it does not sit in the heap otherwise.
+
+IMPL = "py"
 
 
-def acc_row_py(acc, row, m, n):
+def acc_row(acc, row, m, n):
     for d in range(n):
         v = row[d]
         if v > 127:
@@ -11,7 +13,7 @@ def acc_row_py(acc, row, m, n):
         acc[d] += m * v
 
 
-def acc_recs_py(acc, cen, rec, out, n, wcodes, rb, ib, mb, wb, dims):
+def acc_recs(acc, cen, rec, out, n, wcodes, rb, ib, mb, wb, dims):
     # acc_row for the tokens whose record numbers are out[0:n], rows read in
     # place from the CENTROIDS buffer cen (docs/FORMAT.md §5 records, §6).
     nrec = len(rec)
@@ -22,7 +24,7 @@ def acc_recs_py(acc, cen, rec, out, n, wcodes, rb, ib, mb, wb, dims):
         o = row * dims
         if o + dims > len(cen):
             raise ValueError("corrupt m2v model: centroid row out of range")
-        acc_row_py(acc, cen[o : o + dims], wcodes[code], dims)
+        acc_row(acc, cen[o : o + dims], wcodes[code], dims)
 
 
 def _field(rec, pos, width, nrec):
@@ -51,7 +53,7 @@ def isqrt(x):
     return r
 
 
-def normalize_into_py(acc, out, n, norm_bits, q):
+def normalize_into(acc, out, n, norm_bits, q):
     # Reduce acc to a unit vector in Q(q) written into out (§6 steps 2-5).
     m = 0
     for d in range(n):

@@ -1,10 +1,12 @@
-# The viper twins of _wp.py's tokenizer hot path (scan_py, flush_py,
-# wordpiece_py), for models whose tables are buffers (buffer/ROMFS mode).
+# The viper twins of _tok_py.py's tokenizer hot path (scan, flush,
+# wordpiece), for models whose tables are buffers (buffer/ROMFS mode).
 # A module of its own so that file-mode models, which cannot use it, do not
 # load its native code into the heap; tok.py imports it on first use.
-# The constants repeat _wp.py's: viper needs them at compile time.
+# The constants repeat _tok_py.py's: viper needs them at compile time.
 import micropython
 from micropython import const
+
+IMPL = "viper"
 
 # T: the tables and the scratch buffers
 _T_ASCII = const(0)
@@ -48,7 +50,7 @@ _C_LEN = const(24)
 
 
 @micropython.viper
-def wordpiece_v(T, c, n: int) -> int:
+def wordpiece(T, c, n: int) -> int:
     cc = ptr32(c)
     w = ptr8(T[_T_WORD])
     symmap = ptr8(T[_T_SYMMAP])
@@ -206,7 +208,7 @@ def wordpiece_v(T, c, n: int) -> int:
     return np_
 
 @micropython.viper
-def flush_v(T, c):
+def flush(T, c):
     cc = ptr32(c)
     wc = cc[_C_WC]
     if wc == 0 or cc[_C_DONE]:
@@ -215,7 +217,7 @@ def flush_v(T, c):
         return
     n = -1
     if wc <= cc[_C_MWC]:
-        n = int(wordpiece_v(T, c, cc[_C_WN]))
+        n = int(wordpiece(T, c, cc[_C_WN]))
     cc[_C_WN] = 0
     cc[_C_WC] = 0
     count = cc[_C_COUNT]
@@ -232,7 +234,7 @@ def flush_v(T, c):
         cc[_C_DONE] = 1
 
 @micropython.viper
-def scan_v(T, c, text, end: int):
+def scan(T, c, text, end: int):
     # scan_py in viper
     cc = ptr32(c)
     t = ptr8(text)
@@ -258,7 +260,7 @@ def scan_v(T, c, text, end: int):
             if v == 0:
                 continue
             if v == 1:
-                flush_v(T, c)
+                flush(T, c)
                 continue
             if v == 2:
                 cp = b  # a control kept as a word character (clean_text off)
@@ -287,7 +289,7 @@ def scan_v(T, c, text, end: int):
             if kind == 0:
                 continue
             if kind == 1:
-                flush_v(T, c)
+                flush(T, c)
                 continue
             arg = int(runs[o + 4]) | (int(runs[o + 5]) << 8)
             if arg > 0x7FFF:
@@ -296,7 +298,7 @@ def scan_v(T, c, text, end: int):
                 cp += arg
             iso = kb & 8
         if iso:
-            flush_v(T, c)
+            flush(T, c)
         wc = cc[_C_WC] + 1
         cc[_C_WC] = wc
         if wc <= mwc:
@@ -321,7 +323,7 @@ def scan_v(T, c, text, end: int):
                 n += 4
             cc[_C_WN] = n
         if iso:
-            flush_v(T, c)
+            flush(T, c)
     cc[_C_I] = i
     cc[_C_CHARS] = chars
 
@@ -371,6 +373,3 @@ def field(T, c, pos: int, width: int) -> int:
             v |= int(r[b + 2]) << 16
     return (v >> (pos & 7)) & ((1 << width) - 1)
 
-
-scan = scan_v
-flush = flush_v

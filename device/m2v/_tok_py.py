@@ -1,7 +1,7 @@
 # Tokenizer hot path (docs/FORMAT.md §3, §5): the ASCII scan, the WordPiece
 # trie walk and the record decode, as twin functions with one signature:
 # *_py index anything that indexes like bytes (buffers or file sections);
-# the viper twins are in _wpv.py (buffers: buffer/ROMFS mode) and _wpf.py
+# the viper twins are in _tok_buf.py (buffers: buffer/ROMFS mode) and _tok_file.py
 # (file mode, through the page cache). This module is imported only by
 # tok.use("py") or on a port without viper. All keep their
 # state in one array("i") `c` and read the tables from one list `T`, so the
@@ -9,6 +9,8 @@
 # (tests/test_device_parity.py runs both). No allocation on this path.
 import micropython
 from micropython import const
+
+IMPL = "py"
 
 # T: the tables and the scratch buffers
 T_ASCII = const(0)
@@ -143,7 +145,7 @@ def _rank_t_py(T, c, node):
     return r
 
 
-def wordpiece_py(T, c, n):
+def wordpiece(T, c, n):
     # Greedy longest match over WORD[0:n]; writes record numbers to OUT from
     # OUT[NOUT] on and returns their count, or -1 when the word is unknown.
     w = T[T_WORD]
@@ -182,13 +184,13 @@ def wordpiece_py(T, c, n):
     return np_
 
 
-def flush_py(T, c):
+def flush(T, c):
     # End the current word: WordPiece it, queue its records in OUT, count.
     wc = c[C_WC]
     if wc == 0 or c[C_DONE]:
         c[C_WN] = c[C_WC] = 0
         return
-    n = -1 if wc > c[C_MWC] else wordpiece_py(T, c, c[C_WN])
+    n = -1 if wc > c[C_MWC] else wordpiece(T, c, c[C_WN])
     c[C_WN] = c[C_WC] = 0
     count = c[C_COUNT]
     if n < 0:
@@ -203,7 +205,7 @@ def flush_py(T, c):
         c[C_DONE] = 1
 
 
-def find_run_py(T, c, cp):
+def find_run(T, c, cp):
     # Index of the NORM_RUNS entry holding cp (binary search, one-run cache).
     if c[C_RLO] <= cp < c[C_RHI]:
         return c[C_RI]
@@ -225,7 +227,7 @@ def find_run_py(T, c, cp):
     return lo
 
 
-def scan_py(T, c, text, end):
+def scan(T, c, text, end):
     # Tokenise text from byte c[I]: ASCII through the ASCII table, other code
     # points through the DROP/SPACE/DELTA/ALT runs. Stops at end, before a
     # byte that may start an added token or a code point of another kind
@@ -252,7 +254,7 @@ def scan_py(T, c, text, end):
             if v == 0:
                 continue
             if v == 1:
-                flush_py(T, c)
+                flush(T, c)
                 continue
             if v == 2:
                 cp = b  # a control kept as a word character (clean_text off)
@@ -269,7 +271,7 @@ def scan_py(T, c, text, end):
             else:
                 cp = ((b & 7) << 18) | ((text[i + 1] & 63) << 12) | ((text[i + 2] & 63) << 6) | (text[i + 3] & 63)
                 nb = 4
-            o = find_run_py(T, c, cp) * 6
+            o = find_run(T, c, cp) * 6
             kb = runs[o + 3]
             kind = kb & 7
             if kind > 3:
@@ -279,7 +281,7 @@ def scan_py(T, c, text, end):
             if kind == 0:
                 continue
             if kind == 1:
-                flush_py(T, c)
+                flush(T, c)
                 continue
             arg = runs[o + 4] | (runs[o + 5] << 8)
             if arg > 0x7FFF:
@@ -288,7 +290,7 @@ def scan_py(T, c, text, end):
                 cp += arg
             iso = kb & 8
         if iso:
-            flush_py(T, c)
+            flush(T, c)
         wc = c[C_WC] + 1
         c[C_WC] = wc
         if wc <= mwc:
@@ -314,12 +316,15 @@ def scan_py(T, c, text, end):
                 n += 4
             c[C_WN] = n
         if iso:
-            flush_py(T, c)
+            flush(T, c)
     c[C_I] = i
     c[C_CHARS] = chars
 
 
-def field_py(rec, pos, width, nrec):
+def field(T, c, pos, width):
+    # the width-bit field at bit pos of RECORDS (docs/FORMAT.md §5)
+    rec = T[T_RECORDS]
+    nrec = c[C_NREC]
     b = pos >> 3
     v = rec[b]
     if b + 1 < nrec:
