@@ -114,6 +114,8 @@ class Model:
             self.tok.run(text, sink)
         except IndexError:  # a table read out of its section: check_crc=False and a damaged model
             raise ValueError("corrupt m2v model: table index out of range")
+        except UnicodeError:  # a damaged normaliser string (NORM_POOL), as above
+            raise ValueError("corrupt m2v model: bad UTF-8 in the normaliser pool")
 
     # ---- API
     def tokenize(self, text):
