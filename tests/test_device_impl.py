@@ -5,8 +5,9 @@ import raises) in a copy of the package, and the parity runner is run in
 every mode: the modes whose selection uses that module must fail, the others
 must still give the reference's token ids and vectors and report (through
 ``model.impl``) the implementation they were asked for. A port without viper
-is simulated by a probe module that raises what such a port raises: the
-package then runs its pure-Python twins, says so, and refuses ``use("viper")``.
+is simulated (pool.VIPER False, the viper modules raising what such a port
+raises): the package then runs its pure-Python twins without touching a viper
+module, says so, and refuses ``use("viper")``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ CONFIGS = [
     ("rom", "viper"), ("rom", "py"), ("file", "viper"), ("file", "py"),
     ("fileram", "viper"), ("fileram", "py"), ("fileram", "py/viper"), ("fileram", "viper/py"),
 ]  # fmt: skip
-CORES = ["_tok_buf", "_tok_file", "_tok_py", "_pool_viper", "_pool_py", "_viper_probe"]
+CORES = ["_tok_buf", "_tok_file", "_tok_py", "_pool_viper", "_pool_py"]
 
 
 def uses(mode: str, impl: str) -> set[str]:
@@ -38,8 +39,6 @@ def uses(mode: str, impl: str) -> set[str]:
     mods |= {"_pool_viper"} if pool == "viper" else {"_pool_py"}
     if pool == "viper" and mode != "rom":
         mods.add("_tok_file")  # file mode pools a batch through the page cache: _tok_file.acc_recs_f
-    if "viper" in (tok, pool):
-        mods.add("_viper_probe")
     return mods
 
 
@@ -102,8 +101,24 @@ def run_snippet(dev: Path, code: str) -> subprocess.CompletedProcess:
     return subprocess.run([micropython(), "-c", pre + code], capture_output=True, text=True, timeout=120)
 
 
+def package_without_viper(tmp: Path) -> Path:
+    """The package as a port without viper sees it.
+
+    pool.VIPER (read from sys.implementation._mpy) is False there, and importing a viper module raises
+    what such a port raises: the viper modules are replaced by that, so any import of one fails the run.
+    """
+    dev = package_with(tmp, "_tok_buf", NO_VIPER)
+    for name in ("_tok_file", "_pool_viper"):
+        (dev / "m2v" / f"{name}.py").write_text(NO_VIPER)
+    pool = dev / "m2v" / "pool.py"
+    text = pool.read_text()
+    line = next(x for x in text.splitlines() if x.startswith("VIPER = "))
+    pool.write_text(text.replace(line, "VIPER = False"))
+    return dev
+
+
 def test_port_without_viper_runs_the_python_twins(tmp_path, want):
-    dev = package_with(tmp_path, "_viper_probe", NO_VIPER)
+    dev = package_without_viper(tmp_path)
     text = TEXTS[-2]
     code = f"""
 import m2v, m2v.pool, m2v.tok
@@ -120,14 +135,20 @@ for mod in (m2v.tok, m2v.pool):
 print(sorted(k for k in sys.modules if k.startswith("m2v.")))
 """
     proc = run_snippet(dev, code)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     vec = " ".join(str(x) for x in want[1][-2])
     assert lines[0] == "buf py py buf " + vec
     assert lines[1] == "file py py file " + vec
     assert lines[2:4] == ["use viper: viper is not available on this port"] * 2
-    # no viper core was imported, and the probe left sys.modules
-    assert not any(x in lines[4] for x in ("_tok_buf", "_tok_file", "_pool_viper", "_viper_probe")), lines[4]
+    assert not any(x in lines[4] for x in ("_tok_buf", "_tok_file", "_pool_viper")), lines[4]
+
+
+def test_viper_detection_on_this_port():
+    # the unix port (x64) has a native architecture: pool.VIPER is True and the default is viper
+    proc = run_snippet(DEVICE, "import m2v.pool\nprint(m2v.pool.VIPER, (sys.implementation._mpy >> 10) & 63)\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "2"]  # MP_NATIVE_ARCH_X64 (py/persistentcode.h)
 
 
 def test_port_with_viper_picks_viper_by_default():
@@ -143,9 +164,9 @@ print(sorted(k for k in sys.modules if k.startswith("m2v.")))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[:2] == ["buf viper viper buf", "file viper viper file"]
-    assert "_tok_py" not in lines[2] and "_pool_py" not in lines[2] and "_viper_probe" not in lines[2], lines[2]
+    assert "_tok_py" not in lines[2] and "_pool_py" not in lines[2], lines[2]
 
 
 def test_unknown_kind_is_refused():
     proc = run_snippet(DEVICE, 'import m2v.tok\ntry:\n    m2v.tok.use("fast")\nexcept ValueError as e:\n    print(e)\n')
-    assert proc.stdout.strip() == "impl must be one of: viper, py", proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "impl must be 'viper' or 'py'", proc.stdout + proc.stderr

@@ -81,7 +81,7 @@ def table(t, hs, total):
 
 
 def init(m, src, check_crc, mode, ram=0):
-    m._f = None  # file mode: the page cache list, its [0] the file
+    m._cache = None  # file mode: the page cache (model.PageCache), holding the file
     m.ram_tables = m.ram_need = m.cache_bytes = 0  # file mode: tables read into RAM, their size, page cache
     if mode not in (None, "buf", "file"):
         raise ValueError("mode must be 'buf' or 'file'")
@@ -211,7 +211,7 @@ def _init(m, src, check_crc, ram):
     # the sections: in place, or small ones in RAM and the rest through the page cache
     s = [None] * (_N_SECTIONS + 1)
     if f:
-        from .model import PS, FileSection, _filler
+        from .model import PS, FileSection, PageCache
 
         # the tokenizer's tables in RAM, all or none: the tokenizer then runs
         # on buffers (ROMFS speed); records and centroid rows stay streamed
@@ -235,13 +235,10 @@ def _init(m, src, check_crc, ram):
         while 2 * k * ((1 << PS) + 44) <= ram:
             k *= 2
         m.cache_bytes = k << PS
-        cb = bytearray(k << PS)
-        mv = memoryview(cb)
-        c = [None] * (5 + k)
-        c[0], c[1], c[2], c[3] = f, array("i", b"\xff" * (4 * k)), cb, bytearray(d)
-        for i in range(k):
-            c[5 + i] = mv[i << PS : (i + 1) << PS]
-        c[4] = _filler(c)
+        pc = PageCache()
+        pc.file, pc.tags, pc.buf, pc.sm, pc.row = f, array("i", b"\xff" * (4 * k)), bytearray(k << PS), k - 1, bytearray(d)
+        mv = memoryview(pc.buf)
+        pc.slots = [mv[i << PS : (i + 1) << PS] for i in range(k)]
         for i in range(1, _N_SECTIONS + 1):
             if s[i] is not None:
                 continue
@@ -253,8 +250,8 @@ def _init(m, src, check_crc, ram):
             elif n <= 256:
                 s[i] = f.read(n)
             else:
-                s[i] = FileSection(c, off, n)
-        m._f = c
+                s[i] = FileSection(pc, off, n)
+        m._cache = pc
     else:
         for i in range(1, _N_SECTIONS + 1):
             off, n = secs[i]

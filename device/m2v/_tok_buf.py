@@ -2,7 +2,8 @@
 # wordpiece), for models whose tables are buffers (buffer/ROMFS mode).
 # A module of its own so that file-mode models, which cannot use it, do not
 # load its native code into the heap; tok.py imports it on first use.
-# The constants repeat _tok_py.py's: viper needs them at compile time.
+# The constants are copies of _tok_py.py's (viper needs them at compile
+# time; tests/test_device_layout.py ties them).
 import micropython
 from micropython import const
 
@@ -28,12 +29,10 @@ _C_GS = const(1)
 _C_TS = const(2)
 _C_SB = const(3)
 _C_ESC = const(4)
-_C_RB = const(5)
 _C_MWC = const(6)  # max_word_chars
 _C_MAXLEN = const(7)
 _C_LIMIT = const(8)  # pretrunc_chars
 _C_ROOM = const(9)  # scan returns when more than this many tokens wait in OUT
-_C_NREC = const(10)  # len(RECORDS)
 _C_NRUNS = const(11)  # entries in NORM_RUNS
 _C_RLO = const(12)  # cache of the last NORM_RUNS lookup: [RLO, RHI) is run RI
 _C_RHI = const(13)
@@ -46,7 +45,6 @@ _C_DONE = const(19)
 _C_CHARS = const(20)  # code points read (pretrunc cut)
 _C_NOUT = const(21)  # entries in OUT
 _C_I = const(22)  # byte position in the text
-_C_LEN = const(24)
 
 
 @micropython.viper

@@ -3,7 +3,7 @@
 # (bytearray CACHE of SM + 1 pages of 64 bytes, SM + 1 a power of two set by
 # load's ram budget, array("i") TAGS of their page numbers, and SLOTS, a
 # memoryview of each page, so that a miss reads straight into its slot; shared
-# with model.FileSection). Page q lives in slot q & SM (the mask: c[_C_SM]).
+# with model.FileSection: model.PageCache). Page q lives in slot q & SM (the mask: c[_C_SM]).
 # Every read is bounds-checked against its section, as in _tok_py.py
 # (IndexError). Bit-identical to _tok_py.py and _tok_buf.py (tests run all three).
 import micropython
@@ -11,20 +11,21 @@ from micropython import const
 
 IMPL = "viper"
 
-# the page cache: 2**_PS-byte pages (model.py, _load.py)
+# the page cache: 2**_PS-byte pages (a copy of model.PS: tests/test_device_layout.py)
 _PS = const(6)
-_PM = const(63)
+_PM = const((1 << _PS) - 1)
+
+# copies of _tok_py.py's layout of T and c (viper needs them at compile time)
 
 _T_ASCII = const(0)
 _T_SYMMAP = const(1)
 _T_FIRST = const(8)
 _T_WORD = const(9)
 _T_OUT = const(10)
-_T_FILL = const(12)
-_T_CACHE = const(13)
-_T_TAGS = const(14)
-_T_FILE = const(15)
-_T_SLOTS = const(16)
+_T_CACHE = const(12)
+_T_TAGS = const(13)
+_T_FILE = const(14)
+_T_SLOTS = const(15)
 
 _C_HS = const(0)
 _C_GS = const(1)
@@ -59,7 +60,6 @@ _C_ORU = const(30)
 _C_NND = const(31)
 _C_NGS = const(32)
 _C_SM = const(33)
-_C_LEN = const(34)
 
 
 @micropython.viper

@@ -12,6 +12,10 @@ from micropython import const
 
 IMPL = "py"
 
+# The one definition of the layouts of T and c. The viper cores (_tok_buf.py,
+# _tok_file.py) and tok.py keep const() copies of the entries they use, as
+# viper needs them at compile time; tests/test_device_layout.py ties every
+# copy to this table.
 # T: the tables and the scratch buffers
 T_ASCII = const(0)
 T_SYMMAP = const(1)
@@ -25,6 +29,11 @@ T_FIRST = const(8)  # first[b]: an added token starts with byte b
 T_WORD = const(9)  # UTF-8 bytes of the current word
 T_OUT = const(10)  # record numbers of the tokens not yet delivered
 T_RUNS = const(11)
+# ... file mode: the page cache (model.PageCache), read by _tok_file.py
+T_CACHE = const(12)  # its pages, one bytearray
+T_TAGS = const(13)  # the page number in each slot
+T_FILE = const(14)
+T_SLOTS = const(15)  # a memoryview of each slot
 
 # c: parameters (set once) ...
 C_HS = const(0)
@@ -42,7 +51,7 @@ C_NRUNS = const(11)  # entries in NORM_RUNS
 C_RLO = const(12)  # cache of the last NORM_RUNS lookup: [RLO, RHI) is run RI
 C_RHI = const(13)
 C_RI = const(14)
-# ... and state (reset per text)
+# ... state (reset per text) ...
 C_WN = const(16)  # bytes in WORD
 C_WC = const(17)  # code points in the current word
 C_COUNT = const(18)  # tokens so far, [UNK] included (max_length cut)
@@ -50,7 +59,19 @@ C_DONE = const(19)
 C_CHARS = const(20)  # code points read (pretrunc cut)
 C_NOUT = const(21)  # entries in OUT
 C_I = const(22)  # byte position in the text
-C_LEN = const(24)
+C_END = const(24)  # end of the state
+# ... file mode: file offsets of the sections (-1: in RAM), sizes, the cache's slot mask
+C_OHK = const(24)  # HASKIDS
+C_OHR = const(25)  # HRANK
+C_OGS = const(26)  # GSTART
+C_OND = const(27)  # NODES
+C_OTR = const(28)  # TRANK
+C_ORC = const(29)  # RECORDS
+C_ORU = const(30)  # NORM_RUNS
+C_NND = const(31)  # len(NODES)
+C_NGS = const(32)  # len(GSTART)
+C_SM = const(33)  # slots - 1
+C_LEN = const(34)
 
 
 def _sample_py(sec, k, sb):

@@ -8,26 +8,31 @@ import sys
 from array import array
 from micropython import const
 
-# the page cache of file mode: pages of 2**PS bytes (also _tok_file.py), a power
+_PKG = __name__[:-6]  # "m2v"
+
+# the page cache of file mode: pages of 2**PS bytes (the one definition;
+# _tok_file.py's copy is tied to it by tests/test_device_layout.py), a power
 # of two of slots (8, or what load's ram budget allows)
 PS = const(6)
 _PS = const(PS)
 _PM = const((1 << PS) - 1)
 
-_PKG = __name__[:-6]  # "m2v"
-pool = None  # m2v.pool, imported by the first load
+
+class PageCache:
+    # File mode's page cache, shared by the sections (FileSection) and by
+    # _tok_file.py; _load.py sets its fields: file; buf, the pages in one
+    # bytearray: page p of the file in slot p & sm, its number in tags[p & sm]
+    # (an array("i")); slots[s], a memoryview of slot s, so that a miss reads
+    # straight into it; row, one centroid row (Model.token, acc_recs_f).
+    pass
 
 
 class FileSection:
-    # s[i] is the byte at file offset off + i; c = [file, tags, cache, row,
-    # fill, slot views...] is the model's page cache (page p in slot p & sm
-    # of the bytearray cache, its number in tags[p & sm]; shared by the
-    # sections and by _tok_file.py) and the buffer of one centroid row.
-    def __init__(self, c, off, size):
-        self.c = c
+    # s[i] is the byte at file offset off + i, through the page cache pc.
+    def __init__(self, pc, off, size):
+        self.pc = pc
         self.off = off
         self.size = size
-        self.sm = len(c[1]) - 1
 
     def __len__(self):
         return self.size
@@ -37,22 +42,19 @@ class FileSection:
             raise IndexError
         i += self.off
         p = i >> _PS
-        c = self.c
-        s = p & self.sm
-        if c[1][s] != p:
-            c[4](p, s)
-        return c[2][(s << _PS) | (i & _PM)]
+        pc = self.pc
+        s = p & pc.sm
+        if pc.tags[s] != p:
+            # a miss: page p into slot s
+            f = pc.file
+            f.seek(p << _PS)
+            f.readinto(pc.slots[s])
+            pc.tags[s] = p
+        return pc.buf[(s << _PS) | (i & _PM)]
 
 
-def _filler(c):
-    # the page cache's refill: page p into slot s, through its view c[5 + s]
-    def fill(p, s):
-        f = c[0]
-        f.seek(p << _PS)
-        f.readinto(c[5 + s])
-        c[1][s] = p
-
-    return fill
+_CENTROIDS = const(13)  # the section id (docs/FORMAT.md §2), a copy of _load.py's
+pool = None  # m2v.pool, imported by the first load
 
 
 class _Ids:
@@ -97,12 +99,12 @@ class Model:
         d = self.dims
         if row >= self.n_centroids:
             raise ValueError("corrupt m2v model: centroid row out of range")
-        cen = self._s[13]
-        c = self._f
-        if c:  # file mode
-            f = c[0]
+        cen = self._s[_CENTROIDS]
+        pc = self._cache
+        if pc:  # file mode
+            f = pc.file
             f.seek(cen.off + row * d)
-            r = c[3]
+            r = pc.row
             f.readinto(r)
         else:
             r = cen[row * d : row * d + d]
@@ -144,7 +146,7 @@ class Model:
 
     def close(self):
         # Close the model's file (file mode); the model is unusable afterwards.
-        c = self._f
-        if c:
-            c[0].close()
-            self._f = None
+        pc = self._cache
+        if pc:
+            pc.file.close()
+            self._cache = None

@@ -13,6 +13,7 @@ from micropython import const
 from . import pool
 from .pool import core
 
+# copies of _tok_py.py's layout of T and c (tests/test_device_layout.py)
 _T_WORD = const(9)
 _C_HS = const(0)
 _C_GS = const(1)
@@ -36,10 +37,20 @@ _C_DONE = const(19)
 _C_CHARS = const(20)
 _C_NOUT = const(21)
 _C_I = const(22)
-_C_END = const(24)  # end of the per-text state
-_C_OFF = const(24)  # file mode: offsets of HASKIDS, HRANK, GSTART, NODES, TRANK, RECORDS, NORM_RUNS; then len(NODES), len(GSTART)
-_C_SM = const(33)  # file mode: the page cache's slot mask
+_C_END = const(24)
+_C_OHK = const(24)
+_C_NND = const(31)
+_C_NGS = const(32)
+_C_SM = const(33)
 _C_LEN = const(34)
+# section ids (docs/FORMAT.md §2), copies of _load.py's
+_SYMMAP = const(5)
+_NODES = const(6)
+_HASKIDS = const(7)
+_HRANK = const(8)
+_GSTART = const(9)
+_TRANK = const(10)
+_CENTROIDS = const(13)
 
 _SB = const(0xAC00)
 _LB = const(0x1100)
@@ -77,9 +88,9 @@ class Tokenizer:
         mwc = m.max_word_chars
         # OUT holds one word's pieces (<= max_word_chars) on top of a batch
         self.out = array("i", bytes(4 * (mwc + _BATCH + 2)))
-        t = m._s  # the sections by id (docs/FORMAT.md): 5 SYMMAP, 6 NODES, 7 HASKIDS, 8-10 samples
-        self.T = [m.ascii, t[5], t[6], t[7], t[8], t[9], t[10], m.records,
-                  m.added_first, bytearray(4 * mwc + 8), self.out, m.runs]
+        t = m._s  # the sections by id
+        self.T = [m.ascii, t[_SYMMAP], t[_NODES], t[_HASKIDS], t[_HRANK], t[_GSTART], t[_TRANK], m.records,
+                  m.added_first, bytearray(4 * mwc + 8), self.out, m.runs]  # fmt: skip
         c = array("i", bytes(4 * _C_LEN))
         c[_C_HS], c[_C_GS], c[_C_TS], c[_C_SB] = m.h_shift, m.g_shift, m.t_shift, m.sample_bytes
         c[_C_ESC], c[_C_RB], c[_C_MWC] = m.esc_base, m.rec_bits, mwc
@@ -91,17 +102,18 @@ class Tokenizer:
         # models and for file-mode models with their tables in RAM; file-mode
         # models give _tok_file the page cache and the sections' offsets, which
         # it also uses for the records (streamed in file mode whatever ram is)
-        f = m._f
-        self.bufs = not f or m.ram_tables > 0
-        if f:
-            self.T += [f[4], f[2], f[1], f[0], f[5:]]
-            c[_C_SM] = len(f[1]) - 1
-            k = _C_OFF
-            for x in (t[7], t[8], t[9], t[6], t[10], m.records, m.runs):
-                c[k] = getattr(x, "off", -1)  # -1: in RAM, read by _tok_buf, not _tok_file
+        pc = m._cache
+        self.bufs = not pc or m.ram_tables > 0
+        if pc:
+            self.T += [pc.buf, pc.tags, pc.file, pc.slots]
+            c[_C_SM] = pc.sm
+            # the sections' file offsets in slots C_OHK..C_ORU, in their order
+            # there (-1: in RAM, read by _tok_buf, not _tok_file)
+            k = _C_OHK
+            for x in (t[_HASKIDS], t[_HRANK], t[_GSTART], t[_NODES], t[_TRANK], m.records, m.runs):
+                c[k] = getattr(x, "off", -1)
                 k += 1
-            c[k] = len(t[6])
-            c[k + 1] = len(t[9])
+            c[_C_NND], c[_C_NGS] = len(t[_NODES]), len(t[_GSTART])
         self.sink = None
         self._core = None  # the core that reads the tables, set per run
 
@@ -151,22 +163,22 @@ class Tokenizer:
         sink = self.sink
         out = self.out
         rb, ib, mb, wb = m.rec_bits, m.id_bits, m.map_bits, m.weight_bits
-        f = m._f
+        pc = m._cache
         if sink is self.pool_sink:
             # the model's own embed() sink: pool the whole batch in one call
             # (the same sums as Model.token, without a call per token)
-            if not f:
+            if not pc:
                 pool.acc_recs(m.acc, self.cen, m.records, out, n, m.wcodes, rb, ib, mb, wb, m.dims)
                 m.ntok += n
                 return
             # file mode: the pooling kind's batch loop through the page cache, if it has one
             fp = pool.file_core()
             if fp:
-                fp.acc_recs_f(self.T, c, m.acc, f[0], f[3], self.cen.off, n, m.wcodes, ib, mb, wb, m.dims, m.n_centroids)
+                fp.acc_recs_f(self.T, c, m.acc, pc.file, pc.row, self.cen.off, n, m.wcodes, ib, mb, wb, m.dims, m.n_centroids)
                 m.ntok += n
                 return
         # the records are streamed in file mode whatever ram is: the file core reads them
-        field = _get(1 if f else 0).field
+        field = _get(1 if pc else 0).field
         T = self.T
         for k in range(n):
             pos = out[k] * rb
@@ -242,7 +254,7 @@ class Tokenizer:
         # embed() through the model's sink: pool in batches
         if sink is getattr(m, "_sink", None):
             self.pool_sink = sink
-            self.cen = m._s[13]
+            self.cen = m._s[_CENTROIDS]
         c = self.c
         for k in range(_C_WN, _C_END):
             c[k] = 0
