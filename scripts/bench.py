@@ -110,19 +110,20 @@ if (getattr(m, "_cache", None) or getattr(m, "_f", None)) and IMPL == "viper":
 def timed(texts, stub):
     # total microseconds to embed every text once; stub: pooling swapped for
     # no-ops (in file mode also the record and centroid-row reads)
-    saved = getattr(pool, "acc_recs", None), pool.acc_row, pool.normalize_into
+    P = pool.loops() if hasattr(pool, "loops") else pool  # the module whose loops run
+    saved = getattr(P, "acc_recs", None), P.acc_row, P.normalize_into
     saved_f = wpf and wpf.acc_recs_f
     if stub:
-        pool.acc_row = pool.normalize_into = noop
+        P.acc_row = P.normalize_into = noop
         if wpf:
             wpf.acc_recs_f = noop  # tok.py takes this path while pool.acc_recs is the viper one
         else:
-            pool.acc_recs = noop
+            P.acc_recs = noop
     t0 = time.ticks_us()
     for t in texts:
         m.embed_into(t, out)
     dt = time.ticks_diff(time.ticks_us(), t0)
-    pool.acc_recs, pool.acc_row, pool.normalize_into = saved
+    P.acc_recs, P.acc_row, P.normalize_into = saved
     if wpf:
         wpf.acc_recs_f = saved_f
     return dt

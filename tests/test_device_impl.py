@@ -5,7 +5,7 @@ import raises) in a copy of the package, and the parity runner is run in
 every mode: the modes whose selection uses that module must fail, the others
 must still give the reference's token ids and vectors and report (through
 ``model.impl``) the implementation they were asked for. A port without viper
-is simulated (pool.VIPER False, the viper modules raising what such a port
+is simulated (tok.VIPER False, the viper modules raising what such a port
 raises): the package then runs its pure-Python twins without touching a viper
 module, says so, and refuses ``use("viper")``.
 """
@@ -104,16 +104,16 @@ def run_snippet(dev: Path, code: str) -> subprocess.CompletedProcess:
 def package_without_viper(tmp: Path) -> Path:
     """The package as a port without viper sees it.
 
-    pool.VIPER (read from sys.implementation._mpy) is False there, and importing a viper module raises
+    tok.VIPER (read from sys.implementation._mpy) is False there, and importing a viper module raises
     what such a port raises: the viper modules are replaced by that, so any import of one fails the run.
     """
     dev = package_with(tmp, "_tok_buf", NO_VIPER)
     for name in ("_tok_file", "_pool_viper"):
         (dev / "m2v" / f"{name}.py").write_text(NO_VIPER)
-    pool = dev / "m2v" / "pool.py"
-    text = pool.read_text()
+    model = dev / "m2v" / "tok.py"
+    text = model.read_text()
     line = next(x for x in text.splitlines() if x.startswith("VIPER = "))
-    pool.write_text(text.replace(line, "VIPER = False"))
+    model.write_text(text.replace(line, "VIPER = False"))
     return dev
 
 
@@ -145,8 +145,8 @@ print(sorted(k for k in sys.modules if k.startswith("m2v.")))
 
 
 def test_viper_detection_on_this_port():
-    # the unix port (x64) has a native architecture: pool.VIPER is True and the default is viper
-    proc = run_snippet(DEVICE, "import m2v.pool\nprint(m2v.pool.VIPER, (sys.implementation._mpy >> 10) & 63)\n")
+    # the unix port (x64) has a native architecture: tok.VIPER is True and the default is viper
+    proc = run_snippet(DEVICE, "import m2v.tok\nprint(m2v.tok.VIPER, (sys.implementation._mpy >> 10) & 63)\n")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "2"]  # MP_NATIVE_ARCH_X64 (py/persistentcode.h)
 

@@ -54,13 +54,8 @@ class FileSection:
 
 
 _CENTROIDS = const(13)  # the section id (docs/FORMAT.md §2), a copy of _load.py's
-pool = None  # m2v.pool, imported by the first load
 
-
-class _Ids:
-    # tokenize()'s sink
-    def token(self, tid, row, code):
-        self.ids.append(tid)
+_tok = None  # m2v.tok, imported by the first load (after the loader: in its hole)
 
 
 class Model:
@@ -70,7 +65,6 @@ class Model:
         # the whole model, or None for the board's default model. ram (file
         # mode): heap bytes the model may spend on copies of the tokenizer's
         # tables; when they fit (self.ram_need), they are read into RAM.
-        global pool
         from . import _load
 
         try:
@@ -82,16 +76,16 @@ class Model:
             delattr(sys.modules[_PKG], "_load")
         # the tokenizer and pooling code, after the loader: in its hole
         gc.collect()
-        from . import pool
-        from .tok import Tokenizer
+        global _tok
+        from . import tok as _tok
 
-        if pool.IMPL is None:
-            pool.use(None)  # the fastest loops this port runs
+        if _tok.pool is None:
+            _tok.use_pool(None)  # the fastest loops this port runs
         # which implementation ran the last call, per stage (README "Which
         # implementation runs"): "tok" and "pool" "viper" or "py", "tables"
         # "buf" (read as buffers) or "file" (through the page cache)
         self.impl = {"tok": None, "pool": None, "tables": None}
-        self.tok = Tokenizer(self)
+        self.tok = _tok.Tokenizer(self)
         self._sink = self
 
     def token(self, tid, row, code):
@@ -108,7 +102,7 @@ class Model:
             f.readinto(r)
         else:
             r = cen[row * d : row * d + d]
-        pool.acc_row(self.acc, r, self.wcodes[code], d)
+        _tok.pool.acc_row(self.acc, r, self.wcodes[code], d)
         self.ntok += 1
 
     def _run(self, text, sink):
@@ -122,10 +116,9 @@ class Model:
     # ---- API
     def tokenize(self, text):
         # Token ids, model2vec semantics: truncated to max_length, [UNK] dropped.
-        s = _Ids()
-        s.ids = []
-        self._run(text, s)
-        return s.ids
+        ids = []
+        self._run(text, ids)  # a list as the sink: the tokenizer appends the ids
+        return ids
 
     def embed_into(self, text, out):
         # Write the Q14 unit vector for text into out (array('h') of length dims).
@@ -137,8 +130,9 @@ class Model:
             acc[i] = 0
         self.ntok = 0
         self._run(text, self)
-        pool.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
-        self.impl["pool"] = pool.IMPL
+        p = _tok.pool
+        p.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
+        self.impl["pool"] = p.IMPL
         return out
 
     def embed(self, text):

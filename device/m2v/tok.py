@@ -3,15 +3,16 @@
 # The text is read in place through memoryview(str): no copy of the text, no
 # list of words; one word (at most max_word_chars code points) is buffered.
 # The hot path (ASCII scan, trie walk, records) is in a core module that
-# pool.core() names: viper _tok_buf.py for buffer/ROMFS models, viper
+# core() below names: viper _tok_buf.py for buffer/ROMFS models, viper
 # _tok_file.py for file-mode models (through the page cache), or their
 # bit-identical pure-Python twin _tok_py.py (use("py") or a port without viper). This file drives it and handles the other code
 # points and added tokens. Indices into T and c: see _tok_py.py.
+import sys
 from array import array
+
 from micropython import const
 
-from . import pool
-from .pool import core
+_PKG = __name__[:-4]  # "m2v"
 
 # copies of _tok_py.py's layout of T and c (tests/test_device_layout.py)
 _T_WORD = const(9)
@@ -59,6 +60,64 @@ _TB = const(0x11A7)
 _NC = const(588)
 _TC = const(28)
 _BATCH = const(64)  # tokens queued before they are delivered, besides one word's
+
+# ---- which core module runs each hot path: the one seam where an implementation plugs in
+# Viper needs the native emitter (.py) or native-code loading (.mpy built with
+# -march). A port without them has the native architecture 0 in bits 10-15 of
+# sys.implementation._mpy (py/persistentcode.h) and would fail to import a
+# viper module: SyntaxError "invalid micropython decorator" (py/compile.c),
+# NotImplementedError "cannot emit native code for this architecture", or
+# ValueError "native code in .mpy unsupported" (py/persistentcode.c). Such a
+# port runs "py" and never imports a viper module; elsewhere the viper cores
+# are imported without a try, so a broken one raises: nothing is caught.
+VIPER = (getattr(sys.implementation, "_mpy", 0) >> 10) & 63 != 0
+# per kind, preferred first, the core module of each stage: 0 the tokenizer on
+# buffers (buffer/ROMFS models, file mode with its tables in RAM), 1 the
+# tokenizer through the file-mode page cache, 2 pooling, 3 pooling a batch
+# through the page cache (None: Model.token pools per token). A native C core
+# (a natmod) is a third kind: its row here and its test in core().
+_CORES = (
+    ("viper", "_tok_buf", "_tok_file", "_pool_viper", "_tok_file"),
+    ("py", "_tok_py", "_tok_py", "_pool_py", None),
+)
+
+
+
+def core(kind, stage):
+    # The core module of kind for stage, or None; kind None: the fastest this port runs.
+    for row in _CORES:
+        if kind is None and (row[0] != "viper" or VIPER) or row[0] == kind:
+            if row[0] == "viper" and not VIPER:
+                raise ValueError("viper is not available on this port")
+            name = row[1 + stage]
+            if name is None:
+                return None
+            name = _PKG + "." + name
+            __import__(name)
+            return sys.modules[name]
+    raise ValueError("impl must be 'viper' or 'py'")
+
+
+pool = None  # the pooling loops that run (_pool_viper or _pool_py; m2v.pool.use), chosen by the first load
+_file = 0  # their kind's module with acc_recs_f (file mode) or None; 0: not looked up yet
+
+
+def use_pool(kind):
+    # m2v.pool.use(kind): the loops of kind, imported here.
+    global pool, _file
+    pool = core(kind, 2)
+    _file = 0
+
+
+def file_core():
+    # The module whose acc_recs_f pools a batch through the page cache (file
+    # mode) for the selected pooling kind, or None: then Model.token pools per
+    # token. Looked up on first use, so buffer models do not import it.
+    global _file
+    if _file == 0:
+        _file = core(pool.IMPL, 3)
+    return _file
+
 
 _kind = None  # the kind use() selected; None: the fastest this port runs
 _mods = [None, None]  # its core modules for buffers and for the page cache, once imported
@@ -172,7 +231,7 @@ class Tokenizer:
                 m.ntok += n
                 return
             # file mode: the pooling kind's batch loop through the page cache, if it has one
-            fp = pool.file_core()
+            fp = file_core()
             if fp:
                 fp.acc_recs_f(self.T, c, m.acc, pc.file, pc.row, self.cen.off, n, m.wcodes, ib, mb, wb, m.dims, m.n_centroids)
                 m.ntok += n
@@ -180,6 +239,10 @@ class Tokenizer:
         # the records are streamed in file mode whatever ram is: the file core reads them
         field = _get(1 if pc else 0).field
         T = self.T
+        if type(sink) is list:  # tokenize(): the ids only
+            for k in range(n):
+                sink.append(field(T, c, out[k] * rb, ib))
+            return
         for k in range(n):
             pos = out[k] * rb
             sink.token(field(T, c, pos, ib), field(T, c, pos + ib, mb), field(T, c, pos + ib + mb, wb))
@@ -238,7 +301,8 @@ class Tokenizer:
         return None
 
     def run(self, text, sink):
-        # Tokenise text, calling sink.token(id, row, code) for every kept token.
+        # Tokenise text, calling sink.token(id, row, code) for every kept token
+        # (a list as the sink: the ids are appended).
         if not isinstance(text, str):
             raise TypeError("text must be str, not " + type(text).__name__)
         m = self.m
@@ -282,7 +346,11 @@ class Tokenizer:
                     self._deliver()
                     c[_C_I] = i + hit[0]
                     c[_C_CHARS] += hit[1]
-                    if hit[2] != m.unk_id:
+                    if hit[2] == m.unk_id:
+                        pass
+                    elif type(sink) is list:
+                        sink.append(hit[2])
+                    else:
                         sink.token(hit[2], hit[3], hit[4])
                     c[_C_COUNT] += 1
                     if c[_C_COUNT] >= m.max_length:
