@@ -10,8 +10,8 @@
 # "TOK/POOL" (e.g. py/viper) picks each side apart. Selected before the load,
 # so that only the selected core modules are imported. The last line is
 # "=tok=K pool=K tables=T": model.impl after the last text, what ran.
-import sys
 import json
+import sys
 
 dev, mode, impl, src, inp, outp = sys.argv[1:7]
 sys.path.insert(0, dev)

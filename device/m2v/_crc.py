@@ -2,6 +2,7 @@
 # binascii.crc32; m2v._load imports it only then.
 from array import array
 
+
 def crc32(data, crc=0):
     global _T
     if not _T:

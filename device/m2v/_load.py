@@ -10,6 +10,7 @@
 # or the centroids can then give a wrong vector. The CRC is the integrity guard.
 import struct
 from array import array
+
 from micropython import const
 
 # The header (docs/FORMAT.md §1), its fields in file order; the names of the
@@ -115,10 +116,10 @@ def init(m, src, check_crc, mode, ram=0):
         _init(m, src, check_crc, ram)
     except ModelError as e:
         _close(src)
-        raise ValueError(e.args[0])
+        raise ValueError(e.args[0]) from None
     except (IndexError, KeyError, ValueError) as e:
         _close(src)
-        raise ValueError("corrupt m2v model: inconsistent tables (%s)" % type(e).__name__)
+        raise ValueError("corrupt m2v model: inconsistent tables (%s)" % type(e).__name__) from None
     except BaseException:
         _close(src)
         raise
@@ -191,7 +192,8 @@ def _init(m, src, check_crc, ram):
     for i in range(len(KEEP)):
         if KEEP[i]:
             setattr(m, KEEP[i], h[i])
-    d, nn, wb, rb, sb, nb, ml = m.dims, h[_H_N_NODES], m.weight_bits, m.rec_bits, m.sample_bytes, m.norm_bits, m.max_length
+    d, nn, wb, rb, sb = m.dims, h[_H_N_NODES], m.weight_bits, m.rec_bits, m.sample_bytes
+    nb, ml = m.norm_bits, m.max_length
     if rb != m.id_bits + m.map_bits + wb or not 0 < max(m.id_bits, m.map_bits, wb) <= 17:
         raise _err("inconsistent header fields (record bits)")
     if sb not in (2, 4) or not 3 <= m.h_shift <= 24 or m.g_shift > 24 or m.t_shift > 24 or nn < 2:
@@ -202,7 +204,8 @@ def _init(m, src, check_crc, ram):
     if mult_max * 127 * ml >= 1 << 30 or not 0 < nb < 16 or d * ((1 << nb) - 1) ** 2 >= 1 << 30:
         raise _err("integer bounds violated")
     want = (0, 128, -1, -1, -1, 256, nn, (nn + 7) >> 3, (((nn - 1) >> m.h_shift) + 1) * sb, -1,
-            (((nn - 1) >> m.t_shift) + 1) * sb, (h[_H_N_RECORDS] * rb + 7) >> 3, 2 << wb, d * m.n_centroids)  # fmt: skip
+            (((nn - 1) >> m.t_shift) + 1) * sb, (h[_H_N_RECORDS] * rb + 7) >> 3, 2 << wb,
+            d * m.n_centroids)  # fmt: skip
     for i in range(1, _N_SECTIONS + 1):
         n = secs[i][1]
         if want[i] >= 0 and n != want[i] or i == _NORM_RUNS and (n % 6 or not n):
@@ -236,7 +239,8 @@ def _init(m, src, check_crc, ram):
             k *= 2
         m.cache_bytes = k << PS
         pc = PageCache()
-        pc.file, pc.tags, pc.buf, pc.sm, pc.row = f, array("i", b"\xff" * (4 * k)), bytearray(k << PS), k - 1, bytearray(d)
+        pc.file, pc.tags, pc.buf = f, array("i", b"\xff" * (4 * k)), bytearray(k << PS)
+        pc.sm, pc.row = k - 1, bytearray(d)
         mv = memoryview(pc.buf)
         pc.slots = [mv[i << PS : (i + 1) << PS] for i in range(k)]
         for i in range(1, _N_SECTIONS + 1):

@@ -100,7 +100,8 @@ def wordpiece(T, c, n: int) -> int:
                 if sb == 2:
                     g = int(hr[q << 1]) | (int(hr[(q << 1) + 1]) << 8)
                 else:
-                    g = int(hr[q << 2]) | (int(hr[(q << 2) + 1]) << 8) | (int(hr[(q << 2) + 2]) << 16) | (int(hr[(q << 2) + 3]) << 24)
+                    g = (int(hr[q << 2]) | (int(hr[(q << 2) + 1]) << 8)
+                        | (int(hr[(q << 2) + 2]) << 16) | (int(hr[(q << 2) + 3]) << 24))
                 if back:
                     j = (q << (hs - 3)) - 1
                     while j >= e:
@@ -136,7 +137,8 @@ def wordpiece(T, c, n: int) -> int:
                 if sb == 2:
                     j = int(gst[q << 1]) | (int(gst[(q << 1) + 1]) << 8)
                 else:
-                    j = int(gst[q << 2]) | (int(gst[(q << 2) + 1]) << 8) | (int(gst[(q << 2) + 2]) << 16) | (int(gst[(q << 2) + 3]) << 24)
+                    j = (int(gst[q << 2]) | (int(gst[(q << 2) + 1]) << 8)
+                        | (int(gst[(q << 2) + 2]) << 16) | (int(gst[(q << 2) + 3]) << 24))
                 if back:
                     j -= 1
                     while True:
@@ -189,7 +191,8 @@ def wordpiece(T, c, n: int) -> int:
         if sb == 2:
             r = int(tr[q << 1]) | (int(tr[(q << 1) + 1]) << 8)
         else:
-            r = int(tr[q << 2]) | (int(tr[(q << 2) + 1]) << 8) | (int(tr[(q << 2) + 2]) << 16) | (int(tr[(q << 2) + 3]) << 24)
+            r = (int(tr[q << 2]) | (int(tr[(q << 2) + 1]) << 8)
+                | (int(tr[(q << 2) + 2]) << 16) | (int(tr[(q << 2) + 3]) << 24))
         if back:
             j = (q << ts) - 1
             while j >= best:

@@ -300,7 +300,6 @@ def scan(T, c, text, end: int):
     limit = cc[_C_LIMIT]
     mwc = cc[_C_MWC]
     room = cc[_C_ROOM]
-    nruns = cc[_C_NRUNS]
     while i < end:
         if chars >= limit or cc[_C_DONE] or cc[_C_NOUT] > room:
             break

@@ -7,7 +7,6 @@
 # state in one array("i") `c` and read the tables from one list `T`, so the
 # tokenizer can switch between them at any point, and they are bit-identical
 # (tests/test_device_parity.py runs both). No allocation on this path.
-import micropython
 from micropython import const
 
 IMPL = "py"

@@ -11,9 +11,9 @@
 # index. Scores are integers, identical to host_tools.index.Index.search.
 import struct
 from array import array
-from micropython import const
 
 import micropython
+from micropython import const
 
 _MAGIC = b"M2VI"
 _VERSION = const(1)

@@ -6,6 +6,7 @@
 import gc
 import sys
 from array import array
+
 from micropython import const
 
 _PKG = __name__[:-6]  # "m2v"
@@ -109,9 +110,9 @@ class Model:
         try:
             self.tok.run(text, sink)
         except IndexError:  # a table read out of its section: check_crc=False and a damaged model
-            raise ValueError("corrupt m2v model: table index out of range")
+            raise ValueError("corrupt m2v model: table index out of range") from None
         except UnicodeError:  # a damaged normaliser string (NORM_POOL), as above
-            raise ValueError("corrupt m2v model: bad UTF-8 in the normaliser pool")
+            raise ValueError("corrupt m2v model: bad UTF-8 in the normaliser pool") from None
 
     # ---- API
     def tokenize(self, text):

@@ -5,8 +5,9 @@
 # The hot path (ASCII scan, trie walk, records) is in a core module that
 # core() below names: viper _tok_buf.py for buffer/ROMFS models, viper
 # _tok_file.py for file-mode models (through the page cache), or their
-# bit-identical pure-Python twin _tok_py.py (use("py") or a port without viper). This file drives it and handles the other code
-# points and added tokens. Indices into T and c: see _tok_py.py.
+# bit-identical pure-Python twin _tok_py.py (use("py") or a port without
+# viper). This file drives it and handles the other code points and added
+# tokens. Indices into T and c: see _tok_py.py.
 import sys
 from array import array
 
@@ -233,7 +234,8 @@ class Tokenizer:
             # file mode: the pooling kind's batch loop through the page cache, if it has one
             fp = file_core()
             if fp:
-                fp.acc_recs_f(self.T, c, m.acc, pc.file, pc.row, self.cen.off, n, m.wcodes, ib, mb, wb, m.dims, m.n_centroids)
+                fp.acc_recs_f(self.T, c, m.acc, pc.file, pc.row, self.cen.off, n, m.wcodes, ib, mb, wb, m.dims,
+                              m.n_centroids)
                 m.ntok += n
                 return
         # the records are streamed in file mode whatever ram is: the file core reads them
