@@ -36,7 +36,7 @@ def uses(mode: str, impl: str) -> set[str]:
     tok, _, pool = impl.partition("/")
     pool = pool or tok
     mods = {"_tok_buf", "_tok_file"} if tok == "viper" else {"_tok_py"}
-    mods |= {"_pool_viper"} if pool == "viper" else {"_pool_py"}
+    mods |= {"_pool_viper"} if pool == "viper" else {"_pool_py", "_tok_py"}  # _pool_py decodes through _tok_py.bits
     if pool == "viper" and mode != "rom":
         mods.add("_tok_file")  # file mode pools a batch through the page cache: _tok_file.acc_recs_f
     return mods

@@ -157,6 +157,10 @@ def _init(m, src, check_crc, ram):
         raise _err("%d bytes of trailing data" % (total - size))
     m.crc = h[_H_CRC32]  # lets an index refuse queries embedded with another model
     if check_crc:
+        # the streamed CRC and the open/mode logic above are also in _open.py
+        # (m2v.index's): the loader keeps its own, as importing _open.py during
+        # a load costs 512 B of the smallest heap a load works in
+        # (tests/test_device_memory.py)
         try:
             from binascii import crc32
         except ImportError:  # a port built without binascii.crc32

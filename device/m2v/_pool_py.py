@@ -2,6 +2,8 @@
 # (tests run both), for ports without viper. Imported only by
 # m2v.pool.use("py") or on such a port, so it does not sit in the heap otherwise.
 
+from ._tok_py import bits  # the records' field decode, one copy
+
 IMPL = "py"
 
 
@@ -19,22 +21,12 @@ def acc_recs(acc, cen, rec, out, n, wcodes, rb, ib, mb, wb, dims):
     nrec = len(rec)
     for k in range(n):
         pos = out[k] * rb + ib
-        row = _field(rec, pos, mb, nrec)
-        code = _field(rec, pos + mb, wb, nrec)
+        row = bits(rec, pos, mb, nrec)
+        code = bits(rec, pos + mb, wb, nrec)
         o = row * dims
         if o + dims > len(cen):
             raise ValueError("corrupt m2v model: centroid row out of range")
         acc_row(acc, cen[o : o + dims], wcodes[code], dims)
-
-
-def _field(rec, pos, width, nrec):
-    b = pos >> 3
-    v = rec[b]
-    if b + 1 < nrec:
-        v |= rec[b + 1] << 8
-        if b + 2 < nrec:
-            v |= rec[b + 2] << 16
-    return (v >> (pos & 7)) & ((1 << width) - 1)
 
 
 def isqrt(x):

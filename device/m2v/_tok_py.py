@@ -341,10 +341,9 @@ def scan(T, c, text, end):
     c[C_CHARS] = chars
 
 
-def field(T, c, pos, width):
-    # the width-bit field at bit pos of RECORDS (docs/FORMAT.md §5)
-    rec = T[T_RECORDS]
-    nrec = c[C_NREC]
+def bits(rec, pos, width, nrec):
+    # The width-bit field at bit pos of the records rec (nrec bytes; docs/FORMAT.md
+    # §5): at most three bytes read. _pool_py.py decodes through it too.
     b = pos >> 3
     v = rec[b]
     if b + 1 < nrec:
@@ -352,3 +351,8 @@ def field(T, c, pos, width):
         if b + 2 < nrec:
             v |= rec[b + 2] << 16
     return (v >> (pos & 7)) & ((1 << width) - 1)
+
+
+def field(T, c, pos, width):
+    # bits() of RECORDS, as the viper cores' field(T, c, pos, width)
+    return bits(T[T_RECORDS], pos, width, c[C_NREC])

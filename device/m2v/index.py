@@ -28,25 +28,6 @@ def _bad(msg):
     return ValueError("corrupt m2v index: " + msg)
 
 
-def _crc32():
-    try:
-        from binascii import crc32
-
-        return crc32
-    except ImportError:
-        return _crc32_py
-
-
-def _crc32_py(data, crc=0):
-    # Bitwise CRC-32 for ports built without binascii.crc32 (slow, but only at open).
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xEDB88320 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFFFFFF
-
-
 # ---- the scan: score entries [0, n) of a buffer of records (d int8, u16 mult)
 # and append (score, base + e) to cs/ci for each score above thr (every one
 # when full == 0). Returns the number appended. Both versions compute
@@ -124,23 +105,14 @@ class Index:
         self._f = None
         self._mv = None
         self.model = model
-        if not isinstance(path, str):
-            self._mv = memoryview(path)
+        if isinstance(path, str):
+            from ._open import open_path
+
+            path = open_path(path, mode)
+        if hasattr(path, "readinto"):
+            self._f = path
         else:
-            if mode is None:
-                mode = "buf" if path.startswith("/rom/") else "file"
-            f = open(path, "rb")
-            if mode == "buf":
-                try:
-                    self._mv = memoryview(f)  # ROMFS: zero-copy view of flash
-                except TypeError:
-                    self._mv = memoryview(f.read())
-                f.close()
-            elif mode == "file":
-                self._f = f
-            else:
-                f.close()
-                raise ValueError("mode must be 'buf' or 'file'")
+            self._mv = memoryview(path)
         try:
             self._open(check_crc, buf_bytes)
         except Exception:
@@ -215,22 +187,9 @@ class Index:
         self._ci = array("i", bytes(4 * self._per))
 
     def _check_crc(self, want):
-        crc32 = _crc32()
-        if self._mv is not None:
-            got = crc32(self._mv[16:])
-        else:
-            b = bytearray(512)
-            mv = memoryview(b)
-            self._f.seek(16)
-            got = 0
-            left = self.file_size - 16
-            while left > 0:
-                k = self._f.readinto(mv[: min(left, 512)])
-                if not k:
-                    break
-                got = crc32(mv[:k], got)
-                left -= k
-        if got & 0xFFFFFFFF != want:
+        from ._open import crc_of
+
+        if crc_of(self._f if self._mv is None else self._mv, self.file_size) != want:
             raise _bad("CRC-32 mismatch")
 
     def __len__(self):
