@@ -1,3 +1,4 @@
+# Twin by design: the readable core for ports without viper.
 # Pooling in pure Python: the readable twin of _pool_viper.py, bit-identical
 # (tests run both), for ports without viper. Imported only by
 # m2v.pool.use("py") or on such a port, so it does not sit in the heap otherwise.

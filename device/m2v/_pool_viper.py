@@ -1,3 +1,4 @@
+# Twin by design: speed.
 # Pooling and normalisation in viper (docs/FORMAT.md §6): the fast twin of
 # _pool_py.py, bit-identical (tests run both). pool.py selects it.
 import micropython

@@ -1,3 +1,4 @@
+# Twin by design: speed. The viper core for tables that are buffers (ptr8 reads).
 # The viper twins of _tok_py.py's tokenizer hot path (scan, flush,
 # wordpiece), for models whose tables are buffers (buffer/ROMFS mode).
 # A module of its own so that file-mode models, which cannot use it, do not

@@ -1,3 +1,6 @@
+# Twin by design: speed. The viper core for file mode (reads through the page
+# cache); its scan and flush mirror _tok_buf.py's, which read NORM_RUNS and call
+# their wordpiece directly: one shared scan would call a per-core reader.
 # The viper twins of _tok_py.py's tokenizer hot path for file-mode models: the
 # tables are read at absolute file offsets through the model's page cache
 # (bytearray CACHE of SM + 1 pages of 64 bytes, SM + 1 a power of two set by

@@ -1,6 +1,8 @@
+# Twin by design: the readable pure-Python core, run by ports without viper and
+# the reference the viper cores (_tok_buf.py, _tok_file.py) are tested against.
 # Tokenizer hot path (docs/FORMAT.md §3, §5): the ASCII scan, the WordPiece
-# trie walk and the record decode, as twin functions with one signature:
-# *_py index anything that indexes like bytes (buffers or file sections);
+# trie walk and the record decode, as twin functions with one signature; these
+# index anything that indexes like bytes (buffers or file sections);
 # the viper twins are in _tok_buf.py (buffers: buffer/ROMFS mode) and _tok_file.py
 # (file mode, through the page cache). This module is imported only by
 # tok.use("py") or on a port without viper. All keep their
