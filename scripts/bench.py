@@ -116,7 +116,7 @@ def timed(texts, stub):
     if stub:
         P.acc_row = P.normalize_into = noop
         if wpf:
-            wpf.acc_recs_f = noop  # tok.py takes this path while pool.acc_recs is the viper one
+            wpf.acc_recs_f = noop  # file mode pools a batch through it while the viper loops are selected
         else:
             P.acc_recs = noop
     t0 = time.ticks_us()

@@ -2,7 +2,7 @@
 
     python scripts/build_dist.py --out dist armv6m armv7emsp xtensawin rv32imc x64
 
--march is always given: the viper functions in m2v/pool.py need native code
+-march is always given: the viper cores (m2v/_tok_buf.py, _tok_file.py, _pool_viper.py, index.py) need native code
 for the target. Copy dist/<arch>/m2v to the board's /lib/m2v (scripts/flash.py).
 """
 
