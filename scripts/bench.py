@@ -100,7 +100,7 @@ res = {"load_us": load_us, "load_nocrc_us": load_nocrc_us, "load_heap": load_hea
        "ram_tables": getattr(m, "ram_tables", 0), "groups": {}}
 noop = lambda *a: None
 wpf = None
-if (getattr(m, "_cache", None) or getattr(m, "_f", None)) and IMPL == "viper":
+if (getattr(m, "cache", None) or getattr(m, "_f", None)) and IMPL == "viper":
     try:
         import m2v._tok_file as wpf  # file mode pools through _tok_file.acc_recs_f
     except ImportError:

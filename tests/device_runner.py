@@ -9,7 +9,8 @@
 # models, _pool_viper.py) or py (all pure Python: _tok_py.py, _pool_py.py);
 # "TOK/POOL" (e.g. py/viper) picks each side apart. Selected before the load,
 # so that only the selected core modules are imported. The last line is
-# "=tok=K pool=K tables=T": model.impl after the last text, what ran.
+# "=tok=K pool=K tables=T": model.impl after the last text, what ran, and
+# whether the tables were read as buffers or through the page cache.
 import json
 import sys
 
@@ -45,4 +46,5 @@ with open(inp) as fi, open(outp, "w") as fo:
         except Exception as e:
             fo.write("!" + type(e).__name__ + ": " + str(e) + "\n")
     ran = model.impl
-    fo.write("=tok=%s pool=%s tables=%s\n" % (ran["tok"], ran["pool"], ran["tables"]))
+    tables = "buf" if model.tok.bufs else "file"  # which tokenizer core read the tables
+    fo.write("=tok=%s pool=%s tables=%s\n" % (ran["tok"], ran["pool"], tables))

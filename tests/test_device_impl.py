@@ -125,7 +125,7 @@ import m2v, m2v.pool, m2v.tok
 for mode in ("buf", "file"):
     m = m2v.load({str(MODEL)!r}, mode=mode)
     v = m.embed({text!r})
-    print(mode, m.impl["tok"], m.impl["pool"], m.impl["tables"], " ".join(str(x) for x in v))
+    print(mode, m.impl["tok"], m.impl["pool"], "buf" if m.tok.bufs else "file", " ".join(str(x) for x in v))
 for mod in (m2v.tok, m2v.pool):
     try:
         mod.use("viper")
@@ -157,7 +157,7 @@ import m2v
 for mode in ("buf", "file"):
     m = m2v.load({str(MODEL)!r}, mode=mode)
     m.embed("turn on the lights")
-    print(mode, m.impl["tok"], m.impl["pool"], m.impl["tables"])
+    print(mode, m.impl["tok"], m.impl["pool"], "buf" if m.tok.bufs else "file")
 print(sorted(k for k in sys.modules if k.startswith("m2v.")))
 """
     proc = run_snippet(DEVICE, code)

@@ -82,7 +82,7 @@ def table(t, hs, total):
 
 
 def init(m, src, check_crc, mode, ram=0):
-    m._cache = None  # file mode: the page cache (model.PageCache), holding the file
+    m.cache = None  # file mode: the page cache (model.PageCache), holding the file
     m.ram_tables = m.ram_need = m.cache_bytes = 0  # file mode: tables read into RAM, their size, page cache
     if mode not in (None, "buf", "file"):
         raise ValueError("mode must be 'buf' or 'file'")
@@ -259,7 +259,7 @@ def _init(m, src, check_crc, ram):
                 s[i] = f.read(n)
             else:
                 s[i] = FileSection(pc, off, n)
-        m._cache = pc
+        m.cache = pc
     else:
         for i in range(1, _N_SECTIONS + 1):
             off, n = secs[i]

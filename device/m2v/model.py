@@ -30,8 +30,8 @@ class PageCache:
 
 class FileSection:
     # s[i] is the byte at file offset off + i, through the page cache pc.
-    def __init__(self, pc, off, size):
-        self.pc = pc
+    def __init__(self, cache, off, size):
+        self.cache = cache
         self.off = off
         self.size = size
 
@@ -43,7 +43,7 @@ class FileSection:
             raise IndexError
         i += self.off
         p = i >> _PS
-        pc = self.pc
+        pc = self.cache
         s = p & pc.sm
         if pc.tags[s] != p:
             # a miss: page p into slot s
@@ -56,7 +56,7 @@ class FileSection:
 
 _CENTROIDS = const(13)  # the section id (docs/FORMAT.md §2), a copy of _load.py's
 
-_tok = None  # m2v.tok, imported by the first load (after the loader: in its hole)
+tok = None  # m2v.tok, imported by the first load (after the loader: in its hole)
 
 
 class Model:
@@ -77,16 +77,15 @@ class Model:
             delattr(sys.modules[_PKG], "_load")
         # the tokenizer and pooling code, after the loader: in its hole
         gc.collect()
-        global _tok
-        from . import tok as _tok
+        global tok
+        from . import tok as tok
 
-        if _tok.pool is None:
-            _tok.use_pool(None)  # the fastest loops this port runs
+        if tok.pool is None:
+            tok.use_pool(None)  # the fastest loops this port runs
         # which implementation ran the last call, per stage (README "Which
-        # implementation runs"): "tok" and "pool" "viper" or "py", "tables"
-        # "buf" (read as buffers) or "file" (through the page cache)
-        self.impl = {"tok": None, "pool": None, "tables": None}
-        self.tok = _tok.Tokenizer(self)
+        # implementation runs"): "tok" and "pool", "viper" or "py"
+        self.impl = {"tok": None, "pool": None}
+        self.tok = tok.Tokenizer(self)
         self._sink = self
 
     def token(self, tid, row, code):
@@ -95,7 +94,7 @@ class Model:
         if row >= self.n_centroids:
             raise ValueError("corrupt m2v model: centroid row out of range")
         cen = self._s[_CENTROIDS]
-        pc = self._cache
+        pc = self.cache
         if pc:  # file mode
             f = pc.file
             f.seek(cen.off + row * d)
@@ -103,16 +102,15 @@ class Model:
             f.readinto(r)
         else:
             r = cen[row * d : row * d + d]
-        _tok.pool.acc_row(self.acc, r, self.wcodes[code], d)
+        tok.pool.acc_row(self.acc, r, self.wcodes[code], d)
         self.ntok += 1
 
     def _run(self, text, sink):
         try:
             self.tok.run(text, sink)
-        except IndexError:  # a table read out of its section: check_crc=False and a damaged model
-            raise ValueError("corrupt m2v model: table index out of range") from None
-        except UnicodeError:  # a damaged normaliser string (NORM_POOL), as above
-            raise ValueError("corrupt m2v model: bad UTF-8 in the normaliser pool") from None
+        except (IndexError, UnicodeError):  # check_crc=False and a damaged model: a table read
+            # out of its section, or bad UTF-8 in a NORM_POOL string
+            raise ValueError("corrupt m2v model: table index out of range or bad UTF-8") from None
 
     # ---- API
     def tokenize(self, text):
@@ -131,7 +129,7 @@ class Model:
             acc[i] = 0
         self.ntok = 0
         self._run(text, self)
-        p = _tok.pool
+        p = tok.pool
         p.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
         self.impl["pool"] = p.IMPL
         return out
@@ -141,7 +139,7 @@ class Model:
 
     def close(self):
         # Close the model's file (file mode); the model is unusable afterwards.
-        pc = self._cache
+        pc = self.cache
         if pc:
             pc.file.close()
-            self._cache = None
+            self.cache = None

@@ -162,7 +162,7 @@ class Tokenizer:
         # models and for file-mode models with their tables in RAM; file-mode
         # models give _tok_file the page cache and the sections' offsets, which
         # it also uses for the records (streamed in file mode whatever ram is)
-        pc = m._cache
+        pc = m.cache
         self.bufs = not pc or m.ram_tables > 0
         if pc:
             self.T += [pc.buf, pc.tags, pc.file, pc.slots]
@@ -223,7 +223,7 @@ class Tokenizer:
         sink = self.sink
         out = self.out
         rb, ib, mb, wb = m.rec_bits, m.id_bits, m.map_bits, m.weight_bits
-        pc = m._cache
+        pc = m.cache
         if sink is self.pool_sink:
             # the model's own embed() sink: pool the whole batch in one call
             # (the same sums as Model.token, without a call per token)
@@ -314,7 +314,6 @@ class Tokenizer:
         # what runs, for model.impl (no allocation: the keys exist)
         imp = m.impl
         imp["tok"] = core.IMPL
-        imp["tables"] = "buf" if self.bufs else "file"
         self.sink = sink
         self.pool_sink = None
         # embed() through the model's sink: pool in batches
