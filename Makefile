@@ -32,7 +32,7 @@ convert: venv
 	$(BIN)/python -m host_tools convert $(MODEL_DIR) -o $(MODEL)
 
 lint: venv
-	$(BIN)/ruff check host_tools tests scripts examples
+	$(BIN)/ruff check host_tools tests scripts examples device
 
 test: venv lint
 	$(BIN)/python -m pytest -q

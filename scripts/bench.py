@@ -103,26 +103,30 @@ res = {"load_us": load_us, "load_nocrc_us": load_nocrc_us, "load_heap": load_hea
        "ram_tables": getattr(m, "ram_tables", 0), "groups": {}}
 noop = lambda *a: None
 wpf = None
-if getattr(m, "_f", None) and IMPL == "viper":
-    import m2v._wpf as wpf  # file mode pools through _wpf.acc_recs_f
+if (getattr(m, "cache", None) or getattr(m, "_f", None)) and IMPL == "viper":
+    try:
+        import m2v._tok_file as wpf  # file mode pools through _tok_file.acc_recs_f
+    except ImportError:
+        import m2v._wpf as wpf  # the same module in an older package
 
 
 def timed(texts, stub):
     # total microseconds to embed every text once; stub: pooling swapped for
     # no-ops (in file mode also the record and centroid-row reads)
-    saved = getattr(pool, "acc_recs", None), pool.acc_row, pool.normalize_into
+    P = pool.loops() if hasattr(pool, "loops") else pool  # the module whose loops run
+    saved = getattr(P, "acc_recs", None), P.acc_row, P.normalize_into
     saved_f = wpf and wpf.acc_recs_f
     if stub:
-        pool.acc_row = pool.normalize_into = noop
+        P.acc_row = P.normalize_into = noop
         if wpf:
-            wpf.acc_recs_f = noop  # tok.py takes this path while pool.acc_recs is the viper one
+            wpf.acc_recs_f = noop  # file mode pools a batch through it while the viper loops are selected
         else:
-            pool.acc_recs = noop
+            P.acc_recs = noop
     t0 = time.ticks_us()
     for t in texts:
         m.embed_into(t, out)
     dt = time.ticks_diff(time.ticks_us(), t0)
-    pool.acc_recs, pool.acc_row, pool.normalize_into = saved
+    P.acc_recs, P.acc_row, P.normalize_into = saved
     if wpf:
         wpf.acc_recs_f = saved_f
     return dt

@@ -10,7 +10,8 @@ package.json that mip installs from:
     mpremote mip install dist/armv6m_6.3/package.json
     mpremote mip install https://HOST/PATH/armv6m_6.3/package.json   # wherever the folder is published
 
--march is always given: the viper functions need native code for the target.
+-march is always given: the viper cores (m2v/_tok_buf.py, _tok_file.py, _pool_viper.py, _rows.py)
+need native code for the target.
 Where firmware_assets/native/<arch>/_native.mpy exists (the committed C core,
 scripts/build_native.py), it goes into the package as m2v/_native.mpy.
 The root package.json (sources, compiled by the board on import) lists the same

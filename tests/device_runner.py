@@ -4,12 +4,15 @@
 # usage: micropython device_runner.py DEVICE_DIR MODE IMPL MODEL_OR_IMAGE IN OUT
 # MODE: file (stream the model file), fileram (file mode with the tokenizer's
 # tables in RAM), buf (read it into RAM), rom (mount a ROMFS image)
-# IMPL: viper (viper tokenizer hot path and pooling: _wpv.py for buffer/ROMFS
-# models, _wpf.py through the page cache for file-mode models) or py (all
-# pure Python: _wp.py, _poolpy.py); "TOK/POOL" (e.g. py/viper) picks each
-# side apart
-import sys
+# IMPL: viper (viper tokenizer hot path and pooling: _tok_buf.py for
+# buffer/ROMFS models, _tok_file.py through the page cache for file-mode
+# models, _pool_viper.py) or py (all pure Python: _tok_py.py, _pool_py.py);
+# "TOK/POOL" (e.g. py/viper) picks each side apart. Selected before the load,
+# so that only the selected core modules are imported. The last line is
+# "=tok=K pool=K tables=T": model.impl after the last text, what ran, and
+# whether the tables were read as buffers or through the page cache.
 import json
+import sys
 
 dev, mode, impl, src, inp, outp = sys.argv[1:7]
 sys.path.insert(0, dev)
@@ -17,6 +20,9 @@ import m2v
 import m2v.pool
 import m2v.tok
 
+tok_impl, _, pool_impl = impl.partition("/")
+m2v.tok.use(tok_impl)
+m2v.pool.use(pool_impl or tok_impl)
 if mode == "rom":
     import vfs
 
@@ -29,9 +35,6 @@ elif mode == "fileram":
     assert model.ram_tables == model.ram_need > 0, "the tokenizer tables were not read into RAM"
 else:
     model = m2v.load(src, mode=mode)
-tok_impl, _, pool_impl = impl.partition("/")
-m2v.tok.use(tok_impl)
-m2v.pool.use(pool_impl or tok_impl)
 
 with open(inp) as fi, open(outp, "w") as fo:
     for line in fi:
@@ -42,3 +45,6 @@ with open(inp) as fi, open(outp, "w") as fo:
             fo.write(" ".join(str(i) for i in ids) + "|" + " ".join(str(v) for v in vec) + "\n")
         except Exception as e:
             fo.write("!" + type(e).__name__ + ": " + str(e) + "\n")
+    ran = model.impl
+    tables = "buf" if model.tok.bufs else "file"  # which tokenizer core read the tables
+    fo.write("=tok=%s pool=%s tables=%s\n" % (ran["tok"], ran["pool"], tables))

@@ -53,31 +53,45 @@ def run_py(code: str, heapsize: str | None = None, timeout: float = 600) -> subp
     return subprocess.run(args + ["-c", pre + code], capture_output=True, text=True, timeout=timeout)
 
 
-def _run_chunk(texts: list[str], mode: str, impl: str, src: Path, heapsize: str) -> list[str]:
+def expected_impl(mode: str, impl: str) -> str:
+    """The runner's last line for ``mode`` and ``impl``: the implementation each stage must have run."""
+    tok, _, pool = impl.partition("/")
+    return f"=tok={tok} pool={pool or tok} tables={'file' if mode == 'file' else 'buf'}"
+
+
+def _run_chunk(texts: list[str], mode: str, impl: str, src: Path, heapsize: str, device: Path = DEVICE) -> list[str]:
     with tempfile.TemporaryDirectory() as d:
         inp, outp = Path(d) / "in.jsonl", Path(d) / "out.txt"
         inp.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
-        cmd = [micropython(), "-X", f"heapsize={heapsize}", str(RUNNER), str(DEVICE), mode, impl, str(src)]
+        cmd = [micropython(), "-X", f"heapsize={heapsize}", str(RUNNER), str(device), mode, impl, str(src)]
         proc = subprocess.run(cmd + [str(inp), str(outp)], capture_output=True, text=True, timeout=3600)
         if proc.returncode != 0:
-            raise RuntimeError(f"micropython failed ({proc.returncode}): {proc.stderr[-2000:]}")
+            raise RuntimeError(f"micropython failed ({proc.returncode}): {(proc.stdout + proc.stderr)[-2000:]}")
         lines = outp.read_text().split("\n")[:-1]
-    if len(lines) != len(texts):
-        raise RuntimeError(f"device returned {len(lines)} results for {len(texts)} texts")
-    return lines
+    if len(lines) != len(texts) + 1:
+        raise RuntimeError(f"device returned {len(lines) - 1} results for {len(texts)} texts")
+    # model.impl: what actually ran (a selected core that silently fell back would show here)
+    if lines[-1] != expected_impl(mode, impl):
+        raise RuntimeError(f"device ran {lines[-1]!r}, asked for {expected_impl(mode, impl)!r}")
+    return lines[:-1]
 
 
 def run_device(
-    texts: list[str], mode: str = "rom", impl: str = "viper", model: Path = MODEL, workers: int = 2
+    texts: list[str], mode: str = "rom", impl: str = "viper", model: Path = MODEL, workers: int = 2,
+    device: Path = DEVICE,
 ) -> list[tuple[list[int], np.ndarray] | str]:
-    """Tokenise and embed ``texts`` on the unix port; one (ids, vector) or error string per text."""
+    """Tokenise and embed ``texts`` on the unix port; one (ids, vector) or error string per text.
+
+    Raises RuntimeError unless ``model.impl`` on the device shows that the asked-for implementation ran.
+    ``device`` is the folder holding the ``m2v`` package.
+    """
     with tempfile.TemporaryDirectory() as d:
         src = romfs_image(model, Path(d) / "image.romfs") if mode == "rom" else model
         heap = "8M" if mode in ("rom", "buf") else "2M"
         n = max(1, min(workers, os.cpu_count() or 1, len(texts)))
         chunks = [texts[i::n] for i in range(n)]
         with ThreadPoolExecutor(n) as ex:
-            parts = list(ex.map(lambda c: _run_chunk(c, mode, impl, src, heap), chunks))
+            parts = list(ex.map(lambda c: _run_chunk(c, mode, impl, src, heap, device), chunks))
     out: list = [None] * len(texts)
     for i, part in enumerate(parts):
         for j, line in enumerate(part):

@@ -73,7 +73,7 @@ def test_file_mode_sample(ref, truth, impl):
 @pytest.mark.parametrize("impl", ["viper", "py", "py/viper", "viper/py"])
 def test_file_mode_tables_in_ram_sample(ref, truth, impl):
     # file mode with ram=: the tokenizer on RAM copies of its tables, the records and rows streamed;
-    # also each tokenizer with the other pooling (the batch then goes through _wpf or the py records reader)
+    # also each tokenizer with the other pooling (the batch then goes through _tok_file or the py records reader)
     texts = corpus()[3::40] + codepoint_texts(step=53) + fuzz_texts(100, seed=11) + long_texts()
     check(texts, "fileram", impl, ref, truth)
 
@@ -97,7 +97,7 @@ def four_byte_samples(model, out):
 
 @pytest.mark.parametrize("mode", ["rom", "file", "fileram"])
 def test_four_byte_samples(ref, truth, mode, tmp_path):
-    # the 4-byte branches of every rank/select read (_wp.py, _wpv.py, _wpf.py)
+    # the 4-byte branches of every rank/select read (_tok_py.py, _tok_buf.py, _tok_file.py)
     model = four_byte_samples(MODEL, tmp_path / "wide.m2v")
     texts = corpus()[7::97] + fuzz_texts(40, seed=13)
     for impl in ("viper", "py"):

@@ -100,8 +100,7 @@ def compare(out: str, texts: list[str], want: list[str], label: str, report) -> 
     report(label, f"{len(texts)} texts, {len(id_bad)} id mismatches, {len(vec_bad)} vector mismatches")
     assert not id_bad, [texts[i][:80] for i in id_bad[:3]]
     assert not vec_bad, [texts[i][:80] for i in vec_bad[:3]]
-    impl = [ln for ln in lines if ln.startswith("impl ")]
-    assert impl, "the program did not say which implementation ran"
+    assert any(ln.startswith("impl tok=") for ln in lines), "the program did not say which implementation ran"
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +159,7 @@ def test_parity_sample(board, expected, mode, report):
     texts = sample_texts()
     out = board.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "viper", "/rom/data/sample.jsonl")
     compare(out, texts, expected.crcs(texts), f"{board.name} parity {'rom' if mode == 'buf' else mode}/viper", report)
-    assert "impl viper viper" in out
+    assert f"impl tok=viper pool=viper tables={mode}" in out
 
 
 @pytest.mark.parametrize("mode", ["buf", "file"])
@@ -168,7 +167,7 @@ def test_parity_pure_python(board, expected, mode, report):
     texts = py_texts()
     out = board.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "py", "/rom/data/py.jsonl")
     compare(out, texts, expected.crcs(texts), f"{board.name} parity {'rom' if mode == 'buf' else mode}/py", report)
-    assert "impl py py" in out
+    assert f"impl tok=py pool=py tables={mode}" in out
 
 
 def check_bad_models(out: str, bad_models: dict[str, tuple[bytes, str]]) -> int:
@@ -263,8 +262,9 @@ def test_programs_run_unchanged_on_unix_port(tmp_path, expected, bad_models, rep
         return p.stdout
 
     for mode, path in (("buf", "/rom/model.m2v"), ("file", str(MODEL))):
-        compare(run("parity.py", path, mode, "viper", str(tmp_path / "t.jsonl")), texts, expected.crcs(texts),
-                f"unix parity.py {mode}/viper", report)  # fmt: skip
+        out = run("parity.py", path, mode, "viper", str(tmp_path / "t.jsonl"))
+        compare(out, texts, expected.crcs(texts), f"unix parity.py {mode}/viper", report)
+        assert f"impl tok=viper pool=viper tables={mode}" in out
     bad = tmp_path / "bad"
     bad.mkdir()
     for n, (data, _) in bad_models.items():

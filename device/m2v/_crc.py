@@ -1,6 +1,7 @@
 # Table-driven CRC-32 (zlib polynomial) for ports built without
-# binascii.crc32; m2v._load imports it only then.
+# binascii.crc32; m2v._load and m2v._open import it only then.
 from array import array
+
 
 def crc32(data, crc=0):
     global _T

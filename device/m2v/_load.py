@@ -11,14 +11,53 @@
 import struct
 from array import array
 
-# header fields kept as Model attributes (None: checked here, not kept)
-_KEEP = (None, None, None, None, None, None, None, "dims", "n_centroids", None, None, "unk_id", "max_length",
-         None, "pretrunc_chars", "max_word_chars", "id_bits", "map_bits", "weight_bits", "rec_bits", "esc_base",
-         "norm_bits", "out_shift", "h_shift", "g_shift", "t_shift", "sample_bytes")  # fmt: skip
+from micropython import const
+
+# The header (docs/FORMAT.md §1), its fields in file order; the names of the
+# indices are host_tools/binfmt.py's Header fields (tests/test_device_format.py
+# checks both against it, on the device).
+HEADER = "<4sHHIIHHHHIIiHHIHBBBBBBBBBBBBHI"
+_HEADER_SIZE = const(64)
+_H_VERSION = const(1)
+_H_HEADER_SIZE = const(2)
+_H_FILE_SIZE = const(3)
+_H_CRC32 = const(4)
+_H_N_SECTIONS = const(6)
+_H_N_RECORDS = const(10)
+_H_MULT_MAX = const(28)
+_H_N_NODES = const(29)
+# the fields kept as Model attributes, by index (the others are checked here, not kept)
+KEEP = (None, None, None, None, None, None, None, "dims", "n_centroids", None, None, "unk_id", "max_length",
+        None, "pretrunc_chars", "max_word_chars", "id_bits", "map_bits", "weight_bits", "rec_bits", "esc_base",
+        "norm_bits", "out_shift", "h_shift", "g_shift", "t_shift", "sample_bytes")  # fmt: skip
+
+# section ids (docs/FORMAT.md §2; host_tools/binfmt.py)
+_ASCII = const(1)
+_NORM_RUNS = const(2)
+_NORM_POOL = const(3)
+_ADDED = const(4)
+_SYMMAP = const(5)
+_NODES = const(6)
+_HASKIDS = const(7)
+_HRANK = const(8)
+_GSTART = const(9)
+_TRANK = const(10)
+_RECORDS = const(11)
+_WCODES = const(12)
+_CENTROIDS = const(13)
+_N_SECTIONS = const(13)
+
+
+class ModelError(ValueError):
+    # A model this reader refuses, with the reason. init() raises it as a
+    # plain ValueError, and turns every other error of a load (a table that
+    # does not add up: IndexError, KeyError, a ValueError of struct or
+    # decode) into one: told apart by type, not by message.
+    pass
 
 
 def _err(msg):
-    return ValueError("corrupt m2v model: " + msg)
+    return ModelError("corrupt m2v model: " + msg)
 
 
 # file mode, ram budget: the tokenizer's tables (normaliser runs and pool, trie)
@@ -26,11 +65,24 @@ def _err(msg):
 # their size there, so that the big blocks are taken while the heap is whole;
 # what is left of the budget, or all of it when the tables do not fit, sizes
 # the page cache
-_RAM = (6, 2, 7, 3, 9, 8, 10)
+_RAM = (_NODES, _NORM_RUNS, _HASKIDS, _NORM_POOL, _GSTART, _HRANK, _TRANK)
+
+
+def table(t, hs, total):
+    # The section table (§1): _N_SECTIONS entries u16 id, u16 0, u32 offset,
+    # u32 size, after the header of hs bytes in a file of total bytes; returns
+    # (offset, size) by section id.
+    secs = [None] * (_N_SECTIONS + 1)
+    for i in range(_N_SECTIONS):
+        sid, zero, off, n = struct.unpack_from("<HHII", t, 12 * i)
+        if zero or not 0 < sid <= _N_SECTIONS or secs[sid] or off < hs or off + n > total or off & 3:
+            raise _err("bad section table entry %d" % i)
+        secs[sid] = (off, n)
+    return secs
 
 
 def init(m, src, check_crc, mode, ram=0):
-    m._f = None  # file mode: the page cache list, its [0] the file
+    m.cache = None  # file mode: the page cache (model.PageCache), holding the file
     m.ram_tables = m.ram_need = m.cache_bytes = 0  # file mode: tables read into RAM, their size, page cache
     if mode not in (None, "buf", "file"):
         raise ValueError("mode must be 'buf' or 'file'")
@@ -67,11 +119,12 @@ def init(m, src, check_crc, mode, ram=0):
             src = f
     try:
         _init(m, src, check_crc, ram)
+    except ModelError as e:
+        _close(src)
+        raise ValueError(e.args[0]) from None
     except (IndexError, KeyError, ValueError) as e:
         _close(src)
-        if isinstance(e, ValueError) and str(e)[:3] in ("cor", "not", "tru", "uns"):
-            raise
-        raise _err("inconsistent tables (%s)" % type(e).__name__)
+        raise ValueError("corrupt m2v model: inconsistent tables (%s)" % type(e).__name__) from None
     except BaseException:
         _close(src)
         raise
@@ -88,26 +141,31 @@ def _init(m, src, check_crc, ram):
         f.seek(0, 2)
         total = f.tell()
         f.seek(0)
-        b = f.read(64) or b""
+        b = f.read(_HEADER_SIZE) or b""
     else:
         f = None
         src = memoryview(src)
         total = len(src)
-        b = src[:64]
+        b = src[:_HEADER_SIZE]
     # header (§1)
-    if len(b) < 64:
-        raise ValueError("not an m2v model: %d bytes is shorter than the 64-byte header" % total)
+    if len(b) < _HEADER_SIZE:
+        raise ModelError("not an m2v model: %d bytes is shorter than the 64-byte header" % total)
     if bytes(b[:4]) != b"M2VB":
-        raise ValueError("not an m2v model: magic %r, expected b'M2VB'" % bytes(b[:4]))
-    h = struct.unpack_from("<4sHHIIHHHHIIiHHIHBBBBBBBBBBBBHI", b, 0)
-    if h[1] != 1:
-        raise ValueError("unsupported m2v format version %d; this reader supports version 1" % h[1])
-    if total < h[3]:
-        raise ValueError("truncated m2v model: %d bytes, header says %d" % (total, h[3]))
-    if total > h[3]:
-        raise _err("%d bytes of trailing data" % (total - h[3]))
-    m.crc = h[4]  # lets an index refuse queries embedded with another model
+        raise ModelError("not an m2v model: magic %r, expected b'M2VB'" % bytes(b[:4]))
+    h = struct.unpack_from(HEADER, b, 0)
+    if h[_H_VERSION] != 1:
+        raise ModelError("unsupported m2v format version %d; this reader supports version 1" % h[_H_VERSION])
+    size = h[_H_FILE_SIZE]
+    if total < size:
+        raise ModelError("truncated m2v model: %d bytes, header says %d" % (total, size))
+    if total > size:
+        raise _err("%d bytes of trailing data" % (total - size))
+    m.crc = h[_H_CRC32]  # lets an index refuse queries embedded with another model
     if check_crc:
+        # the streamed CRC and the open/mode logic above are also in _open.py
+        # (m2v.index's): the loader keeps its own, as importing _open.py during
+        # a load costs 512 B of the smallest heap a load works in
+        # (tests/test_device_memory.py)
         try:
             from binascii import crc32
         except ImportError:  # a port built without binascii.crc32
@@ -126,49 +184,46 @@ def _init(m, src, check_crc, ram):
         else:
             c = crc32(src[16:])
         c &= 0xFFFFFFFF
-        if c != h[4]:
-            raise _err("CRC-32 %08x does not match the header's %08x" % (c, h[4]))
-    # section table (§1): 13 entries u16 id, u16 0, u32 offset, u32 size
-    hs = h[2]
-    if hs != 64 + 12 * h[6]:
+        if c != h[_H_CRC32]:
+            raise _err("CRC-32 %08x does not match the header's %08x" % (c, h[_H_CRC32]))
+    hs = h[_H_HEADER_SIZE]
+    if hs != _HEADER_SIZE + 12 * h[_H_N_SECTIONS]:
         raise _err("header size does not match the section count")
-    if h[6] != 13:
-        raise _err("%d sections, format version 1 has 13" % h[6])
+    if h[_H_N_SECTIONS] != _N_SECTIONS:
+        raise _err("%d sections, format version 1 has 13" % h[_H_N_SECTIONS])
     if f:
-        f.seek(64)
-        t = f.read(hs - 64)
+        f.seek(_HEADER_SIZE)
+        t = f.read(hs - _HEADER_SIZE)
     else:
-        t = src[64:hs]
-    secs = [None] * 14
-    for i in range(13):
-        sid, zero, off, n = struct.unpack_from("<HHII", t, 12 * i)
-        if zero or not 0 < sid < 14 or secs[sid] or off < hs or off + n > total or off & 3:
-            raise _err("bad section table entry %d" % i)
-        secs[sid] = (off, n)
+        t = src[_HEADER_SIZE:hs]
+    secs = table(t, hs, total)
     # header fields and section sizes, before anything is read or allocated
-    for i in range(27):
-        if _KEEP[i]:
-            setattr(m, _KEEP[i], h[i])
-    d, nn, wb, rb, sb, nb, ml = m.dims, h[29], m.weight_bits, m.rec_bits, m.sample_bytes, m.norm_bits, m.max_length
+    for i in range(len(KEEP)):
+        if KEEP[i]:
+            setattr(m, KEEP[i], h[i])
+    d, nn, wb, rb, sb = m.dims, h[_H_N_NODES], m.weight_bits, m.rec_bits, m.sample_bytes
+    nb, ml = m.norm_bits, m.max_length
     if rb != m.id_bits + m.map_bits + wb or not 0 < max(m.id_bits, m.map_bits, wb) <= 17:
         raise _err("inconsistent header fields (record bits)")
     if sb not in (2, 4) or not 3 <= m.h_shift <= 24 or m.g_shift > 24 or m.t_shift > 24 or nn < 2:
         raise _err("inconsistent header fields (trie)")
     if not 0 < m.esc_base <= 60 or m.max_word_chars < 1 or d < 1 or ml < 1 or m.out_shift > 15:
         raise _err("inconsistent header fields")
-    if h[28] * 127 * ml >= 1 << 30 or not 0 < nb < 16 or d * ((1 << nb) - 1) ** 2 >= 1 << 30:
+    mult_max = h[_H_MULT_MAX]
+    if mult_max * 127 * ml >= 1 << 30 or not 0 < nb < 16 or d * ((1 << nb) - 1) ** 2 >= 1 << 30:
         raise _err("integer bounds violated")
     want = (0, 128, -1, -1, -1, 256, nn, (nn + 7) >> 3, (((nn - 1) >> m.h_shift) + 1) * sb, -1,
-            (((nn - 1) >> m.t_shift) + 1) * sb, (h[10] * rb + 7) >> 3, 2 << wb, d * m.n_centroids)  # fmt: skip
-    for i in range(1, 14):
+            (((nn - 1) >> m.t_shift) + 1) * sb, (h[_H_N_RECORDS] * rb + 7) >> 3, 2 << wb,
+            d * m.n_centroids)  # fmt: skip
+    for i in range(1, _N_SECTIONS + 1):
         n = secs[i][1]
-        if want[i] >= 0 and n != want[i] or i == 2 and (n % 6 or not n):
+        if want[i] >= 0 and n != want[i] or i == _NORM_RUNS and (n % 6 or not n):
             raise _err("section %d has %d bytes" % (i, n))
     m.acc = array("i", bytes(4 * d))  # early: one block of 4*dims bytes while the heap is not yet fragmented
     # the sections: in place, or small ones in RAM and the rest through the page cache
-    s = [None] * 14
+    s = [None] * (_N_SECTIONS + 1)
     if f:
-        from .model import PS, FileSection, _filler
+        from .model import PS, FileSection, PageCache
 
         # the tokenizer's tables in RAM, all or none: the tokenizer then runs
         # on buffers (ROMFS speed); records and centroid rows stay streamed
@@ -182,7 +237,7 @@ def _init(m, src, check_crc, ram):
                 s[i] = bytearray(n)
                 f.seek(off)
                 if f.readinto(s[i]) != n:
-                    raise ValueError("truncated m2v model: short read")
+                    raise ModelError("truncated m2v model: short read")
             m.ram_tables = need
             ram -= need
         # the page cache: 8 slots, or the largest power of two that the rest
@@ -192,41 +247,39 @@ def _init(m, src, check_crc, ram):
         while 2 * k * ((1 << PS) + 44) <= ram:
             k *= 2
         m.cache_bytes = k << PS
-        cb = bytearray(k << PS)
-        mv = memoryview(cb)
-        c = [None] * (5 + k)
-        c[0], c[1], c[2], c[3] = f, array("i", b"\xff" * (4 * k)), cb, bytearray(d)
-        for i in range(k):
-            c[5 + i] = mv[i << PS : (i + 1) << PS]
-        c[4] = _filler(c)
-        for i in range(1, 14):
+        pc = PageCache()
+        pc.file, pc.tags, pc.buf = f, array("i", b"\xff" * (4 * k)), bytearray(k << PS)
+        pc.sm, pc.row = k - 1, bytearray(d)
+        mv = memoryview(pc.buf)
+        pc.slots = [mv[i << PS : (i + 1) << PS] for i in range(k)]
+        for i in range(1, _N_SECTIONS + 1):
             if s[i] is not None:
                 continue
             off, n = secs[i]
             f.seek(off)
-            if i == 12:  # WCODES: int16, straight into the array
+            if i == _WCODES:  # int16, straight into the array
                 w = array("h", bytes(n))
                 f.readinto(w)
             elif n <= 256:
                 s[i] = f.read(n)
             else:
-                s[i] = FileSection(c, off, n)
-        m._f = c
+                s[i] = FileSection(pc, off, n)
+        m.cache = pc
     else:
-        for i in range(1, 14):
+        for i in range(1, _N_SECTIONS + 1):
             off, n = secs[i]
             s[i] = src[off : off + n]
-        w = array("h", bytes(s[12]))
+        w = array("h", bytes(s[_WCODES]))
     m._s = s
     m.wcodes = w
     for v in w:
-        if v > h[28] or -v > h[28]:
+        if v > mult_max or -v > mult_max:
             raise _err("multiplier exceeds the accumulator bound")
-    r = s[2]
+    r = s[_NORM_RUNS]
     if r[0] | (r[1] << 8) | (r[2] << 16) != 0x80:
         raise _err("bad normaliser runs")
     # ADDED (§4): u16 count, then per token u8 len, len bytes, u32 id, u16 row, u16 code
-    a = s[4]
+    a = s[_ADDED]
     p = 2
     added = []
     first = bytearray(256)  # first[b] != 0: an added token starts with byte b
@@ -245,5 +298,5 @@ def _init(m, src, check_crc, ram):
     added.sort(key=lambda t: -len(t[0]))  # leftmost, then longest
     m.added = added
     m.added_first = first
-    m.ascii, m.runs, m.pool, m.records = s[1], s[2], s[3], s[11]  # the trie's tables: m._s[5:11]
+    m.ascii, m.runs, m.pool, m.records = s[_ASCII], s[_NORM_RUNS], s[_NORM_POOL], s[_RECORDS]  # the trie's: m._s[5:11]
     m.ntok = 0

@@ -6,33 +6,23 @@
 # one 15-bit multiplier each (docs/FORMAT.md, index §4 and classifier §4).
 import struct
 from array import array
-from micropython import const
 
 import micropython
+from micropython import const
 
 _HDR_SIZE = const(64)
 
 
 def open_src(path, mode):
-    # -> (memoryview or None, open file or None). path: a file name or a
-    # buffer (bytes, memoryview) holding the whole file; mode "buf" reads it
-    # in place (ROMFS memoryview) or into RAM, "file" streams it; None picks
-    # "buf" for /rom paths.
-    if not isinstance(path, str):
-        return memoryview(path), None
-    if mode is None:
-        mode = "buf" if path.startswith("/rom/") else "file"
-    if mode not in ("buf", "file"):
-        raise ValueError("mode must be 'buf' or 'file'")
-    f = open(path, "rb")
-    if mode == "file":
-        return None, f
-    try:
-        mv = memoryview(f)  # ROMFS: zero-copy view of flash
-    except TypeError:
-        mv = memoryview(f.read())
-    f.close()
-    return mv, None
+    # -> (memoryview or None, open file or None). path: a file name (opened by
+    # _open.open_path for mode) or a buffer (bytes, memoryview) holding the whole file.
+    if isinstance(path, str):
+        from ._open import open_path
+
+        path = open_path(path, mode)
+    if hasattr(path, "readinto"):
+        return None, path
+    return memoryview(path), None
 
 
 def size_of(mv, f):
@@ -44,25 +34,9 @@ def size_of(mv, f):
 
 def crc_ok(mv, f, size, want):
     # CRC-32 of bytes [16, size) against the header's want.
-    try:
-        from binascii import crc32
-    except ImportError:  # a port built without binascii.crc32
-        from ._crc import crc32
-    if mv is not None:
-        got = crc32(mv[16:size])
-    else:
-        b = bytearray(512)
-        v = memoryview(b)
-        f.seek(16)
-        got = 0
-        left = size - 16
-        while left > 0:
-            k = f.readinto(v[: min(left, 512)])
-            if not k:
-                break
-            got = crc32(v[:k], got)
-            left -= k
-    return got & 0xFFFFFFFF == want
+    from ._open import crc_of
+
+    return crc_of(f if mv is None else mv, size) == want
 
 
 class RowFile:

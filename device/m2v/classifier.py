@@ -13,6 +13,7 @@
 # when the best score is below the file's threshold. Scores are identical to
 # host_tools.classifier.Classifier.
 from array import array
+
 from micropython import const
 
 from . import _rows

@@ -10,6 +10,7 @@
 # pairs and reads the labels of those alone, so RAM does not grow with the
 # index. Scores are integers, identical to host_tools.index.Index.search.
 from array import array
+
 from micropython import const
 
 from . import _rows

@@ -6,28 +6,34 @@
 import gc
 import sys
 from array import array
+
 from micropython import const
 
-# the page cache of file mode: pages of 2**PS bytes (also _wpf.py), a power
+_PKG = __name__[:-6]  # "m2v"
+
+# the page cache of file mode: pages of 2**PS bytes (the one definition;
+# _tok_file.py's copy is tied to it by tests/test_device_layout.py), a power
 # of two of slots (8, or what load's ram budget allows)
 PS = const(6)
 _PS = const(PS)
 _PM = const((1 << PS) - 1)
 
-_PKG = __name__[:-6]  # "m2v"
-pool = None  # m2v.pool, imported by the first load
+
+class PageCache:
+    # File mode's page cache, shared by the sections (FileSection) and by
+    # _tok_file.py; _load.py sets its fields: file; buf, the pages in one
+    # bytearray: page p of the file in slot p & sm, its number in tags[p & sm]
+    # (an array("i")); slots[s], a memoryview of slot s, so that a miss reads
+    # straight into it; row, one centroid row (Model.token, acc_recs_f).
+    pass
 
 
 class FileSection:
-    # s[i] is the byte at file offset off + i; c = [file, tags, cache, row,
-    # fill, slot views...] is the model's page cache (page p in slot p & sm
-    # of the bytearray cache, its number in tags[p & sm]; shared by the
-    # sections and by _wpf.py) and the buffer of one centroid row.
-    def __init__(self, c, off, size):
-        self.c = c
+    # s[i] is the byte at file offset off + i, through the page cache pc.
+    def __init__(self, cache, off, size):
+        self.cache = cache
         self.off = off
         self.size = size
-        self.sm = len(c[1]) - 1
 
     def __len__(self):
         return self.size
@@ -37,28 +43,20 @@ class FileSection:
             raise IndexError
         i += self.off
         p = i >> _PS
-        c = self.c
-        s = p & self.sm
-        if c[1][s] != p:
-            c[4](p, s)
-        return c[2][(s << _PS) | (i & _PM)]
+        pc = self.cache
+        s = p & pc.sm
+        if pc.tags[s] != p:
+            # a miss: page p into slot s
+            f = pc.file
+            f.seek(p << _PS)
+            f.readinto(pc.slots[s])
+            pc.tags[s] = p
+        return pc.buf[(s << _PS) | (i & _PM)]
 
 
-def _filler(c):
-    # the page cache's refill: page p into slot s, through its view c[5 + s]
-    def fill(p, s):
-        f = c[0]
-        f.seek(p << _PS)
-        f.readinto(c[5 + s])
-        c[1][s] = p
+_CENTROIDS = const(13)  # the section id (docs/FORMAT.md §2), a copy of _load.py's
 
-    return fill
-
-
-class _Ids:
-    # tokenize()'s sink
-    def token(self, tid, row, code):
-        self.ids.append(tid)
+tok = None  # m2v.tok, imported by the first load (after the loader: in its hole)
 
 
 class Model:
@@ -68,7 +66,6 @@ class Model:
         # the whole model, or None for the board's default model. ram (file
         # mode): heap bytes the model may spend on copies of the tokenizer's
         # tables; when they fit (self.ram_need), they are read into RAM.
-        global pool
         from . import _load
 
         try:
@@ -80,10 +77,15 @@ class Model:
             delattr(sys.modules[_PKG], "_load")
         # the tokenizer and pooling code, after the loader: in its hole
         gc.collect()
-        from . import pool
-        from .tok import Tokenizer
+        global tok
+        from . import tok as tok
 
-        self.tok = Tokenizer(self)
+        if tok.pool is None:
+            tok.use_pool(None)  # the fastest loops this port runs
+        # which implementation ran the last call, per stage (README "Which
+        # implementation runs"): "tok" and "pool", "viper" or "py"
+        self.impl = {"tok": None, "pool": None}
+        self.tok = tok.Tokenizer(self)
         self._sink = self
 
     def token(self, tid, row, code):
@@ -91,31 +93,31 @@ class Model:
         d = self.dims
         if row >= self.n_centroids:
             raise ValueError("corrupt m2v model: centroid row out of range")
-        cen = self._s[13]
-        c = self._f
-        if c:  # file mode
-            f = c[0]
+        cen = self._s[_CENTROIDS]
+        pc = self.cache
+        if pc:  # file mode
+            f = pc.file
             f.seek(cen.off + row * d)
-            r = c[3]
+            r = pc.row
             f.readinto(r)
         else:
             r = cen[row * d : row * d + d]
-        pool.acc_row(self.acc, r, self.wcodes[code], d)
+        tok.pool.acc_row(self.acc, r, self.wcodes[code], d)
         self.ntok += 1
 
     def _run(self, text, sink):
         try:
             self.tok.run(text, sink)
-        except IndexError:  # a table read out of its section: check_crc=False and a damaged model
-            raise ValueError("corrupt m2v model: table index out of range")
+        except (IndexError, UnicodeError):  # check_crc=False and a damaged model: a table read
+            # out of its section, or bad UTF-8 in a NORM_POOL string
+            raise ValueError("corrupt m2v model: table index out of range or bad UTF-8") from None
 
     # ---- API
     def tokenize(self, text):
         # Token ids, model2vec semantics: truncated to max_length, [UNK] dropped.
-        s = _Ids()
-        s.ids = []
-        self._run(text, s)
-        return s.ids
+        ids = []
+        self._run(text, ids)  # a list as the sink: the tokenizer appends the ids
+        return ids
 
     def embed_into(self, text, out):
         # Write the Q14 unit vector for text into out (array('h') of length dims).
@@ -127,7 +129,9 @@ class Model:
             acc[i] = 0
         self.ntok = 0
         self._run(text, self)
-        pool.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
+        p = tok.pool
+        p.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
+        self.impl["pool"] = p.IMPL
         return out
 
     def embed(self, text):
@@ -135,7 +139,7 @@ class Model:
 
     def close(self):
         # Close the model's file (file mode); the model is unusable afterwards.
-        c = self._f
-        if c:
-            c[0].close()
-            self._f = None
+        pc = self.cache
+        if pc:
+            pc.file.close()
+            self.cache = None

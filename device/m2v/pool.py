@@ -1,151 +1,20 @@
-# Integer pooling and normalisation (docs/FORMAT.md §6).
-# acc[d] = sum over tokens of WCODES[code] * centroid[row][d]. The converter
-# bounds |WCODES| by (2**30 - 1) / (127 * max_length), so every partial sum
-# is a 31-bit small int: no big-int allocation in Python, no int32 wrap in viper.
-# The pure-Python twins are in _poolpy.py, imported on demand.
-import micropython
-
-
-try:
-
-    @micropython.viper
-    def acc_row_viper(acc, row, m: int, n: int):
-        a = ptr32(acc)
-        r = ptr8(row)
-        for d in range(n):
-            v = int(r[d])
-            if v > 127:
-                v -= 256
-            a[d] += m * v
-
-    @micropython.viper
-    def acc_recs_viper(acc, cen, rec, out, n: int, wcodes, rb: int, ib: int, mb: int, wb: int, dims: int):
-        a = ptr32(acc)
-        c = ptr8(cen)
-        r = ptr8(rec)
-        o = ptr32(out)
-        wc = ptr16(wcodes)
-        nrec = int(len(rec))
-        mmask = (1 << mb) - 1
-        wmask = (1 << wb) - 1
-        d4 = dims & ~3
-        ncen = int(len(cen))
-        for k in range(n):
-            pos = o[k] * rb + ib
-            if (pos + mb + wb - 1) >> 3 >= nrec:
-                raise IndexError  # a damaged model (as rec[b] in _py)
-            # the two fields, each read from at most three bytes (_field)
-            b = pos >> 3
-            v = int(r[b])
-            if b + 1 < nrec:
-                v |= int(r[b + 1]) << 8
-                if b + 2 < nrec:
-                    v |= int(r[b + 2]) << 16
-            row = (v >> (pos & 7)) & mmask
-            pos += mb
-            b = pos >> 3
-            v = int(r[b])
-            if b + 1 < nrec:
-                v |= int(r[b + 1]) << 8
-                if b + 2 < nrec:
-                    v |= int(r[b + 2]) << 16
-            m = int(wc[(v >> (pos & 7)) & wmask])
-            if m > 32767:
-                m -= 65536
-            if (row + 1) * dims > ncen:
-                raise ValueError("corrupt m2v model: centroid row out of range")
-            rp = ptr8(uint(c) + row * dims)
-            # 4 components a step; (x ^ 128) - 128 sign-extends a byte
-            d = 0
-            while d < d4:
-                a[d] += m * ((int(rp[d]) ^ 128) - 128)
-                a[d + 1] += m * ((int(rp[d + 1]) ^ 128) - 128)
-                a[d + 2] += m * ((int(rp[d + 2]) ^ 128) - 128)
-                a[d + 3] += m * ((int(rp[d + 3]) ^ 128) - 128)
-                d += 4
-            while d < dims:
-                a[d] += m * ((int(rp[d]) ^ 128) - 128)
-                d += 1
-
-    @micropython.viper
-    def normalize_into_viper(acc, out, n: int, norm_bits: int, q: int):
-        # normalize_into_py in viper: every value stays below 2**30 (§6)
-        a = ptr32(acc)
-        o = ptr16(out)
-        # a ptr32 load is not sign-extended on 64-bit ports: bit 31 gives the
-        # sign, and (0 - v) & 0x3FFFFFFF the magnitude, as |acc| < 2**30
-        m = 0
-        for d in range(n):
-            v = int(a[d])
-            if (v >> 31) & 1:
-                v = (0 - v) & 0x3FFFFFFF
-            if v > m:
-                m = v
-        if m == 0:
-            for d in range(n):
-                o[d] = 0
-            return
-        k = norm_bits
-        t = m
-        while t:
-            k -= 1
-            t >>= 1
-        ss = 0
-        for d in range(n):
-            x = int(a[d])
-            neg = (x >> 31) & 1
-            if neg:
-                x = (0 - x) & 0x3FFFFFFF
-            if k >= 0:
-                x = x << k
-            else:
-                x = x >> (0 - k)
-            if neg:
-                a[d] = 0 - x
-            else:
-                a[d] = x
-            ss += x * x
-        # isqrt(ss), as isqrt()
-        x = ss
-        r = 0
-        bit = 1 << 28
-        while bit > x:
-            bit >>= 2
-        while bit:
-            if x >= r + bit:
-                x -= r + bit
-                r = (r >> 1) + bit
-            else:
-                r >>= 1
-            bit >>= 2
-        if ss - r * r > r:
-            r += 1
-        half = r >> 1
-        for d in range(n):
-            v = int(a[d])
-            if (v >> 31) & 1:
-                o[d] = 0 - (((((0 - v) & 0x3FFFFFFF) << q) + half) // r)
-            else:
-                o[d] = ((v << q) + half) // r
-
-    acc_row = acc_row_viper
-    acc_recs = acc_recs_viper
-    normalize_into = normalize_into_viper
-except Exception:  # a port or build without the viper emitter
-    acc_row_viper = acc_recs_viper = normalize_into_viper = None
-    from ._poolpy import acc_row_py as acc_row, acc_recs_py as acc_recs, normalize_into_py as normalize_into
+# Integer pooling and normalisation (docs/FORMAT.md §6): m2v.pool.use()
+# selects the loops, _pool_viper.py (fast) or its pure-Python twin
+# _pool_py.py. acc[d] = sum over tokens of WCODES[code] * centroid[row][d];
+# the converter bounds |WCODES| by (2**30 - 1) / (127 * max_length), so every
+# partial sum is a 31-bit small int: no big-int allocation in Python, no
+# int32 wrap in viper. The selection lives in tok.py (tok.pool, the
+# module whose loops run), so that a model does not import this module.
+from . import tok as _tok
 
 
 def use(impl):
-    # Select the pooling loops: "viper" or "py" (bit-identical; tests run both).
-    global acc_row, acc_recs, normalize_into
-    if impl == "viper":
-        if acc_row_viper is None:
-            raise ValueError("viper is not available on this port")
-        acc_row = acc_row_viper
-        acc_recs = acc_recs_viper
-        normalize_into = normalize_into_viper
-    elif impl == "py":
-        from ._poolpy import acc_row_py as acc_row, acc_recs_py as acc_recs, normalize_into_py as normalize_into
-    else:
-        raise ValueError("impl must be 'viper' or 'py'")
+    # Select the pooling loops: "viper" or "py" (bit-identical; tests run
+    # both); None: the fastest this port runs. The module is imported here:
+    # a broken one raises.
+    _tok.use_pool(impl)
+
+
+def loops():
+    # The module whose loops run (acc_row, acc_recs, normalize_into; IMPL its kind).
+    return _tok.pool

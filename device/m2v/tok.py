@@ -2,14 +2,20 @@
 # WordPiece greedy longest match on the vocabulary trie (docs/FORMAT.md §3-5).
 # The text is read in place through memoryview(str): no copy of the text, no
 # list of words; one word (at most max_word_chars code points) is buffered.
-# The hot path (ASCII scan, trie walk, records) is in viper: _wpv.py for
-# buffer/ROMFS models, _wpf.py for file-mode models (through the page cache);
-# its bit-identical pure-Python twin _wp.py is imported only by use("py") or
-# on a port without viper. This file drives it and handles the other code
-# points and added tokens. Indices into T and c: see _wp.py.
+# The hot path (ASCII scan, trie walk, records) is in a core module that
+# core() below names: viper _tok_buf.py for buffer/ROMFS models, viper
+# _tok_file.py for file-mode models (through the page cache), or their
+# bit-identical pure-Python twin _tok_py.py (use("py") or a port without
+# viper). This file drives it and handles the other code points and added
+# tokens. Indices into T and c: see _tok_py.py.
+import sys
 from array import array
+
 from micropython import const
 
+_PKG = __name__[:-4]  # "m2v"
+
+# copies of _tok_py.py's layout of T and c (tests/test_device_layout.py)
 _T_WORD = const(9)
 _C_HS = const(0)
 _C_GS = const(1)
@@ -33,10 +39,20 @@ _C_DONE = const(19)
 _C_CHARS = const(20)
 _C_NOUT = const(21)
 _C_I = const(22)
-_C_END = const(24)  # end of the per-text state
-_C_OFF = const(24)  # file mode: offsets of HASKIDS, HRANK, GSTART, NODES, TRANK, RECORDS, NORM_RUNS; then len(NODES), len(GSTART)
-_C_SM = const(33)  # file mode: the page cache's slot mask
+_C_END = const(24)
+_C_OHK = const(24)
+_C_NND = const(31)
+_C_NGS = const(32)
+_C_SM = const(33)
 _C_LEN = const(34)
+# section ids (docs/FORMAT.md §2), copies of _load.py's
+_SYMMAP = const(5)
+_NODES = const(6)
+_HASKIDS = const(7)
+_HRANK = const(8)
+_GSTART = const(9)
+_TRANK = const(10)
+_CENTROIDS = const(13)
 
 _SB = const(0xAC00)
 _LB = const(0x1100)
@@ -46,47 +62,84 @@ _NC = const(588)
 _TC = const(28)
 _BATCH = const(64)  # tokens queued before they are delivered, besides one word's
 
-_impl = "viper"
-_v = None  # the _wpv module once imported; False: no viper on this port
-_vf = None  # the same for _wpf
+# ---- which core module runs each hot path: the one seam where an implementation plugs in
+# Viper needs the native emitter (.py) or native-code loading (.mpy built with
+# -march). A port without them has the native architecture 0 in bits 10-15 of
+# sys.implementation._mpy (py/persistentcode.h) and would fail to import a
+# viper module: SyntaxError "invalid micropython decorator" (py/compile.c),
+# NotImplementedError "cannot emit native code for this architecture", or
+# ValueError "native code in .mpy unsupported" (py/persistentcode.c). Such a
+# port runs "py" and never imports a viper module; elsewhere the viper cores
+# are imported without a try, so a broken one raises: nothing is caught.
+VIPER = (getattr(sys.implementation, "_mpy", 0) >> 10) & 63 != 0
+# per kind, preferred first, the core module of each stage: 0 the tokenizer on
+# buffers (buffer/ROMFS models, file mode with its tables in RAM), 1 the
+# tokenizer through the file-mode page cache, 2 pooling, 3 pooling a batch
+# through the page cache (None: Model.token pools per token). A native C core
+# (a natmod) is a third kind: its row here and its test in core().
+_CORES = (
+    ("viper", "_tok_buf", "_tok_file", "_pool_viper", "_tok_file"),
+    ("py", "_tok_py", "_tok_py", "_pool_py", None),
+)
 
 
-def _viper(file=False):
-    # the viper module for buffer (_wpv) or file-mode (_wpf) models, or False
-    global _v, _vf
-    if file:
-        if _vf is None:
-            try:
-                from . import _wpf as v
-            except Exception:  # a port or build without the viper emitter
-                v = False
-            _vf = v
-        return _vf
-    if _v is None:
-        try:
-            from . import _wpv as v
-        except Exception:
-            v = False
-        _v = v
-    return _v
+
+def core(kind, stage):
+    # The core module of kind for stage, or None; kind None: the fastest this port runs.
+    for row in _CORES:
+        if kind is None and (row[0] != "viper" or VIPER) or row[0] == kind:
+            if row[0] == "viper" and not VIPER:
+                raise ValueError("viper is not available on this port")
+            name = row[1 + stage]
+            if name is None:
+                return None
+            name = _PKG + "." + name
+            __import__(name)
+            return sys.modules[name]
+    raise ValueError("impl must be 'viper' or 'py'")
 
 
-def _py():
-    from . import _wp
+pool = None  # the pooling loops that run (_pool_viper or _pool_py; m2v.pool.use), chosen by the first load
+_file = 0  # their kind's module with acc_recs_f (file mode) or None; 0: not looked up yet
 
-    return _wp
+
+def use_pool(kind):
+    # m2v.pool.use(kind): the loops of kind, imported here.
+    global pool, _file
+    pool = core(kind, 2)
+    _file = 0
+
+
+def file_core():
+    # The module whose acc_recs_f pools a batch through the page cache (file
+    # mode) for the selected pooling kind, or None: then Model.token pools per
+    # token. Looked up on first use, so buffer models do not import it.
+    global _file
+    if _file == 0:
+        _file = core(pool.IMPL, 3)
+    return _file
+
+
+_kind = None  # the kind use() selected; None: the fastest this port runs
+_mods = [None, None]  # its core modules for buffers and for the page cache, once imported
+
+
+def _get(k):
+    # The selected kind's core for k: 0 tables as buffers, 1 through the page cache.
+    m = _mods[k]
+    if m is None:
+        m = _mods[k] = core(_kind, k)
+    return m
 
 
 def use(impl):
-    # Select the tokenizer hot path: "viper" (_wpv.py for buffer/ROMFS
-    # models, _wpf.py for file-mode models) or "py" (_wp.py). Bit-identical;
-    # tests run both.
-    global _impl
-    if impl not in ("viper", "py"):
-        raise ValueError("impl must be 'viper' or 'py'")
-    if impl == "viper" and not _viper():
-        raise ValueError("viper is not available on this port")
-    _impl = impl
+    # Select the tokenizer hot path: "viper" (_tok_buf.py for buffer/ROMFS
+    # models and tables in RAM, _tok_file.py through the file-mode page
+    # cache) or "py" (_tok_py.py for both). Bit-identical; tests run both.
+    # Both cores of the kind are imported here: a broken one raises.
+    global _kind
+    _mods[0], _mods[1] = core(impl, 0), core(impl, 1)
+    _kind = impl
 
 
 class Tokenizer:
@@ -95,9 +148,9 @@ class Tokenizer:
         mwc = m.max_word_chars
         # OUT holds one word's pieces (<= max_word_chars) on top of a batch
         self.out = array("i", bytes(4 * (mwc + _BATCH + 2)))
-        t = m._s  # the sections by id (docs/FORMAT.md): 5 SYMMAP, 6 NODES, 7 HASKIDS, 8-10 samples
-        self.T = [m.ascii, t[5], t[6], t[7], t[8], t[9], t[10], m.records,
-                  m.added_first, bytearray(4 * mwc + 8), self.out, m.runs]
+        t = m._s  # the sections by id
+        self.T = [m.ascii, t[_SYMMAP], t[_NODES], t[_HASKIDS], t[_HRANK], t[_GSTART], t[_TRANK], m.records,
+                  m.added_first, bytearray(4 * mwc + 8), self.out, m.runs]  # fmt: skip
         c = array("i", bytes(4 * _C_LEN))
         c[_C_HS], c[_C_GS], c[_C_TS], c[_C_SB] = m.h_shift, m.g_shift, m.t_shift, m.sample_bytes
         c[_C_ESC], c[_C_RB], c[_C_MWC] = m.esc_base, m.rec_bits, mwc
@@ -105,61 +158,45 @@ class Tokenizer:
         c[_C_NREC] = len(m.records)
         c[_C_NRUNS] = len(m.runs) // 6
         self.c = c
-        # _wpv needs every tokenizer table as a buffer: true for buffer/ROMFS
+        # _tok_buf needs every tokenizer table as a buffer: true for buffer/ROMFS
         # models and for file-mode models with their tables in RAM; file-mode
-        # models give _wpf the page cache and the sections' offsets, which
+        # models give _tok_file the page cache and the sections' offsets, which
         # it also uses for the records (streamed in file mode whatever ram is)
-        f = m._f
-        self.bufs = not f or m.ram_tables > 0
-        if f:
-            self.T += [f[4], f[2], f[1], f[0], f[5:]]
-            c[_C_SM] = len(f[1]) - 1
-            k = _C_OFF
-            for x in (t[7], t[8], t[9], t[6], t[10], m.records, m.runs):
-                c[k] = getattr(x, "off", -1)  # -1: in RAM, read by _wpv, not _wpf
+        pc = m.cache
+        self.bufs = not pc or m.ram_tables > 0
+        if pc:
+            self.T += [pc.buf, pc.tags, pc.file, pc.slots]
+            c[_C_SM] = pc.sm
+            # the sections' file offsets in slots C_OHK..C_ORU, in their order
+            # there (-1: in RAM, read by _tok_buf, not _tok_file)
+            k = _C_OHK
+            for x in (t[_HASKIDS], t[_HRANK], t[_GSTART], t[_NODES], t[_TRANK], m.records, m.runs):
+                c[k] = getattr(x, "off", -1)
                 k += 1
-            c[k] = len(t[6])
-            c[k + 1] = len(t[9])
+            c[_C_NND], c[_C_NGS] = len(t[_NODES]), len(t[_GSTART])
         self.sink = None
-        self._v = None
+        self._core = None  # the core that reads the tables, set per run
 
-    # ---- normaliser (docs/FORMAT.md §3): see _wp.find_run_py
+    # ---- normaliser (docs/FORMAT.md §3): see _tok_py.find_run
     def _find_run(self, cp):
         c = self.c
         if c[_C_RLO] <= cp < c[_C_RHI]:
             return c[_C_RI]
-        v = self._v
-        return v.find_run(self.T, c, cp) if v else _py().find_run_py(self.T, c, cp)
+        return self._core.find_run(self.T, c, cp)
 
     # ---- words
     def _put(self, cp):
-        # Append one code point to the current word as UTF-8.
+        # Append one code point to the current word as UTF-8 (a cold path:
+        # MicroPython's own encoder; the cores' scans inline theirs).
         c = self.c
         wc = c[_C_WC] + 1
         c[_C_WC] = wc
         if wc > self.m.max_word_chars:
             return  # the word will be [UNK]; its bytes are not needed
-        w = self.T[_T_WORD]
+        b = chr(cp).encode()
         n = c[_C_WN]
-        if cp < 0x80:
-            w[n] = cp
-            n += 1
-        elif cp < 0x800:
-            w[n] = 0xC0 | (cp >> 6)
-            w[n + 1] = 0x80 | (cp & 63)
-            n += 2
-        elif cp < 0x10000:
-            w[n] = 0xE0 | (cp >> 12)
-            w[n + 1] = 0x80 | ((cp >> 6) & 63)
-            w[n + 2] = 0x80 | (cp & 63)
-            n += 3
-        else:
-            w[n] = 0xF0 | (cp >> 18)
-            w[n + 1] = 0x80 | ((cp >> 12) & 63)
-            w[n + 2] = 0x80 | ((cp >> 6) & 63)
-            w[n + 3] = 0x80 | (cp & 63)
-            n += 4
-        c[_C_WN] = n
+        self.T[_T_WORD][n : n + len(b)] = b
+        c[_C_WN] = n + len(b)
 
     def _out(self, cp, iso):
         if iso:
@@ -186,34 +223,31 @@ class Tokenizer:
         sink = self.sink
         out = self.out
         rb, ib, mb, wb = m.rec_bits, m.id_bits, m.map_bits, m.weight_bits
-        v = self._v
+        pc = m.cache
         if sink is self.pool_sink:
             # the model's own embed() sink: pool the whole batch in one call
             # (the same sums as Model.token, without a call per token)
-            from . import pool
-
-            f = m._f
-            if not f:
+            if not pc:
                 pool.acc_recs(m.acc, self.cen, m.records, out, n, m.wcodes, rb, ib, mb, wb, m.dims)
                 m.ntok += n
                 return
-            if pool.acc_recs is pool.acc_recs_viper:
-                _viper(True).acc_recs_f(self.T, c, m.acc, f[0], f[3], self.cen.off, n, m.wcodes, ib, mb, wb, m.dims, m.n_centroids)
+            # file mode: the pooling kind's batch loop through the page cache, if it has one
+            fp = file_core()
+            if fp:
+                fp.acc_recs_f(self.T, c, m.acc, pc.file, pc.row, self.cen.off, n, m.wcodes, ib, mb, wb, m.dims,
+                              m.n_centroids)
                 m.ntok += n
                 return
+        # the records are streamed in file mode whatever ram is: the file core reads them
+        field = _get(1 if pc else 0).field
         T = self.T
-        if v:
-            field = _viper(m._f is not None).field
+        if type(sink) is list:  # tokenize(): the ids only
             for k in range(n):
-                pos = out[k] * rb
-                sink.token(field(T, c, pos, ib), field(T, c, pos + ib, mb), field(T, c, pos + ib + mb, wb))
+                sink.append(field(T, c, out[k] * rb, ib))
             return
-        rec = m.records
-        nrec = len(rec)
-        field = _py().field_py
         for k in range(n):
             pos = out[k] * rb
-            sink.token(field(rec, pos, ib, nrec), field(rec, pos + ib, mb, nrec), field(rec, pos + ib + mb, wb, nrec))
+            sink.token(field(T, c, pos, ib), field(T, c, pos + ib, mb), field(T, c, pos + ib + mb, wb))
 
     def _norm(self, cp):
         # Normalise one code point >= 0x80 through NORM_RUNS.
@@ -240,22 +274,11 @@ class Tokenizer:
             n = kb >> 4
             pool = m.pool
             p = arg + (cp - self.c[_C_RLO]) * n
-            end = p + n
-            while p < end:
-                b = pool[p]
-                if b < 0x80:
-                    c = b
-                    p += 1
-                elif b < 0xE0:
-                    c = ((b & 0x1F) << 6) | (pool[p + 1] & 63)
-                    p += 2
-                elif b < 0xF0:
-                    c = ((b & 0x0F) << 12) | ((pool[p + 1] & 63) << 6) | (pool[p + 2] & 63)
-                    p += 3
-                else:
-                    c = ((b & 7) << 18) | ((pool[p + 1] & 63) << 12) | ((pool[p + 2] & 63) << 6) | (pool[p + 3] & 63)
-                    p += 4
-                self._out(c, iso)
+            b = bytearray(n)
+            for k in range(n):
+                b[k] = pool[p + k]
+            for ch in str(b, "utf-8"):
+                self._out(ord(ch), iso)
         elif kind == 5:  # HANGUL syllable -> conjoining jamo
             s = cp - _SB
             self._out(_LB + s // _NC, iso)
@@ -280,25 +303,23 @@ class Tokenizer:
         return None
 
     def run(self, text, sink):
-        # Tokenise text, calling sink.token(id, row, code) for every kept token.
+        # Tokenise text, calling sink.token(id, row, code) for every kept token
+        # (a list as the sink: the ids are appended).
         if not isinstance(text, str):
             raise TypeError("text must be str, not " + type(text).__name__)
         m = self.m
-        v = _impl == "viper" and _viper(not self.bufs)
-        self._v = v
-        if v:
-            scan = v.scan
-            self._flush = v.flush
-        else:
-            w = _py()
-            scan = w.scan_py
-            self._flush = w.flush_py
+        core = self._core = _get(0 if self.bufs else 1)
+        scan = core.scan
+        self._flush = core.flush
+        # what runs, for model.impl (no allocation: the keys exist)
+        imp = m.impl
+        imp["tok"] = core.IMPL
         self.sink = sink
         self.pool_sink = None
-        # embed() through the model's sink: pool in batches (file mode: viper only)
-        if sink is getattr(m, "_sink", None) and (self.bufs or v):
+        # embed() through the model's sink: pool in batches
+        if sink is getattr(m, "_sink", None):
             self.pool_sink = sink
-            self.cen = m._s[13]
+            self.cen = m._s[_CENTROIDS]
         c = self.c
         for k in range(_C_WN, _C_END):
             c[k] = 0
@@ -326,7 +347,11 @@ class Tokenizer:
                     self._deliver()
                     c[_C_I] = i + hit[0]
                     c[_C_CHARS] += hit[1]
-                    if hit[2] != m.unk_id:
+                    if hit[2] == m.unk_id:
+                        pass
+                    elif type(sink) is list:
+                        sink.append(hit[2])
+                    else:
                         sink.token(hit[2], hit[3], hit[4])
                     c[_C_COUNT] += 1
                     if c[_C_COUNT] >= m.max_length:

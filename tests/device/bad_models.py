@@ -5,9 +5,9 @@
 #   bad_models.py DIR
 # Prints one line per file and mode: "NAME MODE ExcType: message" (or
 # "NAME MODE OK" if it loaded), then "bad_models: N cases".
-import sys
-import os
 import gc
+import os
+import sys
 
 import m2v
 

@@ -5,8 +5,8 @@
 #   heap.py MODEL TEXTFILE MODE
 # Prints "key=value" figures (gc.mem_alloc after each step, the free heap
 # at the end) and "heap: ok".
-import sys
 import gc
+import sys
 
 model_path, text_path, mode = sys.argv[1:4]
 gc.collect()

@@ -5,13 +5,13 @@
 # MODEL: the model's path (/rom/model.m2v on a board); MODE: buf (read in
 # place: ROMFS) | file (streamed) | fileram (file mode, tokenizer tables in
 # RAM); IMPL: viper | py | TOK/POOL; TEXTS: one JSON string per line.
-# Prints "impl <which ran>", then per text the CRC-32 of its token ids (int32
-# little-endian) and of its vector (int16) as 16 hex digits, or "!Exc: msg";
-# last "parity: N texts". The host computes the same CRCs from tokenizers and
+# Prints per text the CRC-32 of its token ids (int32 little-endian) and of its
+# vector (int16) as 16 hex digits, or "!Exc: msg"; then "impl tok=K pool=K
+# tables=buf|file" (which implementation ran), last "parity: N texts". The host computes the same CRCs from tokenizers and
 # the reference: full vectors would overflow the emulated UART.
-import sys
-import json
 import gc
+import json
+import sys
 from array import array
 from binascii import crc32
 
@@ -20,15 +20,15 @@ import m2v.pool
 import m2v.tok
 
 model_path, mode, impl, texts_path = sys.argv[1:5]
+tok_impl, _, pool_impl = impl.partition("/")
+m2v.tok.use(tok_impl)  # before the load: only the selected core modules are imported
+m2v.pool.use(pool_impl or tok_impl)
 if mode == "fileram":
     model = m2v.load(model_path, mode="file", ram=1 << 20)
     if model.ram_tables != model.ram_need:
         raise SystemExit("the tokenizer tables were not read into RAM")
 else:
     model = m2v.load(model_path, mode=mode)
-tok_impl, _, pool_impl = impl.partition("/")
-m2v.tok.use(tok_impl)
-m2v.pool.use(pool_impl or tok_impl)
 out = array("h", bytes(2 * model.dims))
 n = 0
 with open(texts_path) as f:
@@ -43,5 +43,6 @@ with open(texts_path) as f:
         n += 1
         text = ids = None
         gc.collect()
-print("impl", m2v.tok._impl, m2v.pool._impl if hasattr(m2v.pool, "_impl") else pool_impl or tok_impl)
+# what ran the last text (model.impl), and whether the tokenizer read its tables as buffers or through the page cache
+print("impl tok=%s pool=%s tables=%s" % (model.impl["tok"], model.impl["pool"], "buf" if model.tok.bufs else "file"))
 print("parity: %d texts" % n)

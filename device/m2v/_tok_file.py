@@ -1,28 +1,34 @@
-# The viper twins of _wp.py's tokenizer hot path for file-mode models: the
+# Twin by design: speed. The viper core for file mode (reads through the page
+# cache); its scan and flush mirror _tok_buf.py's, which read NORM_RUNS and call
+# their wordpiece directly: one shared scan would call a per-core reader.
+# The viper twins of _tok_py.py's tokenizer hot path for file-mode models: the
 # tables are read at absolute file offsets through the model's page cache
 # (bytearray CACHE of SM + 1 pages of 64 bytes, SM + 1 a power of two set by
 # load's ram budget, array("i") TAGS of their page numbers, and SLOTS, a
 # memoryview of each page, so that a miss reads straight into its slot; shared
-# with model.FileSection). Page q lives in slot q & SM (the mask: c[_C_SM]).
-# Every read is bounds-checked against its section, as in _wp.py
-# (IndexError). Bit-identical to _wp.py and _wpv.py (tests run all three).
+# with model.FileSection: model.PageCache). Page q lives in slot q & SM (the mask: c[_C_SM]).
+# Every read is bounds-checked against its section, as in _tok_py.py
+# (IndexError). Bit-identical to _tok_py.py and _tok_buf.py (tests run all three).
 import micropython
 from micropython import const
 
-# the page cache: 2**_PS-byte pages (model.py, _load.py)
+IMPL = "viper"
+
+# the page cache: 2**_PS-byte pages (a copy of model.PS: tests/test_device_layout.py)
 _PS = const(6)
-_PM = const(63)
+_PM = const((1 << _PS) - 1)
+
+# copies of _tok_py.py's layout of T and c (viper needs them at compile time)
 
 _T_ASCII = const(0)
 _T_SYMMAP = const(1)
 _T_FIRST = const(8)
 _T_WORD = const(9)
 _T_OUT = const(10)
-_T_FILL = const(12)
-_T_CACHE = const(13)
-_T_TAGS = const(14)
-_T_FILE = const(15)
-_T_SLOTS = const(16)
+_T_CACHE = const(12)
+_T_TAGS = const(13)
+_T_FILE = const(14)
+_T_SLOTS = const(15)
 
 _C_HS = const(0)
 _C_GS = const(1)
@@ -57,7 +63,6 @@ _C_ORU = const(30)
 _C_NND = const(31)
 _C_NGS = const(32)
 _C_SM = const(33)
-_C_LEN = const(34)
 
 
 @micropython.viper
@@ -298,7 +303,6 @@ def scan(T, c, text, end: int):
     limit = cc[_C_LIMIT]
     mwc = cc[_C_MWC]
     room = cc[_C_ROOM]
-    nruns = cc[_C_NRUNS]
     while i < end:
         if chars >= limit or cc[_C_DONE] or cc[_C_NOUT] > room:
             break

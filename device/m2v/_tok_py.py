@@ -1,15 +1,22 @@
+# Twin by design: the readable pure-Python core, run by ports without viper and
+# the reference the viper cores (_tok_buf.py, _tok_file.py) are tested against.
 # Tokenizer hot path (docs/FORMAT.md §3, §5): the ASCII scan, the WordPiece
-# trie walk and the record decode, as twin functions with one signature:
-# *_py index anything that indexes like bytes (buffers or file sections);
-# the viper twins are in _wpv.py (buffers: buffer/ROMFS mode) and _wpf.py
+# trie walk and the record decode, as twin functions with one signature; these
+# index anything that indexes like bytes (buffers or file sections);
+# the viper twins are in _tok_buf.py (buffers: buffer/ROMFS mode) and _tok_file.py
 # (file mode, through the page cache). This module is imported only by
 # tok.use("py") or on a port without viper. All keep their
 # state in one array("i") `c` and read the tables from one list `T`, so the
 # tokenizer can switch between them at any point, and they are bit-identical
 # (tests/test_device_parity.py runs both). No allocation on this path.
-import micropython
 from micropython import const
 
+IMPL = "py"
+
+# The one definition of the layouts of T and c. The viper cores (_tok_buf.py,
+# _tok_file.py) and tok.py keep const() copies of the entries they use, as
+# viper needs them at compile time; tests/test_device_layout.py ties every
+# copy to this table.
 # T: the tables and the scratch buffers
 T_ASCII = const(0)
 T_SYMMAP = const(1)
@@ -23,6 +30,11 @@ T_FIRST = const(8)  # first[b]: an added token starts with byte b
 T_WORD = const(9)  # UTF-8 bytes of the current word
 T_OUT = const(10)  # record numbers of the tokens not yet delivered
 T_RUNS = const(11)
+# ... file mode: the page cache (model.PageCache), read by _tok_file.py
+T_CACHE = const(12)  # its pages, one bytearray
+T_TAGS = const(13)  # the page number in each slot
+T_FILE = const(14)
+T_SLOTS = const(15)  # a memoryview of each slot
 
 # c: parameters (set once) ...
 C_HS = const(0)
@@ -40,7 +52,7 @@ C_NRUNS = const(11)  # entries in NORM_RUNS
 C_RLO = const(12)  # cache of the last NORM_RUNS lookup: [RLO, RHI) is run RI
 C_RHI = const(13)
 C_RI = const(14)
-# ... and state (reset per text)
+# ... state (reset per text) ...
 C_WN = const(16)  # bytes in WORD
 C_WC = const(17)  # code points in the current word
 C_COUNT = const(18)  # tokens so far, [UNK] included (max_length cut)
@@ -48,7 +60,19 @@ C_DONE = const(19)
 C_CHARS = const(20)  # code points read (pretrunc cut)
 C_NOUT = const(21)  # entries in OUT
 C_I = const(22)  # byte position in the text
-C_LEN = const(24)
+C_END = const(24)  # end of the state
+# ... file mode: file offsets of the sections (-1: in RAM), sizes, the cache's slot mask
+C_OHK = const(24)  # HASKIDS
+C_OHR = const(25)  # HRANK
+C_OGS = const(26)  # GSTART
+C_OND = const(27)  # NODES
+C_OTR = const(28)  # TRANK
+C_ORC = const(29)  # RECORDS
+C_ORU = const(30)  # NORM_RUNS
+C_NND = const(31)  # len(NODES)
+C_NGS = const(32)  # len(GSTART)
+C_SM = const(33)  # slots - 1
+C_LEN = const(34)
 
 
 def _sample_py(sec, k, sb):
@@ -143,7 +167,7 @@ def _rank_t_py(T, c, node):
     return r
 
 
-def wordpiece_py(T, c, n):
+def wordpiece(T, c, n):
     # Greedy longest match over WORD[0:n]; writes record numbers to OUT from
     # OUT[NOUT] on and returns their count, or -1 when the word is unknown.
     w = T[T_WORD]
@@ -182,13 +206,13 @@ def wordpiece_py(T, c, n):
     return np_
 
 
-def flush_py(T, c):
+def flush(T, c):
     # End the current word: WordPiece it, queue its records in OUT, count.
     wc = c[C_WC]
     if wc == 0 or c[C_DONE]:
         c[C_WN] = c[C_WC] = 0
         return
-    n = -1 if wc > c[C_MWC] else wordpiece_py(T, c, c[C_WN])
+    n = -1 if wc > c[C_MWC] else wordpiece(T, c, c[C_WN])
     c[C_WN] = c[C_WC] = 0
     count = c[C_COUNT]
     if n < 0:
@@ -203,7 +227,7 @@ def flush_py(T, c):
         c[C_DONE] = 1
 
 
-def find_run_py(T, c, cp):
+def find_run(T, c, cp):
     # Index of the NORM_RUNS entry holding cp (binary search, one-run cache).
     if c[C_RLO] <= cp < c[C_RHI]:
         return c[C_RI]
@@ -225,7 +249,7 @@ def find_run_py(T, c, cp):
     return lo
 
 
-def scan_py(T, c, text, end):
+def scan(T, c, text, end):
     # Tokenise text from byte c[I]: ASCII through the ASCII table, other code
     # points through the DROP/SPACE/DELTA/ALT runs. Stops at end, before a
     # byte that may start an added token or a code point of another kind
@@ -252,7 +276,7 @@ def scan_py(T, c, text, end):
             if v == 0:
                 continue
             if v == 1:
-                flush_py(T, c)
+                flush(T, c)
                 continue
             if v == 2:
                 cp = b  # a control kept as a word character (clean_text off)
@@ -269,7 +293,7 @@ def scan_py(T, c, text, end):
             else:
                 cp = ((b & 7) << 18) | ((text[i + 1] & 63) << 12) | ((text[i + 2] & 63) << 6) | (text[i + 3] & 63)
                 nb = 4
-            o = find_run_py(T, c, cp) * 6
+            o = find_run(T, c, cp) * 6
             kb = runs[o + 3]
             kind = kb & 7
             if kind > 3:
@@ -279,7 +303,7 @@ def scan_py(T, c, text, end):
             if kind == 0:
                 continue
             if kind == 1:
-                flush_py(T, c)
+                flush(T, c)
                 continue
             arg = runs[o + 4] | (runs[o + 5] << 8)
             if arg > 0x7FFF:
@@ -288,7 +312,7 @@ def scan_py(T, c, text, end):
                 cp += arg
             iso = kb & 8
         if iso:
-            flush_py(T, c)
+            flush(T, c)
         wc = c[C_WC] + 1
         c[C_WC] = wc
         if wc <= mwc:
@@ -314,12 +338,14 @@ def scan_py(T, c, text, end):
                 n += 4
             c[C_WN] = n
         if iso:
-            flush_py(T, c)
+            flush(T, c)
     c[C_I] = i
     c[C_CHARS] = chars
 
 
-def field_py(rec, pos, width, nrec):
+def bits(rec, pos, width, nrec):
+    # The width-bit field at bit pos of the records rec (nrec bytes; docs/FORMAT.md
+    # §5): at most three bytes read. _pool_py.py decodes through it too.
     b = pos >> 3
     v = rec[b]
     if b + 1 < nrec:
@@ -327,3 +353,8 @@ def field_py(rec, pos, width, nrec):
         if b + 2 < nrec:
             v |= rec[b + 2] << 16
     return (v >> (pos & 7)) & ((1 << width) - 1)
+
+
+def field(T, c, pos, width):
+    # bits() of RECORDS, as the viper cores' field(T, c, pos, width)
+    return bits(T[T_RECORDS], pos, width, c[C_NREC])

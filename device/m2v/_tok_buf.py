@@ -1,10 +1,14 @@
-# The viper twins of _wp.py's tokenizer hot path (scan_py, flush_py,
-# wordpiece_py), for models whose tables are buffers (buffer/ROMFS mode).
+# Twin by design: speed. The viper core for tables that are buffers (ptr8 reads).
+# The viper twins of _tok_py.py's tokenizer hot path (scan, flush,
+# wordpiece), for models whose tables are buffers (buffer/ROMFS mode).
 # A module of its own so that file-mode models, which cannot use it, do not
 # load its native code into the heap; tok.py imports it on first use.
-# The constants repeat _wp.py's: viper needs them at compile time.
+# The constants are copies of _tok_py.py's (viper needs them at compile
+# time; tests/test_device_layout.py ties them).
 import micropython
 from micropython import const
+
+IMPL = "viper"
 
 # T: the tables and the scratch buffers
 _T_ASCII = const(0)
@@ -26,12 +30,10 @@ _C_GS = const(1)
 _C_TS = const(2)
 _C_SB = const(3)
 _C_ESC = const(4)
-_C_RB = const(5)
 _C_MWC = const(6)  # max_word_chars
 _C_MAXLEN = const(7)
 _C_LIMIT = const(8)  # pretrunc_chars
 _C_ROOM = const(9)  # scan returns when more than this many tokens wait in OUT
-_C_NREC = const(10)  # len(RECORDS)
 _C_NRUNS = const(11)  # entries in NORM_RUNS
 _C_RLO = const(12)  # cache of the last NORM_RUNS lookup: [RLO, RHI) is run RI
 _C_RHI = const(13)
@@ -44,11 +46,10 @@ _C_DONE = const(19)
 _C_CHARS = const(20)  # code points read (pretrunc cut)
 _C_NOUT = const(21)  # entries in OUT
 _C_I = const(22)  # byte position in the text
-_C_LEN = const(24)
 
 
 @micropython.viper
-def wordpiece_v(T, c, n: int) -> int:
+def wordpiece(T, c, n: int) -> int:
     cc = ptr32(c)
     w = ptr8(T[_T_WORD])
     symmap = ptr8(T[_T_SYMMAP])
@@ -100,7 +101,8 @@ def wordpiece_v(T, c, n: int) -> int:
                 if sb == 2:
                     g = int(hr[q << 1]) | (int(hr[(q << 1) + 1]) << 8)
                 else:
-                    g = int(hr[q << 2]) | (int(hr[(q << 2) + 1]) << 8) | (int(hr[(q << 2) + 2]) << 16) | (int(hr[(q << 2) + 3]) << 24)
+                    g = (int(hr[q << 2]) | (int(hr[(q << 2) + 1]) << 8)
+                        | (int(hr[(q << 2) + 2]) << 16) | (int(hr[(q << 2) + 3]) << 24))
                 if back:
                     j = (q << (hs - 3)) - 1
                     while j >= e:
@@ -136,7 +138,8 @@ def wordpiece_v(T, c, n: int) -> int:
                 if sb == 2:
                     j = int(gst[q << 1]) | (int(gst[(q << 1) + 1]) << 8)
                 else:
-                    j = int(gst[q << 2]) | (int(gst[(q << 2) + 1]) << 8) | (int(gst[(q << 2) + 2]) << 16) | (int(gst[(q << 2) + 3]) << 24)
+                    j = (int(gst[q << 2]) | (int(gst[(q << 2) + 1]) << 8)
+                        | (int(gst[(q << 2) + 2]) << 16) | (int(gst[(q << 2) + 3]) << 24))
                 if back:
                     j -= 1
                     while True:
@@ -189,7 +192,8 @@ def wordpiece_v(T, c, n: int) -> int:
         if sb == 2:
             r = int(tr[q << 1]) | (int(tr[(q << 1) + 1]) << 8)
         else:
-            r = int(tr[q << 2]) | (int(tr[(q << 2) + 1]) << 8) | (int(tr[(q << 2) + 2]) << 16) | (int(tr[(q << 2) + 3]) << 24)
+            r = (int(tr[q << 2]) | (int(tr[(q << 2) + 1]) << 8)
+                | (int(tr[(q << 2) + 2]) << 16) | (int(tr[(q << 2) + 3]) << 24))
         if back:
             j = (q << ts) - 1
             while j >= best:
@@ -206,7 +210,7 @@ def wordpiece_v(T, c, n: int) -> int:
     return np_
 
 @micropython.viper
-def flush_v(T, c):
+def flush(T, c):
     cc = ptr32(c)
     wc = cc[_C_WC]
     if wc == 0 or cc[_C_DONE]:
@@ -215,7 +219,7 @@ def flush_v(T, c):
         return
     n = -1
     if wc <= cc[_C_MWC]:
-        n = int(wordpiece_v(T, c, cc[_C_WN]))
+        n = int(wordpiece(T, c, cc[_C_WN]))
     cc[_C_WN] = 0
     cc[_C_WC] = 0
     count = cc[_C_COUNT]
@@ -232,7 +236,7 @@ def flush_v(T, c):
         cc[_C_DONE] = 1
 
 @micropython.viper
-def scan_v(T, c, text, end: int):
+def scan(T, c, text, end: int):
     # scan_py in viper
     cc = ptr32(c)
     t = ptr8(text)
@@ -258,7 +262,7 @@ def scan_v(T, c, text, end: int):
             if v == 0:
                 continue
             if v == 1:
-                flush_v(T, c)
+                flush(T, c)
                 continue
             if v == 2:
                 cp = b  # a control kept as a word character (clean_text off)
@@ -287,7 +291,7 @@ def scan_v(T, c, text, end: int):
             if kind == 0:
                 continue
             if kind == 1:
-                flush_v(T, c)
+                flush(T, c)
                 continue
             arg = int(runs[o + 4]) | (int(runs[o + 5]) << 8)
             if arg > 0x7FFF:
@@ -296,7 +300,7 @@ def scan_v(T, c, text, end: int):
                 cp += arg
             iso = kb & 8
         if iso:
-            flush_v(T, c)
+            flush(T, c)
         wc = cc[_C_WC] + 1
         cc[_C_WC] = wc
         if wc <= mwc:
@@ -321,7 +325,7 @@ def scan_v(T, c, text, end: int):
                 n += 4
             cc[_C_WN] = n
         if iso:
-            flush_v(T, c)
+            flush(T, c)
     cc[_C_I] = i
     cc[_C_CHARS] = chars
 
@@ -371,6 +375,3 @@ def field(T, c, pos: int, width: int) -> int:
             v |= int(r[b + 2]) << 16
     return (v >> (pos & 7)) & ((1 << width) - 1)
 
-
-scan = scan_v
-flush = flush_v

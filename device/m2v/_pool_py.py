@@ -1,9 +1,14 @@
-# The pure-Python twins of pool.py's viper loops (bit-identical; tests run
-# both). Imported only by m2v.pool.use("py") or on a port without viper, so
-# that they do not sit in the heap otherwise.
+# Twin by design: the readable core for ports without viper.
+# Pooling in pure Python: the readable twin of _pool_viper.py, bit-identical
+# (tests run both), for ports without viper. Imported only by
+# m2v.pool.use("py") or on such a port, so it does not sit in the heap otherwise.
+
+from ._tok_py import bits  # the records' field decode, one copy
+
+IMPL = "py"
 
 
-def acc_row_py(acc, row, m, n):
+def acc_row(acc, row, m, n):
     for d in range(n):
         v = row[d]
         if v > 127:
@@ -11,28 +16,18 @@ def acc_row_py(acc, row, m, n):
         acc[d] += m * v
 
 
-def acc_recs_py(acc, cen, rec, out, n, wcodes, rb, ib, mb, wb, dims):
+def acc_recs(acc, cen, rec, out, n, wcodes, rb, ib, mb, wb, dims):
     # acc_row for the tokens whose record numbers are out[0:n], rows read in
     # place from the CENTROIDS buffer cen (docs/FORMAT.md §5 records, §6).
     nrec = len(rec)
     for k in range(n):
         pos = out[k] * rb + ib
-        row = _field(rec, pos, mb, nrec)
-        code = _field(rec, pos + mb, wb, nrec)
+        row = bits(rec, pos, mb, nrec)
+        code = bits(rec, pos + mb, wb, nrec)
         o = row * dims
         if o + dims > len(cen):
             raise ValueError("corrupt m2v model: centroid row out of range")
-        acc_row_py(acc, cen[o : o + dims], wcodes[code], dims)
-
-
-def _field(rec, pos, width, nrec):
-    b = pos >> 3
-    v = rec[b]
-    if b + 1 < nrec:
-        v |= rec[b + 1] << 8
-        if b + 2 < nrec:
-            v |= rec[b + 2] << 16
-    return (v >> (pos & 7)) & ((1 << width) - 1)
+        acc_row(acc, cen[o : o + dims], wcodes[code], dims)
 
 
 def isqrt(x):
@@ -51,7 +46,7 @@ def isqrt(x):
     return r
 
 
-def normalize_into_py(acc, out, n, norm_bits, q):
+def normalize_into(acc, out, n, norm_bits, q):
     # Reduce acc to a unit vector in Q(q) written into out (§6 steps 2-5).
     m = 0
     for d in range(n):
