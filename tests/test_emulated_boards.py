@@ -144,6 +144,7 @@ def board(request, bad_models, classifier):
     files: dict[str, Path | bytes] = {
         "data/sample.jsonl": jsonl(sample_texts()),
         "data/py.jsonl": jsonl(py_texts()),
+        "data/default.jsonl": jsonl(py_texts() + sample_texts()[::5]),
         "data/text3k.txt": TEXT_3K.encode(),
         "clf.m2vc": classifier[0],  # tests/device/classify.py looks for /rom/clf.m2vc
         "clf_texts.jsonl": jsonl(classifier[1]),
@@ -160,6 +161,16 @@ def test_parity_sample(board, expected, mode, report):
     out = board.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "viper", "/rom/data/sample.jsonl")
     compare(out, texts, expected.crcs(texts), f"{board.name} parity {'rom' if mode == 'buf' else mode}/viper", report)
     assert f"impl tok=viper pool=viper tables={mode}" in out
+
+
+@pytest.mark.parametrize("mode", ["buf", "file"])
+def test_parity_default_is_native(board, expected, mode, report):
+    """With no use() call the board's package build picks the native core (C pooling) by itself."""
+    texts = py_texts() + sample_texts()[::5]
+    out = board.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "default", "/rom/data/default.jsonl")
+    compare(out, texts, expected.crcs(texts), f"{board.name} parity {'rom' if mode == 'buf' else mode}/default", report)
+    pool = "native" if mode == "buf" else "viper+native"
+    assert f"impl tok=viper pool={pool} tables={mode}" in out
 
 
 @pytest.mark.parametrize("mode", ["buf", "file"])

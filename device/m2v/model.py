@@ -83,7 +83,8 @@ class Model:
         if tok.pool is None:
             tok.use_pool(None)  # the fastest loops this port runs
         # which implementation ran the last call, per stage (README "Which
-        # implementation runs"): "tok" and "pool", "viper" or "py"
+        # implementation runs"): "tok" and "pool", "native", "viper" or "py"
+        # ("viper+native": file mode's batch loop, then C normalisation)
         self.impl = {"tok": None, "pool": None}
         self.tok = tok.Tokenizer(self)
         self._sink = self
@@ -131,7 +132,9 @@ class Model:
         self._run(text, self)
         p = tok.pool
         p.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
-        self.impl["pool"] = p.IMPL
+        # file mode may accumulate through another kind's batch loop (the page cache's)
+        fp = self.cache and tok.file_core()
+        self.impl["pool"] = p.IMPL if not fp or fp.IMPL == p.IMPL else fp.IMPL + "+" + p.IMPL
         return out
 
     def embed(self, text):

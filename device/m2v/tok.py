@@ -76,27 +76,45 @@ VIPER = (getattr(sys.implementation, "_mpy", 0) >> 10) & 63 != 0
 # buffers (buffer/ROMFS models, file mode with its tables in RAM), 1 the
 # tokenizer through the file-mode page cache, 2 pooling, 3 pooling a batch
 # through the page cache (None: Model.token pools per token). A native C core
-# (a natmod) is a third kind: its row here and its test in core().
+# (device/native, m2v/_native.mpy) is the "native" kind: its pooling in C, the
+# viper tokenizer cores, and in file mode the viper batch loop through the page
+# cache (measured faster there than C pooling a token at a time: model.impl
+# then says "viper+native").
 _CORES = (
+    ("native", "_tok_buf", "_tok_file", "_pool_native", "_tok_file"),
     ("viper", "_tok_buf", "_tok_file", "_pool_viper", "_tok_file"),
     ("py", "_tok_py", "_tok_py", "_pool_py", None),
 )
+_native = None  # whether this build of the package has the native core; None: not looked yet
 
+
+def _has(kind):
+    # Whether this port and this build of the package run kind.
+    global _native
+    if kind == "native":
+        if _native is None:
+            try:
+                __import__(_PKG + "._native")
+                _native = VIPER
+            except ImportError:  # not in this build (a source install, or no build for this architecture)
+                _native = False
+        return _native
+    return kind != "viper" or VIPER
 
 
 def core(kind, stage):
     # The core module of kind for stage, or None; kind None: the fastest this port runs.
     for row in _CORES:
-        if kind is None and (row[0] != "viper" or VIPER) or row[0] == kind:
-            if row[0] == "viper" and not VIPER:
-                raise ValueError("viper is not available on this port")
+        if kind is None and _has(row[0]) or row[0] == kind:
+            if not _has(row[0]):
+                raise ValueError(row[0] + " is not available on this port or in this build")
             name = row[1 + stage]
             if name is None:
                 return None
             name = _PKG + "." + name
             __import__(name)
             return sys.modules[name]
-    raise ValueError("impl must be 'viper' or 'py'")
+    raise ValueError("impl must be 'native', 'viper' or 'py'")
 
 
 pool = None  # the pooling loops that run (_pool_viper or _pool_py; m2v.pool.use), chosen by the first load

@@ -1,7 +1,7 @@
 // The native core of m2v's pooling (docs/FORMAT.md §6): the bit-identical C twin of
-// m2v/pool.py's viper loops acc_recs and normalize_into, built with MicroPython's
-// py/dynruntime.mk for each architecture (make native) and loaded by m2v.pool when
-// the board's build of the package carries it. Integer bounds are the format's:
+// the viper loops of m2v/_pool_viper.py (acc_row, acc_recs, normalize_into), built with MicroPython's
+// py/dynruntime.mk for each architecture (make native) and loaded (m2v/_pool_native.py)
+// when the board's build of the package carries it. Integer bounds are the format's:
 // |wcode| * 127 * max_length < 2**30, so every accumulator fits an int32 and every
 // sum of squares after scaling stays below 2**30; nothing here can overflow.
 // Every table read is bounds-checked: a damaged model raises, never reads past a buffer.
@@ -27,6 +27,25 @@ static uint32_t field(const uint8_t *r, size_t nrec, uint32_t pos, uint32_t mask
     }
     return (v >> (pos & 7)) & mask;
 }
+
+// acc_row(acc, row, m, n): acc[d] += m * row[d] for one token's centroid row (file mode
+// reads the row into a buffer first).
+static mp_obj_t acc_row(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    size_t nacc, nrow;
+    int32_t *acc = buffer(args[0], &nacc, MP_BUFFER_RW);
+    const int8_t *row = buffer(args[1], &nrow, MP_BUFFER_READ);
+    int32_t m = mp_obj_get_int(args[2]);
+    mp_int_t n = mp_obj_get_int(args[3]);
+    if (n < 0 || (size_t)n > nacc / 4 || (size_t)n > nrow) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
+    }
+    for (mp_int_t d = 0; d < n; d++) {
+        acc[d] += m * row[d];
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(acc_row_obj, 4, 4, acc_row);
 
 // acc_recs(acc, cen, rec, out, n, wcodes, rb, ib, mb, wb, dims): for the tokens whose
 // record numbers are out[0:n], acc[d] += wcodes[code] * centroid[row][d].
@@ -168,6 +187,7 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(normalize_into_obj, 5, 5, normalize_i
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
+    mp_store_global(MP_QSTR_acc_row, MP_OBJ_FROM_PTR(&acc_row_obj));
     mp_store_global(MP_QSTR_acc_recs, MP_OBJ_FROM_PTR(&acc_recs_obj));
     mp_store_global(MP_QSTR_normalize_into, MP_OBJ_FROM_PTR(&normalize_into_obj));
     MP_DYNRUNTIME_INIT_EXIT

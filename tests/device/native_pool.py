@@ -1,5 +1,5 @@
-# Device test: the native pooling core (m2v/_native.mpy) against the viper loops and
-# the pure-Python twins of m2v/pool.py, on seeded pseudo-random batches of records,
+# Device test: the native pooling core (m2v/_native.mpy) against the viper loops
+# (m2v/_pool_viper.py) and the pure-Python twins (m2v/_pool_py.py), on seeded pseudo-random batches of records,
 # and the errors each raises on out-of-range records and rows. Runs unchanged on the
 # unix port (the x64 build) and on the emulated boards.
 #   native_pool.py CASES SEED
@@ -7,9 +7,7 @@
 import sys
 from array import array
 
-import m2v.pool as pool
-from m2v import _native
-from m2v._poolpy import acc_recs_py, normalize_into_py
+from m2v import _native, _pool_py, _pool_viper
 
 cases, seed = int(sys.argv[1]), int(sys.argv[2])
 x = seed
@@ -53,16 +51,22 @@ for case in range(cases):
     out = array("i", (rnd(nrec) for _ in range(n)))
     accs = [array("i", bytes(4 * dims)) for _ in range(3)]
     _native.acc_recs(accs[0], cen, rec, out, n, wcodes, rb, ib, mb, wb, dims)
-    pool.acc_recs_viper(accs[1], cen, rec, out, n, wcodes, rb, ib, mb, wb, dims)
-    acc_recs_py(accs[2], cen, rec, out, n, wcodes, rb, ib, mb, wb, dims)
+    _pool_viper.acc_recs(accs[1], cen, rec, out, n, wcodes, rb, ib, mb, wb, dims)
+    _pool_py.acc_recs(accs[2], cen, rec, out, n, wcodes, rb, ib, mb, wb, dims)
     vecs = [array("h", bytes(2 * dims)) for _ in range(3)]
     nb = 1  # the format's N: the largest with dims * (2**N - 1)**2 <= 2**30 - 1 (docs/FORMAT.md §6)
     while dims * ((1 << (nb + 1)) - 1) ** 2 <= (1 << 30) - 1:
         nb += 1
     _native.normalize_into(accs[0], vecs[0], dims, nb, 14)
-    pool.normalize_into_viper(accs[1], vecs[1], dims, nb, 14)
-    normalize_into_py(accs[2], vecs[2], dims, nb, 14)
+    _pool_viper.normalize_into(accs[1], vecs[1], dims, nb, 14)
+    _pool_py.normalize_into(accs[2], vecs[2], dims, nb, 14)
+    rows = [array("i", bytes(4 * dims)) for _ in range(3)]
+    m = wcodes[rnd(1 << wb)]
+    for f, a in zip((_native.acc_row, _pool_viper.acc_row, _pool_py.acc_row), rows):
+        f(a, cen[:dims], m, dims)
     if accs[0] != accs[1] or accs[0] != accs[2] or vecs[0] != vecs[1] or vecs[0] != vecs[2]:
+        bad += 1
+    elif rows[0] != rows[1] or rows[0] != rows[2]:
         bad += 1
 
 
@@ -82,7 +86,7 @@ acc = array("i", bytes(32))
 err_ok = err_n = 0
 for out in (array("i", [0]), array("i", [1])):
     got = [raised(f, acc, cen, rec, out, 1, wcodes, rb, ib, mb, wb, 8)
-           for f in (_native.acc_recs, pool.acc_recs_viper, acc_recs_py)]
+           for f in (_native.acc_recs, _pool_viper.acc_recs, _pool_py.acc_recs)]
     err_n += 1
     err_ok += got[0] == got[1] == got[2] != "none"
 print("native_pool: %d cases, %d mismatches, errors %d/%d" % (cases, bad, err_ok, err_n))

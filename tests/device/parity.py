@@ -4,7 +4,7 @@
 #   parity.py MODEL MODE IMPL TEXTS
 # MODEL: the model's path (/rom/model.m2v on a board); MODE: buf (read in
 # place: ROMFS) | file (streamed) | fileram (file mode, tokenizer tables in
-# RAM); IMPL: viper | py | TOK/POOL; TEXTS: one JSON string per line.
+# RAM); IMPL: native | viper | py | TOK/POOL | default (the port's own choice); TEXTS: one JSON string per line.
 # Prints per text the CRC-32 of its token ids (int32 little-endian) and of its
 # vector (int16) as 16 hex digits, or "!Exc: msg"; then "impl tok=K pool=K
 # tables=buf|file" (which implementation ran), last "parity: N texts". The host computes the same CRCs from tokenizers and
@@ -21,6 +21,8 @@ import m2v.tok
 
 model_path, mode, impl, texts_path = sys.argv[1:5]
 tok_impl, _, pool_impl = impl.partition("/")
+if impl == "default":  # use(None): what this port and build pick by themselves, as on a fresh import
+    tok_impl = pool_impl = None
 m2v.tok.use(tok_impl)  # before the load: only the selected core modules are imported
 m2v.pool.use(pool_impl or tok_impl)
 if mode == "fileram":
