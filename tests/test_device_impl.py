@@ -169,4 +169,4 @@ print(sorted(k for k in sys.modules if k.startswith("m2v.")))
 
 def test_unknown_kind_is_refused():
     proc = run_snippet(DEVICE, 'import m2v.tok\ntry:\n    m2v.tok.use("fast")\nexcept ValueError as e:\n    print(e)\n')
-    assert proc.stdout.strip() == "impl must be 'viper' or 'py'", proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "impl must be 'native', 'viper' or 'py'", proc.stdout + proc.stderr

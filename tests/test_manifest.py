@@ -77,7 +77,10 @@ def test_mpy_tool_freezes_the_viper_code(manifestfile, tmp_path, arch):
     qstrs = tmp_path / "qstrdefs.h"  # the firmware's qstr header; only its config lines are needed here
     qstrs.write_text("QCFG(BYTES_IN_LEN, (1))\nQCFG(BYTES_IN_HASH, (2))\n")
     p = subprocess.run([sys.executable, str(tools / "mpy-tool.py"), "-f", "-q", str(qstrs),
-                        *map(str, sorted(pkg.glob("*.mpy")))], capture_output=True, text=True, timeout=120)  # fmt: skip
+                        *map(str, sorted(p for p in pkg.glob("*.mpy") if p.name != "_native.mpy"))],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    # (the C core, m2v/_native.mpy, is a native module with relocations: mpy-tool cannot freeze it, and the
+    # manifest freezes the sources, which do not hold it; frozen firmware runs the viper cores)
     assert p.returncode == 0, p.stderr[-2000:]
     viper = sum(f.read_text().count("@micropython.viper") for f in (ROOT / "device" / "m2v").glob("*.py"))
     assert viper > 0

@@ -107,7 +107,8 @@ def core(kind, stage):
     for row in _CORES:
         if kind is None and _has(row[0]) or row[0] == kind:
             if not _has(row[0]):
-                raise ValueError(row[0] + " is not available on this port or in this build")
+                why = " is not in this build of the package" if VIPER else " is not available on this port"
+                raise ValueError(row[0] + why)
             name = row[1 + stage]
             if name is None:
                 return None
