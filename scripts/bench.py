@@ -354,17 +354,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device package sources: {pkg} bytes")
     rows.append(("size.package_py", pkg))
 
-    a.csv.parent.mkdir(parents=True, exist_ok=True)
-    new = not a.csv.exists()
+    append_rows(a.csv, machine, rows)
+    return 0
+
+
+def append_rows(path: Path, machine: str, rows: list[tuple[str, float]]) -> None:
+    """Append one CSV row per figure (timestamp, machine, metric, value) to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with a.csv.open("a", newline="") as f:
+    with path.open("a", newline="") as f:
         w = csv.writer(f)
         if new:
             w.writerow(["timestamp", "machine", "metric", "value"])
         for metric, value in rows:
             w.writerow([stamp, machine, metric, f"{value:.6g}" if isinstance(value, float) else value])
-    print(f"{len(rows)} rows appended to {a.csv.relative_to(ROOT) if a.csv.is_relative_to(ROOT) else a.csv}")
-    return 0
+    print(f"{len(rows)} rows appended to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
 if __name__ == "__main__":

@@ -22,11 +22,9 @@ is tested). One CSV row per figure goes to benchmarks/results.csv with machine `
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,16 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.board == "cortex-m0" and best:
         # an RP2040's Cortex-M0+ takes one cycle for most instructions, two for loads and stores: a lower bound
         print(f"RP2040 at 125 MHz, ROMFS mode, native pooling, 'real' texts: at least {best / 125:.0f} µs per token")
-    a.csv.parent.mkdir(parents=True, exist_ok=True)
-    new = not a.csv.exists()
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with a.csv.open("a", newline="") as f:
-        w = csv.writer(f)
-        if new:
-            w.writerow(["timestamp", "machine", "metric", "value"])
-        for metric, value in rows:
-            w.writerow([stamp, machine, metric, f"{value:.6g}" if isinstance(value, float) else value])
-    print(f"{len(rows)} rows appended to {a.csv}")
+    bench.append_rows(a.csv, machine, rows)
     return 0
 
 

@@ -142,9 +142,7 @@ def board(request, bad_models, classifier):
     name = request.param
     need(name)
     files: dict[str, Path | bytes] = {
-        "data/sample.jsonl": jsonl(sample_texts()),
-        "data/py.jsonl": jsonl(py_texts()),
-        "data/default.jsonl": jsonl(py_texts() + sample_texts()[::5]),
+        **{f"data/{n}.jsonl": jsonl(texts_of()) for n, texts_of, _ in PARITY.values()},
         "data/text3k.txt": TEXT_3K.encode(),
         "clf.m2vc": classifier[0],  # tests/device/classify.py looks for /rom/clf.m2vc
         "clf_texts.jsonl": jsonl(classifier[1]),
@@ -155,30 +153,24 @@ def board(request, bad_models, classifier):
         yield b
 
 
-@pytest.mark.parametrize("mode", ["buf", "file"])
-def test_parity_sample(board, expected, mode, report):
-    texts = sample_texts()
-    out = board.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "viper", "/rom/data/sample.jsonl")
-    compare(out, texts, expected.crcs(texts), f"{board.name} parity {'rom' if mode == 'buf' else mode}/viper", report)
-    assert f"impl tok=viper pool=viper tables={mode}" in out
+# per implementation: its sample (a file in the board's image), and the pooling model.impl reports
+# for buffer and file mode. "default" makes no choice: the board's package build picks the C core.
+PARITY = {
+    "viper": ("sample", sample_texts, ("viper", "viper")),
+    "default": ("default", lambda: py_texts() + sample_texts()[::5], ("native", "viper+native")),
+    "py": ("py", py_texts, ("py", "py")),
+}
 
 
 @pytest.mark.parametrize("mode", ["buf", "file"])
-def test_parity_default_is_native(board, expected, mode, report):
-    """With no use() call the board's package build picks the native core (C pooling) by itself."""
-    texts = py_texts() + sample_texts()[::5]
-    out = board.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "default", "/rom/data/default.jsonl")
-    compare(out, texts, expected.crcs(texts), f"{board.name} parity {'rom' if mode == 'buf' else mode}/default", report)
-    pool = "native" if mode == "buf" else "viper+native"
-    assert f"impl tok=viper pool={pool} tables={mode}" in out
-
-
-@pytest.mark.parametrize("mode", ["buf", "file"])
-def test_parity_pure_python(board, expected, mode, report):
-    texts = py_texts()
-    out = board.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "py", "/rom/data/py.jsonl")
-    compare(out, texts, expected.crcs(texts), f"{board.name} parity {'rom' if mode == 'buf' else mode}/py", report)
-    assert f"impl tok=py pool=py tables={mode}" in out
+@pytest.mark.parametrize("impl", list(PARITY))
+def test_parity(board, expected, impl, mode, report):
+    name, texts_of, pools = PARITY[impl]
+    texts = texts_of()
+    out = board.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, impl, f"/rom/data/{name}.jsonl")
+    compare(out, texts, expected.crcs(texts), f"{board.name} parity {'rom' if mode == 'buf' else mode}/{impl}", report)
+    tok = "py" if impl == "py" else "viper"
+    assert f"impl tok={tok} pool={pools[mode == 'file']} tables={mode}" in out
 
 
 def check_bad_models(out: str, bad_models: dict[str, tuple[bytes, str]]) -> int:
