@@ -123,7 +123,7 @@ def test_port_without_viper_runs_the_python_twins(tmp_path, want):
     code = f"""
 import m2v, m2v.pool, m2v.tok
 for mode in ("buf", "file"):
-    m = m2v.load({str(MODEL)!r}, mode=mode)
+    m = m2v.load({str(MODEL)!r}, mode=mode, ram=0)  # file mode: through the page cache
     v = m.embed({text!r})
     print(mode, m.impl["tok"], m.impl["pool"], "buf" if m.tok.bufs else "file", " ".join(str(x) for x in v))
 for mod in (m2v.tok, m2v.pool):
@@ -155,7 +155,7 @@ def test_port_with_viper_picks_viper_by_default():
     code = f"""
 import m2v
 for mode in ("buf", "file"):
-    m = m2v.load({str(MODEL)!r}, mode=mode)
+    m = m2v.load({str(MODEL)!r}, mode=mode, ram=0)  # file mode: through the page cache
     m.embed("turn on the lights")
     print(mode, m.impl["tok"], m.impl["pool"], "buf" if m.tok.bufs else "file")
 print(sorted(k for k in sys.modules if k.startswith("m2v.")))
