@@ -8,6 +8,7 @@ the default model is loaded in ROMFS mode (an image built with
 mpremote.romfs.make_romfs, mounted with vfs.VfsRom, read in place), in
 file mode (streamed through the 512-byte page cache) and in file mode with
 ram=RAM (the tokenizer's tables in RAM, records and centroid rows streamed),
+in file mode with the default ram=None ("file+auto": what the heap spares),
 each with the viper hot paths and the pure-Python twins; then the viper
 ROMFS and file modes (ram=0, ram=CACHE_RAM, ram=RAM) run once more in one
 process with their rounds interleaved, for the file/ROMFS ratios. With --port the same snippet runs on a board over
@@ -195,7 +196,7 @@ import m2v
 with open(SRC, "rb") as f:
     image = f.read()
 vfs.mount(vfs.VfsRom(image), "/rom")
-models = {"rom": m2v.load("/rom/model.m2v"), "file": m2v.load(MODEL, mode="file"),
+models = {"rom": m2v.load("/rom/model.m2v"), "file": m2v.load(MODEL, mode="file", ram=0),
           "file+cache": m2v.load(MODEL, mode="file", ram=CACHE_RAM), "file+ram": m2v.load(MODEL, mode="file", ram=RAM)}
 out = models["rom"].embed("warm up")
 res = {}
@@ -284,11 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         image = romfs_image(a.model, Path(d) / "image.romfs")
         configs = [("board", "py"), ("board", "viper")] if a.port else [
             ("rom", "viper"), ("rom", "py"), ("file", "viper"), ("file", "py"), ("file+ram", "viper"),
-            ("file+ram", "py")]
+            ("file+ram", "py"), ("file+auto", "viper")]
         for mode, impl in configs:
             src = "" if a.port else (str(image) if mode == "rom" else str(a.model))
+            ram = {"file+ram": RAM, "file+auto": None}.get(mode, 0)  # the load's ram=
             prelude = (f"TEXTS = {json.dumps(groups)}\nMODE = {mode!r}\nSRC = {src!r}\nIMPL = {impl!r}\n"
-                       f"ROUNDS = {ROUNDS}\nRAM = {RAM if mode == 'file+ram' else 0}\n")
+                       f"ROUNDS = {ROUNDS}\nRAM = {ram}\n")
             mp[(mode, impl)] = run_mpy(prelude, a.port)
         side = None
         if not a.port:

@@ -6,9 +6,11 @@
 Runs scripts/bench.py's device snippet (the same texts, the same split of an embed into
 tokenizing and pooling) on the board of scripts/emuboard.py, with the package's .mpy for the
 board's architecture and the model in a ROMFS image, once per configuration on a fresh board:
-ROMFS mode (read in place), file mode with the default settings (streamed through the page
-cache) and file mode with ``ram=RAM_TABLES`` (the tokenizer's tables in RAM), on an RP2040-class
-heap (192 KiB), and ROMFS and default file mode on an ESP32-class heap (100 KiB). Under
+ROMFS mode (read in place), file mode with ``ram=0`` (everything streamed through a 512-byte
+page cache), with ``ram=RAM_TABLES`` (the tokenizer's tables in RAM) and with the default
+``ram=None`` ("file+auto": what the heap spares), with the viper pooling loops and with the
+native C core, on an RP2040-class heap (192 KiB), and ROMFS and both file modes on an
+ESP32-class heap (100 KiB). Under
 ``-icount`` a ``time.ticks_us()`` unit is a fixed number of executed instructions, calibrated
 against an inline-assembler loop; every figure below is instructions, not time. Also counted:
 file reads per token in file mode (seek + readinto calls through a counting stream, in a pass
@@ -64,8 +66,11 @@ class _Counting:
         self.f.close()
 
 
+m.close()  # one model at a time (the heap may not hold two with their tables in RAM)
+m = None
+gc.collect()
 _s = _Counting(open("/rom/model.m2v", "rb"))
-_m = m2v.load(_s, mode="file", check_crc=False)
+_m = m2v.load(_s, mode="file", check_crc=False, ram=RAM)
 _m.embed("warm up")
 _n0, _tokens = _s.n, 0
 for _t in TEXTS["real"]:
@@ -77,13 +82,13 @@ print("@@" + json.dumps({"reads_tokenize": _n1 - _n0, "reads_embed": _s.n - _n1,
 """
 
 
-def run(board: str, heap: int, groups: dict, mode: str, ram: int, reads: bool, impl: str = "viper") -> dict:
+def run(board: str, heap: int, groups: dict, mode: str, ram: int | None, reads: bool, impl: str = "viper") -> dict:
     """One configuration on a fresh board; the snippet's figures with ticks turned into instructions."""
     image = emuboard.default_image(emuboard.BOARDS[board].arch, {"bench.json": json.dumps(groups).encode()})
     prelude = (
         "import json\nTEXTS = json.load(open('/rom/bench.json'))\n"
         f"MODE = {'rom' if mode == 'rom' else 'file'!r}\nSRC = {'' if mode == 'rom' else '/rom/model.m2v'!r}\n"
-        f"IMPL = {impl!r}\nROUNDS = 1\nRAM = {ram}\n"
+        f"IMPL = {impl!r}\nROUNDS = 1\nRAM = {ram!r}\n"
     )
     with emuboard.Board(board, image, heap=heap, icount=True) as b:
         ipt = b.instructions_per_tick()
@@ -112,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         (emuboard.HEAP_RP2040, "rom", 0, groups, "native"),
         (emuboard.HEAP_RP2040, "file", 0, groups, "native"),
         (emuboard.HEAP_RP2040, "file+ram", RAM_TABLES, groups, "native"),
+        (emuboard.HEAP_RP2040, "file+auto", None, groups, "native"),
         (emuboard.HEAP_ESP32, "rom", 0, small, "native"),
         (emuboard.HEAP_ESP32, "file", 0, small, "native"),
+        (emuboard.HEAP_ESP32, "file+auto", None, small, "native"),
     ]
     rows: list[tuple[str, float]] = []
     machine = f"qemu-{a.board}"
@@ -123,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     rom_ipt: dict[tuple[int, str, str], float] = {}
     for heap, mode, ram, texts, impl in configs:
         try:
-            r = run(a.board, heap, texts, mode, ram, reads=(mode == "file"), impl=impl)
+            r = run(a.board, heap, texts, mode, ram, reads=mode.startswith("file"), impl=impl)
         except emuboard.BoardError as e:
             log.error("%s heap %d %s/%s: %s", a.board, heap, mode, impl, e)
             continue

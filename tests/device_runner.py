@@ -33,6 +33,8 @@ if mode == "rom":
 elif mode == "fileram":
     model = m2v.load(src, mode="file", ram=1 << 20)
     assert model.ram_tables == model.ram_need > 0, "the tokenizer tables were not read into RAM"
+elif mode == "file":
+    model = m2v.load(src, mode="file", ram=0)  # the page cache alone, whatever the heap could spare
 else:
     model = m2v.load(src, mode=mode)
 

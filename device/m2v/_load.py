@@ -66,6 +66,10 @@ def _err(msg):
 # what is left of the budget, or all of it when the tables do not fit, sizes
 # the page cache
 _RAM = (_NODES, _NORM_RUNS, _HASKIDS, _NORM_POOL, _GSTART, _HRANK, _TRANK)
+# ram=None: the heap kept free for the application (and the embed's own few
+# KB), and the largest page cache taken when the tables do not fit
+_KEEP = const(48 * 1024)
+_AUTO_CACHE = const(16 * 1024)
 
 
 def table(t, hs, total):
@@ -81,13 +85,13 @@ def table(t, hs, total):
     return secs
 
 
-def init(m, src, check_crc, mode, ram=0):
+def init(m, src, check_crc, mode, ram=None):
     m.cache = None  # file mode: the page cache (model.PageCache), holding the file
     m.ram_tables = m.ram_need = m.cache_bytes = 0  # file mode: tables read into RAM, their size, page cache
     if mode not in (None, "buf", "file"):
         raise ValueError("mode must be 'buf' or 'file'")
-    if not isinstance(ram, int) or ram < 0:
-        raise ValueError("ram must be an int >= 0")
+    if ram is not None and (not isinstance(ram, int) or ram < 0):
+        raise ValueError("ram must be None or an int >= 0")
     if src is None:
         import os
         import sys
@@ -231,6 +235,12 @@ def _init(m, src, check_crc, ram):
         for i in _RAM:
             need += secs[i][1]
         m.ram_need = need
+        if ram is None:  # what the heap can spare now, keeping _KEEP free
+            import gc
+
+            gc.collect()
+            spare = gc.mem_free() - _KEEP
+            ram = need if spare >= need else max(0, min(spare, _AUTO_CACHE))
         if ram >= need:
             for i in _RAM:
                 off, n = secs[i]

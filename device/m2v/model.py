@@ -60,12 +60,13 @@ tok = None  # m2v.tok, imported by the first load (after the loader: in its hole
 
 
 class Model:
-    def __init__(self, src=None, check_crc=True, mode=None, ram=0):
+    def __init__(self, src=None, check_crc=True, mode=None, ram=None):
         # src: a path (mode "file" streams it, "buf" maps or reads it; None
         # picks "buf" for /rom/ paths), an open binary file, a buffer holding
         # the whole model, or None for the board's default model. ram (file
         # mode): heap bytes the model may spend on copies of the tokenizer's
-        # tables; when they fit (self.ram_need), they are read into RAM.
+        # tables; when they fit (self.ram_need), they are read into RAM; None:
+        # what the heap can spare (m2v.load).
         from . import _load
 
         try:

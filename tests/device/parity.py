@@ -4,7 +4,8 @@
 #   parity.py MODEL MODE IMPL TEXTS
 # MODEL: the model's path (/rom/model.m2v on a board); MODE: buf (read in
 # place: ROMFS) | file (streamed) | fileram (file mode, tokenizer tables in
-# RAM); IMPL: native | viper | py | TOK/POOL | default (the port's own choice); TEXTS: one JSON string per line.
+# RAM); IMPL: native | viper | py | TOK/POOL | default (the port's own choice,
+# and the default ram=None: file mode's tables in RAM if the heap spares them); TEXTS: one JSON string per line.
 # Prints per text the CRC-32 of its token ids (int32 little-endian) and of its
 # vector (int16) as 16 hex digits, or "!Exc: msg"; then "impl tok=K pool=K
 # tables=buf|file" (which implementation ran), last "parity: N texts". The host computes the same CRCs from tokenizers and
@@ -29,8 +30,10 @@ if mode == "fileram":
     model = m2v.load(model_path, mode="file", ram=1 << 20)
     if model.ram_tables != model.ram_need:
         raise SystemExit("the tokenizer tables were not read into RAM")
-else:
+elif impl == "default":  # the default settings: ram=None, what the heap can spare
     model = m2v.load(model_path, mode=mode)
+else:  # file mode: the page cache alone (ram=0)
+    model = m2v.load(model_path, mode=mode, ram=0)
 out = array("h", bytes(2 * model.dims))
 n = 0
 with open(texts_path) as f:
