@@ -5,9 +5,9 @@
 # file was built with, a vector is bounded), and the scan of int8 rows with
 # one 15-bit multiplier each (docs/FORMAT.md, index §4 and classifier §4).
 import struct
+import sys
 from array import array
 
-import micropython
 from micropython import const
 
 _HDR_SIZE = const(64)
@@ -171,37 +171,13 @@ def _scan_py(buf, off, n, d, q, bias, thr, full, base, cs, ci):
     return nc
 
 
-try:
-
-    @micropython.viper
-    def _scan_viper(buf, off: int, n: int, d: int, q, bias: int, thr: int, full: int, base: int, cs, ci) -> int:
-        p = ptr8(buf)
-        qq = ptr16(q)
-        s32 = ptr32(cs)
-        i32 = ptr32(ci)
-        nc = 0
-        rs = d + 2
-        e = 0
-        while e < n:
-            o = off + e * rs
-            acc = 0
-            j = 0
-            while j < d:
-                acc += ((int(qq[j]) ^ 0x8000) - 0x8000) * ((int(p[o + j]) ^ 0x80) - 0x80)
-                j += 1
-            m = int(p[o + d]) | (int(p[o + d + 1]) << 8)
-            s = bias + (acc >> 15) * m + (((acc & 0x7FFF) * m) >> 15)
-            if full == 0 or s > thr:
-                s32[nc] = s
-                i32[nc] = base + e
-                nc += 1
-            e += 1
-        return nc
-
-    scan = _scan_viper
-except Exception:  # a port or build without the viper emitter
+# viper where the port has a native architecture (sys.implementation._mpy
+# bits 10-15, as tok.VIPER), imported without a try: a broken module raises
+if (getattr(sys.implementation, "_mpy", 0) >> 10) & 63:
+    from ._rows_viper import scan as _scan_viper
+else:
     _scan_viper = None
-    scan = _scan_py
+scan = _scan_viper or _scan_py
 
 
 def use(impl):
