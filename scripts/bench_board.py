@@ -66,11 +66,13 @@ class _Counting:
         self.f.close()
 
 
+# ram=None decides by the free heap, which differs now: take the budget the timed model got
+_ram = RAM if RAM is not None else m.ram_tables or m.cache_bytes // 64 * 108
 m.close()  # one model at a time (the heap may not hold two with their tables in RAM)
 m = None
 gc.collect()
 _s = _Counting(open("/rom/model.m2v", "rb"))
-_m = m2v.load(_s, mode="file", check_crc=False, ram=RAM)
+_m = m2v.load(_s, mode="file", check_crc=False, ram=_ram)
 _m.embed("warm up")
 _n0, _tokens = _s.n, 0
 for _t in TEXTS["real"]:

@@ -5,3 +5,4 @@
 from ._native import acc_recs, acc_row, normalize_into  # noqa: F401
 
 IMPL = "native"
+FILE_IMPL = "viper+native"  # model.impl in file mode: _tok_file's batch loop, then these

@@ -135,7 +135,7 @@ class Model:
         p.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
         # file mode may accumulate through another kind's batch loop (the page cache's)
         fp = self.cache and tok.file_core()
-        self.impl["pool"] = p.IMPL if not fp or fp.IMPL == p.IMPL else fp.IMPL + "+" + p.IMPL
+        self.impl["pool"] = p.IMPL if not fp or fp.IMPL == p.IMPL else p.FILE_IMPL  # no string built per embed
         return out
 
     def embed(self, text):
