@@ -42,3 +42,18 @@ def test_native_pool_equals_viper_and_python_on_unix_port(tmp_path, report):
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.strip().splitlines()[-1] == "native_pool: 300 cases, 0 mismatches, errors 2/2", p.stdout[-500:]
     report("unix native pooling vs viper and py", "300 cases, 0 mismatches")
+
+
+def test_core_for_another_architecture_raises(tmp_path):
+    """A _native.mpy of the wrong architecture is an error at the first load, never a silent viper fallback."""
+    pkg = tmp_path / "m2v"
+    shutil.copytree(DEVICE / "m2v", pkg)
+    shutil.copy(build_native.OUT / "armv6m" / "_native.mpy", pkg / "_native.mpy")
+    code = (
+        f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nimport m2v\n"
+        f"try:\n    m2v.load({str(ROOT / 'firmware_assets' / 'model.m2v')!r})\n"
+        "except ValueError as e:\n    print('ValueError:', e)\n"
+    )
+    p = subprocess.run([micropython(), "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "ValueError: incompatible .mpy" in p.stdout, p.stdout
