@@ -78,6 +78,7 @@ class BoardSpec:
     make_args: tuple[str, ...] = ()
     asm: str = "thumb"  # inline assembler for the calibration loop
     sram_args: str = ""  # a format for extra qemu args sized to the image (microbit's SRAM)
+    image_max: int = 1 << 30  # the most the memory at image_addr holds
     tools: tuple[str, ...] = field(default=("arm-none-eabi-gcc",))
 
     def qemu_args(self, image_size: int) -> list[str]:
@@ -109,6 +110,7 @@ BOARDS: dict[str, BoardSpec] = {
         qemu="qemu-system-arm",
         machine_args=("-machine", "mps2-an500"),
         image_addr=0x60000000,  # the board's PSRAM; the firmware lives in the 4 MiB SSRAM at 0
+        image_max=16 << 20,
     ),
     "rv32imc": BoardSpec(
         name="rv32imc",
@@ -117,6 +119,7 @@ BOARDS: dict[str, BoardSpec] = {
         qemu="qemu-system-riscv32",
         machine_args=("-machine", "virt", "-bios", "none", "-m", "64M"),
         image_addr=0x80800000,  # the firmware uses 0x80000000 + 6 MiB 64 KiB
+        image_max=56 << 20,  # to the end of the 64 MiB of RAM
         # Debian's GCC 12 reaches its rv32imac multilib only with these
         make_args=(
             "RV32_ARCH=rv32imac",
@@ -270,6 +273,8 @@ class Board:
         self.spec = BOARDS[board]
         self.name = board
         self.heap = heap
+        if len(image) > self.spec.image_max:
+            raise BoardError(f"{board}: a {len(image)}-byte image does not fit its {self.spec.image_max} bytes")
         self.elf = firmware(board, heap)
         self._tmp = tempfile.TemporaryDirectory(prefix=f"emu-{board}-", dir=workdir)
         self.image_path = Path(self._tmp.name) / "image.romfs"
