@@ -40,6 +40,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,10 +102,12 @@ if hasattr(tok, "use"):
     tok.use(IMPL)  # an older package has one tokenizer path
 out = m.embed("warm up")
 res = {"load_us": load_us, "load_nocrc_us": load_nocrc_us, "load_heap": load_heap,
-       "ram_tables": getattr(m, "ram_tables", 0), "groups": {}}
+       "ram_tables": getattr(m, "ram_tables", 0), "accel": getattr(m.tok, "accel", 0), "groups": {}}
 noop = lambda *a: None
 wpf = None
-if (getattr(m, "cache", None) or getattr(m, "_f", None)) and IMPL == "viper":
+if getattr(m, "cache", None) and hasattr(tok, "file_core"):
+    wpf = tok.file_core()  # file mode pools a batch through its acc_recs_f
+elif (getattr(m, "cache", None) or getattr(m, "_f", None)) and IMPL == "viper":
     try:
         import m2v._tok_file as wpf  # file mode pools through _tok_file.acc_recs_f
     except ImportError:
@@ -113,7 +116,15 @@ if (getattr(m, "cache", None) or getattr(m, "_f", None)) and IMPL == "viper":
 
 def timed(texts, stub):
     # total microseconds to embed every text once; stub: pooling swapped for
-    # no-ops (in file mode also the record and centroid-row reads)
+    # no-ops (in file mode also the record and centroid-row reads); with the native
+    # core's whole-embed call (tok.fast, buffer models), stub times its tokenizer alone
+    f = getattr(tok, "fast", None)
+    if stub and f and m.tok.bufs:
+        T, c = m.tok.T, m.tok.c
+        t0 = time.ticks_us()
+        for t in texts:
+            f(T, c, t, out, 1)
+        return time.ticks_diff(time.ticks_us(), t0)
     P = pool.loops() if hasattr(pool, "loops") else pool  # the module whose loops run
     saved = getattr(P, "acc_recs", None), P.acc_row, P.normalize_into
     saved_f = wpf and wpf.acc_recs_f
@@ -186,7 +197,8 @@ def texts_by_group() -> dict[str, list[str]]:
 
 
 # Runs on the unix port: TEXTS, SRC (the ROMFS image), MODEL, RAM, CACHE_RAM,
-# ROUNDS are prepended. The viper modes in one process, their rounds
+# ROUNDS are prepended. The modes in one process (the x64 build of the package: the
+# C core where it runs, else viper), their rounds
 # interleaved (ROMFS, file, file with ram=CACHE_RAM (a larger page cache),
 # file with ram=RAM (the tokenizer's tables in RAM), ROMFS, ...), so that the
 # machine's load weighs on all alike; prints the best microseconds per text.
@@ -197,7 +209,8 @@ with open(SRC, "rb") as f:
     image = f.read()
 vfs.mount(vfs.VfsRom(image), "/rom")
 models = {"rom": m2v.load("/rom/model.m2v"), "file": m2v.load(MODEL, mode="file", ram=0),
-          "file+cache": m2v.load(MODEL, mode="file", ram=CACHE_RAM), "file+ram": m2v.load(MODEL, mode="file", ram=RAM)}
+          "file+cache": m2v.load(MODEL, mode="file", ram=CACHE_RAM), "file+ram": m2v.load(MODEL, mode="file", ram=RAM),
+          "file+auto": m2v.load(MODEL)}  # the default: file mode, ram=None
 out = models["rom"].embed("warm up")
 res = {}
 for name in TEXTS:
@@ -217,14 +230,16 @@ print("@@" + json.dumps(res))
 """
 
 
-def run_mpy(prelude: str, port: str | None, timeout: float = 1800, snippet: str = SNIPPET) -> dict:
+def run_mpy(prelude: str, port: str | None, timeout: float = 1800, snippet: str = SNIPPET,
+            device: Path = DEVICE) -> dict:
+    """Run a snippet on the board at ``port``, or on the unix port with the package folder ``device``."""
     code = prelude + snippet
     if port:
         sys.path.insert(0, str(ROOT / "scripts"))
         from flash import board_json
 
         return board_json(port, code, timeout)
-    pre = f"import sys\nsys.path.insert(0, {str(DEVICE)!r})\n"
+    pre = f"import sys\nsys.path.insert(0, {str(device)!r})\n"
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(pre + code)
     try:
@@ -284,19 +299,24 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as d:
         image = romfs_image(a.model, Path(d) / "image.romfs")
         configs = [("board", "py"), ("board", "viper")] if a.port else [
-            ("rom", "viper"), ("rom", "py"), ("file", "viper"), ("file", "py"), ("file+ram", "viper"),
-            ("file+ram", "py"), ("file+auto", "viper")]
+            ("rom", "native"), ("rom", "viper"), ("rom", "py"), ("file", "native"), ("file", "viper"), ("file", "py"),
+            ("file+ram", "native"), ("file+ram", "viper"), ("file+ram", "py"), ("file+auto", "native"),
+            ("file+auto", "viper")]  # fmt: skip
+        # the native kind: the package as the unix port's build carries it (the committed x64 C core)
+        native = Path(d) / "native"
+        shutil.copytree(DEVICE / "m2v", native / "m2v")
+        shutil.copy(ROOT / "firmware_assets" / "native" / "x64" / "_native.mpy", native / "m2v" / "_native.mpy")
         for mode, impl in configs:
             src = "" if a.port else (str(image) if mode == "rom" else str(a.model))
             ram = {"file+ram": RAM, "file+auto": None}.get(mode, 0)  # the load's ram=
             prelude = (f"TEXTS = {json.dumps(groups)}\nMODE = {mode!r}\nSRC = {src!r}\nIMPL = {impl!r}\n"
                        f"ROUNDS = {ROUNDS}\nRAM = {ram}\n")
-            mp[(mode, impl)] = run_mpy(prelude, a.port)
+            mp[(mode, impl)] = run_mpy(prelude, a.port, device=native if impl == "native" else DEVICE)
         side = None
         if not a.port:
             prelude = (f"TEXTS = {json.dumps(groups)}\nSRC = {str(image)!r}\nMODEL = {str(a.model)!r}\n"
                        f"RAM = {RAM}\nCACHE_RAM = {CACHE_RAM}\nROUNDS = {2 * ROUNDS + 1}\n")
-            side = run_mpy(prelude, None, snippet=SIDE_BY_SIDE)
+            side = run_mpy(prelude, None, snippet=SIDE_BY_SIDE, device=native)
     cp2 = cpython(groups, a.model)
     cp = {g: {k: min(cp1[g][k], cp2[g][k]) for k in cp1[g]} for g in groups}
 
@@ -325,18 +345,20 @@ def main(argv: list[str] | None = None) -> int:
         rows += [(f"{name}.cpython.model2vec_us", c["model2vec_us"]),
                  (f"{name}.cpython.reference_us", c["reference_us"])]
     if side:
-        print(f"file mode vs ROMFS mode, viper, rounds interleaved in one process (best of {2 * ROUNDS + 1}); "
-              f"file: ram=0 (512 B page cache); file+cache: ram={CACHE_RAM} (a larger page cache); "
-              f"file+ram: ram={RAM} ({mp[('file+ram', 'viper')]['ram_tables']} B of tokenizer tables in RAM, "
-              f"the rest a page cache)")
+        print(f"file mode vs ROMFS mode, the x64 build's default kinds (the C core), rounds interleaved in one "
+              f"process (best of {2 * ROUNDS + 1}); file: ram=0 (512 B page cache); file+cache: ram={CACHE_RAM} "
+              f"(a larger page cache); file+ram: ram={RAM} ({mp[('file+ram', 'viper')]['ram_tables']} B of "
+              f"tokenizer tables in RAM, the rest a page cache); file+auto: m2v.load(path), the default ram=None")
         for name in groups:
             b = side[name]
             line = f"{name:7} ROMFS {b['rom']:7.0f} us"
-            for mode in ("file", "file+cache", "file+ram"):
+            for mode in ("file", "file+cache", "file+ram", "file+auto"):
                 r = b[mode] / b["rom"]
                 line += f"   {mode} {b[mode]:7.0f} us = {r:5.2f}x"
                 rows += [(f"{name}.side.{mode}_us", b[mode]), (f"{name}.{mode}_over_rom", r)]
-            rows.append((f"{name}.side.rom_us", b["rom"]))
+            m2 = b["file+auto"] / cp[name]["model2vec_us"]
+            line += f"   file+auto vs model2vec {m2:4.2f}x"
+            rows += [(f"{name}.side.rom_us", b["rom"]), (f"{name}.side.file_auto_over_model2vec", m2)]
             print(line)
     for (mode, impl), r in mp.items():
         print(f"load {mode}/{impl}: {r['load_us'] / 1000:.1f} ms with CRC, {r['load_nocrc_us'] / 1000:.1f} ms without; "

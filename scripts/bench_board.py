@@ -66,13 +66,12 @@ class _Counting:
         self.f.close()
 
 
-# ram=None decides by the free heap, which differs now: take the budget the timed model got
-_ram = RAM if RAM is not None else m.ram_tables or m.cache_bytes // 64 * 108
+# the same configuration as the timed model (ram=None decides by the free heap, as it did)
 m.close()  # one model at a time (the heap may not hold two with their tables in RAM)
 m = None
 gc.collect()
 _s = _Counting(open("/rom/model.m2v", "rb"))
-_m = m2v.load(_s, mode="file", check_crc=False, ram=_ram)
+_m = m2v.load(_s, mode="file", check_crc=False, ram=RAM)
 _m.embed("warm up")
 _n0, _tokens = _s.n, 0
 for _t in TEXTS["real"]:
@@ -80,7 +79,8 @@ for _t in TEXTS["real"]:
 _n1 = _s.n
 for _t in TEXTS["real"]:
     _m.embed_into(_t, out)
-print("@@" + json.dumps({"reads_tokenize": _n1 - _n0, "reads_embed": _s.n - _n1, "tokens": _tokens}))
+print("@@" + json.dumps({"reads_tokenize": _n1 - _n0, "reads_embed": _s.n - _n1, "tokens": _tokens,
+                        "accel": getattr(_m.tok, "accel", 0), "ram_tables": _m.ram_tables}))
 """
 
 

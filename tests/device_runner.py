@@ -10,7 +10,8 @@
 # "TOK/POOL" (e.g. py/viper) picks each side apart. Selected before the load,
 # so that only the selected core modules are imported. The last line is
 # "=tok=K pool=K tables=T": model.impl after the last text, what ran, and
-# whether the tables were read as buffers or through the page cache.
+# whether the tables were read as buffers or through the page cache; the line
+# before it, "=loops=L,...", what drove the embeds (model.impl["loop"]).
 import json
 import sys
 
@@ -38,15 +39,18 @@ elif mode == "file":
 else:
     model = m2v.load(src, mode=mode)
 
+loops = set()  # what drove each embed (model.impl["loop"])
 with open(inp) as fi, open(outp, "w") as fo:
     for line in fi:
         text = json.loads(line)
         try:
             ids = model.tokenize(text)
             vec = model.embed(text)
+            loops.add(model.impl["loop"])
             fo.write(" ".join(str(i) for i in ids) + "|" + " ".join(str(v) for v in vec) + "\n")
         except Exception as e:
             fo.write("!" + type(e).__name__ + ": " + str(e) + "\n")
     ran = model.impl
     tables = "buf" if model.tok.bufs else "file"  # which tokenizer core read the tables
+    fo.write("=loops=%s\n" % ",".join(sorted(loops)))
     fo.write("=tok=%s pool=%s tables=%s\n" % (ran["tok"], ran["pool"], tables))

@@ -80,3 +80,31 @@ def test_section_id_copies_equal_binfmt(module):
     for name, value in evaluate(consts(PKG / module)).items():
         if name in ids:
             assert value == ids[name], f"{module}: {name} = {value}, binfmt says {ids[name]}"
+
+
+def c_enums(text: str) -> dict[str, int]:
+    """``{name: value}`` of the C core's ``enum { ... }`` lists (C's rule: one more than the previous entry)."""
+    out: dict[str, int] = {}
+    for body in re.findall(r"enum\s*\{([^}]*)\}", text):
+        value = -1
+        for entry in (e.strip() for e in body.split(",")):
+            if not entry:
+                continue
+            name, _, expr = (x.strip() for x in entry.partition("="))
+            value = int(expr) if expr else value + 1
+            out[name] = value
+    return out
+
+
+def test_native_core_copies_equal_the_definition():
+    """device/native/m2v_native.c's T_/C_ enums and its page shift, against _tok_py.py's and model.py's."""
+    text = (DEVICE / "native" / "m2v_native.c").read_text()
+    got = c_enums(text)
+    assert {k for k in got if k.startswith("T_")} >= {"T_ASCII", "T_OUT", "T_ACCEL", "T_ROW", "T_RCACHE"}
+    for name, value in got.items():
+        assert name in DEFINITION, f"m2v_native.c: {name} is not in _tok_py.py"
+        assert value == DEFINITION[name], f"m2v_native.c: {name} = {value}, _tok_py.py says {DEFINITION[name]}"
+    used = set(re.findall(r"\b([TC]_[A-Z0-9_]+)\b", text))
+    assert used <= set(got), sorted(used - set(got))
+    ps = re.search(r"^#define PS (\d+)$", text, re.M)
+    assert ps and int(ps.group(1)) == evaluate(consts(PKG / "model.py"))["PS"]

@@ -1,8 +1,9 @@
 """The device package on the real MicroPython unix port: token ids equal ``tokenizers``', vectors equal the reference.
 
 ROMFS mode (the model read in place from a mounted ROMFS image) runs
-everything, with both implementations of the hot paths: ``viper`` (viper
-tokenizer scan, trie walk and pooling) and ``py`` (all pure Python,
+everything, with the three implementations of the hot paths: ``native`` (the
+C core, device/native, as the x64 build of the package carries it), ``viper``
+(viper tokenizer scan, trie walk and pooling) and ``py`` (all pure Python,
 bit-identical); file mode (the model streamed through the page cache) runs a
 sample in ``make test`` and everything under ``-m slow``; so does file mode
 with the tokenizer's tables read into RAM (``ram=``).
@@ -44,12 +45,12 @@ def check(texts: list[str], mode: str, impl: str, ref, truth, model: Path = MODE
     return figures
 
 
-@pytest.mark.parametrize("impl", ["viper", "py"])
+@pytest.mark.parametrize("impl", ["native", "viper", "py"])
 def test_corpus_romfs(ref, truth, impl):
     check(corpus(), "rom", impl, ref, truth)
 
 
-@pytest.mark.parametrize("impl", ["viper", "py"])
+@pytest.mark.parametrize("impl", ["native", "viper", "py"])
 def test_codepoints_romfs_sample(ref, truth, impl):
     check(codepoint_texts(step=3), "rom", impl, ref, truth)
 
@@ -59,7 +60,7 @@ def test_codepoints_romfs_all(ref, truth):
     check(codepoint_texts(), "rom", "viper", ref, truth)
 
 
-@pytest.mark.parametrize("impl", ["viper", "py"])
+@pytest.mark.parametrize("impl", ["native", "viper", "py"])
 def test_fuzz_and_long_romfs(ref, truth, impl):
     check(fuzz_texts(1500) + long_texts() + ["word " * 200_000], "rom", impl, ref, truth)
 
@@ -70,7 +71,7 @@ def test_file_mode_sample(ref, truth, impl):
     check(texts, "file", impl, ref, truth)
 
 
-@pytest.mark.parametrize("impl", ["viper", "py", "py/viper", "viper/py"])
+@pytest.mark.parametrize("impl", ["native", "viper", "py", "py/viper", "viper/py", "native/py"])
 def test_file_mode_tables_in_ram_sample(ref, truth, impl):
     # file mode with ram=: the tokenizer on RAM copies of its tables, the records and rows streamed;
     # also each tokenizer with the other pooling (the batch then goes through _tok_file or the py records reader)
@@ -97,10 +98,10 @@ def four_byte_samples(model, out):
 
 @pytest.mark.parametrize("mode", ["rom", "file", "fileram"])
 def test_four_byte_samples(ref, truth, mode, tmp_path):
-    # the 4-byte branches of every rank/select read (_tok_py.py, _tok_buf.py, _tok_file.py)
+    # the 4-byte branches of every rank/select read (_tok_py.py, _tok_buf.py, _tok_file.py, the C core)
     model = four_byte_samples(MODEL, tmp_path / "wide.m2v")
     texts = corpus()[7::97] + fuzz_texts(40, seed=13)
-    for impl in ("viper", "py"):
+    for impl in ("native", "viper", "py"):
         check(texts, mode, impl, ref, truth, model)
 
 
@@ -108,7 +109,7 @@ def test_pure_python_pooling_sample(ref, truth):
     check(corpus()[5::40] + fuzz_texts(50, seed=9) + long_texts(), "rom", "py", ref, truth)
 
 
-@pytest.mark.parametrize("impl", ["viper", "py"])
+@pytest.mark.parametrize("impl", ["native", "viper", "py"])
 def test_empty_and_whitespace_give_zero_vector(ref, truth, impl):
     got = run_device(["", "   ", "\t\n", "\u200b", "[UNK]"], mode="rom", impl=impl)
     for ids, vec in got:
@@ -124,3 +125,16 @@ def test_everything_file_mode(ref, truth, impl):
 @pytest.mark.slow
 def test_everything_file_mode_tables_in_ram(ref, truth):
     check(corpus() + codepoint_texts() + fuzz_texts(1500) + long_texts(), "fileram", "viper", ref, truth)
+
+
+@pytest.mark.parametrize("mode", ["rom", "fileram"])
+def test_native_one_call_embed_and_its_hand_over(ref, truth, mode):
+    # the C core's one-call embed finishes plain texts itself and hands over to tok.run, from where it
+    # stopped, at an added token or a STR/HANGUL code point: both drive embeds here, bit-identically
+    import mpy
+
+    texts = ["turn on the kitchen lights", "a [UNK] in [CLS] the middle", "한국어 문장입니다", "the ﬁrst ﬂoor",
+             "plain words only, nothing else"] + corpus()[11::301]  # fmt: skip
+    mpy.LOOPS.clear()
+    check(texts, mode, "native", ref, truth)
+    assert {"native", "native+py"} <= mpy.LOOPS, mpy.LOOPS

@@ -157,7 +157,7 @@ def board(request, bad_models, classifier):
 # for buffer and file mode. "default" makes no choice: the board's package build picks the C core.
 PARITY = {
     "viper": ("sample", sample_texts, ("viper", "viper")),
-    "default": ("default", lambda: py_texts() + sample_texts()[::5], ("native", "viper+native")),
+    "default": ("default", lambda: py_texts() + sample_texts()[::5], ("native", "native")),
     "py": ("py", py_texts, ("py", "py")),
 }
 
@@ -169,10 +169,13 @@ def test_parity(board, expected, impl, mode, report):
     texts = texts_of()
     out = board.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, impl, f"/rom/data/{name}.jsonl")
     compare(out, texts, expected.crcs(texts), f"{board.name} parity {'rom' if mode == 'buf' else mode}/{impl}", report)
-    tok = "py" if impl == "py" else "viper"
+    tok = {"py": "py", "viper": "viper", "default": "native"}[impl]
     # the default ram=None on this 192 KiB heap reads file mode's tokenizer tables into RAM
     tables = "buf" if impl == "default" else mode
     assert f"impl tok={tok} pool={pools[mode == 'file']} tables={tables}" in out
+    # the default: the C core's one-call embed, handing over to tok.run at added tokens and STR/HANGUL
+    loops = {"native", "native+py"} if impl == "default" else {"py"}
+    assert f"loops {','.join(sorted(loops))}" in out, out[-300:]
 
 
 def check_bad_models(out: str, bad_models: dict[str, tuple[bytes, str]]) -> int:

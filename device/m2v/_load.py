@@ -240,7 +240,9 @@ def _init(m, src, check_crc, ram):
 
             gc.collect()
             spare = gc.mem_free() - _KEEP
-            ram = need if spare >= need else max(0, min(spare, _AUTO_CACHE))
+            # the tables if they fit, and a page cache for the records of a quarter of
+            # what is left (the rest: the native core's tables and row cache, tok.py)
+            ram = need + min((spare - need) >> 2, _AUTO_CACHE) if spare >= need else max(0, min(spare, _AUTO_CACHE))
         if ram >= need:
             for i in _RAM:
                 off, n = secs[i]
@@ -309,4 +311,3 @@ def _init(m, src, check_crc, ram):
     m.added = added
     m.added_first = first
     m.ascii, m.runs, m.pool, m.records = s[_ASCII], s[_NORM_RUNS], s[_NORM_POOL], s[_RECORDS]  # the trie's: m._s[5:11]
-    m.ntok = 0

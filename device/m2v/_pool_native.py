@@ -1,8 +1,8 @@
 # Twin by design: speed. The pooling loops of the native C core (m2v/_native.mpy,
 # built from device/native/m2v_native.c for the board's architecture and
 # shipped in its build of the package; absent from a source install, where
-# viper runs): bit-identical to _pool_viper.py and _pool_py.py (tests run all three).
-from ._native import acc_recs, acc_row, normalize_into  # noqa: F401
+# viper runs): bit-identical to _pool_viper.py and _pool_py.py (tests run all three);
+# acc_recs_f, file mode's batch through the page cache, to _tok_file.py's.
+from ._native import acc_recs, acc_recs_f, acc_row, normalize_into, zero  # noqa: F401
 
 IMPL = "native"
-FILE_IMPL = "viper+native"  # model.impl in file mode: _tok_file's batch loop, then these

@@ -8,6 +8,12 @@ from ._tok_py import bits  # the records' field decode, one copy
 IMPL = "py"
 
 
+def zero(acc, n):
+    # acc[0:n] = 0: the sums of a new text
+    for d in range(n):
+        acc[d] = 0
+
+
 def acc_row(acc, row, m, n):
     for d in range(n):
         v = row[d]

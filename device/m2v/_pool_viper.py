@@ -7,6 +7,16 @@ IMPL = "viper"
 
 
 @micropython.viper
+def zero(acc, n: int):
+    # acc[0:n] = 0: the sums of a new text
+    a = ptr32(acc)
+    if n > int(len(acc)):
+        raise IndexError
+    for d in range(n):
+        a[d] = 0
+
+
+@micropython.viper
 def acc_row(acc, row, m: int, n: int):
     a = ptr32(acc)
     r = ptr8(row)

@@ -35,6 +35,16 @@ T_CACHE = const(12)  # its pages, one bytearray
 T_TAGS = const(13)  # the page number in each slot
 T_FILE = const(14)
 T_SLOTS = const(15)  # a memoryview of each slot
+# ... the native core's RAM tables (finer samples of the trie), an array("H") that it
+# fills on its first call (None: none; the other cores do not read it)
+T_ACCEL = const(16)
+# ... for the native core's embed(): the accumulator, CENTROIDS (None in file mode), WCODES
+T_ACC = const(17)
+T_CEN = const(18)
+T_WCODES = const(19)
+T_ROW = const(20)  # file mode: the buffer a centroid row is read into (model.PageCache.row)
+# file mode, native core: its centroid-row cache, array("i"): C_NRC tags (-1: empty), then the rows
+T_RCACHE = const(21)
 
 # c: parameters (set once) ...
 C_HS = const(0)
@@ -52,6 +62,7 @@ C_NRUNS = const(11)  # entries in NORM_RUNS
 C_RLO = const(12)  # cache of the last NORM_RUNS lookup: [RLO, RHI) is run RI
 C_RHI = const(13)
 C_RI = const(14)
+C_NG = const(15)  # the native core's: entries of its group table (0: not built yet, -1: none)
 # ... state (reset per text) ...
 C_WN = const(16)  # bytes in WORD
 C_WC = const(17)  # code points in the current word
@@ -72,7 +83,17 @@ C_ORU = const(30)  # NORM_RUNS
 C_NND = const(31)  # len(NODES)
 C_NGS = const(32)  # len(GSTART)
 C_SM = const(33)  # slots - 1
-C_LEN = const(34)
+# ... the pooling parameters of the native core's embed()
+C_IB = const(34)  # id_bits
+C_MB = const(35)  # map_bits
+C_WB = const(36)  # weight_bits
+C_DIMS = const(37)
+C_NB = const(38)  # norm_bits
+C_Q = const(39)  # out_shift
+C_OCEN = const(40)  # file mode: CENTROIDS' file offset
+C_NCEN = const(41)  # n_centroids
+C_NRC = const(42)  # rows in T[RCACHE], a power of two
+C_LEN = const(43)
 
 
 def _sample_py(sec, k, sb):

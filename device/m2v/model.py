@@ -84,9 +84,10 @@ class Model:
         if tok.pool is None:
             tok.use_pool(None)  # the fastest loops this port runs
         # which implementation ran the last call, per stage (README "Which
-        # implementation runs"): "tok" and "pool", "native", "viper" or "py"
-        # ("viper+native": file mode's batch loop, then C normalisation)
-        self.impl = {"tok": None, "pool": None}
+        # implementation runs"): "tok" and "pool", "native", "viper" or "py";
+        # "loop", what drove the last embed: "native" (one C call), "py"
+        # (tok.run) or "native+py" (the C call, then tok.run from where it stopped)
+        self.impl = {"tok": None, "pool": None, "loop": None}
         self.tok = tok.Tokenizer(self)
         self._sink = self
 
@@ -105,11 +106,10 @@ class Model:
         else:
             r = cen[row * d : row * d + d]
         tok.pool.acc_row(self.acc, r, self.wcodes[code], d)
-        self.ntok += 1
 
-    def _run(self, text, sink):
+    def _run(self, text, sink, resume=False):
         try:
-            self.tok.run(text, sink)
+            self.tok.run(text, sink, resume)
         except (IndexError, UnicodeError):  # check_crc=False and a damaged model: a table read
             # out of its section, or bad UTF-8 in a NORM_POOL string
             raise ValueError("corrupt m2v model: table index out of range or bad UTF-8") from None
@@ -123,19 +123,31 @@ class Model:
 
     def embed_into(self, text, out):
         # Write the Q14 unit vector for text into out (array('h') of length dims).
+        # A buffer model with the native core runs the whole embed in one C call
+        # (tok.fast): this method's and tok.run()'s Python cost more than the C does
+        # per text. It returns 1 (done), 0 (not started: the checks below raise) or
+        # 2 (stopped where tok.run goes on: an added token, a STR or HANGUL code point).
+        f = tok.fast
+        r = 0
+        t = self.tok
+        if f and t.bufs:  # the tokenizer's tables are buffers (in file mode: in RAM)
+            r = f(t.T, t.c, text, out)
+            if r == 1:
+                imp = self.impl
+                imp["tok"] = imp["pool"] = imp["loop"] = "native"
+                return out
         d = self.dims
         if len(out) != d:
             raise ValueError("out must have %d elements" % d)
         acc = self.acc
-        for i in range(d):
-            acc[i] = 0
-        self.ntok = 0
-        self._run(text, self)
         p = tok.pool
+        if not r:
+            p.zero(acc, d)
+        self._run(text, self, r == 2)  # 2: acc, c and OUT hold the C core's state
         p.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
-        # file mode may accumulate through another kind's batch loop (the page cache's)
-        fp = self.cache and tok.file_core()
-        self.impl["pool"] = p.IMPL if not fp or fp.IMPL == p.IMPL else p.FILE_IMPL  # no string built per embed
+        imp = self.impl
+        imp["pool"] = p.IMPL
+        imp["loop"] = "native+py" if r else "py"  # r is 2 here: the C call handed over to tok.run
         return out
 
     def embed(self, text):

@@ -3,11 +3,12 @@
 # The text is read in place through memoryview(str): no copy of the text, no
 # list of words; one word (at most max_word_chars code points) is buffered.
 # The hot path (ASCII scan, trie walk, records) is in a core module that
-# core() below names: viper _tok_buf.py for buffer/ROMFS models, viper
-# _tok_file.py for file-mode models (through the page cache), or their
-# bit-identical pure-Python twin _tok_py.py (use("py") or a port without
-# viper). This file drives it and handles the other code points and added
+# core() below names: C _tok_native.py (the native core) or viper _tok_buf.py
+# for buffer/ROMFS models, viper _tok_file.py for file-mode models (through
+# the page cache), or their bit-identical pure-Python twin _tok_py.py
+# (use("py") or a port without viper). This file drives it and handles the other code points and added
 # tokens. Indices into T and c: see _tok_py.py.
+import gc
 import sys
 from array import array
 
@@ -17,6 +18,8 @@ _PKG = __name__[:-4]  # "m2v"
 
 # copies of _tok_py.py's layout of T and c (tests/test_device_layout.py)
 _T_WORD = const(9)
+_T_ACCEL = const(16)
+_T_RCACHE = const(21)
 _C_HS = const(0)
 _C_GS = const(1)
 _C_TS = const(2)
@@ -32,6 +35,7 @@ _C_NRUNS = const(11)
 _C_RLO = const(12)
 _C_RHI = const(13)
 _C_RI = const(14)
+_C_NG = const(15)
 _C_WN = const(16)
 _C_WC = const(17)
 _C_COUNT = const(18)
@@ -44,7 +48,16 @@ _C_OHK = const(24)
 _C_NND = const(31)
 _C_NGS = const(32)
 _C_SM = const(33)
-_C_LEN = const(34)
+_C_IB = const(34)
+_C_MB = const(35)
+_C_WB = const(36)
+_C_DIMS = const(37)
+_C_NB = const(38)
+_C_Q = const(39)
+_C_OCEN = const(40)
+_C_NCEN = const(41)
+_C_NRC = const(42)
+_C_LEN = const(43)
 # section ids (docs/FORMAT.md §2), copies of _load.py's
 _SYMMAP = const(5)
 _NODES = const(6)
@@ -61,6 +74,22 @@ _TB = const(0x11A7)
 _NC = const(588)
 _TC = const(28)
 _BATCH = const(64)  # tokens queued before they are delivered, besides one word's
+# What the native core spends heap on, when load's reserve (the loader's _KEEP: heap left
+# for the application) spares it, in the order of instructions saved per byte measured on
+# cortex-m0 (make bench BOARD=cortex-m0, the real texts):
+# - T[ACCEL] (device/native/m2v_native.c build_accel), 16-bit entries: the starts of the
+#   first child groups (the largest: the children of short prefixes, where the format's
+#   samples leave the longest skips), a terminal rank every 32 nodes, a HASKIDS rank every
+#   64: 8 KB with 1,024 groups for the default model, about 3,000 instructions per token;
+# - file mode: T[RCACHE], a direct-mapped cache of centroid rows (4 + dims bytes each),
+#   the largest power of two of rows that fits, up to one slot per row: 2,048 rows save 85%
+#   of the row reads, 256 rows 71%, 64 rows 50%, 16 rows 29% (one read, about 2,800
+#   instructions on cortex-m0, per miss);
+# - then 4,096 groups instead of 1,024 (6 KB more, about 130 instructions per token).
+_KEEP = const(48 * 1024)  # a copy of _load.py's
+_GROUPS = const(1024)
+_GROUPS_MORE = const(4096)
+_RCACHE = const(8)  # rows at least
 
 # ---- which core module runs each hot path: the one seam where an implementation plugs in
 # Viper needs the native emitter (.py) or native-code loading (.mpy built with
@@ -76,12 +105,11 @@ VIPER = (getattr(sys.implementation, "_mpy", 0) >> 10) & 63 != 0
 # buffers (buffer/ROMFS models, file mode with its tables in RAM), 1 the
 # tokenizer through the file-mode page cache, 2 pooling, 3 pooling a batch
 # through the page cache (None: Model.token pools per token). A native C core
-# (device/native, m2v/_native.mpy) is the "native" kind: its pooling in C, the
-# viper tokenizer cores, and in file mode the viper batch loop through the page
-# cache (measured faster there than C pooling a token at a time: model.impl
-# then says "viper+native").
+# (device/native, m2v/_native.mpy) is the "native" kind: the tokenizer on
+# buffers and pooling in C (and the whole of embed() in one call, tok.fast,
+# when both run); through the page cache the viper tokenizer.
 _CORES = (
-    ("native", "_tok_buf", "_tok_file", "_pool_native", "_tok_file"),
+    ("native", "_tok_native", "_tok_file", "_pool_native", "_pool_native"),
     ("viper", "_tok_buf", "_tok_file", "_pool_viper", "_tok_file"),
     ("py", "_tok_py", "_tok_py", "_pool_py", None),
 )
@@ -122,11 +150,24 @@ pool = None  # the pooling loops that run (_pool_viper or _pool_py; m2v.pool.use
 _file = 0  # their kind's module with acc_recs_f (file mode) or None; 0: not looked up yet
 
 
+fast = None  # the native core's embed() (a whole embed in one call), when it runs both stages; else None
+
+
+def _set_fast():
+    # fast: the C embed when the tokenizer on buffers and the pooling selected are both
+    # the native core's (no core module is imported for another kind: the heap)
+    global fast
+    fast = None
+    if pool is not None and pool.IMPL == "native" and (_kind == "native" or _kind is None and _has("native")):
+        fast = _get(0).embed
+
+
 def use_pool(kind):
     # m2v.pool.use(kind): the loops of kind, imported here.
     global pool, _file
     pool = core(kind, 2)
     _file = 0
+    _set_fast()
 
 
 def file_core():
@@ -159,6 +200,7 @@ def use(impl):
     global _kind
     _mods[0], _mods[1] = core(impl, 0), core(impl, 1)
     _kind = impl
+    _set_fast()
 
 
 class Tokenizer:
@@ -183,6 +225,7 @@ class Tokenizer:
         # it also uses for the records (streamed in file mode whatever ram is)
         pc = m.cache
         self.bufs = not pc or m.ram_tables > 0
+        cen = t[_CENTROIDS]
         if pc:
             self.T += [pc.buf, pc.tags, pc.file, pc.slots]
             c[_C_SM] = pc.sm
@@ -193,8 +236,49 @@ class Tokenizer:
                 c[k] = getattr(x, "off", -1)
                 k += 1
             c[_C_NND], c[_C_NGS] = len(t[_NODES]), len(t[_GSTART])
+            c[_C_OCEN] = cen.off
+        else:
+            self.T += [None, None, None, None]
+        # T[ACCEL] (below), then what the native core's embed() pools with: in file mode
+        # the rows are read from the file into the cache's row buffer
+        self.T += [None, m.acc, None if pc else cen, m.wcodes, pc.row if pc else None, None]
+        c[_C_IB], c[_C_MB], c[_C_WB], c[_C_DIMS] = m.id_bits, m.map_bits, m.weight_bits, m.dims
+        c[_C_NB], c[_C_Q], c[_C_NCEN] = m.norm_bits, m.out_shift, m.n_centroids
+        self.accel = 0  # bytes of the native core's RAM tables and row cache (model.tok.accel)
+        if _has("native"):
+            self._spend(m, t, pc)
         self.sink = None
         self._core = None  # the core that reads the tables, set per run
+
+    def _spend(self, m, t, pc):
+        # The native core's RAM tables and row cache, as the heap spares them (see _KEEP).
+        gc.collect()
+        spare = gc.mem_free() - _KEEP
+        nn = len(t[_NODES])
+        base = (nn >> 5) + (nn >> 6) + 2  # the rank tables' entries
+        g = 0
+        if self.bufs and nn < 65536 and spare >= 2 * (_GROUPS + base):
+            g = _GROUPS
+            spare -= 2 * (g + base)
+        rows = 0
+        if pc:
+            rows = _RCACHE
+            while rows < m.n_centroids:
+                rows <<= 1
+        while rows and rows * (4 + m.dims) > spare:
+            rows = rows >> 1 if rows > _RCACHE else 0
+        spare -= rows * (4 + m.dims)
+        if g and spare >= 2 * (_GROUPS_MORE - _GROUPS):
+            g = _GROUPS_MORE
+        if g:
+            self.T[_T_ACCEL] = array("H", bytes(2 * (g + base)))
+            self.accel = 2 * (g + base)
+        if rows:
+            rc = self.T[_T_RCACHE] = array("i", bytes(rows * (4 + m.dims)))
+            for k in range(rows):
+                rc[k] = -1  # empty
+            self.c[_C_NRC] = rows
+            self.accel += rows * (4 + m.dims)
 
     # ---- normaliser (docs/FORMAT.md §3): see _tok_py.find_run
     def _find_run(self, cp):
@@ -248,14 +332,12 @@ class Tokenizer:
             # (the same sums as Model.token, without a call per token)
             if not pc:
                 pool.acc_recs(m.acc, self.cen, m.records, out, n, m.wcodes, rb, ib, mb, wb, m.dims)
-                m.ntok += n
                 return
             # file mode: the pooling kind's batch loop through the page cache, if it has one
             fp = file_core()
             if fp:
                 fp.acc_recs_f(self.T, c, m.acc, pc.file, pc.row, self.cen.off, n, m.wcodes, ib, mb, wb, m.dims,
                               m.n_centroids)
-                m.ntok += n
                 return
         # the records are streamed in file mode whatever ram is: the file core reads them
         field = _get(1 if pc else 0).field
@@ -321,9 +403,10 @@ class Tokenizer:
                 return n, tchars, tid, row, code
         return None
 
-    def run(self, text, sink):
+    def run(self, text, sink, resume=False):
         # Tokenise text, calling sink.token(id, row, code) for every kept token
-        # (a list as the sink: the ids are appended).
+        # (a list as the sink: the ids are appended). resume: go on from the state
+        # in c and OUT where the native core's embed() stopped (Model.embed_into).
         if not isinstance(text, str):
             raise TypeError("text must be str, not " + type(text).__name__)
         m = self.m
@@ -340,8 +423,9 @@ class Tokenizer:
             self.pool_sink = sink
             self.cen = m._s[_CENTROIDS]
         c = self.c
-        for k in range(_C_WN, _C_END):
-            c[k] = 0
+        if not resume:
+            for k in range(_C_WN, _C_END):
+                c[k] = 0
         mv = memoryview(text)
         nbytes = len(mv)
         limit = m.pretrunc_chars

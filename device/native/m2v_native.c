@@ -1,11 +1,22 @@
-// The native core of m2v's pooling (docs/FORMAT.md §6): the bit-identical C twin of
-// the viper loops of m2v/_pool_viper.py (acc_row, acc_recs, normalize_into), built with MicroPython's
-// py/dynruntime.mk for each architecture (make native) and loaded (m2v/_pool_native.py)
-// when the board's build of the package carries it. Integer bounds are the format's:
-// |wcode| * 127 * max_length < 2**30, so every accumulator fits an int32 and every
-// sum of squares after scaling stays below 2**30; nothing here can overflow.
-// Every table read is bounds-checked: a damaged model raises, never reads past a buffer.
+// The native core of m2v (a MicroPython native module, m2v/_native.mpy): bit-identical C
+// twins of the hot paths, built with MicroPython's py/dynruntime.mk for each architecture
+// (make native) and loaded when the board's build of the package carries it:
+// - the tokenizer (docs/FORMAT.md §3, §5): scan, flush, find_run, field (with RAM tables
+//   that refine the trie's samples: build_accel), twins of the viper
+//   ones in m2v/_tok_buf.py (m2v/_tok_native.py);
+// - pooling (§6): zero, acc_row, acc_recs, acc_recs_f (file mode), normalize_into, twins of m2v/_pool_viper.py's
+//   (m2v/_pool_native.py).
+// Integer bounds are the format's: |wcode| * 127 * max_length < 2**30, so every
+// accumulator fits an int32 and every sum of squares after scaling stays below 2**30;
+// nothing here can overflow. Every table read is bounds-checked: a damaged model raises,
+// never reads past a buffer.
 #include "py/dynruntime.h"
+
+// small helpers inlined whatever -Os decides: a call costs more than their bodies in the loops
+#define INLINE static inline __attribute__((always_inline))
+
+// a 32-bit load or store of bytes (only ever at an aligned address: Cortex-M0 faults otherwise)
+typedef uint32_t __attribute__((may_alias)) word_t;
 
 static void *buffer(mp_obj_t o, size_t *len, mp_uint_t flags) {
     mp_buffer_info_t bi;
@@ -14,9 +25,27 @@ static void *buffer(mp_obj_t o, size_t *len, mp_uint_t flags) {
     return bi.buf;
 }
 
+// x / y for y > 0. armv6m (the RP2040's Cortex-M0+) has no divide instruction and a native
+// module links no libgcc: there it is shift-and-subtract (used once per call, never per element).
+static uint32_t udiv32(uint32_t x, uint32_t y) {
+    #if defined(__ARM_ARCH_6M__)
+    uint32_t q = 0, r = 0;
+    for (int i = 31; i >= 0; i--) {
+        r = (r << 1) | ((x >> i) & 1);
+        if (r >= y) {
+            r -= y;
+            q |= (uint32_t)1 << i;
+        }
+    }
+    return q;
+    #else
+    return x / y;
+    #endif
+}
+
 // A little-endian bit field of at most 17 bits starting at bit pos, read from at most
 // three bytes, as _poolpy._field (bytes past the end of the records read as zero).
-static uint32_t field(const uint8_t *r, size_t nrec, uint32_t pos, uint32_t mask) {
+INLINE uint32_t field(const uint8_t *r, size_t nrec, uint32_t pos, uint32_t mask) {
     size_t b = pos >> 3;
     uint32_t v = r[b];
     if (b + 1 < nrec) {
@@ -26,6 +55,57 @@ static uint32_t field(const uint8_t *r, size_t nrec, uint32_t pos, uint32_t mask
         }
     }
     return (v >> (pos & 7)) & mask;
+}
+
+// zero(acc, n): acc[0:n] = 0, the sums of a new text
+static mp_obj_t zero(mp_obj_t acc_in, mp_obj_t n_in) {
+    size_t nacc;
+    int32_t *acc = buffer(acc_in, &nacc, MP_BUFFER_RW);
+    mp_int_t n = mp_obj_get_int(n_in);
+    if (n < 0 || (size_t)n > nacc / 4) {
+        mp_raise_msg(&mp_type_IndexError, MP_ERROR_TEXT("m2v table index out of range"));
+    }
+    for (mp_int_t d = 0; d < n; d++) {
+        acc[d] = 0;
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(zero_obj, zero);
+
+// acc[0:n] += m * row[0:n], eight at a time: Thumb-1 has no immediate-offset signed byte
+// load, so the unrolled body reads with constant offsets and sign-extends (about 6
+// instructions per element on Cortex-M0 instead of 10)
+static void mac(int32_t *acc, const int8_t *row, int32_t m, size_t n) {
+    size_t d = 0;
+    for (; d + 8 <= n; d += 8, acc += 8, row += 8) {
+        acc[0] += m * row[0];
+        acc[1] += m * row[1];
+        acc[2] += m * row[2];
+        acc[3] += m * row[3];
+        acc[4] += m * row[4];
+        acc[5] += m * row[5];
+        acc[6] += m * row[6];
+        acc[7] += m * row[7];
+    }
+    for (; d < n; d++) {
+        *acc++ += m * *row++;
+    }
+}
+
+// acc[0:n] += m * row[0:n] + m2 * row2[0:n]: two tokens per pass over acc, one load and
+// one store of acc[d] for two products
+static __attribute__((noinline)) void mac2(int32_t *acc, const int8_t *row, int32_t m, const int8_t *row2,
+    int32_t m2, size_t n) {
+    size_t d = 0;
+    for (; d + 4 <= n; d += 4, acc += 4, row += 4, row2 += 4) {
+        acc[0] += m * row[0] + m2 * row2[0];
+        acc[1] += m * row[1] + m2 * row2[1];
+        acc[2] += m * row[2] + m2 * row2[2];
+        acc[3] += m * row[3] + m2 * row2[3];
+    }
+    for (; d < n; d++) {
+        *acc++ += m * *row++ + m2 * *row2++;
+    }
 }
 
 // acc_row(acc, row, m, n): acc[d] += m * row[d] for one token's centroid row (file mode
@@ -40,49 +120,177 @@ static mp_obj_t acc_row(size_t n_args, const mp_obj_t *args) {
     if (n < 0 || (size_t)n > nacc / 4 || (size_t)n > nrow) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
     }
-    for (mp_int_t d = 0; d < n; d++) {
-        acc[d] += m * row[d];
-    }
+    mac(acc, row, m, (size_t)n);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(acc_row_obj, 4, 4, acc_row);
+
+// What pooling reads: the accumulator, the centroids, the records and their layout, the
+// weight codes (docs/FORMAT.md §5, §6).
+typedef struct {
+    int32_t *acc;
+    const int8_t *cen;
+    const uint8_t *rec;
+    const int16_t *wcodes;
+    size_t ncen, nrec;  // bytes of CENTROIDS and of RECORDS
+    uint32_t rb, ib, mb, wb, dims;
+    uint32_t nmax;  // record numbers above it are past the records (pool_check)
+    // file mode (cen and rec NULL): the records through the model's page cache (pc_page),
+    // each centroid row read into row, at file offsets orc and ocen
+    const uint8_t *pages;
+    int32_t *tags;
+    mp_obj_t slots, rowobj;
+    int8_t *row;
+    uint32_t sm, orc, ocen;
+    mp_obj_t seek[2], readinto[2];  // the file's methods (mp_load_method: no bound method allocated)
+    // file mode's centroid-row cache (T[RCACHE], or NULL): row r in slot r & rmask, whose
+    // row number is rtags[slot] (-1: empty)
+    int32_t *rtags;
+    int8_t *rrows;
+    uint32_t rmask;
+} pool_t;
+
+// file mode's page cache (m2v/model.py PageCache, docs/FORMAT.md's byte offsets): page q of
+// the file, 2**PS bytes, lives in slot q & sm, its number in tags[slot] (a copy of model.PS:
+// tests/test_device_layout.py)
+#define PS 6
+
+// dst[0:n] = src[0:n], a word at a time when both are aligned (no libc memcpy in a native module)
+static void copy(int8_t *dst, const int8_t *src, size_t n) {
+    size_t i = 0;
+    if ((((uintptr_t)dst | (uintptr_t)src) & 3) == 0) {
+        for (; i + 4 <= n; i += 4) {
+            *(word_t *)(dst + i) = *(const word_t *)(src + i);
+        }
+    }
+    for (; i < n; i++) {
+        dst[i] = src[i];
+    }
+}
+
+// f.method(arg), from mp_load_method's pair
+static mp_obj_t call1(const mp_obj_t *meth, mp_obj_t arg) {
+    if (meth[1] == MP_OBJ_NULL) {
+        return mp_call_function_n_kw(meth[0], 1, 0, &arg);
+    }
+    mp_obj_t a[2] = {meth[1], arg};
+    return mp_call_function_n_kw(meth[0], 2, 0, a);
+}
+
+// seek to off and fill buf (n bytes) from the model's file: a short read is an error (the
+// loader checked the file's size: the file has changed or the stream is broken)
+static void read_at(const pool_t *p, uint32_t off, mp_obj_t buf, size_t n) {
+    call1(p->seek, MP_OBJ_NEW_SMALL_INT(off));
+    mp_obj_t got = call1(p->readinto, buf);
+    if (got == mp_const_none || (size_t)mp_obj_get_int(got) != n) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: short read"));
+    }
+}
+
+// the page holding file byte q << PS, read into its slot on a miss (a page at the end of the
+// file may be short: its missing bytes are past every section, never read)
+static const uint8_t *pc_page(const pool_t *p, uint32_t q) {
+    uint32_t s = q & p->sm;
+    if ((uint32_t)p->tags[s] != q) {
+        call1(p->seek, MP_OBJ_NEW_SMALL_INT(q << PS));
+        call1(p->readinto, mp_obj_subscr(p->slots, MP_OBJ_NEW_SMALL_INT(s), MP_OBJ_SENTINEL));
+        p->tags[s] = (int32_t)q;
+    }
+    return p->pages + (s << PS);
+}
+
+// field() of the records through the page cache: the bytes at or past nrec read as zero
+static uint32_t field_f(const pool_t *p, uint32_t pos, uint32_t mask) {
+    size_t b = pos >> 3;
+    uint32_t v = 0;
+    for (int k = 0; k < 3 && b + k < p->nrec; k++) {
+        uint32_t off = p->orc + (uint32_t)(b + k);
+        v |= (uint32_t)pc_page(p, off >> PS)[off & ((1 << PS) - 1)] << (8 * k);
+    }
+    return (v >> (pos & 7)) & mask;
+}
+
+// The layout's bounds, checked once per call: fields of at most 17 bits, every weight code
+// in WCODES, dims within the accumulator.
+static void pool_check(pool_t *p, size_t nacc, size_t nwc) {
+    if (p->dims > nacc / 4 || p->mb > 17 || p->wb > 17 || (size_t)1 << p->wb > nwc / 2 || p->rb < 1 || p->rb > 64
+        || p->nrec >= (size_t)1 << 28) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
+    }
+    p->nmax = udiv32((uint32_t)p->nrec << 3, p->rb);  // so that out[k] * rb cannot wrap
+}
+
+// acc[d] += wcodes[code] * centroid[row][d] for the tokens whose record numbers are out[0:n]
+static void pool_recs(const pool_t *p, const int32_t *out, size_t n) {
+    uint32_t mmask = ((uint32_t)1 << p->mb) - 1, wmask = ((uint32_t)1 << p->wb) - 1;
+    size_t dims = p->dims;
+    const int8_t *held = NULL;  // a token's row waiting for a second one (mac2)
+    int32_t hm = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t pos = (uint32_t)out[k] * p->rb + p->ib;
+        if (out[k] < 0 || (uint32_t)out[k] > p->nmax || ((pos + p->mb + p->wb - 1) >> 3) >= p->nrec) {
+            mp_raise_msg(&mp_type_IndexError, MP_ERROR_TEXT("record out of range"));  // as rec[b] in _pool_py
+        }
+        if (!p->cen) {  // file mode: a row read per token unless the row cache holds it
+            uint32_t row = field_f(p, pos, mmask);
+            int32_t m = p->wcodes[field_f(p, pos + p->mb, wmask)];
+            if ((size_t)(row + 1) * dims > p->ncen) {
+                mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
+            }
+            const int8_t *rp = p->row;
+            if (p->rrows) {
+                uint32_t slot = row & p->rmask;
+                int8_t *sp = p->rrows + (size_t)slot * dims;
+                if ((uint32_t)p->rtags[slot] != row) {
+                    read_at(p, p->ocen + row * dims, p->rowobj, dims);
+                    copy(sp, p->row, dims);
+                    p->rtags[slot] = (int32_t)row;
+                }
+                rp = sp;
+            } else {
+                read_at(p, p->ocen + row * dims, p->rowobj, dims);
+            }
+            mac(p->acc, rp, m, dims);
+            continue;
+        }
+        uint32_t row = field(p->rec, p->nrec, pos, mmask);
+        int32_t m = p->wcodes[field(p->rec, p->nrec, pos + p->mb, wmask)];
+        if ((size_t)(row + 1) * dims > p->ncen) {
+            mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
+        }
+        if (held) {
+            mac2(p->acc, held, hm, p->cen + (size_t)row * dims, m, dims);
+            held = NULL;
+        } else {
+            held = p->cen + (size_t)row * dims;
+            hm = m;
+        }
+    }
+    if (held) {
+        mac(p->acc, held, hm, dims);
+    }
+}
 
 // acc_recs(acc, cen, rec, out, n, wcodes, rb, ib, mb, wb, dims): for the tokens whose
 // record numbers are out[0:n], acc[d] += wcodes[code] * centroid[row][d].
 static mp_obj_t acc_recs(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
-    size_t nacc, ncen, nrec, nout, nwc;
-    int32_t *acc = buffer(args[0], &nacc, MP_BUFFER_RW);
-    const int8_t *cen = buffer(args[1], &ncen, MP_BUFFER_READ);
-    const uint8_t *rec = buffer(args[2], &nrec, MP_BUFFER_READ);
+    pool_t p;
+    size_t nacc, nout, nwc;
+    p.acc = buffer(args[0], &nacc, MP_BUFFER_RW);
+    p.cen = buffer(args[1], &p.ncen, MP_BUFFER_READ);
+    p.rec = buffer(args[2], &p.nrec, MP_BUFFER_READ);
     const int32_t *out = buffer(args[3], &nout, MP_BUFFER_READ);
     mp_int_t n = mp_obj_get_int(args[4]);
-    const int16_t *wcodes = buffer(args[5], &nwc, MP_BUFFER_READ);
-    mp_int_t rb = mp_obj_get_int(args[6]);
-    mp_int_t ib = mp_obj_get_int(args[7]);
-    mp_int_t mb = mp_obj_get_int(args[8]);
-    mp_int_t wb = mp_obj_get_int(args[9]);
-    mp_int_t dims = mp_obj_get_int(args[10]);
-    if (n < 0 || (size_t)n > nout / 4 || dims < 0 || (size_t)dims > nacc / 4 || mb > 17 || wb > 17
-        || (size_t)1 << wb > nwc / 2) {
+    p.wcodes = buffer(args[5], &nwc, MP_BUFFER_READ);
+    mp_int_t rb = mp_obj_get_int(args[6]), ib = mp_obj_get_int(args[7]), mb = mp_obj_get_int(args[8]);
+    mp_int_t wb = mp_obj_get_int(args[9]), dims = mp_obj_get_int(args[10]);
+    if (n < 0 || (size_t)n > nout / 4 || dims < 0 || rb < 0 || ib < 0 || ib > 32 || mb < 0 || wb < 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
     }
-    uint32_t mmask = ((uint32_t)1 << mb) - 1, wmask = ((uint32_t)1 << wb) - 1;
-    for (mp_int_t k = 0; k < n; k++) {
-        uint32_t pos = (uint32_t)out[k] * (uint32_t)rb + (uint32_t)ib;
-        if (out[k] < 0 || ((pos + mb + wb - 1) >> 3) >= nrec) {
-            mp_raise_msg(&mp_type_IndexError, MP_ERROR_TEXT("record out of range"));  // as rec[b] in _poolpy
-        }
-        uint32_t row = field(rec, nrec, pos, mmask);
-        int32_t m = wcodes[field(rec, nrec, pos + mb, wmask)];
-        if ((size_t)(row + 1) * (size_t)dims > ncen) {
-            mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
-        }
-        const int8_t *rp = cen + (size_t)row * dims;
-        for (mp_int_t d = 0; d < dims; d++) {
-            acc[d] += m * rp[d];
-        }
-    }
+    p.rb = rb, p.ib = ib, p.mb = mb, p.wb = wb, p.dims = dims;
+    pool_check(&p, nacc, nwc);
+    pool_recs(&p, out, (size_t)n);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(acc_recs_obj, 11, 11, acc_recs);
@@ -105,35 +313,12 @@ static uint32_t isqrt(uint32_t x) {
     return r;
 }
 
-// x / y for y > 0: armv6m (the RP2040's Cortex-M0+) has no divide instruction, and a
-// native module links no libgcc, so there it is shift-and-subtract; elsewhere the CPU's.
-static inline uint32_t udiv(uint32_t x, uint32_t y) {
-    #if defined(__ARM_ARCH_6M__)
-    uint32_t q = 0, r = 0;
-    for (int i = 31; i >= 0; i--) {
-        r = (r << 1) | ((x >> i) & 1);
-        if (r >= y) {
-            r -= y;
-            q |= (uint32_t)1 << i;
-        }
-    }
-    return q;
-    #else
-    return x / y;
-    #endif
-}
 
-// normalize_into(acc, out, n, norm_bits, q): acc reduced to a unit vector in Q(q) in
-// out (§6 steps 2-5); acc is rescaled in place, as the twins do.
-static mp_obj_t normalize_into(size_t n_args, const mp_obj_t *args) {
-    (void)n_args;
-    size_t nacc, nout;
-    int32_t *acc = buffer(args[0], &nacc, MP_BUFFER_RW);
-    int16_t *out = buffer(args[1], &nout, MP_BUFFER_RW);
-    mp_int_t n = mp_obj_get_int(args[2]);
-    mp_int_t norm_bits = mp_obj_get_int(args[3]);
-    mp_int_t q = mp_obj_get_int(args[4]);
-    if (n < 0 || (size_t)n > nacc / 4 || (size_t)n > nout / 2 || norm_bits < 1 || norm_bits > 30 || q < 0 || q > 15) {
+// acc reduced to a unit vector in Q(q) in out (§6 steps 2-5), n <= the lengths of both
+static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits, mp_int_t q) {
+    // the loader's bounds (0 < norm_bits < 16, out_shift <= 15) make norm_bits + q <= 30,
+    // which the division below needs
+    if (norm_bits < 1 || q < 0 || norm_bits + q > 30) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: normalisation arguments out of range"));
     }
     uint32_t m = 0;
@@ -147,7 +332,7 @@ static mp_obj_t normalize_into(size_t n_args, const mp_obj_t *args) {
         for (mp_int_t d = 0; d < n; d++) {
             out[d] = 0;
         }
-        return mp_const_none;
+        return;
     }
     mp_int_t k = norm_bits;
     for (uint32_t t = m; t; t >>= 1) {
@@ -173,22 +358,803 @@ static mp_obj_t normalize_into(size_t n_args, const mp_obj_t *args) {
         r++;
     }
     uint32_t half = r >> 1;
+    #if defined(__ARM_ARCH_6M__)
+    // armv6m (the RP2040's Cortex-M0+) has no divide instruction and a native module links
+    // no libgcc: one reciprocal per vector, then one multiply and a remainder test per
+    // element (about 10 instructions instead of about 150 for a bitwise division). Every
+    // a < 2**norm_bits <= 2 * r (r >= the largest a), so M = floor(2**31 / r) <=
+    // 2**(32 - norm_bits) and a * M < 2**32; a * M >> (31 - q) is below (a << q) / r by
+    // less than 2**(norm_bits + q - 31) <= 1/2, so below the rounded quotient by at most 1.
+    uint32_t M = udiv32((uint32_t)1 << 31, r), s = 31 - q;
+    #endif
     for (mp_int_t d = 0; d < n; d++) {
         int32_t v = acc[d];
-        if (v < 0) {
-            out[d] = -(int16_t)udiv((((uint32_t)0 - (uint32_t)v) << q) + half, r);
-        } else {
-            out[d] = (int16_t)udiv(((uint32_t)v << q) + half, r);
+        uint32_t a = v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v, x = (a << q) + half;
+        #if defined(__ARM_ARCH_6M__)
+        uint32_t y = (a * M) >> s;
+        if (x - y * r >= r) {  // y <= x / r: no wrap
+            y++;
         }
+        #else
+        uint32_t y = x / r;
+        #endif
+        out[d] = v < 0 ? -(int16_t)y : (int16_t)y;
     }
+}
+
+// normalize_into(acc, out, n, norm_bits, q): acc reduced to a unit vector in Q(q) in
+// out (§6 steps 2-5); acc is rescaled in place, as the twins do.
+static mp_obj_t normalize_into(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    size_t nacc, nout;
+    int32_t *acc = buffer(args[0], &nacc, MP_BUFFER_RW);
+    int16_t *out = buffer(args[1], &nout, MP_BUFFER_RW);
+    mp_int_t n = mp_obj_get_int(args[2]);
+    if (n < 0 || (size_t)n > nacc / 4 || (size_t)n > nout / 2) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: normalisation arguments out of range"));
+    }
+    normalize(acc, out, n, mp_obj_get_int(args[3]), mp_obj_get_int(args[4]));
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(normalize_into_obj, 5, 5, normalize_into);
 
+// ---- The tokenizer (docs/FORMAT.md §3, §5): the C twin of m2v/_tok_buf.py's viper scan,
+// flush, find_run and field, with the same arguments: T, the list of tables and scratch
+// buffers, and c, the array("i") of parameters and state, laid out as m2v/_tok_py.py
+// defines them (T_*, C_* below are copies; tests/test_device_layout.py ties them). Every
+// table read is checked against its buffer's length: a damaged model raises IndexError
+// (m2v.model turns it into ValueError), never reads past a buffer.
+enum { T_ASCII, T_SYMMAP, T_NODES, T_HASKIDS, T_HRANK, T_GSTART, T_TRANK, T_RECORDS, T_FIRST, T_WORD, T_OUT,
+       T_RUNS, T_CACHE, T_TAGS, T_FILE, T_SLOTS, T_ACCEL, T_ACC, T_CEN, T_WCODES, T_ROW, T_RCACHE };
+enum { C_HS, C_GS, C_TS, C_SB, C_ESC, C_RB, C_MWC, C_MAXLEN, C_LIMIT, C_ROOM, C_NREC, C_NRUNS, C_RLO, C_RHI, C_RI,
+       C_NG, C_WN, C_WC, C_COUNT, C_DONE, C_CHARS, C_NOUT, C_I, C_END = 24, C_ORC = 29, C_SM = 33, C_IB, C_MB, C_WB,
+       C_DIMS, C_NB, C_Q, C_OCEN, C_NCEN, C_NRC, C_LEN };
+
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+} tab_t;
+
+static mp_obj_t item(mp_obj_t T, int k) {
+    return mp_obj_subscr(T, MP_OBJ_NEW_SMALL_INT(k), MP_OBJ_SENTINEL);
+}
+
+// pool_t for file mode (dims and the layout set): the cache of T (T[CACHE], T[TAGS],
+// T[SLOTS], c[C_SM]), the records' offset and size (c[C_ORC], c[C_NREC]), the file f, the
+// row buffer, ncen centroid rows at file offset ocen
+static void pool_file(pool_t *p, mp_obj_t T, const int32_t *cc, mp_obj_t f, mp_obj_t row, mp_int_t ocen,
+    mp_int_t ncen) {
+    size_t n, nt, nr;
+    p->cen = NULL;
+    p->rec = NULL;
+    p->pages = buffer(item(T, T_CACHE), &n, MP_BUFFER_READ);
+    p->tags = buffer(item(T, T_TAGS), &nt, MP_BUFFER_RW);
+    p->slots = item(T, T_SLOTS);
+    p->rowobj = row;
+    p->row = buffer(row, &nr, MP_BUFFER_RW);
+    int32_t sm = cc[C_SM];
+    if (sm < 0 || (sm & (sm + 1)) || ((size_t)sm + 1) << PS > n || ((size_t)sm + 1) * 4 > nt || cc[C_ORC] < 0
+        || cc[C_NREC] < 0 || ocen < 0 || ncen < 0 || nr != p->dims
+        || (size_t)ocen + (size_t)ncen * p->dims >= (size_t)1 << 30 || (size_t)cc[C_ORC] + cc[C_NREC] >= (size_t)1 << 30) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: file-mode pooling arguments out of range"));
+    }
+    p->sm = (uint32_t)sm;
+    p->orc = (uint32_t)cc[C_ORC];
+    p->nrec = (size_t)cc[C_NREC];
+    p->ocen = (uint32_t)ocen;
+    p->ncen = (size_t)ncen * p->dims;
+    p->rrows = NULL;
+    mp_obj_t rc = item(T, T_RCACHE);
+    if (rc != mp_const_none) {
+        int32_t nrc = cc[C_NRC];
+        p->rtags = buffer(rc, &n, MP_BUFFER_RW);
+        if (nrc < 1 || (nrc & (nrc - 1)) || (size_t)nrc * (4 + p->dims) > n) {
+            mp_raise_ValueError(MP_ERROR_TEXT("row cache too short"));
+        }
+        p->rrows = (int8_t *)(p->rtags + nrc);
+        p->rmask = (uint32_t)nrc - 1;
+    }
+    mp_load_method(f, MP_QSTR_seek, p->seek);
+    mp_load_method(f, MP_QSTR_readinto, p->readinto);
+}
+
+// acc_recs_f(T, c, acc, f, row, cen, n, wcodes, ib, mb, wb, dims, ncen): acc_recs for file
+// mode (the twin of m2v/_tok_file.py's): the records of out[0:n] (T[OUT]) through the page
+// cache, each centroid row read into row from offset cen + row * dims of f.
+static mp_obj_t acc_recs_f(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    pool_t p;
+    size_t nc, nacc, nwc, nout;
+    const int32_t *cc = buffer(args[1], &nc, MP_BUFFER_READ);
+    if (nc < 4 * C_LEN) {
+        mp_raise_ValueError(MP_ERROR_TEXT("tokenizer state too short"));
+    }
+    p.acc = buffer(args[2], &nacc, MP_BUFFER_RW);
+    mp_int_t n = mp_obj_get_int(args[6]);
+    p.wcodes = buffer(args[7], &nwc, MP_BUFFER_READ);
+    mp_int_t ib = mp_obj_get_int(args[8]), mb = mp_obj_get_int(args[9]), wb = mp_obj_get_int(args[10]);
+    mp_int_t dims = mp_obj_get_int(args[11]), rb = cc[C_RB];
+    const int32_t *out = buffer(item(args[0], T_OUT), &nout, MP_BUFFER_READ);
+    if (n < 0 || (size_t)n > nout / 4 || dims < 0 || rb < 0 || ib < 0 || ib > 32 || mb < 0 || wb < 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
+    }
+    p.rb = rb, p.ib = ib, p.mb = mb, p.wb = wb, p.dims = dims;
+    pool_file(&p, args[0], cc, args[3], args[4], mp_obj_get_int(args[5]), mp_obj_get_int(args[12]));
+    pool_check(&p, nacc, nwc);
+    pool_recs(&p, out, (size_t)n);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(acc_recs_f_obj, 13, 13, acc_recs_f);
+
+typedef struct {
+    int32_t *c;
+    tab_t asc, symmap, nodes, hk, hr, gst, tr, first, runs, word;
+    int32_t *out;
+    size_t nout;  // entries in out
+    // the RAM tables of T[ACCEL] (build_accel), or NULL
+    const uint16_t *groups, *tfine, *hfine;
+    size_t ng;  // entries in groups
+} tk_t;
+
+static NORETURN void out_of_range(void) {
+    mp_raise_msg(&mp_type_IndexError, MP_ERROR_TEXT("m2v table index out of range"));
+}
+
+// t.p[i], or IndexError past the end (i is unsigned: a negative index is past the end too)
+INLINE uint32_t at(tab_t t, size_t i) {
+    if (i >= t.n) {
+        out_of_range();
+    }
+    return t.p[i];
+}
+
+static tab_t table(mp_obj_t T, int k) {
+    tab_t t;
+    t.p = buffer(mp_obj_subscr(T, MP_OBJ_NEW_SMALL_INT(k), MP_OBJ_SENTINEL), &t.n, MP_BUFFER_READ);
+    return t;
+}
+
+INLINE uint32_t sample(tab_t t, uint32_t k, int32_t sb);
+static uint32_t pop_range(const uint8_t *p, size_t a, size_t b);
+static uint32_t flags_range(const uint8_t *p, size_t a, size_t b, int bit);
+
+// The native core's RAM tables, T[ACCEL]: an array("H") that m2v/tok.py sizes (what the heap
+// spares) and that the first call fills from the trie. They refine the format's samples
+// (docs/FORMAT.md §4), whose spacing the 720,000-byte budget sets:
+//   GROUPS[g], g < ng: the first node of child group g (GSTART samples one group in
+//     2**g_shift; the first groups are the largest, where the skips between samples are
+//     longest);
+//   TFINE[k]: the terminal nodes before node k << TF (TRANK: one per 2**t_shift nodes);
+//   HFINE[k]: the set HASKIDS bits before node k << HF (HRANK: one per 2**h_shift nodes).
+// The default model's shifts are 6, 8 and 8.
+// Entries are 16-bit: a trie of more than 65,535 nodes gets no tables (C_NG = -1).
+#define TF 5
+#define HF 6
+
+static void build_accel(tk_t *tk, uint16_t *a, size_t n) {
+    int32_t *cc = tk->c;
+    const uint8_t *np = tk->nodes.p;
+    size_t nn = tk->nodes.n, ntf = (nn >> TF) + 1, nhf = (nn >> HF) + 1;
+    cc[C_NG] = -1;
+    if (nn > 65535 || n < ntf + nhf + 2 || tk->hk.n < (nn + 7) >> 3) {
+        return;
+    }
+    size_t G = n - ntf - nhf, j = sample(tk->gst, 0, cc[C_SB]), g = 0;
+    uint16_t *tf = a + G, *hf = tf + ntf;
+    while (g < G && j < nn) {
+        a[g++] = (uint16_t)j;
+        while (j < nn && !(np[j++] & 0x80)) {
+        }
+    }
+    if (g < G && j == nn) {
+        a[g++] = (uint16_t)j;  // the end of the last group
+    }
+    uint32_t r = 0;
+    for (size_t k = 0; k < ntf; k++) {
+        tf[k] = (uint16_t)r;
+        size_t e = (k + 1) << TF;
+        r += flags_range(np, k << TF, e < nn ? e : nn, 6);
+    }
+    r = 0;
+    for (size_t k = 0; k < nhf; k++) {
+        hf[k] = (uint16_t)r;
+        size_t e = (k + 1) << (HF - 3);
+        r += pop_range(tk->hk.p, k << (HF - 3), e < tk->hk.n ? e : tk->hk.n);
+    }
+    cc[C_NG] = (int32_t)g;
+}
+
+static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
+    size_t n;
+    tk->c = buffer(c, &n, MP_BUFFER_RW);
+    if (n < 4 * C_LEN) {
+        mp_raise_ValueError(MP_ERROR_TEXT("tokenizer state too short"));
+    }
+    tk->asc = table(T, T_ASCII);
+    tk->symmap = table(T, T_SYMMAP);
+    tk->nodes = table(T, T_NODES);
+    tk->hk = table(T, T_HASKIDS);
+    tk->hr = table(T, T_HRANK);
+    tk->gst = table(T, T_GSTART);
+    tk->tr = table(T, T_TRANK);
+    tk->first = table(T, T_FIRST);
+    tk->runs = table(T, T_RUNS);
+    tk->word = table(T, T_WORD);
+    tk->out = buffer(mp_obj_subscr(T, MP_OBJ_NEW_SMALL_INT(T_OUT), MP_OBJ_SENTINEL), &n, MP_BUFFER_RW);
+    tk->nout = n / 4;
+    int32_t *cc = tk->c;
+
+    // the parameters the loops trust as shifts: out of range only in a damaged model
+    if ((uint32_t)(cc[C_HS] - 3) > 21 || (uint32_t)cc[C_GS] > 24 || (uint32_t)cc[C_TS] > 24
+        || (cc[C_SB] != 2 && cc[C_SB] != 4) || tk->asc.n < 128 || tk->first.n < 256 || tk->symmap.n < 256) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: tokenizer parameters out of range"));
+    }
+    // T[ACCEL]: the RAM tables, filled on the first call (None: the package gave none)
+    tk->groups = tk->tfine = tk->hfine = NULL;
+    tk->ng = 0;
+    mp_obj_t a = mp_obj_subscr(T, MP_OBJ_NEW_SMALL_INT(T_ACCEL), MP_OBJ_SENTINEL);
+    if (a != mp_const_none) {
+        mp_buffer_info_t bi;
+        mp_get_buffer_raise(a, &bi, MP_BUFFER_RW);
+        size_t na = bi.len / 2, nn = tk->nodes.n;
+        if (bi.typecode != 'H') {
+            mp_raise_ValueError(MP_ERROR_TEXT("tokenizer tables: array('H') expected"));
+        }
+        if (cc[C_NG] == 0) {
+            build_accel(tk, bi.buf, na);
+        }
+        if (cc[C_NG] > 0) {
+            size_t ntf = (nn >> TF) + 1, nhf = (nn >> HF) + 1;
+            if (na < ntf + nhf + (size_t)cc[C_NG]) {
+                mp_raise_ValueError(MP_ERROR_TEXT("tokenizer state too short"));
+            }
+            tk->groups = bi.buf;
+            tk->ng = (size_t)cc[C_NG];
+            tk->tfine = tk->groups + (na - ntf - nhf);
+            tk->hfine = tk->tfine + ntf;
+        }
+    }
+}
+
+// sample k of a rank/select table of sb-byte little-endian entries
+INLINE uint32_t sample(tab_t t, uint32_t k, int32_t sb) {
+    if (sb == 2) {
+        size_t i = (size_t)k << 1;
+        if (i + 1 >= t.n) {
+            out_of_range();
+        }
+        return t.p[i] | ((uint32_t)t.p[i + 1] << 8);
+    }
+    size_t i = (size_t)k << 2;
+    if (i + 3 >= t.n || i >> 2 != k) {
+        out_of_range();
+    }
+    return t.p[i] | ((uint32_t)t.p[i + 1] << 8) | ((uint32_t)t.p[i + 2] << 16) | ((uint32_t)t.p[i + 3] << 24);
+}
+
+// The trie's scans go four bytes at a time over aligned words (Cortex-M0 faults on an
+// unaligned load): the counts a rank or select needs are per-byte flag bits, summed in
+// the word's byte lanes and added up by one multiply. On the real texts of make bench a
+// token costs about 520 node steps of group skipping, 65 of terminal rank and 20 bytes
+// of HASKIDS rank (the format's sample spacing, docs/FORMAT.md §4): word steps divide them by 4.
+
+INLINE uint32_t lanes(uint32_t x) {  // the sum of the four byte lanes of x (each < 64)
+    return (x * 0x01010101u) >> 24;
+}
+
+INLINE uint32_t pop32(uint32_t x) {
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    return lanes((x + (x >> 4)) & 0x0F0F0F0Fu);
+}
+
+INLINE int aligned(const uint8_t *p) {
+    return ((uintptr_t)p & 3) == 0;
+}
+
+// set bits of p[a:b] (the caller has bounds-checked b)
+static uint32_t pop_range(const uint8_t *p, size_t a, size_t b) {
+    uint32_t n = 0;
+    for (; a < b && !aligned(p + a); a++) {
+        n += pop32(p[a]);
+    }
+    for (; a + 4 <= b; a += 4) {
+        n += pop32(*(const word_t *)(p + a));
+    }
+    for (; a < b; a++) {
+        n += pop32(p[a]);
+    }
+    return n;
+}
+
+// nodes in p[a:b] with bit `bit` set (the caller has bounds-checked b)
+static uint32_t flags_range(const uint8_t *p, size_t a, size_t b, int bit) {
+    uint32_t n = 0;
+    for (; a < b && !aligned(p + a); a++) {
+        n += (p[a] >> bit) & 1;
+    }
+    for (; a + 4 <= b; a += 4) {
+        n += lanes((*(const word_t *)(p + a) >> bit) & 0x01010101u);
+    }
+    for (; a < b; a++) {
+        n += (p[a] >> bit) & 1;
+    }
+    return n;
+}
+
+// child(node, s): the child of node with symbol s, or -1 (_tok_py._child_py)
+static int32_t child(const tk_t *tk, int32_t node, uint32_t s) {
+    const int32_t *cc = tk->c;
+    tab_t hk = tk->hk;
+    const uint8_t *np = tk->nodes.p;
+    size_t nn = tk->nodes.n;
+    uint32_t un = (uint32_t)node;
+    if (!((at(hk, un >> 3) >> (un & 7)) & 1)) {
+        return -1;
+    }
+    // rank of HASKIDS before node, from the nearer sample: the one after node less the
+    // bits in [node, sample), or the one before it plus the bits in [sample, node)
+    // (HFINE's samples when the RAM tables are there)
+    int32_t sb = cc[C_SB], hs = tk->hfine ? HF : cc[C_HS];
+    uint32_t q = un >> hs, e = un >> 3, g;
+    if ((un & ((uint32_t)1 << (hs - 1))) && (size_t)(q + 1) << hs < nn) {
+        q++;
+        g = tk->hfine ? tk->hfine[q] : sample(tk->hr, q, sb);
+        size_t j = (size_t)q << (hs - 3);
+        if (j > hk.n) {
+            out_of_range();
+        }
+        g -= pop_range(hk.p, e + 1, j) + pop32(hk.p[e] >> (un & 7));
+    } else {
+        g = tk->hfine ? tk->hfine[q] : sample(tk->hr, q, sb);
+        g += pop_range(hk.p, (size_t)q << (hs - 3), e) + pop32(hk.p[e] & (((uint32_t)1 << (un & 7)) - 1));
+    }
+    // start of group g, from the nearer sample: back from the next sample to the end of
+    // the group 2**gs - k groups before it, or on from this one over k group ends (nodes
+    // with bit 7, last_in_group)
+    if (g + 1 < tk->ng) {
+        // a group in the table: its start and end without a skip, and the child found by
+        // bisection over its symbols (sorted); build_accel() made the table from these
+        // nodes, so start < end <= nn
+        size_t lo = (size_t)tk->groups[g], hi = (size_t)tk->groups[g + 1], end = hi;
+        while (lo < hi) {
+            size_t mid = (lo + hi) >> 1;
+            if ((np[mid] & 63) < s) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        return lo < end && (np[lo] & 63) == s ? (int32_t)lo : -1;
+    }
+    int32_t gs = cc[C_GS];
+    uint32_t gmask = ((uint32_t)1 << gs) - 1;
+    size_t ngs = tk->gst.n;
+    q = g >> gs;
+    uint32_t k = g & gmask;
+    size_t j;
+    if (k > (gmask + 1) >> 1 && (size_t)(q + 2) * sb <= ngs) {
+        k = gmask + 1 - k + 1;  // group ends to meet going back; j is after the last of them
+        j = sample(tk->gst, q + 1, sb);
+        if (j > nn) {
+            out_of_range();
+        }
+        for (;;) {
+            if (j >= 4 && aligned(np + j)) {
+                uint32_t m = lanes((*(const word_t *)(np + j - 4) >> 7) & 0x01010101u);
+                if (m < k) {
+                    k -= m;
+                    j -= 4;
+                    continue;
+                }
+            }
+            if (j == 0) {
+                out_of_range();
+            }
+            j--;
+            if ((np[j] & 0x80) && --k == 0) {
+                break;
+            }
+        }
+        j++;
+    } else {
+        if ((size_t)(q + 1) * sb > ngs) {
+            out_of_range();
+        }
+        j = sample(tk->gst, q, sb);
+        while (k) {
+            if (j + 4 <= nn && aligned(np + j)) {
+                uint32_t m = lanes((*(const word_t *)(np + j) >> 7) & 0x01010101u);
+                if (m < k) {
+                    k -= m;
+                    j += 4;
+                    continue;
+                }
+            }
+            if (j >= nn) {
+                out_of_range();
+            }
+            if (np[j] & 0x80) {
+                k--;
+            }
+            j++;
+        }
+    }
+    // the group's nodes are sorted by symbol; its last has bit 7 set
+    for (;; j++) {
+        if (j >= nn) {
+            out_of_range();
+        }
+        uint32_t nb = np[j], t = nb & 63;
+        if (t == s) {
+            return (int32_t)j;
+        }
+        if (t > s || (nb & 0x80)) {
+            return -1;
+        }
+    }
+}
+
+// record number of terminal node best: the terminal nodes (bit 6) before it, from the
+// nearer of the two samples around it (_tok_py._rank_t_py)
+static uint32_t rank_t(const tk_t *tk, uint32_t best) {
+    const int32_t *cc = tk->c;
+    int32_t ts = cc[C_TS];
+    tab_t nodes = tk->nodes;  // best < nodes.n: child() returned it
+    if (tk->tfine) {  // the RAM table's finer samples
+        uint32_t q = best >> TF;
+        if ((best & ((1 << TF) - 1)) > (1 << TF) >> 1 && (size_t)(q + 1) << TF < nodes.n) {
+            return tk->tfine[q + 1] - flags_range(nodes.p, best, (size_t)(q + 1) << TF, 6);
+        }
+        return tk->tfine[q] + flags_range(nodes.p, (size_t)q << TF, best, 6);
+    }
+    uint32_t q = best >> ts;
+    if ((best & (((uint32_t)1 << ts) - 1)) > ((uint32_t)1 << ts) >> 1 && (size_t)(q + 1) << ts < nodes.n) {
+        return sample(tk->tr, q + 1, cc[C_SB]) - flags_range(nodes.p, best, (size_t)(q + 1) << ts, 6);
+    }
+    return sample(tk->tr, q, cc[C_SB]) + flags_range(nodes.p, (size_t)q << ts, best, 6);
+}
+
+// Greedy longest match over WORD[0:n]; record numbers to OUT from OUT[NOUT] on; returns
+// their count, or -1 when the word is unknown (_tok_py.wordpiece).
+static int32_t wordpiece(tk_t *tk, size_t n) {
+    int32_t *cc = tk->c;
+    tab_t w = tk->word, nodes = tk->nodes;
+    uint32_t esc = cc[C_ESC];
+    size_t o = (size_t)cc[C_NOUT], np = 0, pos = 0;
+    if (n > w.n) {
+        out_of_range();
+    }
+    while (pos < n) {
+        int32_t node = pos == 0 ? 0 : 1, best = -1;
+        size_t best_end = 0;
+        for (size_t i = pos; i < n; i++) {
+            uint32_t b = w.p[i], s = tk->symmap.p[b];  // symmap.n >= 256: tk_init
+            if (s == 255) {  // an escaped byte: two symbols
+                node = child(tk, node, esc + (b >> 6));
+                if (node < 0) {
+                    break;
+                }
+                s = b & 63;
+            }
+            node = child(tk, node, s);
+            if (node < 0) {
+                break;
+            }
+            if (nodes.p[node] & 0x40) {
+                best = node;
+                best_end = i + 1;
+            }
+        }
+        if (best < 0) {
+            return -1;
+        }
+        if (o + np >= tk->nout) {
+            out_of_range();
+        }
+        tk->out[o + np] = (int32_t)rank_t(tk, (uint32_t)best);
+        np++;
+        pos = best_end;
+    }
+    return (int32_t)np;
+}
+
+// End the current word: WordPiece it, queue its records in OUT, count (_tok_py.flush).
+static void tk_flush(tk_t *tk) {
+    int32_t *cc = tk->c;
+    int32_t wc = cc[C_WC];
+    if (wc == 0 || cc[C_DONE]) {
+        cc[C_WN] = cc[C_WC] = 0;
+        return;
+    }
+    int32_t n = -1;
+    if (wc <= cc[C_MWC]) {
+        n = wordpiece(tk, (size_t)cc[C_WN]);
+    }
+    cc[C_WN] = cc[C_WC] = 0;
+    int32_t count = cc[C_COUNT];
+    if (n < 0) {
+        count++;  // [UNK]: counted for the max_length cut, then dropped
+    } else {
+        int32_t left = cc[C_MAXLEN] - count;
+        if (n > left) {
+            n = left;
+        }
+        count += n;
+        cc[C_NOUT] += n;
+    }
+    cc[C_COUNT] = count;
+    if (count >= cc[C_MAXLEN]) {
+        cc[C_DONE] = 1;
+    }
+}
+
+INLINE uint32_t run_start(tab_t runs, size_t o) {
+    if (o + 2 >= runs.n) {
+        out_of_range();
+    }
+    return runs.p[o] | ((uint32_t)runs.p[o + 1] << 8) | ((uint32_t)runs.p[o + 2] << 16);
+}
+
+// Index of the NORM_RUNS entry holding cp (binary search, one-run cache in c).
+static int32_t tk_find_run(tk_t *tk, int32_t cp) {
+    int32_t *cc = tk->c;
+    if (cc[C_RLO] <= cp && cp < cc[C_RHI]) {
+        return cc[C_RI];
+    }
+    int32_t nruns = cc[C_NRUNS];
+    if (nruns < 1 || (size_t)nruns * 6 > tk->runs.n) {
+        out_of_range();
+    }
+    int32_t lo = 0, hi = nruns - 1;
+    while (lo < hi) {
+        int32_t mid = (lo + hi + 1) >> 1;
+        if (run_start(tk->runs, (size_t)mid * 6) <= (uint32_t)cp) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    cc[C_RLO] = run_start(tk->runs, (size_t)lo * 6);
+    cc[C_RHI] = lo + 1 < nruns ? (int32_t)run_start(tk->runs, (size_t)(lo + 1) * 6) : 0x110000;
+    cc[C_RI] = lo;
+    return lo;
+}
+
+// scan(T, c, text, end): tokenise text from byte c[I] (_tok_py.scan): ASCII through the
+// ASCII table, other code points through the DROP/SPACE/DELTA/ALT runs; stops at end,
+// before a byte that may start an added token or a code point of another kind (tok.py
+// handles those), at a cut, or when OUT is nearly full.
+static void tk_scan(tk_t *tk, const uint8_t *t, size_t end) {
+    int32_t *cc = tk->c;
+    size_t i = (size_t)cc[C_I];
+    int32_t chars = cc[C_CHARS], limit = cc[C_LIMIT], mwc = cc[C_MWC], room = cc[C_ROOM];
+    uint8_t *w = (uint8_t *)tk->word.p;
+    if ((size_t)mwc * 4 > tk->word.n) {
+        mp_raise_ValueError(MP_ERROR_TEXT("word buffer too short"));
+    }
+    while (i < (size_t)end) {
+        if (chars >= limit || cc[C_DONE] || cc[C_NOUT] > room) {
+            break;
+        }
+        uint32_t b = t[i], v, iso;
+        int32_t cp;
+        if (tk->first.p[b]) {
+            break;
+        }
+        if (b < 0x80) {
+            i++;
+            chars++;
+            v = tk->asc.p[b];
+            if (v == 0) {
+                continue;
+            }
+            if (v == 1) {
+                tk_flush(tk);
+                continue;
+            }
+            cp = v == 2 ? (int32_t)b : (int32_t)(v & 0x7F);  // 2: a control kept as a word character
+            iso = v & 0x80;
+        } else {
+            size_t nb = b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+            if (i + nb > (size_t)end) {
+                mp_raise_ValueError(MP_ERROR_TEXT("truncated UTF-8"));
+            }
+            if (nb == 2) {
+                cp = ((b & 0x1F) << 6) | (t[i + 1] & 63);
+            } else if (nb == 3) {
+                cp = ((b & 0x0F) << 12) | ((t[i + 1] & 63) << 6) | (t[i + 2] & 63);
+            } else {
+                cp = ((b & 7) << 18) | ((t[i + 1] & 63) << 12) | ((t[i + 2] & 63) << 6) | (t[i + 3] & 63);
+            }
+            size_t o = (size_t)tk_find_run(tk, cp) * 6;  // < runs.n - 5: checked by tk_find_run
+            uint32_t kb = tk->runs.p[o + 3], kind = kb & 7;
+            if (kind > 3) {
+                break;  // STR, HANGUL (or a corrupt kind): tok.py
+            }
+            i += nb;
+            chars++;
+            if (kind == 0) {
+                continue;
+            }
+            if (kind == 1) {
+                tk_flush(tk);
+                continue;
+            }
+            int32_t arg = tk->runs.p[o + 4] | (tk->runs.p[o + 5] << 8);
+            if (arg > 0x7FFF) {
+                arg -= 0x10000;
+            }
+            if (kind == 2 || ((cp - cc[C_RLO]) & 1) == 0) {
+                cp += arg;
+            }
+            iso = kb & 8;
+        }
+        if (iso) {
+            tk_flush(tk);
+        }
+        int32_t wc = cc[C_WC] + 1;
+        cc[C_WC] = wc;
+        if (wc <= mwc) {  // append cp as UTF-8: at most 4 * mwc bytes, checked above
+            uint32_t u = (uint32_t)cp;
+            size_t n = (size_t)cc[C_WN];
+            if (u < 0x80) {
+                w[n++] = u;
+            } else if (u < 0x800) {
+                w[n++] = 0xC0 | (u >> 6);
+                w[n++] = 0x80 | (u & 63);
+            } else if (u < 0x10000) {
+                w[n++] = 0xE0 | (u >> 12);
+                w[n++] = 0x80 | ((u >> 6) & 63);
+                w[n++] = 0x80 | (u & 63);
+            } else {
+                w[n++] = 0xF0 | ((u >> 18) & 7);
+                w[n++] = 0x80 | ((u >> 12) & 63);
+                w[n++] = 0x80 | ((u >> 6) & 63);
+                w[n++] = 0x80 | (u & 63);
+            }
+            cc[C_WN] = (int32_t)n;
+        }
+        if (iso) {
+            tk_flush(tk);
+        }
+    }
+    cc[C_I] = (int32_t)i;
+    cc[C_CHARS] = chars;
+}
+
+static mp_obj_t scan(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    tk_t tk;
+    tk_init(&tk, args[0], args[1]);
+    size_t ntext;
+    const uint8_t *t = buffer(args[2], &ntext, MP_BUFFER_READ);
+    mp_int_t end = mp_obj_get_int(args[3]);
+    if (end < 0 || (size_t)end > ntext) {
+        mp_raise_ValueError(MP_ERROR_TEXT("end out of range"));
+    }
+    tk_scan(&tk, t, (size_t)end);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(scan_obj, 4, 4, scan);
+
+// pool the records queued in OUT (unless pool is 0), and empty it
+static void pool_out(const pool_t *p, tk_t *tk, int pool) {
+    size_t n = (size_t)tk->c[C_NOUT];
+    if (n > tk->nout) {
+        out_of_range();
+    }
+    if (pool) {
+        pool_recs(p, tk->out, n);
+    }
+    tk->c[C_NOUT] = 0;
+}
+
+// embed(T, c, text, out[, stages]): the whole of Model.embed_into for a buffer model in one call,
+// tokenizer and pooling in C: the state reset, the accumulator zeroed, the scan with every
+// full batch of OUT pooled on the spot, the last word, the last batch, the normalisation
+// into out. Returns 1 when out holds the vector; 0 before it has touched anything (text
+// not a str, out not an array("h") of dims: the Python path raises the error); 2 when the
+// scan stopped where the Python loop of m2v/tok.py takes over (a byte that may start an
+// added token, a code point of the STR or HANGUL kind): then c, OUT and the accumulator
+// hold the state to go on from, exactly as after the Python loop's own scan call.
+// stages 1 (make bench's per-stage profile): the tokenizer alone, the batches dropped
+// unpooled and out left as it is; 3, the default: everything.
+static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
+    int pool = n_args < 5 || (mp_obj_get_int(args[4]) & 2);
+    if (mp_obj_get_type(args[2]) != &mp_type_str) {
+        return MP_OBJ_NEW_SMALL_INT(0);
+    }
+    tk_t tk;
+    tk_init(&tk, args[0], args[1]);
+    int32_t *cc = tk.c;
+    if (cc[C_DIMS] <= 0 || cc[C_IB] < 0 || cc[C_IB] > 32 || cc[C_MB] < 0 || cc[C_WB] < 0 || cc[C_RB] < 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
+    }
+    mp_buffer_info_t bo;
+    mp_get_buffer_raise(args[3], &bo, MP_BUFFER_RW);
+    if (bo.typecode != 'h' || bo.len != 2 * (size_t)cc[C_DIMS]) {
+        return MP_OBJ_NEW_SMALL_INT(0);
+    }
+    size_t ntext, nacc, nwc;
+    const uint8_t *t = buffer(args[2], &ntext, MP_BUFFER_READ);
+    pool_t p;
+    mp_obj_t T = args[0], cen = item(T, T_CEN);
+    p.acc = buffer(item(T, T_ACC), &nacc, MP_BUFFER_RW);
+    p.wcodes = buffer(item(T, T_WCODES), &nwc, MP_BUFFER_READ);
+    p.rb = cc[C_RB], p.ib = cc[C_IB], p.mb = cc[C_MB], p.wb = cc[C_WB], p.dims = cc[C_DIMS];
+    if (cen == mp_const_none) {  // file mode: records and rows through the file
+        pool_file(&p, T, cc, item(T, T_FILE), item(T, T_ROW), cc[C_OCEN], cc[C_NCEN]);
+    } else {
+        p.cen = buffer(cen, &p.ncen, MP_BUFFER_READ);
+        tab_t rec = table(T, T_RECORDS);
+        p.rec = rec.p, p.nrec = rec.n;
+    }
+    pool_check(&p, nacc, nwc);
+    for (int k = C_WN; k < C_END; k++) {
+        cc[k] = 0;
+    }
+    for (size_t d = 0; d < p.dims; d++) {
+        p.acc[d] = 0;
+    }
+    for (;;) {
+        tk_scan(&tk, t, ntext);
+        if (cc[C_NOUT] > cc[C_ROOM]) {  // a full batch: pooled here, the scan goes on
+            pool_out(&p, &tk, pool);
+            continue;
+        }
+        if ((size_t)cc[C_I] < ntext && cc[C_CHARS] < cc[C_LIMIT] && !cc[C_DONE]) {
+            return MP_OBJ_NEW_SMALL_INT(2);
+        }
+        break;
+    }
+    tk_flush(&tk);
+    pool_out(&p, &tk, pool);
+    if (pool) {
+        normalize(p.acc, bo.buf, p.dims, cc[C_NB], cc[C_Q]);
+    }
+    return MP_OBJ_NEW_SMALL_INT(1);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(embed_obj, 4, 5, embed);
+
+static mp_obj_t flush(mp_obj_t T, mp_obj_t c) {
+    tk_t tk;
+    tk_init(&tk, T, c);
+    tk_flush(&tk);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(flush_obj, flush);
+
+static mp_obj_t find_run(mp_obj_t T, mp_obj_t c, mp_obj_t cp) {
+    tk_t tk;
+    tk_init(&tk, T, c);
+    return MP_OBJ_NEW_SMALL_INT(tk_find_run(&tk, mp_obj_get_int(cp)));
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(find_run_obj, find_run);
+
+// field(T, c, pos, width): the width-bit field at bit pos of RECORDS (_tok_py.field)
+static mp_obj_t tk_field(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    tab_t r = table(args[0], T_RECORDS);
+    mp_int_t pos = mp_obj_get_int(args[2]), width = mp_obj_get_int(args[3]);
+    if (pos < 0 || (size_t)(pos >> 3) >= r.n || width < 0 || width > 17) {
+        out_of_range();
+    }
+    return MP_OBJ_NEW_SMALL_INT(field(r.p, r.n, (uint32_t)pos, ((uint32_t)1 << width) - 1));
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(field_obj, 4, 4, tk_field);
+
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
+    mp_store_global(MP_QSTR_zero, MP_OBJ_FROM_PTR(&zero_obj));
     mp_store_global(MP_QSTR_acc_row, MP_OBJ_FROM_PTR(&acc_row_obj));
+    mp_store_global(MP_QSTR_acc_recs_f, MP_OBJ_FROM_PTR(&acc_recs_f_obj));
     mp_store_global(MP_QSTR_acc_recs, MP_OBJ_FROM_PTR(&acc_recs_obj));
     mp_store_global(MP_QSTR_normalize_into, MP_OBJ_FROM_PTR(&normalize_into_obj));
+    mp_store_global(MP_QSTR_scan, MP_OBJ_FROM_PTR(&scan_obj));
+    mp_store_global(MP_QSTR_embed, MP_OBJ_FROM_PTR(&embed_obj));
+    mp_store_global(MP_QSTR_flush, MP_OBJ_FROM_PTR(&flush_obj));
+    mp_store_global(MP_QSTR_find_run, MP_OBJ_FROM_PTR(&find_run_obj));
+    mp_store_global(MP_QSTR_field, MP_OBJ_FROM_PTR(&field_obj));
     MP_DYNRUNTIME_INIT_EXIT
 }

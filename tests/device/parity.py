@@ -7,7 +7,8 @@
 # RAM); IMPL: native | viper | py | TOK/POOL | default (the port's own choice,
 # and the default ram=None: file mode's tables in RAM if the heap spares them); TEXTS: one JSON string per line.
 # Prints per text the CRC-32 of its token ids (int32 little-endian) and of its
-# vector (int16) as 16 hex digits, or "!Exc: msg"; then "impl tok=K pool=K
+# vector (int16) as 16 hex digits, or "!Exc: msg"; then "loops L,..." (what drove
+# the embeds: model.impl["loop"]), "impl tok=K pool=K
 # tables=buf|file" (which implementation ran), last "parity: N texts". The host computes the same CRCs from tokenizers and
 # the reference: full vectors would overflow the emulated UART.
 import gc
@@ -36,12 +37,14 @@ else:  # file mode: the page cache alone (ram=0)
     model = m2v.load(model_path, mode=mode, ram=0)
 out = array("h", bytes(2 * model.dims))
 n = 0
+loops = set()  # what drove each embed (model.impl["loop"])
 with open(texts_path) as f:
     for line in f:
         text = json.loads(line)
         try:
             ids = model.tokenize(text)
             model.embed_into(text, out)
+            loops.add(model.impl["loop"])
             print("%08x%08x" % (crc32(array("i", ids)), crc32(out)))
         except Exception as e:  # reported to the host, which expects none
             print("!%s: %s" % (type(e).__name__, e))
@@ -49,5 +52,6 @@ with open(texts_path) as f:
         text = ids = None
         gc.collect()
 # what ran the last text (model.impl), and whether the tokenizer read its tables as buffers or through the page cache
+print("loops " + ",".join(sorted(loops)))
 print("impl tok=%s pool=%s tables=%s" % (model.impl["tok"], model.impl["pool"], "buf" if model.tok.bufs else "file"))
 print("parity: %d texts" % n)
