@@ -297,11 +297,7 @@ class Board:
 
         self.transport = SerialTransport(self.port, baudrate=115200)
         self.transport.enter_raw_repl(soft_reset=False)
-        self.exec(
-            "import sys, vfs, uctypes\n"
-            f"vfs.mount(vfs.VfsRom(uctypes.bytearray_at({self.spec.image_addr:#x}, {self.image_size})), '/rom')\n"
-            "sys.path.insert(0, '/rom/lib')\n"
-        )
+        self._mount()
         self._ipt: float | None = None
 
     def exec(self, code: str, timeout: float = 600, echo: bool = False) -> str:
@@ -324,8 +320,23 @@ class Board:
             raise BoardError(f"{self.name}: {err.decode(errors='replace')[-3000:]}\noutput:\n{text[-2000:]}")
         return text
 
+    def _mount(self) -> None:
+        # the image at /rom, its lib on sys.path (after boot and after every soft reset)
+        self.exec(
+            "import sys, vfs, uctypes\n"
+            f"vfs.mount(vfs.VfsRom(uctypes.bytearray_at({self.spec.image_addr:#x}, {self.image_size})), '/rom')\n"
+            "sys.path.insert(0, '/rom/lib')\n"
+        )
+
+    def reset(self) -> None:
+        """Soft-reset the board (a fresh heap, no module imported) and mount the image again."""
+        self.transport.enter_raw_repl(soft_reset=True)
+        self._mount()
+
     def run_file(self, path: Path, *argv: str, timeout: float = 3600, echo: bool = False) -> str:
-        """``mpremote run PATH`` with ``sys.argv`` set to [name, *argv]: the program's source sent to the board."""
+        """``mpremote run PATH`` on a freshly reset board (``reset``), with ``sys.argv`` set to [name, *argv]:
+        the program's source sent to the board, as ``mpremote`` does after a reset."""
+        self.reset()
         pre = f"import sys\nsys.argv[:] = {[Path(path).name, *argv]!r}\n"
         return self.exec(pre + Path(path).read_text(), timeout=timeout, echo=echo)
 

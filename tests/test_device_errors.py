@@ -25,7 +25,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from mpy import DEVICE, MODEL, micropython, romfs_image
+from mpy import DEVICE, MODEL, micropython, native_device, romfs_image
 from test_corrupt import expected_message, flip_offsets
 
 from host_tools import binfmt as bf
@@ -47,7 +47,7 @@ good = bytearray(open(MODEL, 'rb').read())
 
 def attempt(make, crc, mode=None):
     try:
-        m = Model(make(), crc, mode, 0)  # ram=0: file mode reads every table through the page cache
+        m = Model(make(), crc, mode, RAM)  # RAM 0: file mode reads every table through the page cache
     except Exception as e:
         return type(e).__name__ + ': ' + str(e)
     try:
@@ -85,12 +85,13 @@ out.close()
 """
 
 
-def run_cases(cases: list, tmp: Path, timeout: float = 600) -> dict[str, str]:
+def run_cases(cases: list, tmp: Path, timeout: float = 600, dev: Path = DEVICE, ram: int | None = 0) -> dict[str, str]:
+    """Run the cases in one MicroPython process with the package folder ``dev`` and the load's ``ram``."""
     (tmp / "cases.json").write_text(json.dumps(cases))
     out = tmp / "out.jsonl"
     code = (
-        f"DEV = {str(DEVICE)!r}\nMODEL = {str(MODEL)!r}\nCASES = {str(tmp / 'cases.json')!r}\n"
-        f"OUT = {str(out)!r}\nTEXTS = {TEXTS!r}\n" + DEVICE_SCRIPT
+        f"DEV = {str(dev)!r}\nMODEL = {str(MODEL)!r}\nCASES = {str(tmp / 'cases.json')!r}\n"
+        f"OUT = {str(out)!r}\nTEXTS = {TEXTS!r}\nRAM = {ram!r}\n" + DEVICE_SCRIPT
     )
     proc = subprocess.run([micropython(), "-X", "heapsize=8M", "-c", code], capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip
@@ -228,8 +229,13 @@ def test_section_table_damage_without_crc(good, tmp_path, report):
     assert len(ok) <= len(offs) // 4
 
 
-def test_random_damage_without_crc_never_crashes_or_hangs(good, tmp_path, report):
-    """check_crc=False, seeded random damage in every section: each case ends in ValueError or a vector, never a crash or hang."""
+@pytest.mark.parametrize("core", ["viper", "native"])
+def test_random_damage_without_crc_never_crashes_or_hangs(good, tmp_path, report, core):
+    """check_crc=False, seeded random damage in every section: each case ends in ValueError or a vector, never a crash or hang.
+
+    ``native``: the package with the x64 C core, file mode with its tables in RAM (ram=None), so that
+    the C tokenizer, its RAM tables, its one-call embed and its file-mode pooling all read the damage.
+    """
     h, secs = bf.check(good)
     rng = random.Random(11)
     cases = []
@@ -238,7 +244,10 @@ def test_random_damage_without_crc_never_crashes_or_hangs(good, tmp_path, report
             n = rng.choice([1, 1, 2, 8])
             flips = [[off + rng.randrange(size), rng.randrange(1, 256)] for _ in range(n)]
             cases.append([f"s{sid}.{k}", rng.choice(["flip", "fflip"]), flips, False])
-    got = run_cases(cases, tmp_path, timeout=900)
+    if core == "native":
+        got = run_cases(cases, tmp_path, timeout=900, dev=native_device(tmp_path / "dev"), ram=None)
+    else:
+        got = run_cases(cases, tmp_path, timeout=900)
     kinds = {"ValueError": 0, "OK": 0, "EMBED ValueError": 0}
     bad = {}
     for k, r in got.items():
@@ -247,7 +256,7 @@ def test_random_damage_without_crc_never_crashes_or_hangs(good, tmp_path, report
             kinds[tag] += 1
         else:
             bad[k] = r
-    report("device check_crc=False: random damage (load ValueError / embed ValueError / vector)",
+    report(f"device check_crc=False, {core}: random damage (load ValueError / embed ValueError / vector)",
            f"{kinds['ValueError']} / {kinds['EMBED ValueError']} / {kinds['OK']} of {len(got)}")  # fmt: skip
     assert not bad, list(bad.items())[:5]
 

@@ -244,24 +244,31 @@ class Tokenizer:
         self.T += [None, m.acc, None if pc else cen, m.wcodes, pc.row if pc else None, None]
         c[_C_IB], c[_C_MB], c[_C_WB], c[_C_DIMS] = m.id_bits, m.map_bits, m.weight_bits, m.dims
         c[_C_NB], c[_C_Q], c[_C_NCEN] = m.norm_bits, m.out_shift, m.n_centroids
-        self.accel = 0  # bytes of the native core's RAM tables and row cache (model.tok.accel)
-        if _has("native"):
-            self._spend(m, t, pc)
+        # bytes of the native core's RAM tables and row cache (model.tok.accel), for the
+        # kinds selected now (tok.use, pool.use before the load): none for another kind
+        self.accel = 0
+        ntok = _kind == "native" or _kind is None and _has("native")
+        npool = pool is not None and pool.IMPL == "native"
+        if ntok or npool:
+            self._spend(m, t, pc, ntok, npool)
         self.sink = None
         self._core = None  # the core that reads the tables, set per run
 
-    def _spend(self, m, t, pc):
-        # The native core's RAM tables and row cache, as the heap spares them (see _KEEP).
+    def _spend(self, m, t, pc, ntok, npool):
+        # The native core's RAM tables (ntok: its tokenizer runs) and row cache (npool: its
+        # file-mode pooling runs), as the heap spares them (see _KEEP). gc.mem_free() is
+        # the total, not the largest block: an allocation that the heap's fragments cannot
+        # hold raises MemoryError, and the next smaller size is tried.
         gc.collect()
         spare = gc.mem_free() - _KEEP
         nn = len(t[_NODES])
         base = (nn >> 5) + (nn >> 6) + 2  # the rank tables' entries
         g = 0
-        if self.bufs and nn < 65536 and spare >= 2 * (_GROUPS + base):
+        if ntok and self.bufs and nn < 65536 and spare >= 2 * (_GROUPS + base):
             g = _GROUPS
             spare -= 2 * (g + base)
         rows = 0
-        if pc:
+        if npool and pc:
             rows = _RCACHE
             while rows < m.n_centroids:
                 rows <<= 1
@@ -270,11 +277,20 @@ class Tokenizer:
         spare -= rows * (4 + m.dims)
         if g and spare >= 2 * (_GROUPS_MORE - _GROUPS):
             g = _GROUPS_MORE
-        if g:
-            self.T[_T_ACCEL] = array("H", bytes(2 * (g + base)))
-            self.accel = 2 * (g + base)
+        while g:
+            try:
+                self.T[_T_ACCEL] = array("H", bytes(2 * (g + base)))
+                self.accel = 2 * (g + base)
+                break
+            except MemoryError:
+                g = _GROUPS if g > _GROUPS else 0
+        while rows:
+            try:
+                rc = self.T[_T_RCACHE] = array("i", bytes(rows * (4 + m.dims)))
+                break
+            except MemoryError:
+                rows = rows >> 1 if rows > _RCACHE else 0
         if rows:
-            rc = self.T[_T_RCACHE] = array("i", bytes(rows * (4 + m.dims)))
             for k in range(rows):
                 rc[k] = -1  # empty
             self.c[_C_NRC] = rows
