@@ -34,7 +34,7 @@ def evaluate(table: dict[str, str]) -> dict[str, int]:
 
 
 DEFINITION = evaluate(consts(PKG / "_tok_py.py"))
-SLOT_USERS = ["tok.py", "_tok_buf.py", "_tok_file.py"]
+SLOT_USERS = ["tok.py", "_tok_buf.py", "_tok_file.py", "_spend.py", "_tok_norm.py"]
 
 
 def test_the_definition_is_complete():
@@ -61,6 +61,11 @@ def test_every_slot_a_module_uses_is_defined_there(module):
     prefix = "" if module == "_tok_py.py" else "_"
     used = set(re.findall(rf"\b{prefix}([TC]_[A-Z0-9_]+)\b", text))
     assert used <= defined, sorted(used - defined)
+
+
+def test_heap_reserve_copy():
+    # what the loader keeps free for the application, and what the native core's spending keeps
+    assert evaluate(consts(PKG / "tok.py"))["KEEP"] == evaluate(consts(PKG / "_load.py"))["KEEP"]
 
 
 def test_page_shift_copies():

@@ -57,7 +57,7 @@ def test_mip_install_checkout_then_model(board):
     info = flash.board_json(port, PROBE)
     assert info["file"] == str(d / "lib" / "m2v" / "__init__.py")
     # viper compiled from source on the board (a source install has no C core); file mode
-    assert info["impl"] == {"tok": "viper", "pool": "viper"}, info
+    assert info["impl"] == {"tok": "viper", "pool": "viper", "loop": "py"}, info
     got = [r[0] for r in flash.embed_on_board(port, TEXTS)["r"]]
     assert got == flash.reference_vectors(MODEL, TEXTS)
 
@@ -74,6 +74,6 @@ def test_mip_install_dist_build(board, tmp_path):
     info = flash.board_json(port, PROBE)
     assert info["file"] == str(d / "lib" / "m2v" / "__init__.mpy")
     # the x64 build carries the C core: the default file mode (ram=None: the tables in RAM on this heap) runs in C
-    assert info["impl"] == {"tok": "native", "pool": "native"}, info
+    assert info["impl"] == {"tok": "native", "pool": "native", "loop": "native"}, info
     got = [r[0] for r in flash.embed_on_board(port, TEXTS)["r"]]
     assert got == flash.reference_vectors(MODEL, TEXTS)

@@ -88,6 +88,7 @@ def table(t, hs, total):
 def init(m, src, check_crc, mode, ram=None):
     m.cache = None  # file mode: the page cache (model.PageCache), holding the file
     m.ram_tables = m.ram_need = m.cache_bytes = 0  # file mode: tables read into RAM, their size, page cache
+    m.ram_left = None  # file mode, explicit ram=: what it leaves (tok.py)
     if mode not in (None, "buf", "file"):
         raise ValueError("mode must be 'buf' or 'file'")
     if ram is not None and (not isinstance(ram, int) or ram < 0):
@@ -235,7 +236,8 @@ def _init(m, src, check_crc, ram):
         for i in _RAM:
             need += secs[i][1]
         m.ram_need = need
-        if ram is None:  # what the heap can spare now, keeping _KEEP free
+        auto = ram is None
+        if auto:  # what the heap can spare now, keeping _KEEP free
             import gc
 
             gc.collect()
@@ -244,14 +246,23 @@ def _init(m, src, check_crc, ram):
             # what is left (the rest: the native core's tables and row cache, tok.py)
             ram = need + min((spare - need) >> 2, _AUTO_CACHE) if spare >= need else max(0, min(spare, _AUTO_CACHE))
         if ram >= need:
-            for i in _RAM:
-                off, n = secs[i]
-                s[i] = bytearray(n)
-                f.seek(off)
-                if f.readinto(s[i]) != n:
-                    raise ModelError("truncated m2v model: short read")
-            m.ram_tables = need
-            ram -= need
+            try:
+                for i in _RAM:
+                    off, n = secs[i]
+                    s[i] = bytearray(n)
+                    f.seek(off)
+                    if f.readinto(s[i]) != n:
+                        raise ModelError("truncated m2v model: short read")
+                m.ram_tables = need
+                ram -= need
+            except MemoryError:
+                if not auto:
+                    raise  # the budget asked for: the heap's fragments cannot hold the tables
+                # ram=None: the free heap was enough in total but not in one block (fragments):
+                # the page cache alone, as for a heap too small
+                for i in _RAM:
+                    s[i] = None
+                ram = _AUTO_CACHE
         # the page cache: 8 slots, or the largest power of two that the rest
         # of the budget holds (a slot: its page, its tag, its memoryview and
         # its list entry, 2**PS + 4 + 32 + 8 bytes at most)
@@ -259,6 +270,8 @@ def _init(m, src, check_crc, ram):
         while 2 * k * ((1 << PS) + 44) <= ram:
             k *= 2
         m.cache_bytes = k << PS
+        if not auto:  # what the budget leaves for the native core's tables and row cache (tok.py)
+            m.ram_left = max(0, ram - k * ((1 << PS) + 44))
         pc = PageCache()
         pc.file, pc.tags, pc.buf = f, array("i", b"\xff" * (4 * k)), bytearray(k << PS)
         pc.sm, pc.row = k - 1, bytearray(d)

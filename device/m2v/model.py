@@ -131,6 +131,8 @@ class Model:
         r = 0
         t = self.tok
         if f and t.bufs:  # the tokenizer's tables are buffers (in file mode: in RAM)
+            if f is True:
+                f = tok.get_fast()
             r = f(t.T, t.c, text, out)
             if r == 1:
                 imp = self.impl

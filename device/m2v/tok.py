@@ -18,8 +18,6 @@ _PKG = __name__[:-4]  # "m2v"
 
 # copies of _tok_py.py's layout of T and c (tests/test_device_layout.py)
 _T_WORD = const(9)
-_T_ACCEL = const(16)
-_T_RCACHE = const(21)
 _C_HS = const(0)
 _C_GS = const(1)
 _C_TS = const(2)
@@ -56,7 +54,6 @@ _C_NB = const(38)
 _C_Q = const(39)
 _C_OCEN = const(40)
 _C_NCEN = const(41)
-_C_NRC = const(42)
 _C_LEN = const(43)
 # section ids (docs/FORMAT.md §2), copies of _load.py's
 _SYMMAP = const(5)
@@ -67,29 +64,8 @@ _GSTART = const(9)
 _TRANK = const(10)
 _CENTROIDS = const(13)
 
-_SB = const(0xAC00)
-_LB = const(0x1100)
-_VB = const(0x1161)
-_TB = const(0x11A7)
-_NC = const(588)
-_TC = const(28)
 _BATCH = const(64)  # tokens queued before they are delivered, besides one word's
-# What the native core spends heap on, when load's reserve (the loader's _KEEP: heap left
-# for the application) spares it, in the order of instructions saved per byte measured on
-# cortex-m0 (make bench BOARD=cortex-m0, the real texts):
-# - T[ACCEL] (device/native/m2v_native.c build_accel), 16-bit entries: the starts of the
-#   first child groups (the largest: the children of short prefixes, where the format's
-#   samples leave the longest skips), a terminal rank every 32 nodes, a HASKIDS rank every
-#   64: 8 KB with 1,024 groups for the default model, about 3,000 instructions per token;
-# - file mode: T[RCACHE], a direct-mapped cache of centroid rows (4 + dims bytes each),
-#   the largest power of two of rows that fits, up to one slot per row: 2,048 rows save 85%
-#   of the row reads, 256 rows 71%, 64 rows 50%, 16 rows 29% (one read, about 2,800
-#   instructions on cortex-m0, per miss);
-# - then 4,096 groups instead of 1,024 (6 KB more, about 130 instructions per token).
-_KEEP = const(48 * 1024)  # a copy of _load.py's
-_GROUPS = const(1024)
-_GROUPS_MORE = const(4096)
-_RCACHE = const(8)  # rows at least
+_KEEP = const(48 * 1024)  # the heap the loader keeps free for the application (a copy of _load.py's)
 
 # ---- which core module runs each hot path: the one seam where an implementation plugs in
 # Viper needs the native emitter (.py) or native-code loading (.mpy built with
@@ -155,11 +131,21 @@ fast = None  # the native core's embed() (a whole embed in one call), when it ru
 
 def _set_fast():
     # fast: the C embed when the tokenizer on buffers and the pooling selected are both
-    # the native core's (no core module is imported for another kind: the heap)
+    # the native core's; True until it is first needed (get_fast), so that a model whose
+    # tables are not buffers does not import its module (no core module is imported for
+    # another kind either: the heap)
     global fast
     fast = None
     if pool is not None and pool.IMPL == "native" and (_kind == "native" or _kind is None and _has("native")):
+        fast = True
+
+
+def get_fast():
+    # fast, its module imported (Model.embed_into, on its first C embed)
+    global fast
+    if fast is True:
         fast = _get(0).embed
+    return fast
 
 
 def use_pool(kind):
@@ -210,8 +196,15 @@ class Tokenizer:
         # OUT holds one word's pieces (<= max_word_chars) on top of a batch
         self.out = array("i", bytes(4 * (mwc + _BATCH + 2)))
         t = m._s  # the sections by id
+        pc = m.cache
+        cen = t[_CENTROIDS]
+        # one list, allocated once (T's layout: _tok_py.py): the tables and scratch buffers;
+        # file mode's page cache; T[ACCEL] (the native core's, see below); what the native
+        # core's embed() pools with (in file mode the rows are read into the cache's row buffer)
         self.T = [m.ascii, t[_SYMMAP], t[_NODES], t[_HASKIDS], t[_HRANK], t[_GSTART], t[_TRANK], m.records,
-                  m.added_first, bytearray(4 * mwc + 8), self.out, m.runs]  # fmt: skip
+                  m.added_first, bytearray(4 * mwc + 8), self.out, m.runs,
+                  pc and pc.buf, pc and pc.tags, pc and pc.file, pc and pc.slots,
+                  None, m.acc, None if pc else cen, m.wcodes, pc and pc.row, None]  # fmt: skip
         c = array("i", bytes(4 * _C_LEN))
         c[_C_HS], c[_C_GS], c[_C_TS], c[_C_SB] = m.h_shift, m.g_shift, m.t_shift, m.sample_bytes
         c[_C_ESC], c[_C_RB], c[_C_MWC] = m.esc_base, m.rec_bits, mwc
@@ -223,11 +216,8 @@ class Tokenizer:
         # models and for file-mode models with their tables in RAM; file-mode
         # models give _tok_file the page cache and the sections' offsets, which
         # it also uses for the records (streamed in file mode whatever ram is)
-        pc = m.cache
         self.bufs = not pc or m.ram_tables > 0
-        cen = t[_CENTROIDS]
         if pc:
-            self.T += [pc.buf, pc.tags, pc.file, pc.slots]
             c[_C_SM] = pc.sm
             # the sections' file offsets in slots C_OHK..C_ORU, in their order
             # there (-1: in RAM, read by _tok_buf, not _tok_file)
@@ -237,11 +227,6 @@ class Tokenizer:
                 k += 1
             c[_C_NND], c[_C_NGS] = len(t[_NODES]), len(t[_GSTART])
             c[_C_OCEN] = cen.off
-        else:
-            self.T += [None, None, None, None]
-        # T[ACCEL] (below), then what the native core's embed() pools with: in file mode
-        # the rows are read from the file into the cache's row buffer
-        self.T += [None, m.acc, None if pc else cen, m.wcodes, pc.row if pc else None, None]
         c[_C_IB], c[_C_MB], c[_C_WB], c[_C_DIMS] = m.id_bits, m.map_bits, m.weight_bits, m.dims
         c[_C_NB], c[_C_Q], c[_C_NCEN] = m.norm_bits, m.out_shift, m.n_centroids
         # bytes of the native core's RAM tables and row cache (model.tok.accel), for the
@@ -249,52 +234,21 @@ class Tokenizer:
         self.accel = 0
         ntok = _kind == "native" or _kind is None and _has("native")
         npool = pool is not None and pool.IMPL == "native"
+        spare = 0
         if ntok or npool:
-            self._spend(m, t, pc, ntok, npool)
+            spare = m.ram_left  # file mode with ram=N: what the budget leaves
+            if spare is None:  # what the heap spares beyond the loader's reserve
+                gc.collect()
+                spare = gc.mem_free() - _KEEP
+        if spare > 0:
+            # m2v/_spend.py decides and allocates, then leaves the heap (as _load.py does)
+            name = _PKG + "._spend"
+            __import__(name)
+            sys.modules[name].spend(self, m, t, pc, ntok, npool, spare)
+            del sys.modules[name]
+            delattr(sys.modules[_PKG], "_spend")
         self.sink = None
         self._core = None  # the core that reads the tables, set per run
-
-    def _spend(self, m, t, pc, ntok, npool):
-        # The native core's RAM tables (ntok: its tokenizer runs) and row cache (npool: its
-        # file-mode pooling runs), as the heap spares them (see _KEEP). gc.mem_free() is
-        # the total, not the largest block: an allocation that the heap's fragments cannot
-        # hold raises MemoryError, and the next smaller size is tried.
-        gc.collect()
-        spare = gc.mem_free() - _KEEP
-        nn = len(t[_NODES])
-        base = (nn >> 5) + (nn >> 6) + 2  # the rank tables' entries
-        g = 0
-        if ntok and self.bufs and nn < 65536 and spare >= 2 * (_GROUPS + base):
-            g = _GROUPS
-            spare -= 2 * (g + base)
-        rows = 0
-        if npool and pc:
-            rows = _RCACHE
-            while rows < m.n_centroids:
-                rows <<= 1
-        while rows and rows * (4 + m.dims) > spare:
-            rows = rows >> 1 if rows > _RCACHE else 0
-        spare -= rows * (4 + m.dims)
-        if g and spare >= 2 * (_GROUPS_MORE - _GROUPS):
-            g = _GROUPS_MORE
-        while g:
-            try:
-                self.T[_T_ACCEL] = array("H", bytes(2 * (g + base)))
-                self.accel = 2 * (g + base)
-                break
-            except MemoryError:
-                g = _GROUPS if g > _GROUPS else 0
-        while rows:
-            try:
-                rc = self.T[_T_RCACHE] = array("i", bytes(rows * (4 + m.dims)))
-                break
-            except MemoryError:
-                rows = rows >> 1 if rows > _RCACHE else 0
-        if rows:
-            for k in range(rows):
-                rc[k] = -1  # empty
-            self.c[_C_NRC] = rows
-            self.accel += rows * (4 + m.dims)
 
     # ---- normaliser (docs/FORMAT.md §3): see _tok_py.find_run
     def _find_run(self, cp):
@@ -367,44 +321,12 @@ class Tokenizer:
             sink.token(field(T, c, pos, ib), field(T, c, pos + ib, mb), field(T, c, pos + ib + mb, wb))
 
     def _norm(self, cp):
-        # Normalise one code point >= 0x80 through NORM_RUNS.
-        m = self.m
-        runs = m.runs
-        o = self._find_run(cp) * 6
-        kb = runs[o + 3]
-        arg = runs[o + 4] | (runs[o + 5] << 8)
-        kind = kb & 7
-        iso = kb & 8
-        if kind == 2:  # DELTA
-            if arg > 0x7FFF:
-                arg -= 0x10000
-            self._out(cp + arg, iso)
-        elif kind == 0:  # DROP
-            return
-        elif kind == 1:  # SPACE
-            self.flush()
-        elif kind == 3:  # ALT
-            if arg > 0x7FFF:
-                arg -= 0x10000
-            self._out(cp + arg if (cp - self.c[_C_RLO]) & 1 == 0 else cp, iso)
-        elif kind == 4:  # STR: n UTF-8 bytes from the pool
-            n = kb >> 4
-            pool = m.pool
-            p = arg + (cp - self.c[_C_RLO]) * n
-            b = bytearray(n)
-            for k in range(n):
-                b[k] = pool[p + k]
-            for ch in str(b, "utf-8"):
-                self._out(ord(ch), iso)
-        elif kind == 5:  # HANGUL syllable -> conjoining jamo
-            s = cp - _SB
-            self._out(_LB + s // _NC, iso)
-            self._out(_VB + (s % _NC) // _TC, iso)
-            t = s % _TC
-            if t:
-                self._out(_TB + t, iso)
-        else:
-            raise ValueError("corrupt m2v model: unknown normaliser kind")
+        # Normalise one code point >= 0x80 through NORM_RUNS (m2v/_tok_norm.py: the cold
+        # path of the kinds the cores' scans leave to Python, imported on first use so that
+        # its code is not in the heap of a model whose texts never need it)
+        from . import _tok_norm
+
+        _tok_norm.norm(self, cp)
 
     def _added_at(self, mv, i, nbytes, chars_left):
         # Length in bytes of the added token starting at byte i, or 0.
