@@ -189,6 +189,9 @@ def use(impl):
     _set_fast()
 
 
+_norm_mod = None  # m2v._tok_norm, once imported
+
+
 class Tokenizer:
     def __init__(self, m):
         self.m = m
@@ -324,9 +327,10 @@ class Tokenizer:
         # Normalise one code point >= 0x80 through NORM_RUNS (m2v/_tok_norm.py: the cold
         # path of the kinds the cores' scans leave to Python, imported on first use so that
         # its code is not in the heap of a model whose texts never need it)
-        from . import _tok_norm
-
-        _tok_norm.norm(self, cp)
+        global _norm_mod
+        if _norm_mod is None:
+            _norm_mod = __import__(_PKG + "._tok_norm", None, None, ("norm",))
+        _norm_mod.norm(self, cp)
 
     def _added_at(self, mv, i, nbytes, chars_left):
         # Length in bytes of the added token starting at byte i, or 0.
