@@ -26,20 +26,20 @@ _C_NRC = const(42)
 _NODES = const(6)
 
 
-def spend(tk, m, t, pc, ntok, npool, spare):
+def spend(tk, m, ntok, npool, spare):
     # The native core's RAM tables (ntok: its tokenizer runs) and row cache (npool: its
     # file-mode pooling runs), as the heap spares them (see _KEEP), or within what an
     # explicit ram= budget leaves after the tables and the page cache: spare bytes (tok.py).
     # gc.mem_free() is the total, not the largest block: an allocation that the heap's fragments cannot
     # hold raises MemoryError, and the next smaller size is tried.
-    nn = len(t[_NODES])
+    nn = len(m._s[_NODES])
     base = (nn >> 5) + (nn >> 6) + 2  # the rank tables' entries
     g = 0
     if ntok and tk.bufs and nn < 65536 and spare >= 2 * (_GROUPS + base):
         g = _GROUPS
         spare -= 2 * (g + base)
     rows = 0
-    if npool and pc:
+    if npool and m.cache:
         rows = _RCACHE
         while rows < m.n_centroids:
             rows <<= 1

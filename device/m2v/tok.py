@@ -33,7 +33,6 @@ _C_NRUNS = const(11)
 _C_RLO = const(12)
 _C_RHI = const(13)
 _C_RI = const(14)
-_C_NG = const(15)
 _C_WN = const(16)
 _C_WC = const(17)
 _C_COUNT = const(18)
@@ -129,15 +128,19 @@ _file = 0  # their kind's module with acc_recs_f (file mode) or None; 0: not loo
 fast = None  # the native core's embed() (a whole embed in one call), when it runs both stages; else None
 
 
+def _native_kinds():
+    # Whether the selected tokenizer (on buffers) and pooling are the native core's.
+    return _kind == "native" or _kind is None and _has("native"), pool is not None and pool.IMPL == "native"
+
+
 def _set_fast():
     # fast: the C embed when the tokenizer on buffers and the pooling selected are both
     # the native core's; True until it is first needed (get_fast), so that a model whose
     # tables are not buffers does not import its module (no core module is imported for
     # another kind either: the heap)
     global fast
-    fast = None
-    if pool is not None and pool.IMPL == "native" and (_kind == "native" or _kind is None and _has("native")):
-        fast = True
+    ntok, npool = _native_kinds()
+    fast = True if ntok and npool else None
 
 
 def get_fast():
@@ -235,8 +238,7 @@ class Tokenizer:
         # bytes of the native core's RAM tables and row cache (model.tok.accel), for the
         # kinds selected now (tok.use, pool.use before the load): none for another kind
         self.accel = 0
-        ntok = _kind == "native" or _kind is None and _has("native")
-        npool = pool is not None and pool.IMPL == "native"
+        ntok, npool = _native_kinds()
         spare = 0
         if ntok or npool:
             spare = m.ram_left  # file mode with ram=N: what the budget leaves
@@ -247,9 +249,10 @@ class Tokenizer:
             # m2v/_spend.py decides and allocates, then leaves the heap (as _load.py does)
             name = _PKG + "._spend"
             __import__(name)
-            sys.modules[name].spend(self, m, t, pc, ntok, npool, spare)
+            sys.modules[name].spend(self, m, ntok, npool, spare)
             del sys.modules[name]
             delattr(sys.modules[_PKG], "_spend")
+        self.cen = cen  # CENTROIDS, for the pooling of the model's own sink (_deliver)
         self.sink = None
         self._core = None  # the core that reads the tables, set per run
 
@@ -363,7 +366,6 @@ class Tokenizer:
         # embed() through the model's sink: pool in batches
         if sink is getattr(m, "_sink", None):
             self.pool_sink = sink
-            self.cen = m._s[_CENTROIDS]
         c = self.c
         if not resume:
             for k in range(_C_WN, _C_END):

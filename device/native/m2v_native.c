@@ -25,6 +25,11 @@ static void *buffer(mp_obj_t o, size_t *len, mp_uint_t flags) {
     return bi.buf;
 }
 
+// T[k] (a list of the package's tables: m2v/_tok_py.py's layout), or a slot of the page cache
+static mp_obj_t item(mp_obj_t T, int k) {
+    return mp_obj_subscr(T, MP_OBJ_NEW_SMALL_INT(k), MP_OBJ_SENTINEL);
+}
+
 // x / y for y > 0. armv6m (the RP2040's Cortex-M0+) has no divide instruction and a native
 // module links no libgcc: there it is shift-and-subtract (used once per call, never per element).
 static uint32_t udiv32(uint32_t x, uint32_t y) {
@@ -193,7 +198,7 @@ static const uint8_t *pc_page(const pool_t *p, uint32_t q) {
     uint32_t s = q & p->sm;
     if ((uint32_t)p->tags[s] != q) {
         call1(p->seek, MP_OBJ_NEW_SMALL_INT(q << PS));
-        call1(p->readinto, mp_obj_subscr(p->slots, MP_OBJ_NEW_SMALL_INT(s), MP_OBJ_SENTINEL));
+        call1(p->readinto, item(p->slots, (int)s));
         p->tags[s] = (int32_t)q;
     }
     return p->pages + (s << PS);
@@ -415,9 +420,6 @@ typedef struct {
     size_t n;
 } tab_t;
 
-static mp_obj_t item(mp_obj_t T, int k) {
-    return mp_obj_subscr(T, MP_OBJ_NEW_SMALL_INT(k), MP_OBJ_SENTINEL);
-}
 
 // pool_t for file mode (dims and the layout set): the cache of T (T[CACHE], T[TAGS],
 // T[SLOTS], c[C_SM]), the records' offset and size (c[C_ORC], c[C_NREC]), the file f, the
@@ -510,7 +512,7 @@ INLINE uint32_t at(tab_t t, size_t i) {
 
 static tab_t table(mp_obj_t T, int k) {
     tab_t t;
-    t.p = buffer(mp_obj_subscr(T, MP_OBJ_NEW_SMALL_INT(k), MP_OBJ_SENTINEL), &t.n, MP_BUFFER_READ);
+    t.p = buffer(item(T, k), &t.n, MP_BUFFER_READ);
     return t;
 }
 
@@ -580,7 +582,7 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
     tk->first = table(T, T_FIRST);
     tk->runs = table(T, T_RUNS);
     tk->word = table(T, T_WORD);
-    tk->out = buffer(mp_obj_subscr(T, MP_OBJ_NEW_SMALL_INT(T_OUT), MP_OBJ_SENTINEL), &n, MP_BUFFER_RW);
+    tk->out = buffer(item(T, T_OUT), &n, MP_BUFFER_RW);
     tk->nout = n / 4;
     int32_t *cc = tk->c;
 
@@ -592,7 +594,7 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
     // T[ACCEL]: the RAM tables, filled on the first call (None: the package gave none)
     tk->groups = tk->tfine = tk->hfine = NULL;
     tk->ng = 0;
-    mp_obj_t a = mp_obj_subscr(T, MP_OBJ_NEW_SMALL_INT(T_ACCEL), MP_OBJ_SENTINEL);
+    mp_obj_t a = item(T, T_ACCEL);
     if (a != mp_const_none) {
         mp_buffer_info_t bi;
         mp_get_buffer_raise(a, &bi, MP_BUFFER_RW);
