@@ -128,19 +128,11 @@ _file = 0  # their kind's module with acc_recs_f (file mode) or None; 0: not loo
 fast = None  # the native core's embed() (a whole embed in one call), when it runs both stages; else None
 
 
-def _native_kinds():
-    # Whether the selected tokenizer (on buffers) and pooling are the native core's.
-    return _kind == "native" or _kind is None and _has("native"), pool is not None and pool.IMPL == "native"
-
-
 def _set_fast():
-    # fast: the C embed when the tokenizer on buffers and the pooling selected are both
-    # the native core's; True until it is first needed (get_fast), so that a model whose
-    # tables are not buffers does not import its module (no core module is imported for
-    # another kind either: the heap)
     global fast
-    ntok, npool = _native_kinds()
-    fast = True if ntok and npool else None
+    fast = None
+    if pool is not None and pool.IMPL == "native" and (_kind == "native" or _kind is None and _has("native")):
+        fast = True
 
 
 def get_fast():
@@ -238,7 +230,8 @@ class Tokenizer:
         # bytes of the native core's RAM tables and row cache (model.tok.accel), for the
         # kinds selected now (tok.use, pool.use before the load): none for another kind
         self.accel = 0
-        ntok, npool = _native_kinds()
+        ntok = _kind == "native" or _kind is None and _has("native")
+        npool = pool is not None and pool.IMPL == "native"
         spare = 0
         if ntok or npool:
             spare = m.ram_left  # file mode with ram=N: what the budget leaves
