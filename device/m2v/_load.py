@@ -66,6 +66,10 @@ def _err(msg):
 # what is left of the budget, or all of it when the tables do not fit, sizes
 # the page cache
 _RAM = (_NODES, _NORM_RUNS, _HASKIDS, _NORM_POOL, _GSTART, _HRANK, _TRANK)
+# a budget below the whole: the tables the native core reads most per byte, in that order,
+# while they fit (the core reads the others, NODES among them, through the page cache; the
+# viper and Python cores read every table through it then)
+_PART = (_HASKIDS, _GSTART, _HRANK, _TRANK, _NORM_RUNS)
 # ram=None: the heap kept free for the application (and the embed's own few
 # KB), and the largest page cache taken when the tables do not fit
 _KEEP = const(48 * 1024)
@@ -245,24 +249,33 @@ def _init(m, src, check_crc, ram):
             # the tables if they fit, and a page cache for the records of a quarter of
             # what is left (the rest: the native core's tables and row cache, tok.py)
             ram = need + min((spare - need) >> 2, _AUTO_CACHE) if spare >= need else max(0, min(spare, _AUTO_CACHE))
-        if ram >= need:
-            try:
-                for i in _RAM:
-                    off, n = secs[i]
-                    s[i] = bytearray(n)
-                    f.seek(off)
-                    if f.readinto(s[i]) != n:
-                        raise ModelError("truncated m2v model: short read")
-                m.ram_tables = need
-                ram -= need
-            except MemoryError:
-                if not auto:
-                    raise  # the budget asked for: the heap's fragments cannot hold the tables
-                # ram=None: the free heap was enough in total but not in one block (fragments):
-                # the page cache alone, as for a heap too small
-                for i in _RAM:
-                    s[i] = None
-                ram = _AUTO_CACHE
+        part = _RAM
+        if ram < need:  # some of the tables, leaving at least a page cache of 8 slots
+            part = []
+            k = ram - 8 * ((1 << PS) + 44)
+            for i in _PART:
+                if secs[i][1] > k:
+                    break
+                part.append(i)
+                k -= secs[i][1]
+        try:
+            for i in part:
+                off, n = secs[i]
+                s[i] = bytearray(n)
+                f.seek(off)
+                if f.readinto(s[i]) != n:
+                    raise ModelError("truncated m2v model: short read")
+                m.ram_tables += n
+            ram -= m.ram_tables
+        except MemoryError:
+            if not auto:
+                raise  # the budget asked for: the heap's fragments cannot hold the tables
+            # ram=None: the free heap was enough in total but not in one block (fragments):
+            # the page cache alone, as for a heap too small
+            for i in part:
+                s[i] = None
+            m.ram_tables = 0
+            ram = _AUTO_CACHE
         # the page cache: 8 slots, or the largest power of two that the rest
         # of the budget holds (a slot: its page, its tag, its memoryview and
         # its list entry, 2**PS + 4 + 32 + 8 bytes at most)
@@ -290,6 +303,8 @@ def _init(m, src, check_crc, ram):
             else:
                 s[i] = FileSection(pc, off, n)
         m.cache = pc
+        if 0 < m.ram_tables < need:  # the sections' file offsets (tok.py), by id - 1: some in RAM
+            m.offs = [off for off, n in secs[1:]]
     else:
         for i in range(1, _N_SECTIONS + 1):
             off, n = secs[i]

@@ -35,7 +35,7 @@ def spend(tk, m, ntok, npool, spare):
     nn = len(m._s[_NODES])
     base = (nn >> 5) + (nn >> 6) + 2  # the rank tables' entries
     g = 0
-    if ntok and tk.bufs and nn < 65536 and spare >= 2 * (_GROUPS + base):
+    if ntok and nn < 65536 and spare >= 2 * (_GROUPS + base):
         g = _GROUPS
         spare -= 2 * (g + base)
     rows = 0

@@ -130,7 +130,7 @@ class Model:
         f = tok.fast
         r = 0
         t = self.tok
-        if f and t.bufs:  # the tokenizer's tables are buffers (in file mode: in RAM)
+        if f:  # the C core reads the tables in RAM and, in file mode, the others through the page cache
             if f is True:
                 f = tok.get_fast()
             r = f(t.T, t.c, text, out)

@@ -61,6 +61,8 @@ _HASKIDS = const(7)
 _HRANK = const(8)
 _GSTART = const(9)
 _TRANK = const(10)
+_RECORDS = const(11)
+_NORM_RUNS = const(2)
 _CENTROIDS = const(13)
 
 _BATCH = const(64)  # tokens queued before they are delivered, besides one word's
@@ -80,9 +82,10 @@ VIPER = (getattr(sys.implementation, "_mpy", 0) >> 10) & 63 != 0
 # buffers (buffer/ROMFS models, file mode with its tables in RAM), 1 the
 # tokenizer through the file-mode page cache, 2 pooling, 3 pooling a batch
 # through the page cache (None: Model.token pools per token). A native C core
-# (device/native, m2v/_native.mpy) is the "native" kind: the tokenizer on
-# buffers and pooling in C (and the whole of embed() in one call, tok.fast,
-# when both run); through the page cache the viper tokenizer.
+# (device/native, m2v/_native.mpy) is the "native" kind: the tokenizer and
+# pooling in C (and the whole of embed() in one call, tok.fast, when both run),
+# reading the tables in RAM as buffers and, in file mode, the others through
+# the page cache itself; _tok_file only reads records for tokenize() there.
 _CORES = (
     ("native", "_tok_native", "_tok_file", "_pool_native", "_pool_native"),
     ("viper", "_tok_buf", "_tok_file", "_pool_viper", "_tok_file"),
@@ -211,17 +214,20 @@ class Tokenizer:
         c[_C_NRUNS] = len(m.runs) // 6
         self.c = c
         # _tok_buf needs every tokenizer table as a buffer: true for buffer/ROMFS
-        # models and for file-mode models with their tables in RAM; file-mode
+        # models and for file-mode models with all their tables in RAM; other file-mode
         # models give _tok_file the page cache and the sections' offsets, which
-        # it also uses for the records (streamed in file mode whatever ram is)
-        self.bufs = not pc or m.ram_tables > 0
+        # it also uses for the records (streamed in file mode whatever ram is). The
+        # native core reads either: the tables in RAM as buffers, the others through the cache.
+        self.bufs = not pc or m.ram_tables == m.ram_need
         if pc:
             c[_C_SM] = pc.sm
             # the sections' file offsets in slots C_OHK..C_ORU, in their order
-            # there (-1: in RAM, read by _tok_buf, not _tok_file)
+            # there (_tok_file reads every table through the cache, in RAM or not:
+            # m.offs when some are in RAM)
             k = _C_OHK
-            for x in (t[_HASKIDS], t[_HRANK], t[_GSTART], t[_NODES], t[_TRANK], m.records, m.runs):
-                c[k] = getattr(x, "off", -1)
+            offs = getattr(m, "offs", None)
+            for x in (_HASKIDS, _HRANK, _GSTART, _NODES, _TRANK, _RECORDS, _NORM_RUNS):
+                c[k] = offs[x - 1] if offs else getattr(t[x], "off", -1)
                 k += 1
             c[_C_NND], c[_C_NGS] = len(t[_NODES]), len(t[_GSTART])
             c[_C_OCEN] = cen.off
@@ -348,7 +354,10 @@ class Tokenizer:
         if not isinstance(text, str):
             raise TypeError("text must be str, not " + type(text).__name__)
         m = self.m
-        core = self._core = _get(0 if self.bufs else 1)
+        core = _get(0)
+        if not self.bufs and core.IMPL != "native":
+            core = _get(1)
+        self._core = core
         scan = core.scan
         self._flush = core.flush
         # what runs, for model.impl (no allocation: the keys exist)
