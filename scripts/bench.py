@@ -97,11 +97,31 @@ else:
     m = m2v.load(check_crc=False)
 load_nocrc_us = time.ticks_diff(time.ticks_us(), t0)
 gc.collect()
+held = gc.mem_alloc() - a0
+
+
+def largest():
+    # the largest block the heap can give now (bisection over allocations: a failed one collects first)
+    lo, hi = 0, gc.mem_free()
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        try:
+            b = bytearray(mid)
+            b = None
+            lo = mid
+        except MemoryError:
+            hi = mid - 1
+    return lo
+
+
+free_after = gc.mem_free()
+big_after = largest()
 pool.use(IMPL)
 if hasattr(tok, "use"):
     tok.use(IMPL)  # an older package has one tokenizer path
 out = m.embed("warm up")
-res = {"load_us": load_us, "load_nocrc_us": load_nocrc_us, "load_heap": load_heap,
+res = {"load_us": load_us, "load_nocrc_us": load_nocrc_us, "load_heap": load_heap, "held": held,
+       "free": free_after, "largest": big_after, "cache": getattr(m, "cache_bytes", 0),
        "ram_tables": getattr(m, "ram_tables", 0), "accel": getattr(m.tok, "accel", 0), "groups": {}}
 noop = lambda *a: None
 wpf = None
@@ -121,7 +141,7 @@ def timed(texts, stub):
     f = getattr(tok, "fast", None)
     if f is True:
         f = tok.get_fast()
-    if stub and f and m.tok.bufs:
+    if stub and f:
         T, c = m.tok.T, m.tok.c
         t0 = time.ticks_us()
         for t in texts:

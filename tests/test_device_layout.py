@@ -63,9 +63,10 @@ def test_every_slot_a_module_uses_is_defined_there(module):
     assert used <= defined, sorted(used - defined)
 
 
-def test_heap_reserve_copy():
-    # what the loader keeps free for the application, and what the native core's spending keeps
-    assert evaluate(consts(PKG / "tok.py"))["KEEP"] == evaluate(consts(PKG / "_load.py"))["KEEP"]
+def test_heap_share_copy():
+    # ram=None's share of the heap: the loader's (file mode) and the native core's spending (buffer models)
+    tok, load = evaluate(consts(PKG / "_spend.py")), evaluate(consts(PKG / "_load.py"))
+    assert (tok["MAX_SHARE"], tok["MIN_FREE"]) == (load["MAX_SHARE"], load["MIN_FREE"])
 
 
 def test_page_shift_copies():

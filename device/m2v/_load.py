@@ -68,12 +68,26 @@ def _err(msg):
 _RAM = (_NODES, _NORM_RUNS, _HASKIDS, _NORM_POOL, _GSTART, _HRANK, _TRANK)
 # a budget below the whole: the tables the native core reads most per byte, in that order,
 # while they fit (the core reads the others, NODES among them, through the page cache; the
-# viper and Python cores read every table through it then)
-_PART = (_HASKIDS, _GSTART, _HRANK, _TRANK, _NORM_RUNS)
-# ram=None: the heap kept free for the application (and the embed's own few
-# KB), and the largest page cache taken when the tables do not fit
-_KEEP = const(48 * 1024)
-_AUTO_CACHE = const(16 * 1024)
+# viper and Python cores read every table through it then). HRANK and TRANK are left out:
+# the core's own finer samples (m2v/_spend.py's T[ACCEL]) replace them, and measured on
+# cortex-m0 (make bench) 8 KB of those, or of page cache, save more than NORM_RUNS's 8.6 KB.
+_PART = (_HASKIDS, _GSTART)
+# ram=None: the heap the model may spend on speed (tables in RAM, page cache, the native
+# core's tables and row cache): a third of what is free at load, at most 44 KiB, and
+# nothing when less than 48 KiB is free (then the application and the embed's own few
+# KB need all of it: the ram=0 footprint, which works in a 32 KiB heap). The heap
+# belongs to the application: two thirds of what was free stay free whatever the
+# board, and the cap keeps a large heap's model from taking what the application may
+# want later (an explicit ram= buys more speed: the whole of the tables is 87 KB for the
+# default model). Measured on cortex-m0 (make bench BOARD=cortex-m0): a 192 KiB heap
+# gives the model its 44 KiB (it then holds about 55 KB in all, below 64 KB) and a
+# 100 KiB heap about 23 KB (about 38 KB in all, below 40 KB), the two ends of the
+# boards the package targets. (docs/MEMORY.md)
+_MAX_SHARE = const(44 * 1024)
+_MIN_FREE = const(48 * 1024)
+# ram=None and the heap's fragments too small for the tables: the page cache alone
+_FRAG_CACHE = const(4 * 1024)
+
 
 
 def table(t, hs, total):
@@ -92,7 +106,7 @@ def table(t, hs, total):
 def init(m, src, check_crc, mode, ram=None):
     m.cache = None  # file mode: the page cache (model.PageCache), holding the file
     m.ram_tables = m.ram_need = m.cache_bytes = 0  # file mode: tables read into RAM, their size, page cache
-    m.ram_left = None  # file mode, explicit ram=: what it leaves (tok.py)
+    m.ram_left = None  # file mode: what the budget leaves after the tables and page cache (tok.py)
     if mode not in (None, "buf", "file"):
         raise ValueError("mode must be 'buf' or 'file'")
     if ram is not None and (not isinstance(ram, int) or ram < 0):
@@ -241,14 +255,12 @@ def _init(m, src, check_crc, ram):
             need += secs[i][1]
         m.ram_need = need
         auto = ram is None
-        if auto:  # what the heap can spare now, keeping _KEEP free
+        if auto:  # the share of the free heap (_MAX_SHARE)
             import gc
 
             gc.collect()
-            spare = gc.mem_free() - _KEEP
-            # the tables if they fit, and a page cache for the records of a quarter of
-            # what is left (the rest: the native core's tables and row cache, tok.py)
-            ram = need + min((spare - need) >> 2, _AUTO_CACHE) if spare >= need else max(0, min(spare, _AUTO_CACHE))
+            ram = gc.mem_free()
+            ram = min(ram // 3, _MAX_SHARE) if ram >= _MIN_FREE else 0
         part = _RAM
         if ram < need:  # some of the tables, leaving at least a page cache of 8 slots
             part = []
@@ -275,16 +287,18 @@ def _init(m, src, check_crc, ram):
             for i in part:
                 s[i] = None
             m.ram_tables = 0
-            ram = _AUTO_CACHE
-        # the page cache: 8 slots, or the largest power of two that the rest
+            ram = _FRAG_CACHE
+        # the page cache: 8 slots, or the largest power of two that half the rest
         # of the budget holds (a slot: its page, its tag, its memoryview and
-        # its list entry, 2**PS + 4 + 32 + 8 bytes at most)
+        # its list entry, 2**PS + 4 + 32 + 8 bytes at most); the other half goes to
+        # the native core's finer samples and row cache (m2v/_spend.py), which
+        # save more per byte than a second half of cache (cortex-m0, make bench)
         k = 8
-        while 2 * k * ((1 << PS) + 44) <= ram:
+        while 4 * k * ((1 << PS) + 44) <= ram:
             k *= 2
         m.cache_bytes = k << PS
-        if not auto:  # what the budget leaves for the native core's tables and row cache (tok.py)
-            m.ram_left = max(0, ram - k * ((1 << PS) + 44))
+        # what the budget leaves for the native core's tables and row cache (tok.py)
+        m.ram_left = max(0, ram - k * ((1 << PS) + 44))
         pc = PageCache()
         pc.file, pc.tags, pc.buf = f, array("i", b"\xff" * (4 * k)), bytearray(k << PS)
         pc.sm, pc.row = k - 1, bytearray(d)

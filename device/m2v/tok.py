@@ -8,7 +8,6 @@
 # the page cache), or their bit-identical pure-Python twin _tok_py.py
 # (use("py") or a port without viper). This file drives it and handles the other code points and added
 # tokens. Indices into T and c: see _tok_py.py.
-import gc
 import sys
 from array import array
 
@@ -66,7 +65,6 @@ _NORM_RUNS = const(2)
 _CENTROIDS = const(13)
 
 _BATCH = const(64)  # tokens queued before they are delivered, besides one word's
-_KEEP = const(48 * 1024)  # the heap the loader keeps free for the application (a copy of _load.py's)
 
 # ---- which core module runs each hot path: the one seam where an implementation plugs in
 # Viper needs the native emitter (.py) or native-code loading (.mpy built with
@@ -139,10 +137,12 @@ def _set_fast():
 
 
 def get_fast():
-    # fast, its module imported (Model.embed_into, on its first C embed)
+    # fast, looked up (Model.embed_into, on its first C embed) in the C core itself, which
+    # the native pooling has imported: no module to import while the application's text
+    # takes the heap
     global fast
     if fast is True:
-        fast = _get(0).embed
+        fast = sys.modules[_PKG + "._native"].embed
     return fast
 
 
@@ -240,11 +240,8 @@ class Tokenizer:
         npool = pool is not None and pool.IMPL == "native"
         spare = 0
         if ntok or npool:
-            spare = m.ram_left  # file mode with ram=N: what the budget leaves
-            if spare is None:  # what the heap spares beyond the loader's reserve
-                gc.collect()
-                spare = gc.mem_free() - _KEEP
-        if spare > 0:
+            spare = m.ram_left  # file mode: what the budget (ram=, or its share) leaves; None: a buffer model
+        if spare is None or spare > 0:
             # m2v/_spend.py decides and allocates, then leaves the heap (as _load.py does)
             name = _PKG + "._spend"
             __import__(name)

@@ -606,11 +606,11 @@ static void tab_init(tk_t *tk, tab_t *t, mp_obj_t T, int k) {
     t->off = (uint32_t)off;
 }
 
-INLINE uint32_t sample(tk_t *tk, tab_t *t, uint32_t k, int32_t sb);
+static uint32_t sample(tk_t *tk, tab_t *t, uint32_t k, int32_t sb);
 static uint32_t pop_tab(tk_t *tk, tab_t *t, size_t a, size_t b);
 static uint32_t flags_tab(tk_t *tk, tab_t *t, size_t a, size_t b, int bit);
 
-// The native core's RAM tables, T[ACCEL]: an array("H") that m2v/tok.py sizes (what the heap
+// The native core's RAM tables, T[ACCEL]: a buffer of 16-bit entries that m2v/_spend.py sizes (what the heap
 // spares) and that the first call fills from the trie. They refine the format's samples
 // (docs/FORMAT.md §4), whose spacing the 720,000-byte budget sets:
 //   GROUPS[g], g < ng: the first node of child group g (GSTART samples one group in
@@ -692,8 +692,8 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
         mp_buffer_info_t bi;
         mp_get_buffer_raise(a, &bi, MP_BUFFER_RW);
         size_t na = bi.len / 2, nn = tk->nodes.n;
-        if (bi.typecode != 'H') {
-            mp_raise_ValueError(MP_ERROR_TEXT("tokenizer tables: array('H') expected"));
+        if ((uintptr_t)bi.buf & 1) {  // a bytearray (m2v/_spend.py: no temporary copy) or array("H")
+            mp_raise_ValueError(MP_ERROR_TEXT("tokenizer tables: an aligned buffer expected"));
         }
         if (cc[C_NG] == 0) {
             build_accel(tk, bi.buf, na);
@@ -713,7 +713,7 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
 
 // sample k of a rank/select table of sb-byte little-endian entries (an entry never
 // straddles two pages: the sections start at multiples of 4)
-INLINE uint32_t sample(tk_t *tk, tab_t *t, uint32_t k, int32_t sb) {
+static uint32_t sample(tk_t *tk, tab_t *t, uint32_t k, int32_t sb) {
     if (sb == 2) {
         size_t i = (size_t)k << 1;
         if (i >> 1 != k) {
@@ -1036,7 +1036,7 @@ static void tk_flush(tk_t *tk) {
     }
 }
 
-INLINE uint32_t run_start(tk_t *tk, size_t o) {
+static uint32_t run_start(tk_t *tk, size_t o) {
     uint32_t v = at(tk, &tk->runs, o);
     v |= at(tk, &tk->runs, o + 1) << 8;
     return v | (at(tk, &tk->runs, o + 2) << 16);
