@@ -288,13 +288,17 @@ def _init(m, src, check_crc, ram):
                 s[i] = None
             m.ram_tables = 0
             ram = _FRAG_CACHE
-        # the page cache: 8 slots, or the largest power of two that half the rest
-        # of the budget holds (a slot: its page, its tag, its memoryview and
-        # its list entry, 2**PS + 4 + 32 + 8 bytes at most); the other half goes to
-        # the native core's finer samples and row cache (m2v/_spend.py), which
-        # save more per byte than a second half of cache (cortex-m0, make bench)
+        # the page cache (a slot: its page, its tag, its memoryview and its list entry,
+        # 2**PS + 4 + 32 + 8 bytes at most): 8 slots, or the largest power of two that
+        # what the budget leaves beyond the native core's finer samples holds (their
+        # size as m2v/_spend.py computes it: they save the most per byte), up to 64
+        # slots, and beyond that half of it (the other half: the core's row cache);
+        # the order measured on cortex-m0 (make bench BOARD=cortex-m0)
+        nn = secs[_NODES][1]
+        a = ram - (2 * (1024 + (nn >> 5) + (nn >> 6) + 2) if nn < 65536 else 0)
+        a = max(a >> 1, min(a, 64 * ((1 << PS) + 44)))
         k = 8
-        while 4 * k * ((1 << PS) + 44) <= ram:
+        while 2 * k * ((1 << PS) + 44) <= a:
             k *= 2
         m.cache_bytes = k << PS
         # what the budget leaves for the native core's tables and row cache (tok.py)
