@@ -96,11 +96,11 @@ LOOPS: set[str] = set()  # every model.impl["loop"] run_device has seen (tests r
 
 
 def expected_loops(mode: str, impl: str) -> set[str]:
-    """What may drive the embeds: the native core's one-call embed (it hands over to tok.run at an added
-    token or a STR/HANGUL code point) when it runs both stages, else tok.run."""
+    """What may drive the embeds: the native core's one-call embed when it runs both stages (every code
+    point, normalisation and added token in C: no hand-over to tok.run), else tok.run."""
     tok, _, pool = impl.partition("/")
     if tok == "native" and (pool or tok) == "native":
-        return {"native", "native+py"}
+        return {"native"}
     return {"py"}
 
 

@@ -138,12 +138,12 @@ def test_everything_file_mode_tables_in_ram(ref, truth):
 
 @pytest.mark.parametrize("mode", ["rom", "fileram", "file"])
 def test_native_one_call_embed_and_its_hand_over(ref, truth, mode):
-    # the C core's one-call embed finishes plain texts itself and hands over to tok.run, from where it
-    # stopped, at an added token or a STR/HANGUL code point: both drive embeds here, bit-identically
+    # the C core's one-call embed finishes every text itself: added tokens, STR and HANGUL code points
+    # included, no hand-over to tok.run (which still tokenizes for tokenize())
     import mpy
 
     texts = ["turn on the kitchen lights", "a [UNK] in [CLS] the middle", "한국어 문장입니다", "the ﬁrst ﬂoor",
              "plain words only, nothing else"] + corpus()[11::301]  # fmt: skip
     mpy.LOOPS.clear()
     check(texts, mode, "native", ref, truth)
-    assert {"native", "native+py"} <= mpy.LOOPS, mpy.LOOPS
+    assert mpy.LOOPS == {"native"}, mpy.LOOPS

@@ -174,8 +174,8 @@ def test_parity(board, expected, impl, mode, report):
     # (its share of the heap: m2v/_load.py), the C core reading the others through the page cache
     tables = mode
     assert f"impl tok={tok} pool={pools[mode == 'file']} tables={tables}" in out
-    # the default: the C core's one-call embed, handing over to tok.run at added tokens and STR/HANGUL
-    loops = {"native", "native+py"} if impl == "default" else {"py"}
+    # the default: the C core's one-call embed, every text in C (no hand-over to tok.run)
+    loops = {"native"} if impl == "default" else {"py"}
     assert f"loops {','.join(sorted(loops))}" in out, out[-300:]
 
 

@@ -297,7 +297,7 @@ def _init(m, src, check_crc, ram):
         nn = secs[_NODES][1]
         a = ram - (2 * (1024 + (nn >> 5) + (nn >> 6) + 2) if nn < 65536 else 0)
         a = max(a >> 1, min(a, 64 * ((1 << PS) + 44)))
-        k = 8
+        k = 4 if auto and not ram else 8  # ram=None on a heap with nothing to spare: the least
         while 2 * k * ((1 << PS) + 44) <= a:
             k *= 2
         m.cache_bytes = k << PS

@@ -52,7 +52,8 @@ _C_NB = const(38)
 _C_Q = const(39)
 _C_OCEN = const(40)
 _C_NCEN = const(41)
-_C_LEN = const(43)
+_C_UNK = const(43)
+_C_LEN = const(44)
 # section ids (docs/FORMAT.md §2), copies of _load.py's
 _SYMMAP = const(5)
 _NODES = const(6)
@@ -60,6 +61,7 @@ _HASKIDS = const(7)
 _HRANK = const(8)
 _GSTART = const(9)
 _TRANK = const(10)
+_ADDED = const(4)
 _RECORDS = const(11)
 _NORM_RUNS = const(2)
 _CENTROIDS = const(13)
@@ -205,7 +207,7 @@ class Tokenizer:
         self.T = [m.ascii, t[_SYMMAP], t[_NODES], t[_HASKIDS], t[_HRANK], t[_GSTART], t[_TRANK], m.records,
                   m.added_first, bytearray(4 * mwc + 8), self.out, m.runs,
                   pc and pc.buf, pc and pc.tags, pc and pc.file, pc and pc.slots,
-                  None, m.acc, None if pc else cen, m.wcodes, pc and pc.row, None]  # fmt: skip
+                  None, m.acc, None if pc else cen, m.wcodes, pc and pc.row, None, m.pool, t[_ADDED]]  # fmt: skip
         c = array("i", bytes(4 * _C_LEN))
         c[_C_HS], c[_C_GS], c[_C_TS], c[_C_SB] = m.h_shift, m.g_shift, m.t_shift, m.sample_bytes
         c[_C_ESC], c[_C_RB], c[_C_MWC] = m.esc_base, m.rec_bits, mwc
@@ -232,7 +234,7 @@ class Tokenizer:
             c[_C_NND], c[_C_NGS] = len(t[_NODES]), len(t[_GSTART])
             c[_C_OCEN] = cen.off
         c[_C_IB], c[_C_MB], c[_C_WB], c[_C_DIMS] = m.id_bits, m.map_bits, m.weight_bits, m.dims
-        c[_C_NB], c[_C_Q], c[_C_NCEN] = m.norm_bits, m.out_shift, m.n_centroids
+        c[_C_NB], c[_C_Q], c[_C_NCEN], c[_C_UNK] = m.norm_bits, m.out_shift, m.n_centroids, m.unk_id
         # bytes of the native core's RAM tables and row cache (model.tok.accel), for the
         # kinds selected now (tok.use, pool.use before the load): none for another kind
         self.accel = 0

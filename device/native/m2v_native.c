@@ -239,6 +239,38 @@ static void pool_check(pool_t *p, size_t nacc, size_t nwc) {
     p->nmax = udiv32((uint32_t)p->nrec << 3, p->rb);  // so that out[k] * rb cannot wrap
 }
 
+// file mode: acc += m * centroid row (< the rows: checked), through the row cache if any
+static void pool_row_f(pool_t *p, uint32_t row, int32_t m) {
+    size_t dims = p->dims;
+    const int8_t *rp = p->row;
+    if (p->rrows) {
+        uint32_t slot = row & p->rmask;
+        int8_t *sp = p->rrows + (size_t)slot * dims;
+        if ((uint32_t)p->rtags[slot] != row) {
+            read_at(p, p->ocen + row * dims, p->rowobj, dims);
+            copy(sp, p->row, dims);
+            p->rtags[slot] = (int32_t)row;
+        }
+        rp = sp;
+    } else {
+        read_at(p, p->ocen + row * dims, p->rowobj, dims);
+    }
+    mac(p->acc, rp, m, dims);
+}
+
+// acc += wcodes[code] * centroid row: an added token (Model.token's checks)
+static void pool_one(pool_t *p, uint32_t row, uint32_t code) {
+    if (code >> p->wb || (size_t)(row + 1) * p->dims > p->ncen) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
+    }
+    int32_t m = p->wcodes[code];
+    if (p->cen) {
+        mac(p->acc, p->cen + (size_t)row * p->dims, m, p->dims);
+    } else {
+        pool_row_f(p, row, m);
+    }
+}
+
 // acc[d] += wcodes[code] * centroid[row][d] for the tokens whose record numbers are out[0:n]
 static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
     uint32_t mmask = ((uint32_t)1 << p->mb) - 1, wmask = ((uint32_t)1 << p->wb) - 1;
@@ -256,20 +288,7 @@ static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
             if ((size_t)(row + 1) * dims > p->ncen) {
                 mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
             }
-            const int8_t *rp = p->row;
-            if (p->rrows) {
-                uint32_t slot = row & p->rmask;
-                int8_t *sp = p->rrows + (size_t)slot * dims;
-                if ((uint32_t)p->rtags[slot] != row) {
-                    read_at(p, p->ocen + row * dims, p->rowobj, dims);
-                    copy(sp, p->row, dims);
-                    p->rtags[slot] = (int32_t)row;
-                }
-                rp = sp;
-            } else {
-                read_at(p, p->ocen + row * dims, p->rowobj, dims);
-            }
-            mac(p->acc, rp, m, dims);
+            pool_row_f(p, row, m);
             continue;
         }
         uint32_t row = field(p->rec, p->nrec, pos, mmask);
@@ -424,10 +443,10 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(normalize_into_obj, 5, 5, normalize_i
 // table read is checked against its buffer's length: a damaged model raises IndexError
 // (m2v.model turns it into ValueError), never reads past a buffer.
 enum { T_ASCII, T_SYMMAP, T_NODES, T_HASKIDS, T_HRANK, T_GSTART, T_TRANK, T_RECORDS, T_FIRST, T_WORD, T_OUT,
-       T_RUNS, T_CACHE, T_TAGS, T_FILE, T_SLOTS, T_ACCEL, T_ACC, T_CEN, T_WCODES, T_ROW, T_RCACHE };
+       T_RUNS, T_CACHE, T_TAGS, T_FILE, T_SLOTS, T_ACCEL, T_ACC, T_CEN, T_WCODES, T_ROW, T_RCACHE, T_POOL, T_ADDED };
 enum { C_HS, C_GS, C_TS, C_SB, C_ESC, C_RB, C_MWC, C_MAXLEN, C_LIMIT, C_ROOM, C_NREC, C_NRUNS, C_RLO, C_RHI, C_RI,
        C_NG, C_WN, C_WC, C_COUNT, C_DONE, C_CHARS, C_NOUT, C_I, C_END = 24, C_ORC = 29, C_SM = 33, C_IB, C_MB, C_WB,
-       C_DIMS, C_NB, C_Q, C_OCEN, C_NCEN, C_NRC, C_LEN };
+       C_DIMS, C_NB, C_Q, C_OCEN, C_NCEN, C_NRC, C_UNK, C_LEN };
 
 // A table of the tokenizer: a buffer in RAM (p), or a section of the model's file read
 // through the page cache (p NULL, at file offset off: file mode with the table not in RAM).
@@ -518,7 +537,7 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(acc_recs_f_obj, 13, 13, acc_recs_f);
 
 typedef struct {
     int32_t *c;
-    tab_t asc, symmap, nodes, hk, hr, gst, tr, first, runs, word;
+    tab_t asc, symmap, nodes, hk, hr, gst, tr, first, runs, word, pool, added;
     pc_t pc;  // file mode: the page cache the file sections among the tables are read through
     int paged;  // whether one is
     int32_t *out;
@@ -547,13 +566,15 @@ INLINE void drop1(tab_t *t) {
     }
 }
 
-static void tk_drop(tk_t *tk) {  // (no array of the six: rv32imc's gcc would copy it with memcpy)
+static void tk_drop(tk_t *tk) {  // (no array of them: rv32imc's gcc would copy it with memcpy)
     drop1(&tk->nodes);
     drop1(&tk->hk);
     drop1(&tk->hr);
     drop1(&tk->gst);
     drop1(&tk->tr);
     drop1(&tk->runs);
+    drop1(&tk->pool);
+    drop1(&tk->added);
 }
 
 // Make t->P[i] valid: the page of a file section holding byte i, through the cache. A
@@ -675,6 +696,8 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
     tab_init(tk, &tk->gst, T, T_GSTART);
     tab_init(tk, &tk->tr, T, T_TRANK);
     tab_init(tk, &tk->runs, T, T_RUNS);
+    tab_init(tk, &tk->pool, T, T_POOL);
+    tab_init(tk, &tk->added, T, T_ADDED);
     tk->out = buffer(item(T, T_OUT), &n, MP_BUFFER_RW);
     tk->nout = n / 4;
     int32_t *cc = tk->c;
@@ -1067,15 +1090,89 @@ static int32_t tk_find_run(tk_t *tk, int32_t cp) {
     return lo;
 }
 
-// scan(T, c, text, end): tokenise text from byte c[I] (_tok_py.scan): ASCII through the
-// ASCII table, other code points through the DROP/SPACE/DELTA/ALT runs; stops at end,
-// before a byte that may start an added token or a code point of another kind (tok.py
-// handles those), at a cut, or when OUT is nearly full.
-static void tk_scan(tk_t *tk, const uint8_t *t, size_t end) {
+// One normalised code point into the current word (Tokenizer._out): an isolated one
+// (punctuation, CJK) is a word of its own. Past max_word_chars the word will be [UNK]: its
+// characters are counted, not stored (WORD holds 4 * max_word_chars bytes: tk_scan checks).
+static void emit(tk_t *tk, uint32_t u, uint32_t iso) {
+    int32_t *cc = tk->c;
+    if (iso) {
+        tk_flush(tk);
+    }
+    int32_t wc = cc[C_WC] + 1;
+    cc[C_WC] = wc;
+    if (wc <= cc[C_MWC]) {  // u as UTF-8
+        uint8_t *w = (uint8_t *)tk->word.p;
+        size_t n = (size_t)cc[C_WN];
+        if (u < 0x80) {
+            w[n++] = u;
+        } else if (u < 0x800) {
+            w[n++] = 0xC0 | (u >> 6);
+            w[n++] = 0x80 | (u & 63);
+        } else if (u < 0x10000) {
+            w[n++] = 0xE0 | (u >> 12);
+            w[n++] = 0x80 | ((u >> 6) & 63);
+            w[n++] = 0x80 | (u & 63);
+        } else {
+            w[n++] = 0xF0 | ((u >> 18) & 7);
+            w[n++] = 0x80 | ((u >> 12) & 63);
+            w[n++] = 0x80 | ((u >> 6) & 63);
+            w[n++] = 0x80 | (u & 63);
+        }
+        cc[C_WN] = (int32_t)n;
+    }
+    if (iso) {
+        tk_flush(tk);
+    }
+}
+
+// STR (docs/FORMAT.md §3): the n UTF-8 bytes NORM_POOL[p:p+n], each code point emitted
+// (m2v/_tok_norm.py decodes them with str(); bad UTF-8 is a damaged model there too)
+static void emit_str(tk_t *tk, size_t p, uint32_t n, uint32_t iso) {
+    size_t e = p + n;
+    while (p < e) {
+        uint32_t b = at(tk, &tk->pool, p++), k = b < 0x80 ? 0 : b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : 4;
+        if (k > 3 || p + k > e) {
+            mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: bad UTF-8 in NORM_POOL"));
+        }
+        uint32_t u = k ? b & (0x3F >> k) : b;
+        for (; k; k--) {
+            uint32_t x = at(tk, &tk->pool, p++);
+            if ((x & 0xC0) != 0x80) {
+                mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: bad UTF-8 in NORM_POOL"));
+            }
+            u = (u << 6) | (x & 63);
+        }
+        emit(tk, u, iso);
+    }
+}
+
+// HANGUL (Unicode §3.12): syllable cp (a HANGUL run holds syllables only: s < 11172) into
+// its conjoining jamo L, V and, unless t is 0, T. The divisions by 588 and 28 are
+// multiplications by reciprocals (armv6m has no divide instruction), exact for every
+// s < 11172 (checked for each: floor(s * 14267 / 2**23) = s // 588 and floor(r * 293 /
+// 2**13) = r // 28 for r < 588; the products stay below 2**28).
+static void emit_hangul(tk_t *tk, uint32_t cp, uint32_t iso) {
+    uint32_t s = cp - 0xAC00;
+    if (s >= 11172) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: bad Hangul run"));
+    }
+    uint32_t l = (s * 14267) >> 23, r = s - l * 588, v = (r * 293) >> 13, t = r - v * 28;
+    emit(tk, 0x1100 + l, iso);
+    emit(tk, 0x1161 + v, iso);
+    if (t) {
+        emit(tk, 0x11A7 + t, iso);
+    }
+}
+
+// scan(T, c, text, end): tokenise text from byte c[I] (_tok_py.scan, and _tok_norm.norm's
+// STR and HANGUL kinds): ASCII through the ASCII table, other code points through
+// NORM_RUNS; stops at end, before a byte that may start an added token (unless it is the
+// first and force is set: the caller found none there), before a code point of an unknown
+// kind (a damaged model: tok.py raises), at a cut, or when OUT is nearly full.
+static void tk_scan(tk_t *tk, const uint8_t *t, size_t end, int force) {
     int32_t *cc = tk->c;
     size_t i = (size_t)cc[C_I];
     int32_t chars = cc[C_CHARS], limit = cc[C_LIMIT], mwc = cc[C_MWC], room = cc[C_ROOM];
-    uint8_t *w = (uint8_t *)tk->word.p;
     if ((size_t)mwc * 4 > tk->word.n) {
         mp_raise_ValueError(MP_ERROR_TEXT("word buffer too short"));
     }
@@ -1085,9 +1182,10 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end) {
         }
         uint32_t b = t[i], v, iso;
         int32_t cp;
-        if (tk->first.p[b]) {
+        if (tk->first.p[b] && !force) {
             break;
         }
+        force = 0;
         if (b < 0x80) {
             i++;
             chars++;
@@ -1115,8 +1213,8 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end) {
             }
             size_t o = (size_t)tk_find_run(tk, cp) * 6;
             uint32_t kb = at(tk, &tk->runs, o + 3), kind = kb & 7;
-            if (kind > 3) {
-                break;  // STR, HANGUL (or a corrupt kind): tok.py
+            if (kind > 5) {
+                break;  // a corrupt kind: tok.py raises
             }
             i += nb;
             chars++;
@@ -1129,6 +1227,15 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end) {
             }
             int32_t arg = at(tk, &tk->runs, o + 4);
             arg |= at(tk, &tk->runs, o + 5) << 8;
+            if (kind == 4) {  // STR: kb >> 4 bytes from the pool (arg unsigned)
+                uint32_t n = kb >> 4;
+                emit_str(tk, (size_t)arg + (size_t)(uint32_t)(cp - cc[C_RLO]) * n, n, kb & 8);
+                continue;
+            }
+            if (kind == 5) {
+                emit_hangul(tk, (uint32_t)cp, kb & 8);
+                continue;
+            }
             if (arg > 0x7FFF) {
                 arg -= 0x10000;
             }
@@ -1137,34 +1244,7 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end) {
             }
             iso = kb & 8;
         }
-        if (iso) {
-            tk_flush(tk);
-        }
-        int32_t wc = cc[C_WC] + 1;
-        cc[C_WC] = wc;
-        if (wc <= mwc) {  // append cp as UTF-8: at most 4 * mwc bytes, checked above
-            uint32_t u = (uint32_t)cp;
-            size_t n = (size_t)cc[C_WN];
-            if (u < 0x80) {
-                w[n++] = u;
-            } else if (u < 0x800) {
-                w[n++] = 0xC0 | (u >> 6);
-                w[n++] = 0x80 | (u & 63);
-            } else if (u < 0x10000) {
-                w[n++] = 0xE0 | (u >> 12);
-                w[n++] = 0x80 | ((u >> 6) & 63);
-                w[n++] = 0x80 | (u & 63);
-            } else {
-                w[n++] = 0xF0 | ((u >> 18) & 7);
-                w[n++] = 0x80 | ((u >> 12) & 63);
-                w[n++] = 0x80 | ((u >> 6) & 63);
-                w[n++] = 0x80 | (u & 63);
-            }
-            cc[C_WN] = (int32_t)n;
-        }
-        if (iso) {
-            tk_flush(tk);
-        }
+        emit(tk, (uint32_t)cp, iso);
     }
     cc[C_I] = (int32_t)i;
     cc[C_CHARS] = chars;
@@ -1180,10 +1260,44 @@ static mp_obj_t scan(size_t n_args, const mp_obj_t *args) {
     if (end < 0 || (size_t)end > ntext) {
         mp_raise_ValueError(MP_ERROR_TEXT("end out of range"));
     }
-    tk_scan(&tk, t, (size_t)end);
+    tk_scan(&tk, t, (size_t)end, 0);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(scan_obj, 4, 4, scan);
+
+// The longest added token (ADDED, docs/FORMAT.md §4: u16 count, then per token u8 len, its
+// bytes, u32 id, u16 row, u16 code) that t[i:end] starts with and whose characters fit in
+// left (Tokenizer._added_at: the tokens sorted longest first, the first that fits); its
+// length in bytes, or 0.
+static size_t added_at(tk_t *tk, const uint8_t *t, size_t i, size_t end, int32_t left, uint32_t *tch,
+    uint32_t *tid, uint32_t *row, uint32_t *code) {
+    tab_t *a = &tk->added;
+    size_t cnt = at(tk, a, 0) | (at(tk, a, 1) << 8), p = 2, best = 0;
+    for (size_t k = 0; k < cnt; k++) {
+        size_t n = at(tk, a, p++);
+        if (n > best && n <= end - i) {
+            size_t j = 0;
+            int32_t ch = 0;
+            for (; j < n; j++) {
+                uint32_t x = at(tk, a, p + j);
+                if (x != t[i + j]) {
+                    break;
+                }
+                ch += (x & 0xC0) != 0x80;  // the token's code points: its bytes that start one
+            }
+            if (j == n && ch <= left) {
+                size_t r = p + n;
+                best = n;
+                *tch = (uint32_t)ch;
+                *tid = at(tk, a, r) | (at(tk, a, r + 1) << 8) | (at(tk, a, r + 2) << 16) | (at(tk, a, r + 3) << 24);
+                *row = at(tk, a, r + 4) | (at(tk, a, r + 5) << 8);
+                *code = at(tk, a, r + 6) | (at(tk, a, r + 7) << 8);
+            }
+        }
+        p += n + 8;
+    }
+    return best;
+}
 
 // pool the records queued in OUT (unless pool is 0), and empty it
 static void pool_out(pool_t *p, tk_t *tk, int pool) {
@@ -1248,16 +1362,44 @@ static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
     for (size_t d = 0; d < p.dims; d++) {
         p.acc[d] = 0;
     }
+    int force = 0;
+    size_t forced = (size_t)-1;
     for (;;) {
-        tk_scan(&tk, t, ntext);
+        tk_scan(&tk, t, ntext, force);
+        force = 0;
         if (cc[C_NOUT] > cc[C_ROOM]) {  // a full batch: pooled here, the scan goes on
             pool_out(&p, &tk, pool);
             continue;
         }
-        if ((size_t)cc[C_I] < ntext && cc[C_CHARS] < cc[C_LIMIT] && !cc[C_DONE]) {
-            return MP_OBJ_NEW_SMALL_INT(2);
+        size_t i = (size_t)cc[C_I];
+        if (i >= ntext || cc[C_CHARS] >= cc[C_LIMIT] || cc[C_DONE]) {
+            break;
         }
-        break;
+        if (!tk.first.p[t[i]] || i == forced) {
+            return MP_OBJ_NEW_SMALL_INT(2);  // a code point of an unknown kind: tok.run raises
+        }
+        // a byte that may start an added token (tok.run's loop): the longest one there is one
+        // token, after the current word and the queued batch; none: the byte as any other
+        uint32_t tch = 0, tid = 0, row = 0, code = 0;
+        size_t n = added_at(&tk, t, i, ntext, cc[C_LIMIT] - cc[C_CHARS], &tch, &tid, &row, &code);
+        if (!n) {
+            force = 1;
+            forced = i;
+            continue;
+        }
+        tk_flush(&tk);
+        if (cc[C_DONE]) {
+            break;
+        }
+        pool_out(&p, &tk, pool);
+        cc[C_I] = (int32_t)(i + n);
+        cc[C_CHARS] += (int32_t)tch;
+        if (tid != (uint32_t)cc[C_UNK] && pool) {  // [UNK] is counted, not pooled
+            pool_one(&p, row, code);
+        }
+        if (++cc[C_COUNT] >= cc[C_MAXLEN]) {
+            cc[C_DONE] = 1;
+        }
     }
     tk_flush(&tk);
     pool_out(&p, &tk, pool);
