@@ -73,16 +73,18 @@ _RAM = (_NODES, _NORM_RUNS, _HASKIDS, _NORM_POOL, _GSTART, _HRANK, _TRANK)
 # cortex-m0 (make bench) 8 KB of those, or of page cache, save more than NORM_RUNS's 8.6 KB.
 _PART = (_HASKIDS, _GSTART)
 # ram=None: the heap the model may spend on speed (tables in RAM, page cache, the native
-# core's tables and row cache): a third of what is free at load, at most 44 KiB, and
-# nothing when less than 48 KiB is free (then the application and the embed's own few
-# KB need all of it: the ram=0 footprint, which works in a 32 KiB heap). The heap
-# belongs to the application: two thirds of what was free stay free whatever the
-# board, and the cap keeps a large heap's model from taking what the application may
-# want later (an explicit ram= buys more speed: the whole of the tables is 87 KB for the
-# default model). Measured on cortex-m0 (make bench BOARD=cortex-m0): a 192 KiB heap
-# gives the model its 44 KiB (it then holds about 55 KB in all, below 64 KB) and a
-# 100 KiB heap about 23 KB (about 38 KB in all, below 40 KB), the two ends of the
-# boards the package targets. (docs/MEMORY.md)
+# core's tables and row cache), from F, the heap free at load: a third of F, but at
+# least 24 KiB (what the C core's essentials take for the default model: the trie's bit
+# vector and group samples 9 KB, its finer samples 8 KB, a 64-page cache 7 KB), never
+# more than half of F and never more than 44 KiB; nothing when F is below 48 KiB (then
+# the application and the embed's own few KB need all of it: the ram=0 footprint, which
+# works in a 32 KiB heap). The heap belongs to the application: at least half of F, and
+# on boards with room two thirds, stay free, and the cap keeps a large heap's model
+# from taking what the application may want later; an explicit ram= buys more speed
+# (the whole of the tables is 87 KB for the default model). Measured on cortex-m0 (make
+# bench BOARD=cortex-m0, docs/MEMORY.md): the package then holds about 53 KB of a
+# 192 KiB heap and about 40 KB of a 100 KiB one.
+_CORE_SHARE = const(24 * 1024)
 _MAX_SHARE = const(44 * 1024)
 _MIN_FREE = const(48 * 1024)
 # ram=None and the heap's fragments too small for the tables: the page cache alone
@@ -260,7 +262,7 @@ def _init(m, src, check_crc, ram):
 
             gc.collect()
             ram = gc.mem_free()
-            ram = min(ram // 3, _MAX_SHARE) if ram >= _MIN_FREE else 0
+            ram = min(max(ram // 3, _CORE_SHARE), ram >> 1, _MAX_SHARE) if ram >= _MIN_FREE else 0
         part = _RAM
         if ram < need:  # some of the tables, leaving at least a page cache of 8 slots
             part = []

@@ -24,6 +24,7 @@ _T_RCACHE = const(21)
 _C_NRC = const(42)
 _NODES = const(6)
 # a buffer model's share of the heap: ram=None's (copies of _load.py's, which explains them)
+_CORE_SHARE = const(24 * 1024)
 _MAX_SHARE = const(44 * 1024)
 _MIN_FREE = const(48 * 1024)
 
@@ -40,7 +41,7 @@ def spend(tk, m, ntok, npool, spare):
 
         gc.collect()
         spare = gc.mem_free()
-        spare = min(spare // 3, _MAX_SHARE) if spare >= _MIN_FREE else 0
+        spare = min(max(spare // 3, _CORE_SHARE), spare >> 1, _MAX_SHARE) if spare >= _MIN_FREE else 0
     nn = len(m._s[_NODES])
     base = (nn >> 5) + (nn >> 6) + 2  # the rank tables' entries
     g = 0
