@@ -93,7 +93,7 @@ def run(board: str, heap: int, groups: dict, mode: str, ram: int | None, reads: 
     prelude = (
         "import json\nTEXTS = json.load(open('/rom/bench.json'))\n"
         f"MODE = {'rom' if mode == 'rom' else 'file'!r}\nSRC = {'' if mode == 'rom' else '/rom/model.m2v'!r}\n"
-        f"IMPL = {impl!r}\nROUNDS = 1\nRAM = {ram!r}\n"
+        f"IMPL = {impl!r}\nROUNDS = 1\nRAM = {ram!r}\nLARGEST = 1\n"
     )
     with emuboard.Board(board, image, heap=heap, icount=True) as b:
         ipt = b.instructions_per_tick()
