@@ -98,7 +98,10 @@ C_OCEN = const(40)  # file mode: CENTROIDS' file offset
 C_NCEN = const(41)  # n_centroids
 C_NRC = const(42)  # rows in T[RCACHE], a power of two
 C_UNK = const(43)  # unk_id: an added token the native embed() counts but does not pool
-C_LEN = const(44)
+C_RLO2 = const(44)  # the native core's second NORM_RUNS cache entry: the run before [RLO, RHI)
+C_RHI2 = const(45)
+C_RI2 = const(46)
+C_LEN = const(47)
 
 
 def _sample_py(sec, k, sb):

@@ -53,7 +53,7 @@ _C_Q = const(39)
 _C_OCEN = const(40)
 _C_NCEN = const(41)
 _C_UNK = const(43)
-_C_LEN = const(44)
+_C_LEN = const(47)
 # section ids (docs/FORMAT.md §2), copies of _load.py's
 _SYMMAP = const(5)
 _NODES = const(6)

@@ -446,7 +446,7 @@ enum { T_ASCII, T_SYMMAP, T_NODES, T_HASKIDS, T_HRANK, T_GSTART, T_TRANK, T_RECO
        T_RUNS, T_CACHE, T_TAGS, T_FILE, T_SLOTS, T_ACCEL, T_ACC, T_CEN, T_WCODES, T_ROW, T_RCACHE, T_POOL, T_ADDED };
 enum { C_HS, C_GS, C_TS, C_SB, C_ESC, C_RB, C_MWC, C_MAXLEN, C_LIMIT, C_ROOM, C_NREC, C_NRUNS, C_RLO, C_RHI, C_RI,
        C_NG, C_WN, C_WC, C_COUNT, C_DONE, C_CHARS, C_NOUT, C_I, C_END = 24, C_ORC = 29, C_SM = 33, C_IB, C_MB, C_WB,
-       C_DIMS, C_NB, C_Q, C_OCEN, C_NCEN, C_NRC, C_UNK, C_LEN };
+       C_DIMS, C_NB, C_Q, C_OCEN, C_NCEN, C_NRC, C_UNK, C_RLO2, C_RHI2, C_RI2, C_LEN };
 
 // A table of the tokenizer: a buffer in RAM (p), or a section of the model's file read
 // through the page cache (p NULL, at file offset off: file mode with the table not in RAM).
@@ -1070,6 +1070,15 @@ static int32_t tk_find_run(tk_t *tk, int32_t cp) {
     int32_t *cc = tk->c;
     if (cc[C_RLO] <= cp && cp < cc[C_RHI]) {
         return cc[C_RI];
+    }
+    // the run before it (C_RLO2..C_RI2, the C core's own): scripts whose letters alternate
+    // with marks or with another case switch between two runs at every code point; the
+    // entries swap, as C_RLO..C_RI must hold cp's run (ALT's parity, STR's offset)
+    int32_t lo2 = cc[C_RLO2], hi2 = cc[C_RHI2], ri2 = cc[C_RI2];
+    cc[C_RLO2] = cc[C_RLO], cc[C_RHI2] = cc[C_RHI], cc[C_RI2] = cc[C_RI];
+    if (lo2 <= cp && cp < hi2) {
+        cc[C_RLO] = lo2, cc[C_RHI] = hi2, cc[C_RI] = ri2;
+        return ri2;
     }
     int32_t nruns = cc[C_NRUNS];
     if (nruns < 1 || (size_t)nruns * 6 > tk->runs.n) {
