@@ -101,30 +101,13 @@ gc.collect()
 held = gc.mem_alloc() - a0
 
 
-def largest():
-    # the largest block the heap can give (bisection over allocations: a failed one collects
-    # first). LARGEST (a board's bench) runs it after load; elsewhere it is skipped: on the
-    # unix port's 8 MB heap a stale pointer to its last block kept that from the collector
-    lo, hi = 0, gc.mem_free()
-    while lo < hi:
-        mid = (lo + hi + 1) >> 1
-        try:
-            b = bytearray(mid)
-            b = None
-            lo = mid
-        except MemoryError:
-            hi = mid - 1
-    return lo
-
-
 free_after = gc.mem_free()
-big_after = largest() if globals().get("LARGEST") else -1
 pool.use(IMPL)
 if hasattr(tok, "use"):
     tok.use(IMPL)  # an older package has one tokenizer path
 out = m.embed("warm up")
 res = {"load_us": load_us, "load_nocrc_us": load_nocrc_us, "load_heap": load_heap, "held": held,
-       "free": free_after, "largest": big_after, "cache": getattr(m, "cache_bytes", 0),
+       "free": free_after, "cache": getattr(m, "cache_bytes", 0),
        "ram_tables": getattr(m, "ram_tables", 0), "accel": getattr(m.tok, "accel", 0), "groups": {}}
 noop = lambda *a: None
 wpf = None

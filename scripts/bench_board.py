@@ -17,7 +17,9 @@ against an inline-assembler loop; every figure below is instructions, not time. 
 file reads per token in file mode (seek + readinto calls through a counting stream put in place
 of the timed model's file, in a pass of its own so that the wrapper's cost stays out of the
 instruction counts), instructions to load the model (with and without the CRC pass), the heap
-the package holds after load (beyond ``import m2v``), the free heap and its largest block.
+the package holds after load (beyond ``import m2v``) and the free heap; then, per heap, the
+package alone on a fresh board (``import m2v``, the default load, an embed): the heap it holds,
+the free heap and its largest block.
 
 The pure-Python twins are not benchmarked here (about 15x the viper instructions; their parity
 is tested). One CSV row per figure goes to benchmarks/results.csv with machine ``qemu-BOARD``.
@@ -87,13 +89,49 @@ print("@@" + json.dumps({"reads_tokenize": _n1 - _n0, "reads_embed": _s.n - _n1,
 """
 
 
+# On a fresh board: the package alone, the default load (ram=None) and a first embed, then
+# the heap it holds (beyond the interpreter's start), the free heap and its largest block
+# (bisection over allocations, a failed one collecting first; run last: a stale pointer to
+# its last block may keep that block from the collector)
+LAYOUT = r"""
+import gc
+gc.collect()
+a0 = gc.mem_alloc()
+import m2v
+m = m2v.load(SRC, mode=MODE)
+m.embed("warm up the model")
+gc.collect()
+held, free = gc.mem_alloc() - a0, gc.mem_free()
+lo, hi = 0, free
+while lo < hi:
+    mid = (lo + hi + 1) >> 1
+    try:
+        b = bytearray(mid)
+        b = None
+        lo = mid
+    except MemoryError:
+        hi = mid - 1
+print("@@%d %d %d" % (held, free, lo))
+"""
+
+
+def layout(board: str, heap: int, mode: str) -> tuple[int, int, int]:
+    """The LAYOUT figures (held, free, largest free block) for the default load in mode on a fresh board."""
+    image = emuboard.default_image(emuboard.BOARDS[board].arch, {})
+    with emuboard.Board(board, image, heap=heap) as b:
+        out = b.exec(f"SRC = '/rom/model.m2v'\nMODE = {mode!r}\n" + LAYOUT, timeout=600)
+    line = next(x for x in out.splitlines() if x.startswith("@@"))
+    held, free, big = (int(x) for x in line[2:].split())
+    return held, free, big
+
+
 def run(board: str, heap: int, groups: dict, mode: str, ram: int | None, reads: bool, impl: str = "viper") -> dict:
     """One configuration on a fresh board; the snippet's figures with ticks turned into instructions."""
     image = emuboard.default_image(emuboard.BOARDS[board].arch, {"bench.json": json.dumps(groups).encode()})
     prelude = (
         "import json\nTEXTS = json.load(open('/rom/bench.json'))\n"
         f"MODE = {'rom' if mode == 'rom' else 'file'!r}\nSRC = {'' if mode == 'rom' else '/rom/model.m2v'!r}\n"
-        f"IMPL = {impl!r}\nROUNDS = 1\nRAM = {ram!r}\nLARGEST = 1\n"
+        f"IMPL = {impl!r}\nROUNDS = 1\nRAM = {ram!r}\n"
     )
     with emuboard.Board(board, image, heap=heap, icount=True) as b:
         ipt = b.instructions_per_tick()
@@ -149,17 +187,27 @@ def main(argv: list[str] | None = None) -> int:
         load, nocrc = r["load_us"] * ipt, r["load_nocrc_us"] * ipt
         line = f"      {cfg:16} load {load / 1e6:.1f} M instructions with CRC, {nocrc / 1e6:.1f} M without; "
         line += f"heap held after load {r['held']} B (C core's tables and row cache {r.get('accel', 0)} B, "
-        line += f"tables in RAM {r['ram_tables']} B, page cache {r['cache']} B); free {r['free']} B, "
-        line += f"largest free block {r['largest']} B ({r['largest'] / max(r['free'], 1):.0%})"
+        line += f"tables in RAM {r['ram_tables']} B, page cache {r['cache']} B); free {r['free']} B"
         rows += [(f"load.{k}.instructions", load), (f"load.{k}.nocrc_instructions", nocrc),
-                 (f"load.{k}.heap_bytes", r["held"]), (f"load.{k}.free_bytes", r["free"]),
-                 (f"load.{k}.largest_free_block", r["largest"])]  # fmt: skip
+                 (f"load.{k}.heap_bytes", r["held"]), (f"load.{k}.free_bytes", r["free"])]  # fmt: skip
         if "reads" in r:
             rd = r["reads"]
             per_tok = rd["reads_embed"] / rd["tokens"]
             line += f"; file reads per token {per_tok:.2f} (tokenize alone {rd['reads_tokenize'] / rd['tokens']:.2f})"
             rows.append((f"all.{k}.file_reads_per_token", per_tok))
         print(line)
+    for heap in (emuboard.HEAP_RP2040, emuboard.HEAP_ESP32):
+        for mode in ("file", "buf"):
+            try:
+                held, free, big = layout(a.board, heap, mode)
+            except (emuboard.BoardError, StopIteration) as e:
+                log.error("%s heap %d layout %s: %s", a.board, heap, mode, e)
+                continue
+            k = f"{'rom' if mode == 'buf' else 'file+auto'}.heap{heap // 1024}K"
+            print(f"{heap // 1024:4}K {k.split('.')[0]:16} fresh board, import m2v + default load + an embed: "
+                  f"holds {held} B; free {free} B, largest free block {big} B ({big / max(free, 1):.0%})")
+            rows += [(f"fresh.{k}.held_bytes", held), (f"fresh.{k}.free_bytes", free),
+                     (f"fresh.{k}.largest_free_block", big)]
     print(f"instructions per µs of time.ticks_us(): {r['ipt']:.1f} (calibrated)")
     best = rom_ipt.get((emuboard.HEAP_RP2040, "nonascii", "native"))
     if a.board == "cortex-m0" and best:
