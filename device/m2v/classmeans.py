@@ -1,0 +1,111 @@
+# A classifier that learns on the board: class means of example vectors in a
+# growable index file (docs/LEARNING.md; the file is an index version 2,
+# docs/FORMAT.md index §6, with the threshold set).
+#
+#   clf = m2v.ClassMeans("intents.m2vi")         # create it first: classmeans.create(path)
+#   clf.learn("lights off please", "lights_off")  # one example: appended, power-loss safe
+#   clf.predict("switch off the lamp")           # ("lights_off", score), or (None, score)
+#   clf.scores("switch off the lamp")            # [(label, score), ...] in class order
+#
+# The score of a class is the mean, floor-divided, of the integer index
+# scores of its examples (index §4): the dot product of the query with the
+# class's mean vector, in units of 2**-(2*out_shift - score_shift) (a cosine
+# with the mean times its length). Classes are in the order of their first
+# example. predict() rejects (label None) when the best class score is below
+# the file's threshold. Identical to host_tools.classmeans.ClassMeans.
+from array import array
+
+from . import index as _index
+
+
+def threshold_for(min_cos, out_shift, score_shift):
+    # The integer threshold for a cosine (to 1/1000): exact integers, the same
+    # on a port with single-precision floats as on the host.
+    return (int(round(min_cos * 1000)) << (2 * out_shift - score_shift)) // 1000
+
+
+def create(path, model=None, min_cos=0.5, center=None, label_max=32):
+    # Write an empty class-means file at path (replacing it) that rejects a
+    # text whose best class score stands for a cosine below min_cos; return path.
+    if model is None:
+        from . import _model
+
+        model = _model()
+    cm = 0
+    for v in center or ():
+        cm = max(cm, -v if v < 0 else v)
+    thr = threshold_for(min_cos, model.out_shift, _index.grow_shift(cm))
+    return _index.create(path, model, center, label_max, thr)
+
+
+class ClassMeans(_index.Index):
+    def __init__(self, path, model=None, mode=None, check_crc=True, buf_bytes=4096):
+        super().__init__(path, model, mode, check_crc, buf_bytes)
+        # the class of every entry (2 bytes each: a few-shot classifier holds
+        # tens to hundreds of examples) and the class labels, first seen first
+        self.classes = []
+        self._cls = array("H")
+        try:
+            for i in range(self.count):
+                self._note(self.label(i))
+        except Exception:
+            self.close()
+            raise
+
+    def _note(self, label):
+        if label in self.classes:
+            c = self.classes.index(label)
+        elif len(self.classes) < 65535:
+            c = len(self.classes)
+            self.classes.append(label)
+        else:
+            raise ValueError("at most 65535 classes")
+        self._cls.append(c)
+
+    def learn(self, item, label):
+        # Add an example (a text or an int16 vector) of class label; return
+        # its entry number. Index.add: appended and flushed, power-loss safe.
+        n = self.add(item, label)
+        self._note(label)
+        return n
+
+    def _sum(self, nc):
+        cs, ci, cls, sums = self._cs, self._ci, self._cls, self._sums
+        for k in range(nc):
+            sums[cls[ci[k]]] += cs[k]
+
+    def scores_list(self, query):
+        # The integer score of every class, in class order.
+        if not self.classes:
+            raise ValueError("no examples learned yet")
+        bias = self._query(query)
+        nc = len(self.classes)
+        self._sums = sums = [0] * nc
+        cnt = [0] * nc
+        for c in self._cls:
+            cnt[c] += 1
+        self._full = self._thr = 0
+        try:
+            self._stream(bias, self._sum)
+        finally:
+            self._sums = None
+        for c in range(nc):
+            sums[c] //= cnt[c]
+        return sums
+
+    def scores(self, query):
+        # [(label, score), ...] for every class, in class order.
+        s = self.scores_list(query)
+        return [(self.classes[c], s[c]) for c in range(len(s))]
+
+    def predict(self, query):
+        # (label, score) of the best class (ties: the lower class number), or
+        # (None, score) when the score is below the threshold.
+        s = self.scores_list(query)
+        best = 0
+        for c in range(1, len(s)):
+            if s[c] > s[best]:
+                best = c
+        if self.threshold is not None and s[best] < self.threshold:
+            return None, s[best]
+        return self.classes[best], s[best]
