@@ -8,7 +8,7 @@ vector; the best class wins (ties: the class seen first) unless its score is
 below the threshold. This module repeats the board's arithmetic exactly.
 
     >>> from host_tools.classmeans import ClassMeans, create
-    >>> clf = ClassMeans(create(model, min_cos=0.5), model=model)
+    >>> clf = ClassMeans(create(model, min_cos=0.4), model=model)
     >>> clf.learn("lights off please", "lights_off")
     >>> clf.predict("switch off the lamp")          # ("lights_off", score) or (None, score)
 """
@@ -30,7 +30,7 @@ def threshold_for(min_cos: float, out_shift: int, score_shift: int) -> int:
 
 
 def create(
-    model: reference.Reference, min_cos: float = 0.5, center: Sequence[int] | None = None, label_max: int = 32
+    model: reference.Reference, min_cos: float = 0.4, center: Sequence[int] | None = None, label_max: int = 32
 ) -> bytes:
     """Return the bytes of an empty class-means file, equal to ``m2v.classmeans.create`` on the board."""
     d = model.header.dims

@@ -108,7 +108,7 @@ def test_deterministic(ref):
         (lambda b: b[:-4], "truncated m2v index"),
         (lambda b: b + b"\0\0\0\0", "trailing data"),
         (lambda b: b"XXXX" + b[4:], "bad magic"),
-        (lambda b: b[:4] + b"\x02\x00" + b[6:], "unsupported m2v index version 2"),
+        (lambda b: b[:4] + b"\x03\x00" + b[6:], "unsupported m2v index version 3; this reader supports 1, 2"),
         (lambda b: b[:200] + bytes([b[200] ^ 1]) + b[201:], "CRC-32 mismatch"),
         (lambda b: b[:30], "shorter than the 64-byte header"),
     ],

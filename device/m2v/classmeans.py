@@ -24,7 +24,7 @@ def threshold_for(min_cos, out_shift, score_shift):
     return (int(round(min_cos * 1000)) << (2 * out_shift - score_shift)) // 1000
 
 
-def create(path, model=None, min_cos=0.5, center=None, label_max=32):
+def create(path, model=None, min_cos=0.4, center=None, label_max=32):
     # Write an empty class-means file at path (replacing it) that rejects a
     # text whose best class score stands for a cosine below min_cos; return path.
     if model is None:

@@ -57,7 +57,8 @@ def grow_shift(center_max):
 
 def create(path, model=None, center=None, label_max=32, threshold=None):
     # Write an empty version 2 index for model's vectors at path (replacing
-    # it: written to path + ".tmp", then renamed) and return path. center: an
+    # it: written to path + ".tmp", then renamed) and return path; path None:
+    # return the bytes (for a file the caller writes). center: an
     # int16 vector the entries are stored relative to (default zero: an
     # index built on the host centres on its texts' mean); threshold: the
     # score below which m2v.ClassMeans rejects, or None. Equal, byte for byte,
@@ -89,6 +90,8 @@ def create(path, model=None, center=None, label_max=32, threshold=None):
     from ._open import crc_fn
 
     struct.pack_into("<I", b, 12, crc_fn()(memoryview(b)[16:]) & 0xFFFFFFFF)
+    if path is None:
+        return b
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(b)
@@ -170,8 +173,13 @@ class Index(_rows.RowFile):
             if per < 1:
                 per = 1
             self._per = per
-            # version 2: room for one appended entry at least
-            self._buf = bytearray(max(per * rs, self._slot))
+            # version 2: room for one appended entry at least; the views of
+            # a full chunk of entries and of appended slots are made once, so
+            # that a search allocates the same whatever the index's size
+            self._buf = b = bytearray(max(per * rs, self._slot))
+            self._bview = memoryview(b)[: per * rs]
+            if self._slot:
+                self._lview = memoryview(b)[: len(b) // self._slot * self._slot]
         else:
             self._per = _BUF_ENTRIES
             self._buf = None
@@ -250,7 +258,7 @@ class Index(_rows.RowFile):
                 cnt = per
             if f is not None:
                 want = cnt * rs
-                got = f.readinto(buf) if want == len(buf) else f.readinto(memoryview(buf)[:want])
+                got = f.readinto(self._bview) if cnt == per else f.readinto(memoryview(buf)[:want])
                 if got != want:
                     raise self._bad("short read")
                 keep(scan(buf, 0, cnt, d, q, bias, self._thr, self._full, e0, cs, ci))
@@ -267,9 +275,12 @@ class Index(_rows.RowFile):
         while j < nl:
             cnt = nl - j
             if f is not None:
-                if cnt > per:
+                if cnt >= per:
                     cnt = per
-                if f.readinto(memoryview(buf)[: cnt * S]) != cnt * S:
+                    got = f.readinto(self._lview)
+                else:
+                    got = f.readinto(memoryview(buf)[: cnt * S])
+                if got != cnt * S:
                     raise self._bad("short read")
             else:
                 off = self._log_off + j * S

@@ -1,0 +1,113 @@
+# Device-side check of learning on the board (m2v.Index.add, m2v.ClassMeans),
+# unchanged on the unix port and on a board. Data root: the first of /rom, .
+# that holds grow.m2vi (a version 2 index built on the host). Arguments: the
+# scan ("viper" or "py"). Where the working directory is writable the index
+# is copied to work.m2vi and grown there through the file API; a board with
+# no writable filesystem grows a copy held in RAM behind the same file
+# methods. Adds every line of <root>/adds.jsonl ([label, text or vector]),
+# then prints per line of <root>/queries.jsonl the index's top 5 (entry,
+# score, label); then learns the class-means lines of <root>/learn.jsonl into
+# an empty class-means file and prints its prediction per query. The host
+# checks every line (tests/test_learn_device.py).
+import json
+import os
+import sys
+
+import m2v
+import m2v._rows as rows
+import m2v.classmeans as cm
+import m2v.index as mi
+from m2v._open import crc_fn
+
+
+class RamFile:
+    # a binary file in RAM: what Index needs (readinto, read, write, seek, flush)
+    def __init__(self, data):
+        self.b = bytearray(data)
+        self.p = 0
+
+    def readinto(self, buf):
+        n = min(len(buf), len(self.b) - self.p)
+        buf[:n] = self.b[self.p : self.p + n]
+        self.p += n
+        return n
+
+    def read(self, n=-1):
+        end = len(self.b) if n < 0 else min(len(self.b), self.p + n)
+        out = bytes(self.b[self.p : end])
+        self.p = end
+        return out
+
+    def write(self, data):
+        end = self.p + len(data)
+        if end > len(self.b):
+            self.b.extend(bytes(end - len(self.b)))
+        self.b[self.p : end] = data
+        self.p = end
+        return len(data)
+
+    def seek(self, off, whence=0):
+        self.p = off if whence == 0 else len(self.b) + off if whence == 2 else self.p + off
+        return self.p
+
+    def tell(self):
+        return self.p
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def _root():
+    for r in ("/rom", "."):
+        try:
+            os.stat(r + "/grow.m2vi")
+            return r
+        except OSError:
+            pass
+    raise OSError("no grow.m2vi in /rom or .")
+
+
+def _lines(path):
+    with open(path) as f:
+        return [json.loads(ln) for ln in f if ln.strip()]
+
+
+def _storage(name, data):
+    # (the object Index opens, a function returning the file's bytes)
+    try:
+        with open(name, "wb") as f:
+            f.write(data)
+    except OSError:
+        r = RamFile(data)
+        return r, lambda: r.b
+    return name, lambda: open(name, "rb").read()
+
+
+root = _root()
+impl = sys.argv[1] if len(sys.argv) > 1 else "viper"
+mi.use(impl)
+print("impl scan=" + ("viper" if rows.scan is rows._scan_viper else "py"))
+model = m2v.load(root + "/model.m2v")
+crc32 = crc_fn()
+with open(root + "/grow.m2vi", "rb") as f:
+    src, content = _storage("work.m2vi", f.read())
+idx = m2v.Index(src, model=model, mode="file")
+print("count", len(idx))
+for label, item in _lines(root + "/adds.jsonl"):
+    print("add", idx.add(item, label))
+print("file %08x" % (crc32(content()) & 0xFFFFFFFF))
+queries = _lines(root + "/queries.jsonl")
+for q in queries:
+    print(json.dumps([[s, i, idx.label(i)] for s, i in idx.search_ids(q, 5)]))
+idx.close()
+src, content = _storage("work.m2vc", cm.create(None, model, 0.4))
+clf = m2v.ClassMeans(src, model=model, mode="file")
+for label, item in _lines(root + "/learn.jsonl"):
+    clf.learn(item, label)
+print("classmeans %08x" % (crc32(content()) & 0xFFFFFFFF))
+for q in queries:
+    print(json.dumps(list(clf.predict(q))))
+print("learn: %d queries" % len(queries))
