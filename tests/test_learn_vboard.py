@@ -1,0 +1,105 @@
+"""Power loss while the board appends: the virtual board (unix port on a pty) killed during adds.
+
+The board runs a loop of ``m2v.Index.add`` (entry e gets text e mod 40, so every entry's content is
+known) and its interpreter is killed with SIGKILL at several points: the board's power cut. After
+each cut the file must read, on the host and on the restarted board, as the index after some whole
+number of adds, byte for byte the host twin's, with any torn tail ignored; the next add then
+continues it. The same cut at every byte of a slot is tests/test_learn_device.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mpy import DEVICE, MODEL
+
+from host_tools import index as hindex
+from host_tools import reference
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import flash  # noqa: E402
+
+EX = ROOT / "examples" / "smart_home"
+LOOP = """
+import json, m2v
+texts = json.load(open("adds.json"))
+idx = m2v.Index("idx.m2vi")
+print("start", len(idx))
+while True:
+    e = len(idx)
+    idx.add(texts[e % len(texts)][1], texts[e % len(texts)][0])
+"""
+CHECK = """
+import json, m2v
+idx = m2v.Index("idx.m2vi")
+r = idx.search("switch the hall lights off", 5)
+print("@@" + json.dumps({"n": len(idx), "torn": idx.torn, "r": r}))
+"""
+
+
+def interpreter_pid(d: Path) -> int:
+    """The virtual board's MicroPython process: the child of its daemon."""
+    daemon = int((d / ".vboard" / "pid").read_text())
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        kids = Path(f"/proc/{daemon}/task/{daemon}/children").read_text().split()
+        if kids:
+            return int(kids[0])
+        time.sleep(0.05)
+    raise RuntimeError("the virtual board has no interpreter")
+
+
+def test_board_killed_while_appending(board, tmp_path, report):
+    port, d = board
+    ref = reference.load(MODEL)
+    shutil.copytree(DEVICE / "m2v", d / "lib" / "m2v")
+    shutil.copy(MODEL, d / "model.m2v")
+    items = hindex.read_items(EX / "intents.jsonl", need_label=True)
+    base = hindex.build_index(ref, items[::25], grow=True)
+    (d / "idx.m2vi").write_bytes(base)
+    texts = [[lab, t] for lab, t in items[3::8]][:40]
+    (d / "adds.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    h = hindex.parse_header(base)
+    slot = hindex.slot_size(h.dims, h.label_max)
+    twin = hindex.Index(base, model=ref)
+    twin_bytes = bytearray(base)
+    outcomes = []
+    for kill_after in (0.05, 0.2, 0.5, 1.0):
+        size0 = (d / "idx.m2vi").stat().st_size
+        loop = subprocess.Popen(flash.mpremote_exe() + ["connect", port, "resume", "exec", LOOP],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+        end = time.monotonic() + 60
+        while time.monotonic() < end and (d / "idx.m2vi").stat().st_size <= size0:
+            time.sleep(0.01)
+        time.sleep(kill_after)
+        os.kill(interpreter_pid(d), signal.SIGKILL)  # the power cut
+        loop.kill()
+        loop.wait()
+        data = (d / "idx.m2vi").read_bytes()
+        host = hindex.Index(data, model=ref)  # never unreadable
+        while twin.count < host.count:  # the twin makes the same adds
+            t = texts[twin.count % len(texts)]
+            twin.add(t[1], t[0])
+            v, m = hindex.entry_record(twin.query_vector(t[1]), twin.center, h.score_shift)
+            twin_bytes += hindex.slot_bytes(v, m, t[0], h.label_max, hindex.slot_seed(h.crc32, twin.count - 1))
+        committed = len(data) - host.torn
+        assert data[:committed] == bytes(twin_bytes), "a committed entry differs from the host twin's"
+        on_board = flash.board_json(port, CHECK)
+        want = twin.search("switch the hall lights off", 5)
+        assert on_board["n"] == host.count and on_board["torn"] == host.torn
+        assert [tuple(x) for x in on_board["r"]] == want
+        outcomes.append(f"{kill_after} s: {host.count - h.count} adds committed, torn tail {host.torn} B")
+    flash.board_exec(port, "import m2v\nm2v.Index('idx.m2vi').add('lights off in the hall', 'lights_off')")
+    t = ["lights_off", "lights off in the hall"]
+    v, m = hindex.entry_record(twin.query_vector(t[1]), twin.center, h.score_shift)
+    twin_bytes += hindex.slot_bytes(v, m, t[0], h.label_max, hindex.slot_seed(h.crc32, twin.count))
+    assert (d / "idx.m2vi").read_bytes() == bytes(twin_bytes)  # the next add continues it (over any torn tail)
+    report("virtual board killed while appending", "; ".join(outcomes) + f" (slot {slot} B); then one more add")
