@@ -242,3 +242,28 @@ def test_heap_of_an_add(tmp_path, ref, data, report):
     assert r["vector"][1] <= 0 and r["text"][1] <= 0
     s = r["search"][::2]
     assert max(s) - min(s) <= 512 and s[2] <= s[0]  # flat as the index grows (a last partial chunk, labels)
+
+
+def test_learn_program_on_emulated_board(ref, data, report):
+    """The same program on an emulated RP2040-class board (Cortex-M0, 192 KiB heap, the package as .mpy in ROMFS).
+
+    The qemu board has no writable filesystem: the program grows a copy of the index held in RAM behind
+    the file methods Index uses; adds, searches, class-means predictions and file bytes equal the host's.
+    """
+    from test_emulated_boards import emuboard, need
+
+    name = "cortex-m0"
+    need(name)
+    base, adds, queries, learn = data
+    files = {"grow.m2vi": base}
+    for fname, rows in (("adds", adds), ("queries", queries), ("learn", learn)):
+        files[f"{fname}.jsonl"] = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+    want = host_expected(ref, data)
+    with emuboard.Board(name, emuboard.default_image(emuboard.BOARDS[name].arch, files)) as b:
+        lines = b.run_file(PROGRAM, "viper").strip().splitlines()
+    assert lines[0] == "impl scan=viper", lines[:3]
+    got = lines[1:]
+    bad = [(i, g, w) for i, (g, w) in enumerate(zip(got, want)) if parsed(g) != parsed(w)]
+    assert len(got) == len(want) and not bad, bad[:3]
+    report(f"learn on {name}", f"{len(adds)} adds, {len(queries)} searches and class-means predictions "
+           "identical to the host twin, file bytes too")  # fmt: skip
