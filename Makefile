@@ -91,12 +91,15 @@ demo: venv
 # CPython, same run; prints a table and appends to benchmarks/results.csv; then
 # (unix port) the classifier's time and heap per prediction (bench-classifier).
 # BOARD=cortex-m0|cortex-m7|rv32imc: instructions per token on that emulated board.
+# Both: the cost of learning on the board (scripts/bench_learn.py: per add, per search).
 bench: venv
 ifneq ($(BOARD),)
 	$(BIN)/python scripts/bench_board.py --board $(BOARD)
+	$(BIN)/python scripts/bench_learn.py --board $(BOARD)
 else
 	$(BIN)/python scripts/bench.py --model $(MODEL) $(if $(PORT),--port $(PORT))
 	$(if $(PORT),,$(BIN)/python scripts/bench_classifier.py)
+	$(if $(PORT),,$(BIN)/python scripts/bench_learn.py --board unix)
 endif
 
 # m2v.Index search latency and heap, 1,000 and 10,000 entries, unix port, buffer and file mode.

@@ -21,19 +21,22 @@ from m2v._open import crc_fn
 
 
 class RamFile:
-    # a binary file in RAM: what Index needs (readinto, read, write, seek, flush)
-    def __init__(self, data):
-        self.b = bytearray(data)
+    # a binary file in RAM: what Index needs (readinto, read, write, seek,
+    # flush); room: bytes reserved for growth, so that appends do not copy
+    def __init__(self, data, room=0):
+        self.b = bytearray(len(data) + room)
+        self.b[: len(data)] = data
+        self.n = len(data)
         self.p = 0
 
     def readinto(self, buf):
-        n = min(len(buf), len(self.b) - self.p)
+        n = min(len(buf), self.n - self.p)
         buf[:n] = self.b[self.p : self.p + n]
         self.p += n
         return n
 
     def read(self, n=-1):
-        end = len(self.b) if n < 0 else min(len(self.b), self.p + n)
+        end = self.n if n < 0 else min(self.n, self.p + n)
         out = bytes(self.b[self.p : end])
         self.p = end
         return out
@@ -44,10 +47,11 @@ class RamFile:
             self.b.extend(bytes(end - len(self.b)))
         self.b[self.p : end] = data
         self.p = end
+        self.n = max(self.n, end)
         return len(data)
 
     def seek(self, off, whence=0):
-        self.p = off if whence == 0 else len(self.b) + off if whence == 2 else self.p + off
+        self.p = off if whence == 0 else self.n + off if whence == 2 else self.p + off
         return self.p
 
     def tell(self):
@@ -82,7 +86,7 @@ def _storage(name, data):
             f.write(data)
     except OSError:
         r = RamFile(data)
-        return r, lambda: r.b
+        return r, lambda: r.b[: r.n]
     return name, lambda: open(name, "rb").read()
 
 
