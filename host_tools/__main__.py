@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("model", type=Path, help="m2v model binary that embeds the texts")
     x.add_argument("texts", type=Path)
     x.add_argument("-o", "--output", type=Path, required=True)
+    x.add_argument("--grow", action="store_true", help="version 2: the board can append entries (m2v.Index.add)")
+    x.add_argument("--label-max", type=int, default=32, help="--grow: longest appended label, UTF-8 bytes (32)")
     k = sub.add_parser("classifier", help="train a text classifier (JSONL label/text) for m2v.Classifier")
     k.add_argument("model", type=Path, help="m2v model binary that embeds the texts")
     k.add_argument("train", type=Path, nargs="?", help="training texts, JSONL with label and text")
@@ -79,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "index":
             from host_tools.index import write_index
 
-            write_index(args.model, args.texts, args.output)
+            grow = {"grow": True, "label_max": args.label_max} if args.grow else {}
+            write_index(args.model, args.texts, args.output, **grow)
         elif args.cmd == "classifier":
             from host_tools.classifier import write_classifier
 

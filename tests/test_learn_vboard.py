@@ -103,3 +103,18 @@ def test_board_killed_while_appending(board, tmp_path, report):
     twin_bytes += hindex.slot_bytes(v, m, t[0], h.label_max, hindex.slot_seed(h.crc32, twin.count))
     assert (d / "idx.m2vi").read_bytes() == bytes(twin_bytes)  # the next add continues it (over any torn tail)
     report("virtual board killed while appending", "; ".join(outcomes) + f" (slot {slot} B); then one more add")
+
+
+def test_enrol_example_on_virtual_board(board, tmp_path):
+    """examples/enrol/enrol.py on the virtual board: it enrols, recognises, and the host agrees on every phrasing."""
+    port, d = board
+    shutil.copytree(DEVICE / "m2v", d / "lib" / "m2v")
+    shutil.copy(MODEL, d / "model.m2v")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "enrol" / "enrol.py"), "--port", port, "--k", "1", "--limit", "12",
+         "--out", str(tmp_path / "c.m2vi")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "board vs host: 0 mismatches (labels, scores) over 24 phrasings" in proc.stderr
+    assert (tmp_path / "c.m2vi").read_bytes() == (d / "commands.m2vi").read_bytes()
