@@ -8,13 +8,14 @@ vector; the best class wins (ties: the class seen first) unless its score is
 below the threshold. This module repeats the board's arithmetic exactly.
 
     >>> from host_tools.classmeans import ClassMeans, create
-    >>> clf = ClassMeans(create(model, min_cos=0.4), model=model)
+    >>> clf = ClassMeans(create(model, min_cos=0.5), model=model)
     >>> clf.learn("lights off please", "lights_off")
     >>> clf.predict("switch off the lamp")          # ("lights_off", score) or (None, score)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,8 @@ import numpy as np
 from host_tools import index as hindex
 from host_tools import reference
 
+MULT_BITS = hindex.MULT_BITS
+
 
 def threshold_for(min_cos: float, out_shift: int, score_shift: int) -> int:
     """Return the integer threshold for a cosine (to 1/1000), as ``m2v.classmeans.threshold_for`` computes it."""
@@ -30,7 +33,7 @@ def threshold_for(min_cos: float, out_shift: int, score_shift: int) -> int:
 
 
 def create(
-    model: reference.Reference, min_cos: float = 0.4, center: Sequence[int] | None = None, label_max: int = 32
+    model: reference.Reference, min_cos: float = 0.5, center: Sequence[int] | None = None, label_max: int = 32
 ) -> bytes:
     """Return the bytes of an empty class-means file, equal to ``m2v.classmeans.create`` on the board."""
     d = model.header.dims
@@ -69,13 +72,24 @@ class ClassMeans:
         self._note(label)
         return n
 
+    def norm(self, c: int) -> int:
+        """Return ``isqrt(|S_c|^2)``, ``S_c`` the sum of class ``c``'s dequantised entries (FORMAT.md, index §7)."""
+        idx, t = self.index, self.index.header.score_shift
+        rows = [i for i, k in enumerate(self._cls) if k == c]
+        s = sum(idx.center + ((idx.mults[i] * idx.vectors[i]) >> (MULT_BITS - t)) for i in rows)
+        return math.isqrt(sum(int(x) * int(x) for x in s))
+
     def scores_list(self, query: str | Sequence[int] | np.ndarray) -> list[int]:
-        """Return the integer score of every class, in class order."""
+        """Return the integer score of every class, in class order: ``(Σ score_i << 14) // norm``."""
         if not self.classes:
             raise ValueError("no examples learned yet")
         s = self.index.scores(query)
         cls = np.asarray(self._cls)
-        return [int(s[cls == c].sum()) // int((cls == c).sum()) for c in range(len(self.classes))]
+        out = []
+        for c in range(len(self.classes)):
+            n = self.norm(c)
+            out.append((int(s[cls == c].sum()) << 14) // n if n else 0)
+        return out
 
     def scores(self, query: str | Sequence[int] | np.ndarray) -> list[tuple[str, int]]:
         """Return ``[(label, score), ...]`` for every class, in class order."""

@@ -74,7 +74,7 @@ for target in SIZES:
         done += 1
 res["search"].append([len(idx), timed(lambda: idx.search(q, 5))[0]])
 idx.close()
-clf = m2v.ClassMeans(RamFile(cm.create(None, model, 0.4), 300 * 40), model=model, mode="file")
+clf = m2v.ClassMeans(RamFile(cm.create(None, model, 0.5), 300 * 40), model=model, mode="file")
 for i in range(39):
     clf.learn(texts[i], "c%d" % (i % 13))
 res["predict"] = timed(lambda: clf.predict(q))[0]

@@ -58,13 +58,13 @@ def host_expected(ref, data):
     idx = hindex.Index(base, model=ref)
     for lab, item in adds:
         idx.add(item, lab)
-    clf = hcm.ClassMeans(hcm.create(ref, 0.4), model=ref)
+    clf = hcm.ClassMeans(hcm.create(ref, 0.5), model=ref)
     for lab, item in learn:
         clf.learn(item, lab)
     lines = ["count 65"] + [f"add {65 + i}" for i in range(len(adds))]
     lines.append(f"file {zlib.crc32(grown_bytes(ref, base, adds)):08x}")
     lines += [json.dumps([[s, i, idx.label(i)] for s, i in idx.search_ids(q, 5)]) for q in queries]
-    lines.append(f"classmeans {zlib.crc32(grown_bytes(ref, hcm.create(ref, 0.4), learn)):08x}")
+    lines.append(f"classmeans {zlib.crc32(grown_bytes(ref, hcm.create(ref, 0.5), learn)):08x}")
     lines += [json.dumps(list(clf.predict(q))) for q in queries]
     return lines + [f"learn: {len(queries)} queries"]
 

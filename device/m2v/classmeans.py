@@ -7,15 +7,33 @@
 #   clf.predict("switch off the lamp")           # ("lights_off", score), or (None, score)
 #   clf.scores("switch off the lamp")            # [(label, score), ...] in class order
 #
-# The score of a class is the mean, floor-divided, of the integer index
-# scores of its examples (index §4): the dot product of the query with the
-# class's mean vector, in units of 2**-(2*out_shift - score_shift) (a cosine
-# with the mean times its length). Classes are in the order of their first
-# example. predict() rejects (label None) when the best class score is below
-# the file's threshold. Identical to host_tools.classmeans.ClassMeans.
+# The score of a class is the sum of the integer index scores of its
+# examples (index §4: the query's dot product with the sum S of the class's
+# dequantised example vectors), times 2**14, floor-divided by the integer
+# norm of S: the cosine of the query with the class's mean direction in
+# units of 2**-(2*out_shift - score_shift) (FORMAT.md, index §7). Classes are
+# in the order of their first example. predict() rejects (label None) when
+# the best class score is below the file's threshold. Identical to
+# host_tools.classmeans.ClassMeans.
 from array import array
 
+from micropython import const
+
 from . import index as _index
+
+_MULT_BITS = const(15)
+
+
+def isqrt(n):
+    # floor(sqrt(n)) of an int >= 0 (math.isqrt's value; Newton from above)
+    if n <= 0:
+        return 0
+    x = n
+    y = (x + 1) // 2
+    while y < x:
+        x = y
+        y = (x + n // x) // 2
+    return x
 
 
 def threshold_for(min_cos, out_shift, score_shift):
@@ -24,7 +42,7 @@ def threshold_for(min_cos, out_shift, score_shift):
     return (int(round(min_cos * 1000)) << (2 * out_shift - score_shift)) // 1000
 
 
-def create(path, model=None, min_cos=0.4, center=None, label_max=32):
+def create(path, model=None, min_cos=0.5, center=None, label_max=32):
     # Write an empty class-means file at path (replacing it) that rejects a
     # text whose best class score stands for a cosine below min_cos; return path.
     if model is None:
@@ -45,9 +63,12 @@ class ClassMeans(_index.Index):
         # tens to hundreds of examples) and the class labels, first seen first
         self.classes = []
         self._cls = array("H")
+        self._norms = []  # isqrt(|S_c|^2) per class
         try:
             for i in range(self.count):
                 self._note(self.label(i))
+            for c in range(len(self.classes)):
+                self._norms[c] = self._norm(c)
         except Exception:
             self.close()
             raise
@@ -58,6 +79,7 @@ class ClassMeans(_index.Index):
         elif len(self.classes) < 65535:
             c = len(self.classes)
             self.classes.append(label)
+            self._norms.append(0)
         else:
             raise ValueError("at most 65535 classes")
         self._cls.append(c)
@@ -67,7 +89,36 @@ class ClassMeans(_index.Index):
         # its entry number. Index.add: appended and flushed, power-loss safe.
         n = self.add(item, label)
         self._note(label)
+        c = self._cls[n]
+        self._norms[c] = self._norm(c)
         return n
+
+    def _norm(self, c):
+        # isqrt(|S|^2), S = the sum over class c's entries of the dequantised
+        # vector center[d] + ((m * v[d]) >> (15 - t)) (small ints: |m * v| < 2**22)
+        d, rs, base, S = self.dims, self.dims + 2, self._base_n, self._slot
+        acc = array("i", bytes(4 * d))
+        rec = bytearray(rs) if self._f is not None else None
+        sh = _MULT_BITS - self.score_shift
+        for i in range(self.count):
+            if self._cls[i] != c:
+                continue
+            o = self._e_off + i * rs if i < base else self._log_off + (i - base) * S
+            if rec is None:
+                b = self._mv
+            else:
+                self._f.seek(o)
+                if self._f.readinto(rec) != rs:
+                    raise self._bad("short read")
+                b = rec
+                o = 0
+            m = b[o + d] | (b[o + d + 1] << 8)
+            for j in range(d):
+                acc[j] += ((((b[o + j] ^ 0x80) - 0x80) * m) >> sh) + self.center[j]
+        n2 = 0
+        for v in acc:
+            n2 += v * v
+        return isqrt(n2)
 
     def _sum(self, nc):
         cs, ci, cls, sums = self._cs, self._ci, self._cls, self._sums
@@ -81,16 +132,14 @@ class ClassMeans(_index.Index):
         bias = self._query(query)
         nc = len(self.classes)
         self._sums = sums = [0] * nc
-        cnt = [0] * nc
-        for c in self._cls:
-            cnt[c] += 1
         self._full = self._thr = 0
         try:
             self._stream(bias, self._sum)
         finally:
             self._sums = None
+        norms = self._norms
         for c in range(nc):
-            sums[c] //= cnt[c]
+            sums[c] = (sums[c] << 14) // norms[c] if norms[c] else 0
         return sums
 
     def scores(self, query):

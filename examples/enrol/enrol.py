@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", required=True, help="the board (make vboard prints the virtual board's port)")
     ap.add_argument("--k", type=int, default=3, help="phrasings enrolled per intent (3)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--min-cos", type=float, default=0.4, help="reject below this cosine with the class mean")
+    ap.add_argument("--min-cos", type=float, default=0.5, help="reject below this cosine with the class mean")
     ap.add_argument("--limit", type=int, default=0, help="test only the first N held-out and out-of-domain phrasings")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "enrol" / "commands.m2vi")
     a = ap.parse_args(argv)

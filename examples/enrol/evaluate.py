@@ -1,6 +1,6 @@
 """Accuracy of a class-means classifier that learns from a few examples per intent (the host twin of the board).
 
-    .venv/bin/python examples/enrol/evaluate.py [--seeds 20] [--min-cos 0.4]
+    .venv/bin/python examples/enrol/evaluate.py [--seeds 20] [--min-cos 0.5]
 
 For K = 1, 3 and 5, K phrasings per intent of examples/smart_home/intents.jsonl
 (a seeded draw, repeated for --seeds draws) are enrolled into an empty
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--min-cos", type=float, default=0.4)
+    ap.add_argument("--min-cos", type=float, default=0.5)
     ap.add_argument("--sweep", type=float, nargs="*", default=[])
     a = ap.parse_args(argv)
     ref = reference.load(MODEL)

@@ -107,7 +107,7 @@ queries = _lines(root + "/queries.jsonl")
 for q in queries:
     print(json.dumps([[s, i, idx.label(i)] for s, i in idx.search_ids(q, 5)]))
 idx.close()
-src, content = _storage("work.m2vc", cm.create(None, model, 0.4))
+src, content = _storage("work.m2vc", cm.create(None, model, 0.5))
 clf = m2v.ClassMeans(src, model=model, mode="file")
 for label, item in _lines(root + "/learn.jsonl"):
     clf.learn(item, label)
