@@ -31,7 +31,7 @@ class RamFile:
 
     def readinto(self, buf):
         n = min(len(buf), self.n - self.p)
-        buf[:n] = self.b[self.p : self.p + n]
+        buf[:n] = memoryview(self.b)[self.p : self.p + n]  # no copy of the bytes on the heap
         self.p += n
         return n
 
