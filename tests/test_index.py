@@ -201,3 +201,30 @@ def test_smart_home_deploy_on_virtual_board(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:] + p.stdout[-2000:]
     assert "board vs host search: 0 mismatches" in p.stdout
     assert "board vs host classifier: 0 mismatches" in p.stdout
+
+
+def test_grow_cli_and_bounds(tmp_path, cli, model_bin, ref):
+    """``index --grow`` writes version 2; its score shift lets any Q14 unit vector be appended (FORMAT.md §6)."""
+    txt = tmp_path / "t.txt"
+    txt.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    out = tmp_path / "g.m2vi"
+    proc = cli("index", model_bin, txt, "-o", out, "--grow", "--label-max", "40")
+    assert proc.returncode == 0, proc.stderr
+    idx = hindex.Index(out, model=model_bin)
+    h = idx.header
+    assert (h.version, h.label_max, h.count, idx.torn) == (2, 40, 5, 0)
+    assert h.score_shift >= hindex.grow_shift(idx.center_max)
+    assert all(hindex.grow_shift(16400) >= hindex.grow_shift(0) >= hindex.min_score_shift(d) for d in range(1, 4097))
+    assert (hindex.grow_shift(0), hindex.grow_shift(16400)) == (8, 9)
+    # the worst appended vectors: one-hot unit vectors against the opposite extreme of the center
+    for peak_dir in (1, -1):
+        e = np.zeros(h.dims, dtype=np.int64)
+        j = int(np.argmax(np.abs(idx.center)))
+        e[j] = -peak_dir * 16417 if idx.center[j] * peak_dir > 0 else peak_dir * 16417
+        v, m = hindex.entry_record(e, idx.center, h.score_shift)
+        assert 0 < m <= hindex.MULT_MAX
+    n = idx.add("switch the porch light on", "porch")
+    assert n == 5 and idx.search("porch light on", k=1)[0][1] == "porch"
+    assert hindex.Index(out, model=model_bin).search("porch light on", k=1) == idx.search("porch light on", k=1)
+    with pytest.raises(ValueError, match="at most 40"):
+        idx.add("x", "y" * 41)

@@ -267,3 +267,41 @@ def test_learn_program_on_emulated_board(ref, data, report):
     assert len(got) == len(want) and not bad, bad[:3]
     report(f"learn on {name}", f"{len(adds)} adds, {len(queries)} searches and class-means predictions "
            "identical to the host twin, file bytes too")  # fmt: skip
+
+
+def test_add_errors_and_isqrt(tmp_path, ref, data):
+    """Bad adds raise clear errors and leave the file as it was; the board's isqrt is math.isqrt's."""
+    import math
+
+    g = tmp_path / "g.m2vi"
+    g.write_bytes(data[0])
+    big = [32767] * 4 + [0] * (ref.header.dims - 4)  # far from the center: a multiplier above 32767
+    nums = [0, 1, 2, 3, 4, 15, 16, 17, 2**30 - 1, 2**30, 2**62 + 12345, 10**30 + 7]
+    code = (
+        f"import m2v, m2v.classmeans as cm\nidx = m2v.Index({str(g)!r}, model=m2v.load({str(MODEL)!r}))\n"
+        f"cases = [('long', 'ok', 'y' * 33), ('type', 'ok', 5), ('big', {big!r}, 'x'), ('len', [1, 2], 'x')]\n"
+        "for name, item, label in cases:\n"
+        "    try:\n"
+        "        idx.add(item, label)\n"
+        "        print(name, 'accepted')\n"
+        "    except (ValueError, TypeError) as e:\n"
+        "        print(name, type(e).__name__, e)\n"
+        f"b = m2v.Index(open({str(g)!r}, 'rb').read())\n"
+        "try:\n"
+        "    b.add('ok', 'x')\n"
+        "except ValueError as e:\n"
+        "    print('buf', e)\n"
+        f"print('isqrt', [cm.isqrt(n) for n in {nums!r}])\n"
+    )
+    proc = run_py(code, heapsize="1M")
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    out = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+    assert out["long"] == "ValueError label is 33 bytes, this index holds at most 32"
+    assert out["type"] == "TypeError label must be a str"
+    assert out["big"].startswith("ValueError vector too far from the index's center to add")
+    assert out["len"] == "ValueError query vector must be 256 integers"
+    assert out["buf"] == "add needs an index opened in file mode"
+    assert out["isqrt"] == str([math.isqrt(n) for n in nums])
+    assert g.read_bytes() == data[0]  # nothing written
+    with pytest.raises(ValueError, match="vector too far"):
+        hindex.Index(data[0], model=ref).add(big, "x")
