@@ -545,27 +545,32 @@ class Index:
         if h.version == VERSION_GROW:
             log = read_log(data, h)
             self.torn = log.torn
+            rows, mults, labels = [], [], []
             for b in log.slots:
-                n_lab = b[d + 2]
                 try:
-                    label = b[d + 3 : d + 3 + n_lab].decode("utf-8")
+                    labels.append(b[d + 3 : d + 3 + b[d + 2]].decode("utf-8"))
                 except UnicodeDecodeError:
                     raise _bad("label is not UTF-8") from None
-                self._append(np.frombuffer(b, np.int8, d), struct.unpack_from("<H", b, d)[0], label)
+                rows.append(np.frombuffer(b, np.int8, d))
+                mults.append(struct.unpack_from("<H", b, d)[0])
+            self._append(rows, mults, labels)
 
     # ---------------------------------------------------------------- appending (version 2)
-    def _append(self, v: Sequence[int] | np.ndarray, m: int, label: str) -> None:
-        if m > MULT_MAX:
+    def _append(self, rows: Sequence, mults: Sequence[int], labels: Sequence[str]) -> None:
+        if not rows:
+            return
+        if max(mults) > MULT_MAX:
             raise _bad("entry multiplier out of range")
-        row = np.asarray(v, dtype=np.int64)[None, :]
-        self.vectors = np.vstack([self.vectors, row])
-        self._vf = np.vstack([self._vf, row.astype(np.float64)])
-        self.mults = np.append(self.mults, m)
-        if label not in self._label_no:
-            self._label_no[label] = len(self.labels)
-            self.labels.append(label)
-        self.label_ids = np.append(self.label_ids, self._label_no[label])
-        self.count += 1
+        block = np.asarray(rows, dtype=np.int64).reshape(len(rows), self.dims)
+        self.vectors = np.vstack([self.vectors, block])
+        self._vf = np.vstack([self._vf, block.astype(np.float64)])
+        self.mults = np.append(self.mults, np.asarray(mults, dtype=np.int64))
+        for label in labels:
+            if label not in self._label_no:
+                self._label_no[label] = len(self.labels)
+                self.labels.append(label)
+        self.label_ids = np.append(self.label_ids, [self._label_no[lab] for lab in labels])
+        self.count += len(rows)
 
     def add(self, item: str | Sequence[int] | np.ndarray, label: str) -> int:
         """Append an entry (a text, embedded by the model, or a Q14 vector) with ``label``; return its number.
@@ -585,7 +590,7 @@ class Index:
                 f.flush()
                 os.fsync(f.fileno())
             self.torn = max(0, self.torn - len(slot))
-        self._append(v, m, label)
+        self._append([v], [m], [label])
         return self.count - 1
 
     # ---------------------------------------------------------------- queries
