@@ -56,10 +56,23 @@ class ClassMeans:
         if h.version != hindex.VERSION_GROW or not h.flags & hindex.FLAG_THRESHOLD:
             raise hindex.IndexFormatError("not a class-means file: an index version 2 with a threshold")
         self.threshold = h.threshold
+        self._classes()
+
+    def _classes(self) -> None:
         self.classes: list[str] = []
-        self._cls: list[int] = []
+        self._cls: list[int] = []  # -1: a removed entry
         for i in range(self.index.count):
-            self._note(self.index.label(i))
+            if self.index.dead[i]:
+                self._cls.append(-1)
+            else:
+                self._note(self.index.label(i))
+
+    def forget(self, label: str) -> int:
+        """Remove the class ``label`` and its examples (``Index.remove``); return how many examples it had."""
+        n = self.index.remove(label)
+        if n:
+            self._classes()
+        return n
 
     def _note(self, label: str) -> None:
         if label not in self.classes:

@@ -47,6 +47,7 @@ assert struct.calcsize(HEADER_FMT) == struct.calcsize(HEADER_FMT_V2) == HEADER_S
 FLAG_THRESHOLD = 1  # version 2: the threshold field is set (m2v.ClassMeans rejects below it)
 LABEL_MAX = 32  # default longest label (UTF-8 bytes) an appended entry holds
 Q14_PEAK = 16417  # |q[d]| of a Q14 unit vector (FORMAT.md §6)
+REMOVED = 0xFFFF  # the multiplier of a removal slot (version 2): removes the entries before it with its label
 MULT_BITS = 15  # per-entry multipliers are < 2**15
 MULT_MAX = (1 << MULT_BITS) - 1
 SMALL = 1 << 30  # every partial sum stays below this: a MicroPython small int, an int32 in viper
@@ -554,12 +555,33 @@ class Index:
                 rows.append(np.frombuffer(b, np.int8, d))
                 mults.append(struct.unpack_from("<H", b, d)[0])
             self._append(rows, mults, labels)
+        self._mark_removed()
+
+    def _mark_removed(self) -> None:
+        """Mark the removal slots (m = 0xFFFF) and the entries before each with its label (FORMAT.md, index §6)."""
+        self.dead = np.zeros(self.count, dtype=bool)
+        ids = self.label_ids
+        for p in np.flatnonzero(self.mults == REMOVED):
+            self.dead[: p + 1] |= ids[: p + 1] == ids[p]
+            self.dead[p] = True
+
+    def __len__(self) -> int:
+        """Return the number of live entries (all but the removed ones and the removal slots)."""
+        return int((~self.dead).sum())
+
+    def remove(self, label: str) -> int:
+        """Remove every entry with ``label`` (a removal slot, as ``m2v.Index.remove``); return how many."""
+        gone = sum(1 for i in range(self.count) if not self.dead[i] and self.label(i) == label)
+        if gone:
+            self._write([0] * self.dims, REMOVED, label)
+            self._mark_removed()
+        return gone
 
     # ---------------------------------------------------------------- appending (version 2)
     def _append(self, rows: Sequence, mults: Sequence[int], labels: Sequence[str]) -> None:
         if not rows:
             return
-        if max(mults) > MULT_MAX:
+        if any(m > MULT_MAX and m != REMOVED for m in mults):
             raise _bad("entry multiplier out of range")
         block = np.asarray(rows, dtype=np.int64).reshape(len(rows), self.dims)
         self.vectors = np.vstack([self.vectors, block])
@@ -582,6 +604,14 @@ class Index:
         if h.version != VERSION_GROW:
             raise IndexFormatError(f"an m2v index version {h.version} cannot grow: build it with --grow (version 2)")
         v, m = entry_record(self.query_vector(item), self.center, h.score_shift)
+        n = self._write(v, m, label)
+        self.dead = np.append(self.dead, False)
+        return n
+
+    def _write(self, v: Sequence[int], m: int, label: str) -> int:
+        h = self.header
+        if h.version != VERSION_GROW:
+            raise IndexFormatError(f"an m2v index version {h.version} cannot grow: build it with --grow (version 2)")
         slot = slot_bytes(v, m, label, h.label_max, slot_seed(h.crc32, self.count))
         if self._path is not None:
             with self._path.open("r+b") as f:
@@ -618,11 +648,12 @@ class Index:
         return bias[:, None] + ((dot * self.mults) >> MULT_BITS)
 
     def _top(self, s: np.ndarray, k: int) -> list[tuple[int, int]]:
-        if k < self.count:
-            kth = np.partition(s, self.count - k)[self.count - k]  # k-th largest score
-            cand = np.flatnonzero(s >= kth)  # every entry that may rank in the top k, ties included
+        live = np.flatnonzero(~self.dead)
+        if k < len(live):
+            kth = np.partition(s[live], len(live) - k)[len(live) - k]  # k-th largest score
+            cand = live[s[live] >= kth]  # every entry that may rank in the top k, ties included
         else:
-            cand = np.arange(self.count)
+            cand = live
         order = cand[np.lexsort((cand, -s[cand]))][:k]
         return [(int(s[i]), int(i)) for i in order]
 

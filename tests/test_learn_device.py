@@ -58,19 +58,25 @@ def host_expected(ref, data):
     idx = hindex.Index(base, model=ref)
     for lab, item in adds:
         idx.add(item, lab)
+    removed = [idx.remove("vec"), idx.remove(adds[0][0]), idx.remove("no such label")]
+    again = idx.add(adds[0][1], adds[0][0])
     clf = hcm.ClassMeans(hcm.create(ref, 0.5), model=ref)
     for lab, item in learn:
         clf.learn(item, lab)
+    forgot = clf.forget(learn[0][0])
     lines = ["count 65"] + [f"add {65 + i}" for i in range(len(adds))]
-    lines.append(f"file {zlib.crc32(grown_bytes(ref, base, adds)):08x}")
+    lines += ["remove " + " ".join(map(str, removed)), f"add {again} {len(idx)}"]
+    lines.append(f"file {zlib.crc32(grown_bytes(ref, base, adds, True)):08x}")
     lines += [json.dumps([[s, i, idx.label(i)] for s, i in idx.search_ids(q, 5)]) for q in queries]
-    lines.append(f"classmeans {zlib.crc32(grown_bytes(ref, hcm.create(ref, 0.5), learn)):08x}")
+    lines.append(f"forget {forgot} {len(clf.classes)}")
+    lines.append(f"classmeans {zlib.crc32(grown_bytes(ref, hcm.create(ref, 0.5), learn, 'forget')):08x}")
     lines += [json.dumps(list(clf.predict(q))) for q in queries]
     return lines + [f"learn: {len(queries)} queries"]
 
 
-def grown_bytes(ref, base: bytes, adds) -> bytes:
-    """The file the host twin writes: ``base`` grown by ``adds`` on disk."""
+def grown_bytes(ref, base: bytes, adds, then: bool | str = False) -> bytes:
+    """The file the host twin writes: ``base`` grown by ``adds`` on disk; ``then`` True: the removals and the add
+    again of tests/device/learn.py's index, "forget": its class-means forget."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
@@ -79,6 +85,11 @@ def grown_bytes(ref, base: bytes, adds) -> bytes:
         idx = hindex.Index(p, model=ref)
         for lab, item in adds:
             idx.add(item, lab)
+        if then is True:
+            idx.remove("vec"), idx.remove(adds[0][0])
+            idx.add(adds[0][1], adds[0][0])
+        elif then == "forget":
+            idx.remove(adds[0][0])
         return p.read_bytes()
 
 
@@ -112,7 +123,7 @@ def test_learn_program_equals_host(tmp_path, ref, data, impl, report):
     assert len(got) == len(want) and not bad, bad[:3]
     grown = (root / "work.m2vi").read_bytes()
     host = hindex.Index(grown, model=ref)  # the host reads the grown file: every entry, the added ones too
-    assert host.count == 65 + len(data[1]) and host.torn == 0
+    assert host.count == 65 + len(data[1]) + 3 and host.torn == 0  # two removal slots and an add
     report(f"learn on the board ({impl})", f"{len(data[1])} adds, {len(data[2])} searches and class-means "
            f"predictions identical to the host twin; grown file {len(grown):,} bytes, identical")  # fmt: skip
 

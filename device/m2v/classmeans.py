@@ -22,6 +22,7 @@ from micropython import const
 from . import index as _index
 
 _MULT_BITS = const(15)
+_DEAD = const(0xFFFF)  # the class of a removed entry
 
 
 def isqrt(n):
@@ -59,29 +60,44 @@ def create(path, model=None, min_cos=0.5, center=None, label_max=32):
 class ClassMeans(_index.Index):
     def __init__(self, path, model=None, mode=None, check_crc=True, buf_bytes=4096):
         super().__init__(path, model, mode, check_crc, buf_bytes)
-        # the class of every entry (2 bytes each: a few-shot classifier holds
-        # tens to hundreds of examples) and the class labels, first seen first
-        self.classes = []
-        self._cls = array("H")
-        self._norms = []  # isqrt(|S_c|^2) per class
         try:
-            for i in range(self.count):
-                self._note(self.label(i))
-            for c in range(len(self.classes)):
-                self._norms[c] = self._norm(c)
+            self._classes()
         except Exception:
             self.close()
             raise
 
+    def _classes(self):
+        # the class of every entry (2 bytes each: a few-shot classifier holds
+        # tens to hundreds of examples; _DEAD for a removed one) and the class
+        # labels, first seen first, with the norm of each
+        self.classes = []
+        self._cls = array("H")
+        self._norms = []  # isqrt(|S_c|^2) per class
+        for i in range(self.count):
+            if self._is_dead(i):
+                self._cls.append(_DEAD)
+            else:
+                self._note(self.label(i))
+        for c in range(len(self.classes)):
+            self._norms[c] = self._norm(c)
+
+    def forget(self, label):
+        # Remove the class label and its examples (Index.remove: a removal
+        # slot, power-loss safe); return how many examples it had.
+        n = self.remove(label)
+        if n:
+            self._classes()
+        return n
+
     def _note(self, label):
         if label in self.classes:
             c = self.classes.index(label)
-        elif len(self.classes) < 65535:
+        elif len(self.classes) < _DEAD:
             c = len(self.classes)
             self.classes.append(label)
             self._norms.append(0)
         else:
-            raise ValueError("at most 65535 classes")
+            raise ValueError("at most 65534 classes")
         self._cls.append(c)
 
     def learn(self, item, label):
@@ -123,7 +139,9 @@ class ClassMeans(_index.Index):
     def _sum(self, nc):
         cs, ci, cls, sums = self._cs, self._ci, self._cls, self._sums
         for k in range(nc):
-            sums[cls[ci[k]]] += cs[k]
+            c = cls[ci[k]]
+            if c != _DEAD:
+                sums[c] += cs[k]
 
     def scores_list(self, query):
         # The integer score of every class, in class order.

@@ -219,9 +219,36 @@ class Index(_rows.RowFile):
         self.count = self._base_n + bad
         self.torn = rest - bad * S
         self._log_off = self.file_size
+        self._mark_removed()
+
+    def _mark_removed(self):
+        # The dead entries (FORMAT.md, index §6): every removal slot (m =
+        # 0xFFFF) and the entries before it with its label; a bit each in
+        # self._dead, None while nothing is removed (no heap kept).
+        self._dead = None
+        S, d, base = self._slot, self.dims, self._base_n
+        for j in range(self.count - base):
+            if bytes(self._read(self._log_off + j * S + d, 2)) != b"\xff\xff":
+                continue
+            if self._dead is None:
+                self._dead = bytearray((self.count + 7) >> 3)
+            p = base + j
+            lab = self.label(p)
+            for i in range(p + 1):
+                if i == p or self.label(i) == lab:
+                    self._dead[i >> 3] |= 1 << (i & 7)
+
+    def _is_dead(self, i):
+        dead = self._dead
+        return dead is not None and dead[i >> 3] >> (i & 7) & 1
 
     def __len__(self):
-        return self.count
+        # the live entries
+        n = self.count
+        if self._dead is not None:
+            for i in range(self.count):
+                n -= self._dead[i >> 3] >> (i & 7) & 1
+        return n
 
     # ---- queries
     def _query(self, query):
@@ -291,11 +318,13 @@ class Index(_rows.RowFile):
 
     def _keep_top(self, nc):
         # Merge the scan's pairs into the k best (self._ts scores, self._ti entries).
-        ts, ti, cs, ci, k = self._ts, self._ti, self._cs, self._ci, self._k
+        ts, ti, cs, ci, k, dead = self._ts, self._ti, self._cs, self._ci, self._k, self._dead
         for c in range(nc):
             s = cs[c]
             if self._full and s <= self._thr:
                 continue
+            if dead is not None and dead[ci[c] >> 3] >> (ci[c] & 7) & 1:
+                continue  # removed
             p = len(ts)
             while p > 0 and ts[p - 1] < s:
                 p -= 1
@@ -354,17 +383,11 @@ class Index(_rows.RowFile):
         # committed entry (over a torn one) and flushed: a power loss leaves
         # the file as before or after the add. Equal, byte for byte, to
         # host_tools.index.Index.add.
-        if not self._slot:
-            raise ValueError("an m2v index version %d cannot grow: build it with --grow (version 2)" % self.version)
-        f = self._f
-        if f is None:
-            raise ValueError("add needs an index opened in file mode")
         if not isinstance(label, str):
             raise TypeError("label must be a str")
         lb = label.encode()
-        if len(lb) > self._label_max:
-            raise ValueError("label is %d bytes, this index holds at most %d" % (len(lb), self._label_max))
-        d, q, c, S, n = self.dims, self._q, self.center, self._slot, self.count
+        self._check_grow(lb)
+        d, q, c, S = self.dims, self._q, self.center, self._slot
         _rows.query_into(q, item, self.model, self.model_crc, self.l1_max, "index")
         peak = 0
         for j in range(d):
@@ -394,6 +417,37 @@ class Index(_rows.RowFile):
             m = ((rv << (_MULT_BITS + 1 - self.score_shift)) + vv) // (2 * vv)
             if m > _MULT_MAX:
                 raise ValueError("vector too far from the index's center to add (multiplier above 32767)")
+        return self._write_slot(b, m, lb)
+
+    def remove(self, label):
+        # Remove every entry with label (str): append a removal slot (m =
+        # 0xFFFF, FORMAT.md index §6), power-loss safe as add; search no
+        # longer returns them. Return how many entries it removed (0: nothing
+        # written). The file does not shrink: rebuild it on the host to reclaim.
+        if not isinstance(label, str):
+            raise TypeError("label must be a str")
+        gone = 0
+        for i in range(self.count):
+            if not self._is_dead(i) and self.label(i) == label:
+                gone += 1
+        if gone:
+            self._check_grow(label.encode())
+            self._write_slot(bytearray(self._slot), 0xFFFF, label.encode())
+            self._mark_removed()
+        return gone
+
+    def _check_grow(self, lb):
+        if not self._slot:
+            raise ValueError("an m2v index version %d cannot grow: build it with --grow (version 2)" % self.version)
+        if self._f is None:
+            raise ValueError("add needs an index opened in file mode")
+        if len(lb) > self._label_max:
+            raise ValueError("label is %d bytes, this index holds at most %d" % (len(lb), self._label_max))
+
+    def _write_slot(self, b, m, lb):
+        # Fill in m, the label and the CRC-32 of slot b (its record written),
+        # write it past the last committed entry and flush; return its number.
+        d, S, n, f = self.dims, self._slot, self.count, self._f
         b[d] = m & 0xFF
         b[d + 1] = m >> 8
         b[d + 2] = len(lb)
@@ -414,4 +468,6 @@ class Index(_rows.RowFile):
         f.flush()
         self.count = n + 1
         self.torn = max(0, self.torn - S)
+        if self._dead is not None and n & 7 == 0:
+            self._dead.append(0)  # room for the new entry's bit
         return n

@@ -5,9 +5,10 @@
 # is copied to work.m2vi and grown there through the file API; a board with
 # no writable filesystem grows a copy held in RAM behind the same file
 # methods. Adds every line of <root>/adds.jsonl ([label, text or vector]),
-# then prints per line of <root>/queries.jsonl the index's top 5 (entry,
-# score, label); then learns the class-means lines of <root>/learn.jsonl into
-# an empty class-means file and prints its prediction per query. The host
+# removes two labels and adds again, then prints per line of
+# <root>/queries.jsonl the index's top 5 (entry, score, label); then learns
+# the class-means lines of <root>/learn.jsonl into an empty class-means file,
+# forgets a class and prints its prediction per query. The host
 # checks every line (tests/test_learn_device.py).
 import json
 import os
@@ -100,8 +101,11 @@ with open(root + "/grow.m2vi", "rb") as f:
     src, content = _storage("work.m2vi", f.read())
 idx = m2v.Index(src, model=model, mode="file")
 print("count", len(idx))
-for label, item in _lines(root + "/adds.jsonl"):
+adds = _lines(root + "/adds.jsonl")
+for label, item in adds:
     print("add", idx.add(item, label))
+print("remove", idx.remove("vec"), idx.remove(adds[0][0]), idx.remove("no such label"))
+print("add", idx.add(adds[0][1], adds[0][0]), len(idx))  # a removed label comes back
 print("file %08x" % (crc32(content()) & 0xFFFFFFFF))
 queries = _lines(root + "/queries.jsonl")
 for q in queries:
@@ -109,8 +113,10 @@ for q in queries:
 idx.close()
 src, content = _storage("work.m2vc", cm.create(None, model, 0.5))
 clf = m2v.ClassMeans(src, model=model, mode="file")
-for label, item in _lines(root + "/learn.jsonl"):
+learn = _lines(root + "/learn.jsonl")
+for label, item in learn:
     clf.learn(item, label)
+print("forget", clf.forget(learn[0][0]), len(clf.classes))
 print("classmeans %08x" % (crc32(content()) & 0xFFFFFFFF))
 for q in queries:
     print(json.dumps(list(clf.predict(q))))
