@@ -148,27 +148,36 @@ for cut in list(range(size - slot, size)) + [-1]:
             bad += 1
             print("cut", cut, mode, len(idx), idx.torn)
         idx.close()
-idx = m2v.Index("cut.m2vi", model=model)  # the zero-filled tail: the next add overwrites it
-idx.add({text!r}, {label!r})
+idx = m2v.Index("cut.m2vi", model=model)  # the zero-filled tail: the next add (or removal) overwrites it
+{redo}
 idx.close()
 print("repaired", open("cut.m2vi", "rb").read() == base)
 print("bad", bad)
 """
 
 
-def test_append_cut_at_every_byte(tmp_path, ref, data, report):
-    """The last append cut at each of its byte offsets, or zero-filled: the index before it, never wrong."""
+@pytest.mark.parametrize("last", ["add", "remove"])
+def test_append_cut_at_every_byte(tmp_path, ref, data, last, report):
+    """The last append (an entry, or a removal) cut at each of its byte offsets, or zero-filled: the index before
+    it, never wrong."""
     base = data[0]
+    label, text = data[1][2]
     grown = grown_bytes(ref, base, data[1][:3])
+    if last == "remove":
+        g = tmp_path / "r.m2vi"
+        g.write_bytes(grown)
+        hindex.Index(g, model=ref).remove(label)
+        grown = g.read_bytes()
+    redo = f"idx.add({text!r}, {label!r})" if last == "add" else f"idx.remove({label!r})"
     h = hindex.parse_header(grown)
     slot = hindex.slot_size(h.dims, h.label_max)
     g = tmp_path / "grown.m2vi"
     g.write_bytes(grown)
     before = hindex.Index(grown[: len(grown) - slot], model=ref)
-    query = data[2][0]
+    query = data[2][0] if last == "add" else text  # the removal: a query that finds what it removed
     want = [[s, i, before.label(i)] for s, i in before.search_ids(query, 5)]
     code = CUT.format(model=str(MODEL), grown=str(g), size=len(grown), slot=slot, before=want, query=query,
-                      n_before=before.count, text=data[1][2][1], label=data[1][2][0])  # fmt: skip
+                      n_before=before.count, redo=redo)  # fmt: skip
     proc = subprocess.run([micropython(), "-X", "heapsize=512K", "-c", "import sys\nsys.path.insert(0, "
                            f"{str(DEVICE)!r})\n" + code], cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -177,8 +186,11 @@ def test_append_cut_at_every_byte(tmp_path, ref, data, report):
         idx = hindex.Index(grown[:cut], model=ref)
         assert idx.count == (before.count + 1 if cut == len(grown) else before.count)
         assert idx.torn == (0 if cut == len(grown) else cut - (len(grown) - slot))
-    report("append cut at every byte (unix port, file and buffer modes)",
-           f"{slot + 1} cuts of a {slot}-byte slot: each reads as before the add; the next add repairs")  # fmt: skip
+    assert last == "add" or [r[2] for r in want].count(label) and not any(
+        lab == label for lab in (hindex.Index(grown, model=ref).search(query, 5)))  # the removal did remove
+    report(f"append cut at every byte, last slot {'an entry' if last == 'add' else 'a removal'} (unix port)",
+           f"{slot + 1} cuts of a {slot}-byte slot, file and buffer modes: each reads as before; "
+           "the next write repairs")  # fmt: skip
 
 
 def test_damage_refused_and_versions(tmp_path, ref, data):
