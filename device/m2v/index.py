@@ -156,6 +156,7 @@ class Index(_rows.RowFile):
         self._base_n = n
         self.count = n
         self.torn = 0  # bytes of an append that did not complete: ignored, the next add overwrites them
+        self._dead = None  # a bit per removed entry, once the file holds a removal slot
         if self._slot:
             self._log(check_crc)
         self.center = array("h", bytes(self._read(c_off, 2 * d)))
