@@ -97,10 +97,13 @@ def create(path, model=None, center=None, label_max=32, threshold=None):
         f.write(b)
         f.flush()
     try:
-        os.remove(path)  # a port whose rename does not replace
-    except OSError:
-        pass
-    os.rename(tmp, path)
+        os.rename(tmp, path)  # replaces path on littlefs and the unix port
+    except OSError:  # FAT's rename does not replace: remove, then rename
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        os.rename(tmp, path)
     return path
 
 
