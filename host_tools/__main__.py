@@ -112,6 +112,8 @@ def _bench(args: argparse.Namespace) -> int:
         runs = [py + [str(root / "scripts" / "bench.py"), "--model", model, *port]]
         if not args.port:
             runs.append(py + [str(root / "scripts" / "bench_classifier.py")])
+    # then redraw docs/instructions_per_token.png from benchmarks/results.csv (needs the [plot] extra)
+    runs.append(py + [str(root / "scripts" / "plot_bench.py")])
     for cmd in runs:
         rc = subprocess.run(cmd, cwd=root).returncode
         if rc:
@@ -231,7 +233,8 @@ def parser() -> argparse.ArgumentParser:
         "bench",
         help="speed and heap figures (in a clone of the repository); appends to benchmarks/results.csv",
         description="Speed and heap of the default model on the unix MicroPython (or a board with --port) next "
-        "to model2vec on CPython, or instructions per token on an emulated board with --board.",
+        "to model2vec on CPython, or instructions per token on an emulated board with --board; appends to "
+        "benchmarks/results.csv, then draws docs/instructions_per_token.png from it (with the [plot] extra).",
         epilog="examples:\n"
         "  m2v bench\n"
         "  m2v bench --port /dev/ttyACM0 --model my_model.m2v\n"
