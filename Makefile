@@ -1,4 +1,6 @@
 # MicroPython port of Model2Vec: host tools, device package, tests, board tooling.
+# The host command is `m2v` (pip install .), the same as `python -m host_tools`, which
+# convert, flash and bench call here (m2v --help lists every subcommand with examples).
 PY        ?= python3
 VENV      ?= .venv
 BIN       := $(VENV)/bin
@@ -87,11 +89,11 @@ demo: venv
 	$(BIN)/python scripts/demo.py $(if $(PORT),--port $(PORT)) $(if $(ARCH),--arch $(ARCH)) $(if $(BOARD),--board $(BOARD)) \
 		--model $(MODEL) --mode $(MODE)
 
-# The host command is `m2v` (pip install .) = `python -m host_tools` (what these targets run).
 # Speed and heap on the unix port (PORT=...: on a board) next to model2vec on
 # CPython, same run; prints a table and appends to benchmarks/results.csv; then
 # (unix port) the classifier's time and heap per prediction (bench-classifier).
 # BOARD=cortex-m0|cortex-m7|rv32imc: instructions per token on that emulated board.
+# Then docs/instructions_per_token.png is drawn from the CSV (needs matplotlib: the [plot] extra).
 bench: venv
 	$(BIN)/python -m host_tools bench --model $(MODEL) $(if $(PORT),--port $(PORT)) $(if $(BOARD),--board $(BOARD))
 
