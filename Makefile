@@ -1,4 +1,6 @@
 # MicroPython port of Model2Vec: host tools, device package, tests, board tooling.
+# The host command is `m2v` (pip install .), the same as `python -m host_tools`, which
+# convert, flash and bench call here (m2v --help lists every subcommand with examples).
 PY        ?= python3
 VENV      ?= .venv
 BIN       := $(VENV)/bin
@@ -80,7 +82,7 @@ emu: venv
 # a model2vec folder or a Hugging Face hub id ORG/NAME (converted first).
 flash: venv
 	@test -n "$(PORT)" || { echo "usage: make flash PORT=<serial port or the pty printed by make vboard> [ARCH=<default: the board's>] [MODEL=file.m2v|folder|ORG/NAME]"; exit 2; }
-	$(BIN)/python scripts/flash.py --port $(PORT) $(if $(ARCH),--arch $(ARCH)) --model $(MODEL) --mode $(MODE)
+	$(BIN)/python -m host_tools flash --port $(PORT) $(if $(ARCH),--arch $(ARCH)) --model $(MODEL) --mode $(MODE)
 
 # Flash a virtual board (or PORT=...), embed sentences on it, print a similarity table.
 demo: venv
@@ -92,15 +94,9 @@ demo: venv
 # (unix port) the classifier's time and heap per prediction (bench-classifier).
 # BOARD=cortex-m0|cortex-m7|rv32imc: instructions per token on that emulated board.
 # Both: the cost of learning on the board (scripts/bench_learn.py: per add, per search).
+# Then docs/instructions_per_token.png is drawn from the CSV (needs matplotlib: the [plot] extra).
 bench: venv
-ifneq ($(BOARD),)
-	$(BIN)/python scripts/bench_board.py --board $(BOARD)
-	$(BIN)/python scripts/bench_learn.py --board $(BOARD)
-else
-	$(BIN)/python scripts/bench.py --model $(MODEL) $(if $(PORT),--port $(PORT))
-	$(if $(PORT),,$(BIN)/python scripts/bench_classifier.py)
-	$(if $(PORT),,$(BIN)/python scripts/bench_learn.py --board unix)
-endif
+	$(BIN)/python -m host_tools bench --model $(MODEL) $(if $(PORT),--port $(PORT)) $(if $(BOARD),--board $(BOARD))
 
 # m2v.Index search latency and heap, 1,000 and 10,000 entries, unix port, buffer and file mode.
 .PHONY: bench-index

@@ -188,6 +188,47 @@ print('@@1')
 """
 
 
+def copy_file(port: str, local: Path, remote: str, log=print, every: float = 2.0) -> None:
+    """Copy ``local`` to ``:remote`` with mpremote's transport (what ``mpremote fs cp`` runs), logging progress.
+
+    A line with the bytes copied and the rate at most every ``every`` seconds and at
+    the end: a 720 KB model takes a minute or more over a UART. One retry on a
+    transport error, as :func:`mpremote` does (the copy rewrites the file from the start).
+    """
+    from mpremote.transport import TransportError
+    from mpremote.transport_serial import SerialTransport
+
+    data = local.read_bytes()
+    total = len(data)
+    for attempt in range(2):
+        t0 = last = time.monotonic()
+
+        def progress(done: int, _total: int, t0: float = t0) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if done < total and now - last < every:
+                return
+            last = now
+            rate = done / max(now - t0, 1e-6) / 1024
+            log(f"{remote}: {done:,} / {total:,} bytes ({100 * done // max(total, 1)} %), {rate:.1f} KiB/s")
+
+        try:
+            t = SerialTransport(port, baudrate=115200)
+        except Exception as e:  # mpremote raises TransportError, serial.SerialException, OSError
+            raise FlashError(f"cannot open {port}: {e}") from None
+        try:
+            t.enter_raw_repl(soft_reset=False)
+            t.fs_writefile(remote, data, progress_callback=progress)
+            t.exit_raw_repl()
+            return
+        except (TransportError, OSError) as e:
+            if attempt:
+                raise FlashError(f"copying {local} to :{remote} failed: {e}") from None
+            time.sleep(1.0)
+        finally:
+            t.close()
+
+
 def install_file(port: str, local: Path, final: str, check: str, log=print) -> None:
     """Copy ``local`` to ``:final`` so that an interrupted transfer never replaces a working file.
 
@@ -200,7 +241,7 @@ def install_file(port: str, local: Path, final: str, check: str, log=print) -> N
     tmp = final + ".tmp"
     board_exec(port, f"import os\ntry:\n    os.remove({tmp!r})\nexcept OSError:\n    pass\n")
     log(f"{final}: copying {local} ({len(data)} bytes) -> :{tmp}")
-    mpremote(port, "fs", "cp", str(local), ":" + tmp, timeout=1800)
+    copy_file(port, local, tmp, log)
     got = board_json(port, VERIFY.format(path=tmp, check=check), timeout=600)
     if got != want:
         raise FlashError(f"{final} on the board differs from the host (size, crc32): board {got}, host {want}")

@@ -12,6 +12,8 @@ where mpremote mip installs firmware_assets/package.json).
 
 from .model import Model
 
+__version__ = "0.1.0"  # the release (host_tools.__version__; tests/test_release.py)
+
 # "model.m2v" (relative to the working directory) serves the unix-port virtual
 # board (scripts/vboard.py), whose filesystem root is a host directory.
 DEFAULT_PATHS = ("/rom/model.m2v", "/model.m2v", "model.m2v")

@@ -84,10 +84,17 @@ class ClassMeans(_index.Index):
     def forget(self, label):
         # Remove the class label and its examples (Index.remove: a removal
         # slot, power-loss safe); return how many examples it had.
-        n = self.remove(label)
+        n = _index.Index.remove(self, label)
         if n:
             self._classes()
         return n
+
+    # the index's add and remove keep the classes up to date here
+    def add(self, item, label):
+        return self.learn(item, label)
+
+    def remove(self, label):
+        return self.forget(label)
 
     def _note(self, label):
         if label in self.classes:
@@ -103,7 +110,7 @@ class ClassMeans(_index.Index):
     def learn(self, item, label):
         # Add an example (a text or an int16 vector) of class label; return
         # its entry number. Index.add: appended and flushed, power-loss safe.
-        n = self.add(item, label)
+        n = _index.Index.add(self, item, label)
         self._note(label)
         c = self._cls[n]
         self._norms[c] = self._norm(c)
