@@ -285,6 +285,25 @@ def assemble(
     if threshold is not None and not (grow and -(1 << 31) <= threshold < 1 << 31):
         raise IndexFormatError("a threshold needs version 2 (grow) and an int32")
     center, v, mult, t = quantize(vectors, grow, center)
+    return layout(center, v, mult, t, labels, out_shift=out_shift, model_crc32=model_crc32, grow=grow,
+                  label_max=label_max, threshold=threshold)  # fmt: skip
+
+
+def layout(
+    center: np.ndarray,
+    v: np.ndarray,
+    mult: np.ndarray,
+    t: int,
+    labels: Sequence[str],
+    *,
+    out_shift: int,
+    model_crc32: int,
+    grow: bool,
+    label_max: int,
+    threshold: int | None,
+) -> bytes:
+    """Lay out an index file from quantised entries (:func:`quantize`'s ``center, v, mult, t``) and labels."""
+    n, d = v.shape
     uniq: dict[str, int] = {}
     ids = np.empty(n, dtype=np.int64)
     for i, lab in enumerate(labels):
@@ -568,6 +587,24 @@ class Index:
     def __len__(self) -> int:
         """Return the number of live entries (all but the removed ones and the removal slots)."""
         return int((~self.dead).sum())
+
+    def compact(self) -> bytes:
+        """Return this index without its removed entries: a version 2 file whose base holds the live entries.
+
+        The live records are copied as they are (same center, score shift and multipliers), so every
+        live entry scores as before; entry numbers change (the live ones, in order) and the file
+        shrinks by the removed entries and the removal slots. Write it over the old file with
+        ``host_tools.atomic.write_atomic`` and copy it to the board.
+        """
+        h = self.header
+        if h.version != VERSION_GROW:
+            raise IndexFormatError(f"an m2v index version {h.version} has no removed entries to compact")
+        live = np.flatnonzero(~self.dead)
+        return layout(
+            self.center.astype(np.int16), self.vectors[live].astype(np.int8), self.mults[live].astype(np.uint16),
+            h.score_shift, [self.label(int(i)) for i in live], out_shift=h.out_shift, model_crc32=h.model_crc32,
+            grow=True, label_max=h.label_max, threshold=h.threshold if h.flags & FLAG_THRESHOLD else None,
+        )  # fmt: skip
 
     def remove(self, label: str) -> int:
         """Remove every entry with ``label`` (a removal slot, as ``m2v.Index.remove``); return how many."""

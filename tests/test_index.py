@@ -228,3 +228,20 @@ def test_grow_cli_and_bounds(tmp_path, cli, model_bin, ref):
     assert hindex.Index(out, model=model_bin).search("porch light on", k=1) == idx.search("porch light on", k=1)
     with pytest.raises(ValueError, match="at most 40"):
         idx.add("x", "y" * 41)
+
+
+def test_compact_keeps_the_live_entries(tmp_path, ref, model_bin):
+    """Compaction drops removed entries and removal slots; every live entry keeps its score and label."""
+    out = tmp_path / "g.m2vi"
+    out.write_bytes(hindex.build_index(ref, [(t.split()[0], t) for t in TEXTS], grow=True))
+    idx = hindex.Index(out, model=model_bin)
+    idx.add("turn off the porch light", "porch")
+    idx.add("set the oven to 200 degrees", "oven")
+    assert idx.remove("turn") == 1 and idx.remove("porch") == 1
+    q = "switch off the lamp in the bedroom"
+    want = idx.search(q, k=10)
+    small = hindex.Index(idx.compact(), model=model_bin)
+    assert small.count == len(small) == len(idx) == 5 and small.header.count == 5
+    assert small.search(q, k=10) == want and len(out.read_bytes()) > len(idx.compact())
+    with pytest.raises(ValueError, match="no removed entries"):
+        hindex.Index(hindex.build_index(ref, [("a", "b")]), model=ref).compact()
