@@ -51,7 +51,8 @@ dist: venv
 
 # The C core of the package (device/native, a MicroPython native module) for each
 # architecture with a toolchain here, into firmware_assets/native/<arch>/_native.mpy
-# (committed; make dist puts it in the package). ARCH=xtensawin needs xtensa-esp32-elf-gcc.
+# (committed; make dist puts it in the package). ARCH=xtensawin: Debian's LLVM 22 (scripts/xtensa_cc.py),
+# or xtensa-esp32-elf-gcc where it is on PATH.
 .PHONY: native
 native: venv
 	$(BIN)/python scripts/build_native.py $(ARCH)

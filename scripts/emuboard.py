@@ -53,6 +53,8 @@ DEBIAN_PACKAGES = (
     "libnewlib-arm-none-eabi",
     "gcc-riscv64-unknown-elf",
     "picolibc-riscv64-unknown-elf",
+    "clang-22",  # the xtensawin C core (scripts/xtensa_cc.py): Debian's LLVM has the Xtensa target
+    "llvm-22",
 )
 log = logging.getLogger("emuboard")
 
@@ -150,13 +152,19 @@ def mpy_dir() -> Path:
 
 def ensure_tools(spec: BoardSpec) -> None:
     """Install the Debian packages a board needs when they are missing (as root), else raise ToolsMissing."""
-    missing = [t for t in (spec.qemu, *spec.tools) if shutil.which(t) is None]
+    extra = []
     if spec.asm == "rv32":
         gcc = shutil.which("riscv64-unknown-elf-gcc")
         if gcc:
             specs = subprocess.run([gcc, "--print-file-name=picolibc.specs"], capture_output=True, text=True)
             if specs.stdout.strip() == "picolibc.specs":
-                missing.append("picolibc")
+                extra.append("picolibc")
+    ensure_commands((spec.qemu, *spec.tools), extra)
+
+
+def ensure_commands(commands: tuple[str, ...], missing_too: list[str] | None = None) -> None:
+    """Install ``DEBIAN_PACKAGES`` (as root) when one of ``commands`` is not on PATH, else raise ToolsMissing."""
+    missing = [t for t in commands if shutil.which(t) is None] + list(missing_too or ())
     if not missing:
         return
     pkgs = " ".join(DEBIAN_PACKAGES)

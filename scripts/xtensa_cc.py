@@ -1,0 +1,191 @@
+"""A ``gcc`` for py/dynruntime.mk's xtensawin build made of Debian's LLVM 22 (clang-22, llvm-mc-22).
+
+    python scripts/xtensa_cc.py [gcc flags] -c SRC.c -o OBJ.o    # what the makefile's $(CROSS)gcc runs
+    python scripts/xtensa_cc.py -dumpmachine
+
+MicroPython's native-module linker (tools/mpy_ld.py) expects the object files of Espressif's
+``xtensa-esp32-elf-gcc``. scripts/build_native.py uses this instead when that compiler is not on
+PATH, and leaves the MicroPython tree as it is: what clang's output lacks is mended here.
+
+- Target: ``--target=xtensa`` with the core's options as target features (the front end refuses
+  ``-mcpu=esp32``), ``FEATURES``: the windowed ABI (``entry``/``callx8``/``retw``) and what both
+  the ESP32 (LX6) and the ESP32-S3 (LX7) have, less MUL32_HIGH (``mulsh``/``muluh``), which qemu's
+  ``de233_fpu`` core, where the tests run the code, lacks (clang uses it for division by constants).
+- ``-fpic`` is dropped (the backend refuses it; code reaches data through ``l32r`` literals
+  anyway, which mpy_ld.py turns into its GOT), and so are gcc-only flags (``GCC_ONLY``).
+  Builtins are off (``-ffreestanding``): a native module links no libc, and clang would otherwise
+  call ``memset`` for zeroing loops.
+- The C library headers MicroPython's headers include come from ``LIBC_HEADERS`` (declarations only).
+- ``clang -S`` then ``llvm-mc``: objects emitted directly leave literals in ``.text``; assembled,
+  they go to ``.literal`` as gcc's do. In the assembly: a ``.literal_position`` that follows data
+  is moved back into ``.text``; constant data holding pointers goes to ``.data.rel.ro`` (mpy_ld.py
+  relocates only that), and ``mpy_init`` is moved after the other functions (mpy_ld.py sizes its
+  entry jump from the offset of ``mpy_init``, which must not be 0).
+- In the object: relocations of ``.literal`` against a section symbol carry their addend in the
+  literal word and none in the relocation, as GNU as writes them (mpy_ld.py asserts a zero addend).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+LLVM = "22"
+FEATURES = ("windowed", "density", "mul32", "div32", "loop", "nsa", "minmax", "sext", "bool", "fp")
+GCC_ONLY = ("-fpic", "-fPIC", "-fno-tree-loop-distribute-patterns")
+MACHINE = "xtensa-esp32-elf"
+LIBC_HEADERS = {
+    "assert.h": "#define assert(e) ((void)0)\n",
+    "errno.h": "",
+    "string.h": (
+        "#include <stddef.h>\n"
+        "void *memcpy(void *, const void *, size_t);\n"
+        "void *memmove(void *, const void *, size_t);\n"
+        "void *memset(void *, int, size_t);\n"
+        "int memcmp(const void *, const void *, size_t);\n"
+        "size_t strlen(const char *);\n"
+        "int strcmp(const char *, const char *);\n"
+    ),
+}
+
+
+class ToolError(RuntimeError):
+    """A step of the compile failed (the message holds the tool's output)."""
+
+
+def tool(name: str) -> str:
+    """The LLVM 22 tool ``name`` (clang-22 on PATH, or llvm-22's own bin folder)."""
+    for cand in (f"{name}-{LLVM}", f"/usr/lib/llvm-{LLVM}/bin/{name}"):
+        found = shutil.which(cand)
+        if found:
+            return found
+    raise ToolError(f"{name}-{LLVM} not found: apt-get install clang-{LLVM} llvm-{LLVM}")
+
+
+def clang_flags(features: tuple[str, ...] = FEATURES) -> list[str]:
+    """clang's target and feature flags for the xtensawin code."""
+    flags = ["--target=xtensa"]
+    for f in features:
+        flags += ["-Xclang", "-target-feature", "-Xclang", f"+{f}"]
+    return flags
+
+
+def _run(cmd: list[str]) -> None:
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise ToolError(f"{' '.join(cmd)}\n{p.stdout}{p.stderr}")
+
+
+_FUNC = re.compile(r"^\t\.literal_position\n(?:\t\.literal .*\n)*(?:.*\n)*?.*# -- End function\n", re.M)
+
+
+_RODATA = re.compile(r'(\t\.section\t\.rodata(?:\.[\w.]+)?,"a",@progbits\n)((?:(?!\t\.section|\t\.text).*\n)*)')
+
+
+def fix_assembly(asm: str) -> str:
+    """clang's Xtensa assembly rearranged for mpy_ld.py (see the module docstring)."""
+    lines = asm.splitlines(keepends=True)
+    out: list[str] = []
+    section = ".text"
+    for ln in lines:
+        m = re.match(r"\t\.(text|data|bss)\b|\t\.section\t([^,\s]+)", ln)
+        if m:
+            section = m.group(1) and f".{m.group(1)}" or m.group(2)
+        if ln.startswith("\t.literal_position") and section != ".text":
+            out.append("\t.text\n")  # literals belong to the code that follows, not to the data before
+            section = ".text"
+        out.append(ln)
+    text = "".join(out)
+
+    # constant data with pointers (".long symbol") to .data.rel.ro, the section mpy_ld.py relocates
+    def relro(m: re.Match) -> str:
+        body = m.group(2)
+        if re.search(r"^\t\.long\t[A-Za-z_.]", body, re.M):
+            return m.group(1).replace(".rodata", ".data.rel.ro", 1).replace('"a"', '"aw"') + body
+        return m.group(0)
+
+    text = _RODATA.sub(relro, text)
+    # mpy_init last among the functions: mpy_ld.py's entry jump cannot have offset 0
+    init = [m for m in _FUNC.finditer(text) if re.search(r"^mpy_init:", m.group(0), re.M)]
+    if len(init) == 1:
+        m = init[0]
+        funcs = list(_FUNC.finditer(text))
+        last = funcs[-1]
+        if m.start() != last.start():
+            text = text[: m.start()] + text[m.end() : last.end()] + m.group(0) + text[last.end() :]
+    return text
+
+
+def fix_literal_addends(obj: Path) -> int:
+    """Move the addends of ``.rela.literal`` section-symbol relocations into the literal words; return how many."""
+    from elftools.elf.elffile import ELFFile
+
+    data = bytearray(obj.read_bytes())
+    moved = 0
+    with open(obj, "rb") as f:
+        elf = ELFFile(f)
+        symtab = elf.get_section_by_name(".symtab")
+        for rel in elf.iter_sections():
+            if rel.header.sh_type != "SHT_RELA" or not rel.name.startswith(".rela.literal"):
+                continue
+            target = elf.get_section(rel.header.sh_info)
+            for i, r in enumerate(rel.iter_relocations()):
+                sym = symtab.get_symbol(r["r_info_sym"])
+                if sym["st_info"]["type"] != "STT_SECTION" or r["r_addend"] == 0:
+                    continue
+                word = target.header.sh_offset + r["r_offset"]
+                (old,) = struct.unpack_from("<I", data, word)
+                struct.pack_into("<I", data, word, (old + r["r_addend"]) & 0xFFFFFFFF)
+                struct.pack_into("<i", data, rel.header.sh_offset + i * rel.header.sh_entsize + 8, 0)
+                moved += 1
+    obj.write_bytes(bytes(data))
+    return moved
+
+
+def compile_c(src: Path, obj: Path, cflags: list[str], features: tuple[str, ...] = FEATURES) -> None:
+    """Compile one C file to an object file mpy_ld.py links for xtensawin."""
+    with tempfile.TemporaryDirectory() as d:
+        inc = Path(d) / "include"
+        inc.mkdir()
+        for name, body in LIBC_HEADERS.items():
+            (inc / name).write_text(body)
+        asm, fixed = Path(d) / "out.s", Path(d) / "fixed.s"
+        flags = [f for f in cflags if f not in GCC_ONLY]
+        _run([tool("clang"), *clang_flags(features), "-ffreestanding", "-nostdlibinc", "-isystem", str(inc),
+              "-Wno-typedef-redefinition", *flags, "-S", "-o", str(asm), str(src)])  # fmt: skip
+        fixed.write_text(fix_assembly(asm.read_text()))
+        mattr = ",".join(f"+{f}" for f in features)
+        _run([tool("llvm-mc"), "-triple=xtensa", f"-mattr={mattr}", "-filetype=obj", "-o", str(obj), str(fixed)])
+    fix_literal_addends(obj)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """gcc's command line, as far as py/dynruntime.mk uses it."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["-dumpmachine"]:
+        print(MACHINE)
+        return 0
+    if "-c" not in args or "-o" not in args:
+        print(f"xtensa_cc: only '-c SRC -o OBJ' and -dumpmachine are supported: {args}", file=sys.stderr)
+        return 2
+    out = Path(args[args.index("-o") + 1])
+    rest = [a for i, a in enumerate(args) if a != "-c" and a != "-o" and (i == 0 or args[i - 1] != "-o")]
+    src = [a for a in rest if a.endswith((".c", ".S"))]
+    if len(src) != 1:
+        print(f"xtensa_cc: expected one source file: {args}", file=sys.stderr)
+        return 2
+    try:
+        compile_c(Path(src[0]), out, [a for a in rest if a != src[0]])
+    except ToolError as e:
+        print(f"xtensa_cc: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
