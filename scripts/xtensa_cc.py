@@ -37,7 +37,10 @@ from pathlib import Path
 
 LLVM = "22"
 FEATURES = ("windowed", "density", "mul32", "div32", "loop", "nsa", "minmax", "sext", "bool", "fp")
-GCC_ONLY = ("-fpic", "-fPIC", "-fno-tree-loop-distribute-patterns")
+# what the assembler also accepts: the special registers of start-up code (VECBASE, EXCSAVE1, CCOUNT, ...)
+SYSTEM_FEATURES = ("exception", "rvector", "interrupt", "highpriinterrupts", "timers1", "miscsr", "prid", "debug",
+                   "coprocessor", "s32c1i", "threadptr")  # fmt: skip
+GCC_ONLY = ("-fpic", "-fPIC", "-fno-tree-loop-distribute-patterns", "-fsingle-precision-constant")
 MACHINE = "xtensa-esp32-elf"
 LIBC_HEADERS = {
     "assert.h": "#define assert(e) ((void)0)\n",
@@ -87,9 +90,41 @@ _FUNC = re.compile(r"^\t\.literal_position\n(?:\t\.literal .*\n)*(?:.*\n)*?.*# -
 _RODATA = re.compile(r'(\t\.section\t\.rodata(?:\.[\w.]+)?,"a",@progbits\n)((?:(?!\t\.section|\t\.text).*\n)*)')
 
 
+def fix_varargs(lines: list[str]) -> list[str]:
+    """Mend LLVM 22's va_start for the windowed ABI (GCC's va_list: __va_stk, __va_reg, __va_ndx).
+
+    - It points __va_reg at the first saved variadic register while va_arg reads
+      ``__va_reg + __va_ndx - size`` with __va_ndx counting the named arguments too (as GCC's
+      va_list does): __va_reg must point at where a2 would be, ``__va_ndx`` bytes lower.
+    - It saves the argument register a7 after making a7 the frame pointer (``or a7, a1, a1``):
+      the store moves before that instruction, to the same address through a1.
+    """
+    out = list(lines)
+    for i in range(len(out) - 3):
+        m1 = re.fullmatch(r"\tmovi\t(a\d+), (\d+)\n", out[i])
+        m2 = re.fullmatch(r"\ts32i\t(a\d+), a7, (\d+)\n", out[i + 1])
+        m3 = re.fullmatch(r"\taddi\t(a\d+), a7, (-?\d+)\n", out[i + 2])
+        m4 = re.fullmatch(r"\ts32i\t(a\d+), a7, (\d+)\n", out[i + 3])
+        if not (m1 and m2 and m3 and m4 and m1.group(1) == m2.group(1) and m3.group(1) == m4.group(1)
+                and int(m4.group(2)) == int(m2.group(2)) - 4):  # fmt: skip
+            continue
+        out[i + 2] = f"\taddi\t{m3.group(1)}, a7, {int(m3.group(2)) - int(m1.group(2))}\n"
+        # this function's prologue: the frame pointer set up a few lines before the saved registers
+        fp = next((k for k in range(i - 1, max(i - 12, -1), -1) if out[k] == "\tor\ta7, a1, a1\n"), None)
+        if fp is None:
+            continue
+        for j in range(fp + 1, i):
+            m = re.fullmatch(r"\ts32i\ta7, a7, (\d+)\n", out[j])
+            if m:
+                out[j] = ""
+                out[fp] = f"\ts32i\ta7, a1, {m.group(1)}\n" + out[fp]
+                break
+    return out
+
+
 def fix_assembly(asm: str) -> str:
     """clang's Xtensa assembly rearranged for mpy_ld.py (see the module docstring)."""
-    lines = asm.splitlines(keepends=True)
+    lines = fix_varargs(asm.splitlines(keepends=True))
     out: list[str] = []
     section = ".text"
     for ln in lines:
@@ -148,38 +183,82 @@ def fix_literal_addends(obj: Path) -> int:
 
 
 def compile_c(src: Path, obj: Path, cflags: list[str], features: tuple[str, ...] = FEATURES) -> None:
-    """Compile one C file to an object file mpy_ld.py links for xtensawin."""
+    """Compile one C (or preprocessed assembly, .S) file to an object file for xtensawin.
+
+    Without an ``-isystem`` of the caller's, the C library headers are ``LIBC_HEADERS``.
+    """
     with tempfile.TemporaryDirectory() as d:
-        inc = Path(d) / "include"
-        inc.mkdir()
-        for name, body in LIBC_HEADERS.items():
-            (inc / name).write_text(body)
-        asm, fixed = Path(d) / "out.s", Path(d) / "fixed.s"
         flags = [f for f in cflags if f not in GCC_ONLY]
-        _run([tool("clang"), *clang_flags(features), "-ffreestanding", "-nostdlibinc", "-isystem", str(inc),
-              "-Wno-typedef-redefinition", *flags, "-S", "-o", str(asm), str(src)])  # fmt: skip
-        fixed.write_text(fix_assembly(asm.read_text()))
-        mattr = ",".join(f"+{f}" for f in features)
+        if "-MD" in flags:  # the dependency file names the object, not the assembly in between
+            flags += ["-MT", str(obj)]
+        free = []  # the caller's C library (-isystem): its builtins may stay builtins
+        if "-isystem" not in flags:
+            free = ["-ffreestanding"]
+            inc = Path(d) / "include"
+            inc.mkdir()
+            for name, body in LIBC_HEADERS.items():
+                (inc / name).write_text(body)
+            flags = ["-nostdlibinc", "-isystem", str(inc), *flags]
+        asm, fixed = Path(d) / "out.s", Path(d) / "fixed.s"
+        if src.suffix in (".S", ".s"):
+            _run([tool("clang"), *clang_flags(features), *flags, "-E", "-P", "-x", "assembler-with-cpp",
+                  "-o", str(fixed), str(src)])  # fmt: skip
+        else:
+            _run([tool("clang"), *clang_flags(features), *free, "-Wno-typedef-redefinition", *flags,
+                  "-S", "-o", str(asm), str(src)])  # fmt: skip
+            fixed.write_text(fix_assembly(asm.read_text()))
+        mattr = ",".join(f"+{f}" for f in features + SYSTEM_FEATURES)
         _run([tool("llvm-mc"), "-triple=xtensa", f"-mattr={mattr}", "-filetype=obj", "-o", str(obj), str(fixed)])
     fix_literal_addends(obj)
 
 
+def link(args: list[str]) -> None:
+    """gcc's link line (objects, ``-T script``, ``-Wl,...``) run by GNU ld for Xtensa (binutils-xtensa-lx106).
+
+    Only objects of one link matter here, so the core the binutils are configured for does not:
+    clang calls through ``l32r``/``callx8``, so no relocation needs a windowed instruction decoded,
+    and relaxation (which would decode them) is off.
+    """
+    ld = shutil.which("xtensa-lx106-elf-ld")
+    if ld is None:
+        raise ToolError("xtensa-lx106-elf-ld not found: apt-get install binutils-xtensa-lx106")
+    cmd = [ld, "--no-relax"]
+    it = iter(args)
+    for a in it:
+        if a == "-o" or a == "-T":
+            cmd += [a, next(it)]
+        elif a.startswith("-Wl,"):
+            cmd += a[4:].split(",")
+        elif a.endswith((".o", ".a")) or a.startswith("-L") or a.startswith("-l"):
+            cmd.append(a)
+    _run(cmd)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """gcc's command line, as far as py/dynruntime.mk uses it."""
+    """gcc's command line, as far as py/dynruntime.mk and MicroPython's port makefiles use it."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["-dumpmachine"]:
         print(MACHINE)
         return 0
-    if "-c" not in args or "-o" not in args:
-        print(f"xtensa_cc: only '-c SRC -o OBJ' and -dumpmachine are supported: {args}", file=sys.stderr)
-        return 2
-    out = Path(args[args.index("-o") + 1])
-    rest = [a for i, a in enumerate(args) if a != "-c" and a != "-o" and (i == 0 or args[i - 1] != "-o")]
-    src = [a for a in rest if a.endswith((".c", ".S"))]
-    if len(src) != 1:
-        print(f"xtensa_cc: expected one source file: {args}", file=sys.stderr)
-        return 2
+    if args == ["-dumpversion"]:
+        print("12")
+        return 0
+    if any(a.startswith(("--print-file-name", "-print-file-name", "-print-libgcc")) for a in args):
+        print(args[-1].split("=", 1)[-1] if "=" in args[-1] else "")
+        return 0
     try:
+        if "-E" in args:  # the preprocessor (qstr extraction, dependencies)
+            p = subprocess.run([tool("clang"), *clang_flags(), *[a for a in args if a not in GCC_ONLY]])
+            return p.returncode
+        if "-c" not in args:
+            link(args)
+            return 0
+        out = Path(args[args.index("-o") + 1])
+        rest = [a for i, a in enumerate(args) if a != "-c" and a != "-o" and (i == 0 or args[i - 1] != "-o")]
+        src = [a for a in rest if a.endswith((".c", ".S", ".s"))]
+        if len(src) != 1:
+            print(f"xtensa_cc: expected one source file: {args}", file=sys.stderr)
+            return 2
         compile_c(Path(src[0]), out, [a for a in rest if a != src[0]])
     except ToolError as e:
         print(f"xtensa_cc: {e}", file=sys.stderr)

@@ -221,7 +221,7 @@ def test_architecture_read_from_board(board):
 
     value = int(board.exec("import sys\nprint(sys.implementation._mpy)").split()[-1])
     abi = mpy_arch.decode(value)
-    native = {"cortex-m0": "armv6m", "cortex-m7": "armv7emdp", "rv32imc": "rv32imc"}[board.name]
+    native = {"cortex-m0": "armv6m", "cortex-m7": "armv7emdp", "rv32imc": "rv32imc", "xtensa-lx7": "xtensawin"}[board.name]
     assert abi.arch == native and (abi.mpy_version, abi.sub_version) == (6, 3)
     assert mpy_arch.dist_arch(abi.arch) == emuboard.BOARDS[board.name].arch
     if board.name == "rv32imc":
