@@ -13,8 +13,7 @@ package.json that mip installs from:
 -march is always given: the viper cores (m2v/_tok_buf.py, _tok_file.py, _pool_viper.py, _rows.py)
 need native code for the target.
 Where firmware_assets/native/<arch>/_native.mpy exists (the committed C core,
-scripts/build_native.py), it goes into the package as m2v/_native.mpy, except for the
-architectures in ``UNPROVEN``.
+scripts/build_native.py), it goes into the package as m2v/_native.mpy.
 The root package.json (sources, compiled by the board on import) lists the same
 modules; tests/test_mip.py checks that it matches :func:`sources_package`.
 """
@@ -37,10 +36,6 @@ from mpy_arch import ARCHS  # noqa: E402  (the builds, also what make flash choo
 PKG = ROOT / "device" / "m2v"
 MANIFEST = ROOT / "device" / "manifest.py"
 NATIVE = ROOT / "firmware_assets" / "native"
-# Built and committed, but not put in the package: the xtensawin core loads on the emulated
-# LX7 board (boards/xtensa_lx7) but its functions' objects come out wrong there (type str), so
-# ESP32 boards keep the viper path until that is found.
-UNPROVEN = frozenset({"xtensawin"})
 
 
 def mpy_cross() -> list[str]:
@@ -114,7 +109,7 @@ def build(arch: str, out: Path, opt: int = 2) -> Path:
             shutil.rmtree(stage, ignore_errors=True)
             raise SystemExit(f"build_dist: mpy-cross failed for {src.name} ({arch}):\n{proc.stdout}{proc.stderr}")
     native = NATIVE / arch / "_native.mpy"  # the C core (scripts/build_native.py), where it is built for arch
-    if native.exists() and arch not in UNPROVEN:
+    if native.exists():
         shutil.copy(native, stage / "m2v" / native.name)
     files = sorted((stage / "m2v").glob("*.mpy"))
     urls = [[f"m2v/{p.name}", f"m2v/{p.name}"] for p in files]

@@ -22,7 +22,9 @@ PATH, and leaves the MicroPython tree as it is: what clang's output lacks is men
   relocates only that), and ``mpy_init`` is moved after the other functions (mpy_ld.py sizes its
   entry jump from the offset of ``mpy_init``, which must not be 0).
 - In the object: relocations of ``.literal`` against a section symbol carry their addend in the
-  literal word and none in the relocation, as GNU as writes them (mpy_ld.py asserts a zero addend).
+  literal word and none in the relocation, as GNU as writes them (mpy_ld.py asserts a zero addend);
+  relocated ``l32r`` instructions hold 0 in their offset field, as GNU as leaves it (LLVM: -1),
+  since mpy_ld.py adds to that field.
 """
 
 from __future__ import annotations
@@ -156,8 +158,16 @@ def fix_assembly(asm: str) -> str:
     return text
 
 
+R_XTENSA_SLOT0_OP = 20
+L32R_OP0 = 1  # op0 of l32r (RI16 format)
+
+
 def fix_literal_addends(obj: Path) -> int:
-    """Move the addends of ``.rela.literal`` section-symbol relocations into the literal words; return how many."""
+    """Move the addends of ``.rela.literal`` section-symbol relocations into the literal words; return how many.
+
+    And clear the offset field of every relocated ``l32r`` (LLVM leaves -1 there, GNU as 0): mpy_ld.py
+    adds the literal's distance to what the field holds.
+    """
     from elftools.elf.elffile import ELFFile
 
     data = bytearray(obj.read_bytes())
@@ -178,6 +188,14 @@ def fix_literal_addends(obj: Path) -> int:
                 struct.pack_into("<I", data, word, (old + r["r_addend"]) & 0xFFFFFFFF)
                 struct.pack_into("<i", data, rel.header.sh_offset + i * rel.header.sh_entsize + 8, 0)
                 moved += 1
+        for rel in elf.iter_sections():  # l32r: an in-place offset of 0, which mpy_ld.py adds its own to
+            if rel.header.sh_type != "SHT_RELA" or not rel.name.startswith(".rela.text"):
+                continue
+            target = elf.get_section(rel.header.sh_info)
+            for r in rel.iter_relocations():
+                at = target.header.sh_offset + r["r_offset"]
+                if r["r_info_type"] == R_XTENSA_SLOT0_OP and data[at] & 0xF == L32R_OP0:
+                    data[at + 1 : at + 3] = b"\0\0"
     obj.write_bytes(bytes(data))
     return moved
 

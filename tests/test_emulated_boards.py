@@ -38,8 +38,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import emuboard  # noqa: E402
 
 PROGRAMS = ROOT / "tests" / "device"
-# xtensa-lx7 runs its own, smaller set below (test_xtensa_lx7_viper_parity): the package there is viper
-BOARD_NAMES = [n for n in emuboard.BOARDS if n != "xtensa-lx7"]
+BOARD_NAMES = list(emuboard.BOARDS)
 TEXT_3K = ("The quick brown fox jumps over the lazy dog near the riverbank. " * 48)[:3000]
 
 
@@ -299,33 +298,3 @@ def test_everything_on_board(name, expected, report):
                 out = b.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "viper", f"/rom/data/{g}.jsonl")
                 compare(out, texts, want, f"{name} {g} {'rom' if mode == 'buf' else mode}/viper", report)
 
-
-# ------------------------------------------------- the emulated Xtensa LX7 (ESP32-S3's instruction set)
-
-
-def test_xtensa_lx7_viper_parity(expected, report):
-    """MicroPython built by the project for qemu's de233_fpu (boards/xtensa_lx7): the package's xtensawin
-    build (viper, as shipped for ESP32) gives the reference's token ids and vectors, ROMFS and file mode."""
-    need("xtensa-lx7")
-    texts = sample_texts()
-    image = emuboard.default_image("xtensawin", {"data/sample.jsonl": jsonl(texts)})
-    want = expected.crcs(texts)
-    with emuboard.Board("xtensa-lx7", image) as b:
-        for mode in ("buf", "file"):
-            out = b.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "viper", "/rom/data/sample.jsonl")
-            compare(out, texts, want, f"xtensa-lx7 parity {'rom' if mode == 'buf' else mode}/viper", report)
-            assert f"impl tok=viper pool=viper tables={mode}" in out
-
-
-@pytest.mark.xfail(strict=True, reason="the xtensawin C core's function objects come out as str on the board")
-def test_xtensa_lx7_native_core_loads(tmp_path):
-    """The committed xtensawin C core (not shipped, scripts/build_dist.py UNPROVEN) imported on the board:
-    its functions must be builtin functions. Fails today; strict, so a fix shows."""
-    need("xtensa-lx7")
-    pkg = tmp_path / "m2v"
-    pkg.mkdir()
-    image = emuboard.romfs_image({"lib/_native.mpy": ROOT / "firmware_assets" / "native" / "xtensawin" / "_native.mpy"},
-                                 None)  # fmt: skip
-    with emuboard.Board("xtensa-lx7", image) as b:
-        out = b.exec("import _native\nprint(type(_native.zero).__name__, type(_native.embed).__name__)")
-    assert out.split() == ["function", "function"], out
