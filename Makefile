@@ -62,7 +62,7 @@ freeze: venv
 	$(BIN)/python scripts/freeze_model.py $(MODEL) -o build/frozen/m2v_model.py
 
 # Virtual board: the unix port's REPL on a pty in build/vboard (prints the port).
-# BOARD=cortex-m0|cortex-m7|rv32imc: mpremote's REPL on that emulated board, package and model in /rom.
+# BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7: mpremote's REPL on that emulated board, package and model in /rom.
 vboard: venv
 ifneq ($(BOARD),)
 	$(BIN)/python scripts/emuboard.py repl --board $(BOARD)
@@ -91,7 +91,7 @@ demo: venv
 # Speed and heap on the unix port (PORT=...: on a board) next to model2vec on
 # CPython, same run; prints a table and appends to benchmarks/results.csv; then
 # (unix port) the classifier's time and heap per prediction (bench-classifier).
-# BOARD=cortex-m0|cortex-m7|rv32imc: instructions per token on that emulated board.
+# BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7: instructions per token on that emulated board.
 bench: venv
 ifneq ($(BOARD),)
 	$(BIN)/python scripts/bench_board.py --board $(BOARD)

@@ -1,4 +1,4 @@
-"""Emulated microcontrollers: MicroPython v1.28.0's qemu port as Cortex-M0, Cortex-M7 and RV32 boards.
+"""Emulated microcontrollers: MicroPython v1.28.0's qemu port as Cortex-M0, Cortex-M7, RV32 and Xtensa LX7 boards.
 
     python scripts/emuboard.py build [BOARD ...]          # firmware (cached in build/qemu/)
     python scripts/emuboard.py repl --board cortex-m0     # mpremote's REPL, the package and model in /rom
@@ -6,7 +6,10 @@
 
 Boards (``BOARDS``): ``cortex-m0`` is ports/qemu BOARD=MICROBIT (nRF51, armv6m: the RP2040's
 instruction set) with the Thumb native emitter switched on the way the rp2 port does it; ``cortex-m7``
-is BOARD=MPS2_AN500 (loads armv7emsp .mpy); ``rv32imc`` is BOARD=VIRT_RV32. The heap is a build
+is BOARD=MPS2_AN500 (loads armv7emsp .mpy); ``rv32imc`` is BOARD=VIRT_RV32; ``xtensa-lx7`` is the
+project's own board for the qemu port (boards/xtensa_lx7, BOARD_DIR=) on qemu-system-xtensa's sim
+machine with the de233_fpu core (loads xtensawin .mpy), compiled with LLVM 22 through
+scripts/xtensa_cc.py and linked with binutils-xtensa-lx106's ld. The heap is a build
 setting of the qemu port: ``HEAP_RP2040`` (192 KiB) and ``HEAP_ESP32`` (100 KiB) are the two sizes used.
 
 Files reach the board the way a ROMFS partition holds them: a ROMFS image (mpremote's builder,
@@ -58,6 +61,8 @@ DEBIAN_PACKAGES = (
     "binutils-xtensa-lx106",  # GNU ld for Xtensa objects (the xtensa-lx7 firmware),
     "picolibc-xtensa-lx106-elf",  # and C library headers for it
 )
+# the C library headers boards/xtensa_lx7/mpconfigboard.mk compiles against (picolibc-xtensa-lx106-elf)
+XTENSA_LIBC_INCLUDE = "/usr/lib/xtensa-lx106-elf/include"
 log = logging.getLogger("emuboard")
 
 
@@ -171,6 +176,8 @@ def mpy_dir() -> Path:
 def ensure_tools(spec: BoardSpec) -> None:
     """Install the Debian packages a board needs when they are missing (as root), else raise ToolsMissing."""
     extra = []
+    if spec.asm == "xtensa" and not Path(XTENSA_LIBC_INCLUDE, "stdlib.h").exists():
+        extra.append("picolibc-xtensa-lx106-elf")
     if spec.asm == "rv32":
         gcc = shutil.which("riscv64-unknown-elf-gcc")
         if gcc:
@@ -226,7 +233,7 @@ def firmware(board: str, heap: int = HEAP_RP2040) -> Path:
     sources = b""
     if spec.board_dir:  # the project's board: its files and the compiler shim are part of the key
         board_dir = ROOT / "boards" / spec.board_dir
-        args += [f"BOARD_DIR={board_dir}", f"M2V_XTENSA_CC={xtensa_shim()}"]
+        args += [f"BOARD_DIR={board_dir}", f"M2V_XTENSA_CC={xtensa_shim()}", f"M2V_XTENSA_LIBC={XTENSA_LIBC_INCLUDE}"]
         for f in sorted([*board_dir.rglob("*"), ROOT / "scripts" / "xtensa_cc.py"]):
             if f.is_file():
                 sources += f.read_bytes()
