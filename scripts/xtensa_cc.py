@@ -1,7 +1,12 @@
-"""A ``gcc`` for py/dynruntime.mk's xtensawin build made of Debian's LLVM 22 (clang-22, llvm-mc-22).
+"""A ``gcc`` for Xtensa (windowed ABI) made of Debian's LLVM 22 (clang-22, llvm-mc-22).
 
     python scripts/xtensa_cc.py [gcc flags] -c SRC.c -o OBJ.o    # what the makefile's $(CROSS)gcc runs
+    python scripts/xtensa_cc.py [gcc flags] -E ...               # the preprocessor (clang)
+    python scripts/xtensa_cc.py -T LINKER.ld -o OUT.elf OBJ...   # a link: GNU ld (binutils-xtensa-lx106)
     python scripts/xtensa_cc.py -dumpmachine
+
+Two users: py/dynruntime.mk's xtensawin build of the C core (scripts/build_native.py), and
+MicroPython's qemu port building the emulated LX7 board (boards/xtensa_lx7, scripts/emuboard.py).
 
 MicroPython's native-module linker (tools/mpy_ld.py) expects the object files of Espressif's
 ``xtensa-esp32-elf-gcc``. scripts/build_native.py uses this instead when that compiler is not on
@@ -21,6 +26,8 @@ PATH, and leaves the MicroPython tree as it is: what clang's output lacks is men
   is moved back into ``.text``; constant data holding pointers goes to ``.data.rel.ro`` (mpy_ld.py
   relocates only that), and ``mpy_init`` is moved after the other functions (mpy_ld.py sizes its
   entry jump from the offset of ``mpy_init``, which must not be 0).
+- clang's ``va_start`` is mended (``fix_varargs``): without it every ``mp_printf`` of the
+  board's firmware printed garbage for ``%c`` and ``%q``.
 - In the object: relocations of ``.literal`` against a section symbol carry their addend in the
   literal word and none in the relocation, as GNU as writes them (mpy_ld.py asserts a zero addend);
   relocated ``l32r`` instructions hold 0 in their offset field, as GNU as leaves it (LLVM: -1),
