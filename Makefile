@@ -53,7 +53,8 @@ dist: venv
 
 # The C core of the package (device/native, a MicroPython native module) for each
 # architecture with a toolchain here, into firmware_assets/native/<arch>/_native.mpy
-# (committed; make dist puts it in the package). ARCH=xtensawin needs xtensa-esp32-elf-gcc.
+# (committed; make dist puts it in the package). ARCH=xtensawin: Debian's LLVM 22 (scripts/xtensa_cc.py),
+# or xtensa-esp32-elf-gcc where it is on PATH.
 .PHONY: native
 native: venv
 	$(BIN)/python scripts/build_native.py $(ARCH)
@@ -63,7 +64,7 @@ freeze: venv
 	$(BIN)/python scripts/freeze_model.py $(MODEL) -o build/frozen/m2v_model.py
 
 # Virtual board: the unix port's REPL on a pty in build/vboard (prints the port).
-# BOARD=cortex-m0|cortex-m7|rv32imc: mpremote's REPL on that emulated board, package and model in /rom.
+# BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7: mpremote's REPL on that emulated board, package and model in /rom.
 vboard: venv
 ifneq ($(BOARD),)
 	$(BIN)/python scripts/emuboard.py repl --board $(BOARD)
@@ -92,7 +93,7 @@ demo: venv
 # Speed and heap on the unix port (PORT=...: on a board) next to model2vec on
 # CPython, same run; prints a table and appends to benchmarks/results.csv; then
 # (unix port) the classifier's time and heap per prediction (bench-classifier).
-# BOARD=cortex-m0|cortex-m7|rv32imc: instructions per token on that emulated board.
+# BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7: instructions per token on that emulated board.
 # Both: the cost of learning on the board (scripts/bench_learn.py: per add, per search).
 # Then docs/instructions_per_token.png is drawn from the CSV (needs matplotlib: the [plot] extra).
 bench: venv

@@ -247,7 +247,7 @@ def parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--model", help="the .m2v model to time (default firmware_assets/model.m2v), e.g. --model x.m2v")
     b.add_argument("--port", help="time on this board instead of the unix port, e.g. --port /dev/ttyACM0")
-    b.add_argument("--board", choices=["cortex-m0", "cortex-m7", "rv32imc"],
+    b.add_argument("--board", choices=["cortex-m0", "cortex-m7", "rv32imc", "xtensa-lx7"],
                    help="instructions per token on this emulated board, e.g. --board cortex-m0")  # fmt: skip
     return p
 
