@@ -94,6 +94,7 @@ demo: venv
 # CPython, same run; prints a table and appends to benchmarks/results.csv; then
 # (unix port) the classifier's time and heap per prediction (bench-classifier).
 # BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7: instructions per token on that emulated board.
+# Both: the cost of learning on the board (scripts/bench_learn.py: per add, per search).
 # Then docs/instructions_per_token.png is drawn from the CSV (needs matplotlib: the [plot] extra).
 bench: venv
 	$(BIN)/python -m host_tools bench --model $(MODEL) $(if $(PORT),--port $(PORT)) $(if $(BOARD),--board $(BOARD))

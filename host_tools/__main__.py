@@ -106,12 +106,14 @@ def _bench(args: argparse.Namespace) -> int:
     py = [sys.executable]
     if args.board:
         runs = [py + [str(root / "scripts" / "bench_board.py"), "--board", args.board]]
+        runs.append(py + [str(root / "scripts" / "bench_learn.py"), "--board", args.board])  # per add, per search
     else:
         model = str(args.model or root / "firmware_assets" / "model.m2v")
         port = ["--port", args.port] if args.port else []
         runs = [py + [str(root / "scripts" / "bench.py"), "--model", model, *port]]
         if not args.port:
             runs.append(py + [str(root / "scripts" / "bench_classifier.py")])
+            runs.append(py + [str(root / "scripts" / "bench_learn.py"), "--board", "unix"])
     # then redraw docs/instructions_per_token.png from benchmarks/results.csv (needs the [plot] extra)
     runs.append(py + [str(root / "scripts" / "plot_bench.py")])
     for cmd in runs:
@@ -174,6 +176,8 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("model", type=Path, help="m2v model binary that embeds the texts, e.g. firmware_assets/model.m2v")
     x.add_argument("texts", type=Path, help="one text per line, or JSONL with label and text, e.g. intents.jsonl")
     x.add_argument("-o", "--output", type=Path, required=True, help="the index file to write, e.g. -o intents.m2vi")
+    x.add_argument("--grow", action="store_true", help="version 2: the board can append entries (m2v.Index.add)")
+    x.add_argument("--label-max", type=int, default=32, help="--grow: longest appended label, UTF-8 bytes (32)")
 
     k = sub.add_parser(
         "classifier",
@@ -270,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "index":
             from host_tools.index import write_index
 
-            write_index(args.model, args.texts, args.output)
+            grow = {"grow": True, "label_max": args.label_max} if args.grow else {}
+            write_index(args.model, args.texts, args.output, **grow)
         elif args.cmd == "classifier":
             if args.from_model2vec is None:
                 require("sklearn", "classifier", "training a classifier")

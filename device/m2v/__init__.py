@@ -72,3 +72,8 @@ def Index(*args, **kw):  # semantic search over an index file: m2v/index.py
 def Classifier(*args, **kw):  # text classification with a head trained on the host: m2v/classifier.py
     from .classifier import Classifier as _C
     return _C(*args, **kw)
+
+
+def ClassMeans(*args, **kw):  # a classifier that learns on the board: m2v/classmeans.py
+    from .classmeans import ClassMeans as _M
+    return _M(*args, **kw)

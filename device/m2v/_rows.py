@@ -66,7 +66,8 @@ class RowFile:
         return b
 
     def _header(self, fmt, magic, version):
-        # The header's fields, once magic and version are right.
+        # The header's fields, once magic and version (or one of a tuple of
+        # versions) are right.
         total = self._total = size_of(self._mv, self._f)
         w = self.WHAT
         if total < _HDR_SIZE:
@@ -74,8 +75,10 @@ class RowFile:
         h = struct.unpack_from(fmt, self._read(0, _HDR_SIZE), 0)
         if h[0] != magic:
             raise ValueError("not an m2v %s: bad magic" % w)
-        if h[1] != version:
-            raise ValueError("unsupported m2v %s version %d; this reader supports %d" % (w, h[1], version))
+        vs = version if isinstance(version, tuple) else (version,)
+        if h[1] not in vs:
+            raise ValueError("unsupported m2v %s version %d; this reader supports %s"
+                             % (w, h[1], ", ".join([str(v) for v in vs])))  # fmt: skip
         return h
 
     def _sized(self):

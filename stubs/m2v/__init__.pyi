@@ -14,6 +14,7 @@ from array import array
 from typing import Any, Final
 
 from .classifier import Classifier as _Classifier
+from .classmeans import ClassMeans as _ClassMeans
 from .index import Index as _Index
 from .model import Model as Model
 
@@ -45,3 +46,7 @@ def Index(path: Any, model: Model | None = None, mode: str | None = None, check_
 def Classifier(path: Any, model: Model | None = None, mode: str | None = None, check_crc: bool = True,
                buf_bytes: int = 1024) -> _Classifier:
     """Open a classifier file built by `m2v classifier` (m2v.classifier.Classifier)."""
+
+def ClassMeans(path: Any, model: Model | None = None, mode: str | None = None, check_crc: bool = True,
+               buf_bytes: int = 4096) -> _ClassMeans:
+    """Open a class-means file that learns on the board (m2v.classmeans.ClassMeans)."""
