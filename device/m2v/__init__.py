@@ -10,6 +10,7 @@ flash puts it there), else model.m2v in a lib folder of sys.path (/lib/model.m2v
 where mpremote mip installs firmware_assets/package.json).
 """
 
+from . import _lock
 from .model import Model
 
 # "model.m2v" (relative to the working directory) serves the unix-port virtual
@@ -38,10 +39,25 @@ def load(path=None, check_crc=True, mode=None, ram=None):
 
 
 def _model():
+    # The default model, loaded once: threads that ask for it first wait for
+    # one load (two loads would need twice the heap).
     global _default
     if _default is None:
-        _default = load()
+        _lock.enter(_first)
+        try:
+            if _default is None:
+                _default = load()
+        finally:
+            _lock.leave(_first)
     return _default
+
+
+class _First:  # the lock of the default model's first load (m2v/_lock.py)
+    _lk = _lock.new()
+    _owner = 0
+
+
+_first = _First()
 
 
 def embed(text):

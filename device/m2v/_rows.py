@@ -10,6 +10,8 @@ from array import array
 
 from micropython import const
 
+from ._lock import enter, leave, new
+
 _HDR_SIZE = const(64)
 
 
@@ -44,7 +46,11 @@ class RowFile:
     # messages) and defines _open(check_crc, buf_bytes), which reads the header
     # with _header, checks its own fields, then calls _sized and _sections.
     # It keeps _lo_off, _lb_off, _lb_size: the label offsets and bytes.
+    # Every public method holds the object's lock for its call (m2v/_lock.py:
+    # enter(self) ... finally leave(self)); _methods run under it.
     def __init__(self, path, model, mode, check_crc, buf_bytes):
+        self._lk = new()
+        self._owner = 0
         self.model = model
         self._mv, self._f = open_src(path, mode)
         try:
@@ -103,10 +109,22 @@ class RowFile:
             raise self._bad("label offsets")
         return str(bytes(self._read(self._lb_off + o[0], o[1] - o[0])), "utf-8")
 
+    def label(self, i):
+        # The label of entry (index) or class (classifier) i.
+        enter(self)
+        try:
+            return self._label(i)
+        finally:
+            leave(self)
+
     def close(self):
-        if self._f:
-            self._f.close()
-            self._f = None
+        enter(self)
+        try:
+            if self._f:
+                self._f.close()
+                self._f = None
+        finally:
+            leave(self)
 
 
 def query_into(q, query, model, model_crc, l1_max, what):

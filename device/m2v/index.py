@@ -14,6 +14,7 @@ from array import array
 from micropython import const
 
 from . import _rows
+from ._lock import enter, leave
 
 _MAGIC = b"M2VI"
 _VERSION = const(1)
@@ -95,6 +96,13 @@ class Index(_rows.RowFile):
 
     def search_ids(self, query, k=5):
         # The k best (score, entry) pairs, best first; equal scores: lower entry first.
+        enter(self)
+        try:
+            return self._search_ids(query, k)
+        finally:
+            leave(self)
+
+    def _search_ids(self, query, k):
         if k < 1:
             raise ValueError("k must be at least 1")
         bias = self._query(query)
@@ -146,9 +154,13 @@ class Index(_rows.RowFile):
 
     def search(self, query, k=5):
         # The k best (score, label) pairs, best first; equal scores: lower entry first.
-        return [(s, self.label(i)) for s, i in self.search_ids(query, k)]
+        enter(self)
+        try:
+            return [(s, self._label(i)) for s, i in self._search_ids(query, k)]
+        finally:
+            leave(self)
 
-    def label(self, i):
+    def _label(self, i):
         if not 0 <= i < self.count:
             raise IndexError("entry out of range")
         ib = self._id_bytes

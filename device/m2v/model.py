@@ -9,6 +9,8 @@ from array import array
 
 from micropython import const
 
+from ._lock import enter, leave, new
+
 _PKG = __name__[:-6]  # "m2v"
 
 # the page cache of file mode: pages of 2**PS bytes (the one definition;
@@ -67,6 +69,8 @@ class Model:
         # mode): heap bytes the model may spend on copies of the tokenizer's
         # tables; when they fit (self.ram_need), they are read into RAM; None:
         # what the heap can spare (m2v.load).
+        self._lk = new()  # one call at a time (m2v/_lock.py, docs/THREADS.md)
+        self._owner = 0
         from . import _load
 
         try:
@@ -114,15 +118,26 @@ class Model:
             # out of its section, or bad UTF-8 in a NORM_POOL string
             raise ValueError("corrupt m2v model: table index out of range or bad UTF-8") from None
 
-    # ---- API
+    # ---- API: each call holds the model's lock (m2v/_lock.py)
     def tokenize(self, text):
         # Token ids, model2vec semantics: truncated to max_length, [UNK] dropped.
         ids = []
-        self._run(text, ids)  # a list as the sink: the tokenizer appends the ids
+        enter(self)
+        try:
+            self._run(text, ids)  # a list as the sink: the tokenizer appends the ids
+        finally:
+            leave(self)
         return ids
 
     def embed_into(self, text, out):
         # Write the Q14 unit vector for text into out (array('h') of length dims).
+        enter(self)
+        try:
+            return self._embed_into(text, out)
+        finally:
+            leave(self)
+
+    def _embed_into(self, text, out):
         # A buffer model with the native core runs the whole embed in one C call
         # (tok.fast): this method's and tok.run()'s Python cost more than the C does
         # per text. It returns 1 (done), 0 (not started: the checks below raise) or
@@ -157,7 +172,11 @@ class Model:
 
     def close(self):
         # Close the model's file (file mode); the model is unusable afterwards.
-        pc = self.cache
-        if pc:
-            pc.file.close()
-            self.cache = None
+        enter(self)
+        try:
+            pc = self.cache
+            if pc:
+                pc.file.close()
+                self.cache = None
+        finally:
+            leave(self)
