@@ -12,7 +12,8 @@
 # returned (a micropython.schedule or interrupt callback that runs between
 # two bytecodes of the call) raises RuntimeError, as waiting would hang.
 # Without _thread, only such a re-entry can overlap a call: a flag catches it.
-# The cost is per call, never per token.
+# close() waits for the call in progress; a call after it raises ValueError
+# (o._closed). The cost is per call, never per token.
 try:
     from _thread import allocate_lock, get_ident
 except ImportError:  # a port without threads
@@ -29,18 +30,36 @@ def _busy():
 
 
 def enter(o):
-    # Take o's lock (o._lk, o._owner); return with it held, or raise RuntimeError.
+    # Take o's lock (o._lk, o._owner, o._closed); return with it held, or
+    # raise RuntimeError (a re-entry) or ValueError (o is closed).
     lk = o._lk
     if lk is None:
         if o._owner:
             raise _busy()
         o._owner = 1
+    else:
+        if not lk.acquire(0):
+            if o._owner == get_ident():
+                raise _busy()
+            lk.acquire()
+        o._owner = get_ident()
+    if o._closed:
+        leave(o)
+        raise ValueError("m2v object is closed")
+
+
+def close(o, f):
+    # o.close(): f() closes o's file under o's lock, once; after it (when it
+    # returns true: a buffer has nothing to close) calls on o raise ValueError.
+    try:
+        enter(o)
+    except ValueError:  # closed already
         return
-    if not lk.acquire(0):
-        if o._owner == get_ident():
-            raise _busy()
-        lk.acquire()
-    o._owner = get_ident()
+    try:
+        if f():
+            o._closed = 1
+    finally:
+        leave(o)
 
 
 def leave(o):

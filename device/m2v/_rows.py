@@ -10,7 +10,7 @@ from array import array
 
 from micropython import const
 
-from ._lock import enter, leave, new
+from ._lock import close, enter, leave, new
 
 _HDR_SIZE = const(64)
 
@@ -50,7 +50,7 @@ class RowFile:
     # enter(self) ... finally leave(self)); _methods run under it.
     def __init__(self, path, model, mode, check_crc, buf_bytes):
         self._lk = new()
-        self._owner = 0
+        self._owner = self._closed = 0
         self.model = model
         self._mv, self._f = open_src(path, mode)
         try:
@@ -118,13 +118,14 @@ class RowFile:
             leave(self)
 
     def close(self):
-        enter(self)
-        try:
-            if self._f:
-                self._f.close()
-                self._f = None
-        finally:
-            leave(self)
+        # Close the file (file mode); calls afterwards raise ValueError.
+        close(self, self._close)
+
+    def _close(self):
+        if self._f:
+            self._f.close()
+            self._f = None
+            return True
 
 
 def query_into(q, query, model, model_crc, l1_max, what):

@@ -9,7 +9,7 @@ from array import array
 
 from micropython import const
 
-from ._lock import enter, leave, new
+from ._lock import close, enter, leave, new
 
 _PKG = __name__[:-6]  # "m2v"
 
@@ -70,7 +70,7 @@ class Model:
         # tables; when they fit (self.ram_need), they are read into RAM; None:
         # what the heap can spare (m2v.load).
         self._lk = new()  # one call at a time (m2v/_lock.py, docs/THREADS.md)
-        self._owner = 0
+        self._owner = self._closed = 0
         from . import _load
 
         try:
@@ -171,12 +171,12 @@ class Model:
         return self.embed_into(text, array("h", bytes(2 * self.dims)))
 
     def close(self):
-        # Close the model's file (file mode); the model is unusable afterwards.
-        enter(self)
-        try:
-            pc = self.cache
-            if pc:
-                pc.file.close()
-                self.cache = None
-        finally:
-            leave(self)
+        # Close the model's file (file mode); calls afterwards raise ValueError.
+        close(self, self._close)
+
+    def _close(self):
+        pc = self.cache
+        if pc:
+            pc.file.close()
+            self.cache = None
+            return True

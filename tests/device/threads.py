@@ -1,6 +1,6 @@
 # Threads sharing one model, one index and one classifier, on the unix port
 # (its _thread has no GIL, like the RP2040's second core). Usage:
-#   micropython threads.py DEVICE_DIR MODE IMPL MODEL INDEX CLF TEXTS THREADS ROUNDS [SEED]
+#   micropython threads.py DEVICE_DIR MODE IMPL MODEL INDEX CLF TEXTS THREADS ROUNDS [SEED [OWN]]
 # MODE: file or buf; IMPL: native, viper or py (m2v.tok.use and m2v.pool.use,
 # and the scan of the index and classifier: viper, or py for py). Every text
 # of TEXTS (one JSON string per line) is first embedded, searched (k=3) and
@@ -10,7 +10,8 @@
 # one computed alone. Output lines: "ok N" (results checked equal), "bad N"
 # with the first few differences, "exc N" with the exception kinds, and
 # "impl=..." (what the last embed ran); "hang" if the threads did not finish
-# in the time allowed.
+# in the time allowed. OWN=own: every thread gets objects of its own (several
+# objects, one per thread) instead of sharing the first ones.
 import _thread
 import json
 import sys
@@ -19,6 +20,7 @@ import time
 dev, mode, impl, model_p, index_p, clf_p, texts_p = sys.argv[1:8]
 n_threads, rounds = int(sys.argv[8]), int(sys.argv[9])
 seed = int(sys.argv[10]) if len(sys.argv) > 10 else 1
+own = len(sys.argv) > 11 and sys.argv[11] == "own"
 sys.path.insert(0, dev)
 import m2v
 import m2v.classifier
@@ -30,9 +32,15 @@ m2v.tok.use(impl)
 m2v.pool.use(impl)
 m2v.index.use("py" if impl == "py" else "viper")
 
-model = m2v.load(model_p, mode=mode, ram=0 if mode == "file" else None)
-idx = m2v.Index(index_p, model=model, mode=mode)
-clf = m2v.Classifier(clf_p, model=model, mode=mode)
+
+
+def objects():
+    m = m2v.load(model_p, mode=mode, ram=0 if mode == "file" else None)
+    return m, m2v.Index(index_p, model=m, mode=mode), m2v.Classifier(clf_p, model=m, mode=mode)
+
+
+model, idx, clf = objs = objects()
+mine = [objects() if own and t else objs for t in range(n_threads)]
 with open(texts_p) as f:
     texts = [json.loads(line) for line in f if line.strip()]
 
@@ -47,6 +55,7 @@ guard = _thread.allocate_lock()  # the harness's own counters
 
 
 def worker(tid):
+    model, idx, clf = mine[tid]
     ok = 0
     bad = []
     exc = {}
