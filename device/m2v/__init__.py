@@ -54,7 +54,7 @@ def _model():
 
 class _First:  # the lock of the default model's first load (m2v/_lock.py)
     _lk = _lock.new()
-    _owner = _closed = 0
+    _owner = 0
 
 
 _first = _First()

@@ -50,7 +50,7 @@ class RowFile:
     # enter(self) ... finally leave(self)); _methods run under it.
     def __init__(self, path, model, mode, check_crc, buf_bytes):
         self._lk = new()
-        self._owner = self._closed = 0
+        self._owner = 0
         self.model = model
         self._mv, self._f = open_src(path, mode)
         try:

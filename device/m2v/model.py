@@ -9,7 +9,7 @@ from array import array
 
 from micropython import const
 
-from ._lock import close, enter, leave, new
+from ._lock import close, enter, get_ident, leave, new, refuse, wait
 
 _PKG = __name__[:-6]  # "m2v"
 
@@ -70,7 +70,7 @@ class Model:
         # tables; when they fit (self.ram_need), they are read into RAM; None:
         # what the heap can spare (m2v.load).
         self._lk = new()  # one call at a time (m2v/_lock.py, docs/THREADS.md)
-        self._owner = self._closed = 0
+        self._owner = 0
         from . import _load
 
         try:
@@ -131,41 +131,52 @@ class Model:
 
     def embed_into(self, text, out):
         # Write the Q14 unit vector for text into out (array('h') of length dims).
-        enter(self)
+        # The model's lock (m2v/_lock.py's enter and leave, written out: a
+        # call to them costs 4% of an embed on a Cortex-M0)
+        lk = self._lk
+        if lk is None:
+            if self._owner:
+                refuse(self, None)
+            self._owner = 1
+        else:
+            if not lk.acquire(0):
+                wait(self, lk)
+            if self._owner:
+                refuse(self, lk)
+            self._owner = get_ident()
         try:
-            return self._embed_into(text, out)
+            # A buffer model with the native core runs the whole embed in one C call
+            # (tok.fast): this method's and tok.run()'s Python cost more than the C does
+            # per text. It returns 1 (done), 0 (not started: the checks below raise) or
+            # 2 (stopped where tok.run goes on: an added token, a STR or HANGUL code point).
+            f = tok.fast
+            r = 0
+            t = self.tok
+            if f and t.bufs:  # the tokenizer's tables are buffers (in file mode: in RAM)
+                if f is True:
+                    f = tok.get_fast()
+                r = f(t.T, t.c, text, out)
+                if r == 1:
+                    imp = self.impl
+                    imp["tok"] = imp["pool"] = imp["loop"] = "native"
+                    return out
+            d = self.dims
+            if len(out) != d:
+                raise ValueError("out must have %d elements" % d)
+            acc = self.acc
+            p = tok.pool
+            if not r:
+                p.zero(acc, d)
+            self._run(text, self, r == 2)  # 2: acc, c and OUT hold the C core's state
+            p.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
+            imp = self.impl
+            imp["pool"] = p.IMPL
+            imp["loop"] = "native+py" if r else "py"  # r is 2 here: the C call handed over to tok.run
+            return out
         finally:
-            leave(self)
-
-    def _embed_into(self, text, out):
-        # A buffer model with the native core runs the whole embed in one C call
-        # (tok.fast): this method's and tok.run()'s Python cost more than the C does
-        # per text. It returns 1 (done), 0 (not started: the checks below raise) or
-        # 2 (stopped where tok.run goes on: an added token, a STR or HANGUL code point).
-        f = tok.fast
-        r = 0
-        t = self.tok
-        if f and t.bufs:  # the tokenizer's tables are buffers (in file mode: in RAM)
-            if f is True:
-                f = tok.get_fast()
-            r = f(t.T, t.c, text, out)
-            if r == 1:
-                imp = self.impl
-                imp["tok"] = imp["pool"] = imp["loop"] = "native"
-                return out
-        d = self.dims
-        if len(out) != d:
-            raise ValueError("out must have %d elements" % d)
-        acc = self.acc
-        p = tok.pool
-        if not r:
-            p.zero(acc, d)
-        self._run(text, self, r == 2)  # 2: acc, c and OUT hold the C core's state
-        p.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
-        imp = self.impl
-        imp["pool"] = p.IMPL
-        imp["loop"] = "native+py" if r else "py"  # r is 2 here: the C call handed over to tok.run
-        return out
+            self._owner = 0
+            if lk is not None:
+                lk.release()
 
     def embed(self, text):
         return self.embed_into(text, array("h", bytes(2 * self.dims)))
