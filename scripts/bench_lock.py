@@ -58,35 +58,35 @@ for t in TEXTS:
 class G:
     # Model.embed_into's guard as written there, around an empty body; bare: the empty body alone
     def __init__(self):
-        self._lk = L.new()
-        self._owner = 0
+        self._guard = L.Guard()
 
     def guarded(self, text, out):
-        lk = self._lk
+        g = self._guard
+        lk = g.lk
         if lk is None:
-            if self._owner:
-                refuse(self, None)
-            self._owner = 1
+            if g.owner:
+                refuse(g)
+            g.owner = 1
         else:
             if not lk.acquire(0):
-                wait(self, lk)
-            if self._owner:
-                refuse(self, lk)
-            self._owner = get_ident()
+                wait(g, lk)
+            if g.owner:
+                refuse(g)
+            g.owner = get_ident()
         try:
             return out
         finally:
-            self._owner = 0
+            g.owner = 0
             if lk is not None:
                 lk.release()
 
     def functions(self, text, out):
         # enter() and leave() called (Model.tokenize, the Index and the Classifier)
-        L.enter(self)
+        L.enter(self._guard)
         try:
             return out
         finally:
-            L.leave(self)
+            L.leave(self._guard)
 
     def bare(self, text, out):
         return out
@@ -109,7 +109,7 @@ def run(f, texts, n=1):
 g = G()
 N = 2000
 one = TEXTS[:1]
-print("@@" + json.dumps({"thread": thr, "lock": m._lk is not None, "texts": len(TEXTS), "tokens": tokens,
+print("@@" + json.dumps({"thread": thr, "lock": m._guard.lk is not None, "texts": len(TEXTS), "tokens": tokens,
                          "embed_us": run(m.embed_into, TEXTS), "guard_n": N,
                          "guard_us": run(g.guarded, one, N) - run(g.bare, one, N),
                          "functions_us": run(g.functions, one, N) - run(g.bare, one, N),

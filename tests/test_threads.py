@@ -118,7 +118,7 @@ class Back:
 m = None
 fm = Back(open(MODEL, "rb"), lambda: m.embed("again"))
 m = m2v.load(fm, mode="file", ram=0)
-print("lock", m._lk is not None)
+print("lock", m._guard.lk is not None)
 t = "turn the kitchen lights on"
 alone = m.embed(t)
 fm.armed = True

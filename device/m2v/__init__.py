@@ -52,12 +52,7 @@ def _model():
     return _default
 
 
-class _First:  # the lock of the default model's first load (m2v/_lock.py)
-    _lk = _lock.new()
-    _owner = 0
-
-
-_first = _First()
+_first = _lock.Guard()  # the lock of the default model's first load
 
 
 def embed(text):

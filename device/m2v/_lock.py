@@ -2,16 +2,16 @@
 # Their state (the tokenizer's c and OUT, the accumulator, the page cache,
 # the file position, the query and score buffers) is per object and a call
 # rewrites it, so one call at a time may run on an object. Each public entry
-# point holds the object's lock for the whole call: enter(o) ... finally
-# leave(o) (Model.embed_into writes them out: a Python call costs about
+# point holds the object's lock for the whole call: enter(o._guard) ...
+# finally leave(o._guard) (Model.embed_into writes them out: a Python call costs about
 # 1,000 instructions on a Cortex-M0); private methods (_name) run under it
 # and never take it again. Lock order: an Index or a Classifier, then its
 # model (search and predict embed the query); a model calls out to nothing,
 # so no cycle can form.
 #
-# o._lk: a _thread lock, or None on a port without _thread; o._owner: 0 (no
-# call), the get_ident() of the thread in a call (1 without _thread), or
-# _CLOSED. With _thread, a call on an object another thread is in waits for
+# o._guard (a Guard): lk, a _thread lock, or None on a port without _thread;
+# owner: 0 (no call), the get_ident() of the thread in a call (1 without
+# _thread), or _CLOSED. With _thread, a call on an object another thread is in waits for
 # it; the same thread entering an object again before its call returned (a
 # micropython.schedule or interrupt callback that runs between two bytecodes
 # of the call) raises RuntimeError, as waiting would hang. Without _thread,
@@ -26,62 +26,66 @@ except ImportError:  # a port without threads
     allocate_lock = get_ident = None
 
 _CLOSED = const(-1)
+_REENTRY = "m2v object re-entered by a callback while in use in this thread"
 
 
-def new():
-    # An object's lock: None where the port has no _thread.
-    return allocate_lock() if allocate_lock else None
+class Guard:
+    # An object's lock state, in one attribute of the object (o._guard): a
+    # Model's instance dict is near full, and two more entries made every
+    # method lookup on it (a miss there) 2,300 instructions slower on a Cortex-M0.
+    def __init__(self):
+        self.lk = allocate_lock() if allocate_lock else None
+        self.owner = 0
 
 
-def enter(o):
-    # Take o's lock; return with it held, or raise RuntimeError (a re-entry) or ValueError (o is closed).
-    lk = o._lk
+def enter(g):
+    # Take guard g; return with it held, or raise RuntimeError (a re-entry) or ValueError (closed).
+    lk = g.lk
     if lk is None:
-        if o._owner:
-            refuse(o, None)
-        o._owner = 1
+        if g.owner:
+            refuse(g)
+        g.owner = 1
     else:
         if not lk.acquire(0):
-            wait(o, lk)
-        if o._owner:
-            refuse(o, lk)
-        o._owner = get_ident()
+            wait(g, lk)
+        if g.owner:
+            refuse(g)
+        g.owner = get_ident()
 
 
-def wait(o, lk):
+def wait(g, lk):
     # lk is held: by another thread (wait for its call to end) or by this one (a re-entry: raise).
-    if o._owner == get_ident():
-        raise RuntimeError("m2v object re-entered by a callback while in use in this thread")
+    if g.owner == get_ident():
+        raise RuntimeError(_REENTRY)
     lk.acquire()
 
 
-def refuse(o, lk):
-    # o._owner was set on entry: o is closed, or (no _thread) a call on it is in progress.
-    if lk is not None:
-        lk.release()
-    if o._owner == _CLOSED:
+def refuse(g):
+    # g.owner was set on entry: closed, or (no _thread) a call is in progress.
+    if g.lk is not None:
+        g.lk.release()
+    if g.owner == _CLOSED:
         raise ValueError("m2v object is closed")
-    raise RuntimeError("m2v object re-entered by a callback while in use in this thread")
+    raise RuntimeError(_REENTRY)
 
 
-def leave(o):
-    o._owner = 0
-    lk = o._lk
-    if lk is not None:
-        lk.release()
+def leave(g):
+    g.owner = 0
+    if g.lk is not None:
+        g.lk.release()
 
 
-def close(o, f):
-    # o.close(): f() closes o's file under o's lock, once; when it returns
+def close(g, f):
+    # o.close(): f() closes o's file under guard g, once; when it returns
     # true (a buffer has nothing to close), calls on o raise ValueError.
     try:
-        enter(o)
+        enter(g)
     except ValueError:  # closed already
         return
     shut = 0
     try:
         shut = f()
     finally:
-        o._owner = _CLOSED if shut else 0
-        if o._lk is not None:
-            o._lk.release()
+        g.owner = _CLOSED if shut else 0
+        if g.lk is not None:
+            g.lk.release()

@@ -10,7 +10,7 @@ from array import array
 
 from micropython import const
 
-from ._lock import close, enter, leave, new
+from ._lock import Guard, close, enter, leave
 
 _HDR_SIZE = const(64)
 
@@ -47,10 +47,9 @@ class RowFile:
     # with _header, checks its own fields, then calls _sized and _sections.
     # It keeps _lo_off, _lb_off, _lb_size: the label offsets and bytes.
     # Every public method holds the object's lock for its call (m2v/_lock.py:
-    # enter(self) ... finally leave(self)); _methods run under it.
+    # enter(self._guard) ... finally leave(self._guard)); _methods run under it.
     def __init__(self, path, model, mode, check_crc, buf_bytes):
-        self._lk = new()
-        self._owner = 0
+        self._guard = Guard()
         self.model = model
         self._mv, self._f = open_src(path, mode)
         try:
@@ -111,15 +110,15 @@ class RowFile:
 
     def label(self, i):
         # The label of entry (index) or class (classifier) i.
-        enter(self)
+        enter(self._guard)
         try:
             return self._label(i)
         finally:
-            leave(self)
+            leave(self._guard)
 
     def close(self):
         # Close the file (file mode); calls afterwards raise ValueError.
-        close(self, self._close)
+        close(self._guard, self._close)
 
     def _close(self):
         if self._f:

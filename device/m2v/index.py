@@ -96,11 +96,11 @@ class Index(_rows.RowFile):
 
     def search_ids(self, query, k=5):
         # The k best (score, entry) pairs, best first; equal scores: lower entry first.
-        enter(self)
+        enter(self._guard)
         try:
             return self._search_ids(query, k)
         finally:
-            leave(self)
+            leave(self._guard)
 
     def _search_ids(self, query, k):
         if k < 1:
@@ -154,11 +154,11 @@ class Index(_rows.RowFile):
 
     def search(self, query, k=5):
         # The k best (score, label) pairs, best first; equal scores: lower entry first.
-        enter(self)
+        enter(self._guard)
         try:
             return [(s, self._label(i)) for s, i in self._search_ids(query, k)]
         finally:
-            leave(self)
+            leave(self._guard)
 
     def _label(self, i):
         if not 0 <= i < self.count:

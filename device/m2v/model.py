@@ -9,7 +9,7 @@ from array import array
 
 from micropython import const
 
-from ._lock import close, enter, get_ident, leave, new, refuse, wait
+from ._lock import Guard, close, get_ident, refuse, wait
 
 _PKG = __name__[:-6]  # "m2v"
 
@@ -69,8 +69,7 @@ class Model:
         # mode): heap bytes the model may spend on copies of the tokenizer's
         # tables; when they fit (self.ram_need), they are read into RAM; None:
         # what the heap can spare (m2v.load).
-        self._lk = new()  # one call at a time (m2v/_lock.py, docs/THREADS.md)
-        self._owner = 0
+        self._guard = Guard()  # one call at a time (m2v/_lock.py, docs/THREADS.md)
         from . import _load
 
         try:
@@ -122,28 +121,42 @@ class Model:
     def tokenize(self, text):
         # Token ids, model2vec semantics: truncated to max_length, [UNK] dropped.
         ids = []
-        enter(self)
+        g = self._guard  # the lock written out, as in embed_into
+        lk = g.lk
+        if lk is None:
+            if g.owner:
+                refuse(g)
+            g.owner = 1
+        else:
+            if not lk.acquire(0):
+                wait(g, lk)
+            if g.owner:
+                refuse(g)
+            g.owner = get_ident()
         try:
             self._run(text, ids)  # a list as the sink: the tokenizer appends the ids
         finally:
-            leave(self)
+            g.owner = 0
+            if lk is not None:
+                lk.release()
         return ids
 
     def embed_into(self, text, out):
         # Write the Q14 unit vector for text into out (array('h') of length dims).
-        # The model's lock (m2v/_lock.py's enter and leave, written out: a
-        # call to them costs 4% of an embed on a Cortex-M0)
-        lk = self._lk
+        # The model's lock: m2v/_lock.py's enter and leave, written out (calls
+        # to them cost 2,800 instructions on a Cortex-M0, 2% of an embed)
+        g = self._guard
+        lk = g.lk
         if lk is None:
-            if self._owner:
-                refuse(self, None)
-            self._owner = 1
+            if g.owner:
+                refuse(g)
+            g.owner = 1
         else:
             if not lk.acquire(0):
-                wait(self, lk)
-            if self._owner:
-                refuse(self, lk)
-            self._owner = get_ident()
+                wait(g, lk)
+            if g.owner:
+                refuse(g)
+            g.owner = get_ident()
         try:
             # A buffer model with the native core runs the whole embed in one C call
             # (tok.fast): this method's and tok.run()'s Python cost more than the C does
@@ -174,7 +187,7 @@ class Model:
             imp["loop"] = "native+py" if r else "py"  # r is 2 here: the C call handed over to tok.run
             return out
         finally:
-            self._owner = 0
+            g.owner = 0
             if lk is not None:
                 lk.release()
 
@@ -183,7 +196,7 @@ class Model:
 
     def close(self):
         # Close the model's file (file mode); calls afterwards raise ValueError.
-        close(self, self._close)
+        close(self._guard, self._close)
 
     def _close(self):
         pc = self.cache
