@@ -1,4 +1,4 @@
-"""The cost of the per-object lock (m2v/_lock.py) that every public call of a Model, an Index and a Classifier takes.
+"""The cost of the per-object lock (m2v/model.py) that every public call of a Model, an Index and a Classifier takes.
 
     python scripts/bench_lock.py [--board cortex-m0] [--csv benchmarks/results.csv]
     make bench-lock
@@ -39,15 +39,15 @@ log = logging.getLogger("bench_lock")
 # TEXTS, MODE ("rom" or "file"), ROUNDS, NOLOCK are prepended.
 SNIPPET = r"""
 import gc, time, json
-import m2v, m2v._lock as L
+import m2v, m2v.model as L
 try:
     import _thread
     thr = 1
 except ImportError:
     thr = 0
 if NOLOCK:
-    L.allocate_lock = L.get_ident = None  # the path of a port without _thread
-from m2v._lock import get_ident, refuse, wait
+    L.allocate_lock = None  # the path of a port without _thread
+from m2v.model import get_ident, take
 m = m2v.load("/rom/model.m2v") if MODE == "rom" else m2v.load("/rom/model.m2v", mode="file", ram=0)
 out = m.embed("warm up")
 tokens = 0
@@ -58,26 +58,26 @@ for t in TEXTS:
 class G:
     # Model.embed_into's guard as written there, around an empty body; bare: the empty body alone
     def __init__(self):
-        self._guard = L.Guard()
+        self._guard = L.guard()
 
     def guarded(self, text, out):
         g = self._guard
-        lk = g.lk
-        if lk is None:
-            if g.owner:
-                refuse(g)
-            g.owner = 1
-        else:
+        lk = g[0]
+        if lk:
             if not lk.acquire(0):
-                wait(g, lk)
-            if g.owner:
-                refuse(g)
-            g.owner = get_ident()
+                take(g, 0)
+            elif g[1]:
+                take(g, 1)
+            g[1] = get_ident()
+        elif g[1]:
+            take(g, 1)
+        else:
+            g[1] = 1
         try:
             return out
         finally:
-            g.owner = 0
-            if lk is not None:
+            g[1] = 0
+            if lk:
                 lk.release()
 
     def functions(self, text, out):
@@ -109,7 +109,7 @@ def run(f, texts, n=1):
 g = G()
 N = 2000
 one = TEXTS[:1]
-print("@@" + json.dumps({"thread": thr, "lock": m._guard.lk is not None, "texts": len(TEXTS), "tokens": tokens,
+print("@@" + json.dumps({"thread": thr, "lock": m._guard[0] is not None, "texts": len(TEXTS), "tokens": tokens,
                          "embed_us": run(m.embed_into, TEXTS), "guard_n": N,
                          "guard_us": run(g.guarded, one, N) - run(g.bare, one, N),
                          "functions_us": run(g.functions, one, N) - run(g.bare, one, N),

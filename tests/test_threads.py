@@ -92,9 +92,9 @@ def test_threads_long(files, mode, impl, rounds):
 # runs in the middle of a call would; with _thread (NOLOCK=0) and with the
 # flag of ports without it (NOLOCK=1).
 REENTRY = r"""
-import m2v, m2v._lock
+import m2v, m2v.model
 if NOLOCK:
-    m2v._lock.allocate_lock = None
+    m2v.model.allocate_lock = None
 class Back:
     def __init__(s, f, call):
         s.f, s.call, s.armed, s.errs = f, call, False, []
@@ -118,7 +118,7 @@ class Back:
 m = None
 fm = Back(open(MODEL, "rb"), lambda: m.embed("again"))
 m = m2v.load(fm, mode="file", ram=0)
-print("lock", m._guard.lk is not None)
+print("lock", m._guard[0] is not None)
 t = "turn the kitchen lights on"
 alone = m.embed(t)
 fm.armed = True

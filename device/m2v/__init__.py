@@ -10,7 +10,6 @@ flash puts it there), else model.m2v in a lib folder of sys.path (/lib/model.m2v
 where mpremote mip installs firmware_assets/package.json).
 """
 
-from . import _lock
 from .model import Model
 
 # "model.m2v" (relative to the working directory) serves the unix-port virtual
@@ -39,20 +38,12 @@ def load(path=None, check_crc=True, mode=None, ram=None):
 
 
 def _model():
-    # The default model, loaded once: threads that ask for it first wait for
-    # one load (two loads would need twice the heap).
     global _default
     if _default is None:
-        _lock.enter(_first)
-        try:
-            if _default is None:
-                _default = load()
-        finally:
-            _lock.leave(_first)
+        m = load()  # loads run one at a time (m2v/model.py)
+        if _default is None:  # else another thread's load came first: keep one model
+            _default = m
     return _default
-
-
-_first = _lock.Guard()  # the lock of the default model's first load
 
 
 def embed(text):

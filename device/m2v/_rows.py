@@ -10,7 +10,7 @@ from array import array
 
 from micropython import const
 
-from ._lock import Guard, close, enter, leave
+from .model import enter, guard, leave
 
 _HDR_SIZE = const(64)
 
@@ -46,10 +46,10 @@ class RowFile:
     # messages) and defines _open(check_crc, buf_bytes), which reads the header
     # with _header, checks its own fields, then calls _sized and _sections.
     # It keeps _lo_off, _lb_off, _lb_size: the label offsets and bytes.
-    # Every public method holds the object's lock for its call (m2v/_lock.py:
+    # Every public method holds the object's lock for its call (m2v/model.py:
     # enter(self._guard) ... finally leave(self._guard)); _methods run under it.
     def __init__(self, path, model, mode, check_crc, buf_bytes):
-        self._guard = Guard()
+        self._guard = guard()
         self.model = model
         self._mv, self._f = open_src(path, mode)
         try:
@@ -117,14 +117,18 @@ class RowFile:
             leave(self._guard)
 
     def close(self):
-        # Close the file (file mode); calls afterwards raise ValueError.
-        close(self._guard, self._close)
-
-    def _close(self):
-        if self._f:
-            self._f.close()
+        # Close the file (file mode), after a call in progress; calls
+        # afterwards raise ValueError.
+        g = self._guard
+        try:
+            enter(g)
+        except ValueError:  # closed already
+            return
+        f = self._f
+        if f:
+            f.close()
             self._f = None
-            return True
+        leave(g, f)
 
 
 def query_into(q, query, model, model_crc, l1_max, what):

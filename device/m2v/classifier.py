@@ -17,7 +17,7 @@ from array import array
 from micropython import const
 
 from . import _rows
-from ._lock import enter, leave
+from .model import enter, leave
 
 _MAGIC = b"M2VC"
 _VERSION = const(1)
