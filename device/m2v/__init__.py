@@ -10,7 +10,7 @@ flash puts it there), else model.m2v in a lib folder of sys.path (/lib/model.m2v
 where mpremote mip installs firmware_assets/package.json).
 """
 
-from .model import Model
+from .model import _LOADING, Model, enter, leave
 
 # "model.m2v" (relative to the working directory) serves the unix-port virtual
 # board (scripts/vboard.py), whose filesystem root is a host directory.
@@ -34,15 +34,27 @@ def load(path=None, check_crc=True, mode=None, ram=None):
     # section table and sizes are still checked, but the contents of the
     # tables are trusted (a damaged table may give a wrong vector).
     # A corrupt, truncated or foreign file raises ValueError.
-    return Model(path, check_crc, mode, ram)
+    return _one(Model, (path, check_crc, mode, ram), {})
+
+
+def _one(f, a, kw):
+    # f(*a, **kw), one load at a time (m2v/model.py, docs/THREADS.md)
+    enter(_LOADING)
+    try:
+        return f(*a, **kw)
+    finally:
+        leave(_LOADING)
+
+
+def _first():
+    global _default
+    if _default is None:  # else another thread loaded it meanwhile
+        _default = Model()
 
 
 def _model():
-    global _default
     if _default is None:
-        m = load()  # loads run one at a time (m2v/model.py)
-        if _default is None:  # else another thread's load came first: keep one model
-            _default = m
+        _one(_first, (), {})
     return _default
 
 

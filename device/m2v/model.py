@@ -71,8 +71,8 @@ class FileSection:
 # and predict embed the query); a model calls out to nothing: no cycle.
 # One attribute per object: a Model's instance dict is near full, and two
 # more entries made every method lookup on a model 2,300 instructions
-# slower on a Cortex-M0. Loads (Model.__init__) run one at a time under
-# _LOADING: a load imports modules and drops the loader's.
+# slower on a Cortex-M0. Model loads (m2v.load, the default model) run one
+# at a time under _LOADING: a load imports modules and drops the loader's.
 try:
     from _thread import allocate_lock, get_ident
 except ImportError:  # a port without threads
@@ -145,13 +145,6 @@ class Model:
         # mode): heap bytes the model may spend on copies of the tokenizer's
         # tables; when they fit (self.ram_need), they are read into RAM; None:
         # what the heap can spare (m2v.load).
-        enter(_LOADING)  # one load at a time
-        try:
-            self._init(src, check_crc, mode, ram)
-        finally:
-            leave(_LOADING)
-
-    def _init(self, src, check_crc, mode, ram):
         from . import _load
 
         try:
