@@ -16,6 +16,7 @@ Rounds are small in ``make test``; ``-m slow`` runs 4 threads x 3,000 rounds.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -160,3 +161,42 @@ def test_reentry_raises_and_closed_objects_refuse(files, nolock):
         *["closed m2v object is closed"] * 4,
         "done",
     ], p.stdout
+
+
+# Threads that call m2v.embed() before any model is loaded: one load of the default model
+# (counted through m2v.Model), every vector equal to the one computed after.
+FIRST_LOAD = r"""
+import _thread, time, m2v
+from m2v import model as M
+loads = [0]
+class Counted(M.Model):
+    def __init__(self, *a):
+        loads[0] += 1
+        super().__init__(*a)
+m2v.Model = Counted
+texts = ["turn on the lights", "Wie spät ist es?", "naïve café", "ok"]
+got = {}
+done = []
+lk = _thread.allocate_lock()
+def worker(i):
+    v = bytes(m2v.embed(texts[i]))
+    with lk:
+        got[i] = v
+        done.append(i)
+for i in range(len(texts)):
+    _thread.start_new_thread(worker, (i,))
+t0 = time.ticks_ms()
+while len(done) < len(texts) and time.ticks_diff(time.ticks_ms(), t0) < 60000:
+    time.sleep_ms(5)
+print("loads", loads[0], "done", len(done))
+print("equal", all(got[i] == bytes(m2v._model().embed(texts[i])) for i in range(len(texts))))
+"""
+
+
+def test_threads_first_use_load_the_default_model_once(files, tmp_path):
+    os.symlink(MODEL, tmp_path / "model.m2v")  # m2v.DEFAULT_PATHS: model.m2v in the working directory
+    code = f"import sys\nsys.path.insert(0, {str(files['dev'])!r})\n" + FIRST_LOAD
+    p = subprocess.run([micropython(), "-X", "heapsize=8M", "-c", code], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)  # fmt: skip
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.splitlines() == ["loads 1 done 4", "equal True"], p.stdout + p.stderr
