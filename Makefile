@@ -99,6 +99,11 @@ demo: venv
 bench: venv
 	$(BIN)/python -m host_tools bench --model $(MODEL) $(if $(PORT),--port $(PORT)) $(if $(BOARD),--board $(BOARD))
 
+# The per-object lock's cost: instructions per call and per token on the emulated cortex-m0, ns on unix.
+.PHONY: bench-lock
+bench-lock: venv
+	$(BIN)/python scripts/bench_lock.py $(if $(BOARD),--board $(BOARD))
+
 # m2v.Index search latency and heap, 1,000 and 10,000 entries, unix port, buffer and file mode.
 .PHONY: bench-index
 bench-index: venv

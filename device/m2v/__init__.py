@@ -10,7 +10,7 @@ flash puts it there), else model.m2v in a lib folder of sys.path (/lib/model.m2v
 where mpremote mip installs firmware_assets/package.json).
 """
 
-from .model import Model
+from .model import _LOADING, Model, enter, leave
 
 __version__ = "0.1.0"  # the release (host_tools.__version__; tests/test_release.py)
 
@@ -36,13 +36,27 @@ def load(path=None, check_crc=True, mode=None, ram=None):
     # section table and sizes are still checked, but the contents of the
     # tables are trusted (a damaged table may give a wrong vector).
     # A corrupt, truncated or foreign file raises ValueError.
-    return Model(path, check_crc, mode, ram)
+    return _one(Model, (path, check_crc, mode, ram), {})
+
+
+def _one(f, a, kw):
+    # f(*a, **kw), one load at a time (m2v/model.py, docs/THREADS.md)
+    enter(_LOADING)
+    try:
+        return f(*a, **kw)
+    finally:
+        leave(_LOADING)
+
+
+def _first():
+    global _default
+    if _default is None:  # else another thread loaded it meanwhile
+        _default = Model()
 
 
 def _model():
-    global _default
     if _default is None:
-        _default = load()
+        _one(_first, (), {})
     return _default
 
 

@@ -10,6 +10,8 @@ from array import array
 
 from micropython import const
 
+from .model import enter, guard, leave
+
 _HDR_SIZE = const(64)
 
 
@@ -44,7 +46,10 @@ class RowFile:
     # messages) and defines _open(check_crc, buf_bytes), which reads the header
     # with _header, checks its own fields, then calls _sized and _sections.
     # It keeps _lo_off, _lb_off, _lb_size: the label offsets and bytes.
+    # Every public method holds the object's lock for its call (m2v/model.py:
+    # enter(self._guard) ... finally leave(self._guard)); _methods run under it.
     def __init__(self, path, model, mode, check_crc, buf_bytes):
+        self._guard = guard()
         self.model = model
         self._mv, self._f = open_src(path, mode)
         try:
@@ -106,10 +111,27 @@ class RowFile:
             raise self._bad("label offsets")
         return str(bytes(self._read(self._lb_off + o[0], o[1] - o[0])), "utf-8")
 
+    def label(self, i):
+        # The label of entry (index) or class (classifier) i.
+        enter(self._guard)
+        try:
+            return self._label(i)
+        finally:
+            leave(self._guard)
+
     def close(self):
-        if self._f:
-            self._f.close()
+        # Close the file (file mode), after a call in progress; calls
+        # afterwards raise ValueError.
+        g = self._guard
+        try:
+            enter(g)
+        except ValueError:  # closed already
+            return
+        f = self._f
+        if f:
+            f.close()
             self._f = None
+        leave(g, f)
 
 
 def query_into(q, query, model, model_crc, l1_max, what):

@@ -20,6 +20,7 @@ from array import array
 from micropython import const
 
 from . import index as _index
+from .model import enter, leave
 
 _MULT_BITS = const(15)
 _DEAD = const(0xFFFF)  # the class of a removed entry
@@ -77,17 +78,21 @@ class ClassMeans(_index.Index):
             if self._is_dead(i):
                 self._cls.append(_DEAD)
             else:
-                self._note(self.label(i))
+                self._note(self._label(i))
         for c in range(len(self.classes)):
             self._norms[c] = self._norm(c)
 
     def forget(self, label):
         # Remove the class label and its examples (Index.remove: a removal
         # slot, power-loss safe); return how many examples it had.
-        n = _index.Index.remove(self, label)
-        if n:
-            self._classes()
-        return n
+        enter(self._guard)
+        try:
+            n = self._remove(label)
+            if n:
+                self._classes()
+            return n
+        finally:
+            leave(self._guard)
 
     # the index's add and remove keep the classes up to date here
     def add(self, item, label):
@@ -110,11 +115,15 @@ class ClassMeans(_index.Index):
     def learn(self, item, label):
         # Add an example (a text or an int16 vector) of class label; return
         # its entry number. Index.add: appended and flushed, power-loss safe.
-        n = _index.Index.add(self, item, label)
-        self._note(label)
-        c = self._cls[n]
-        self._norms[c] = self._norm(c)
-        return n
+        enter(self._guard)
+        try:
+            n = self._add(item, label)
+            self._note(label)
+            c = self._cls[n]
+            self._norms[c] = self._norm(c)
+            return n
+        finally:
+            leave(self._guard)
 
     def _norm(self, c):
         # isqrt(|S|^2), S = the sum over class c's entries of the dequantised
@@ -152,6 +161,13 @@ class ClassMeans(_index.Index):
 
     def scores_list(self, query):
         # The integer score of every class, in class order.
+        enter(self._guard)
+        try:
+            return self._scores_list(query)
+        finally:
+            leave(self._guard)
+
+    def _scores_list(self, query):
         if not self.classes:
             raise ValueError("no examples learned yet")
         bias = self._query(query)
@@ -169,17 +185,25 @@ class ClassMeans(_index.Index):
 
     def scores(self, query):
         # [(label, score), ...] for every class, in class order.
-        s = self.scores_list(query)
-        return [(self.classes[c], s[c]) for c in range(len(s))]
+        enter(self._guard)
+        try:
+            s = self._scores_list(query)
+            return [(self.classes[c], s[c]) for c in range(len(s))]
+        finally:
+            leave(self._guard)
 
     def predict(self, query):
         # (label, score) of the best class (ties: the lower class number), or
         # (None, score) when the score is below the threshold.
-        s = self.scores_list(query)
-        best = 0
-        for c in range(1, len(s)):
-            if s[c] > s[best]:
-                best = c
-        if self.threshold is not None and s[best] < self.threshold:
-            return None, s[best]
-        return self.classes[best], s[best]
+        enter(self._guard)
+        try:
+            s = self._scores_list(query)
+            best = 0
+            for c in range(1, len(s)):
+                if s[c] > s[best]:
+                    best = c
+            if self.threshold is not None and s[best] < self.threshold:
+                return None, s[best]
+            return self.classes[best], s[best]
+        finally:
+            leave(self._guard)

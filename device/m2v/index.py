@@ -22,6 +22,7 @@ from array import array
 from micropython import const
 
 from . import _rows
+from .model import enter, leave
 
 _MAGIC = b"M2VI"
 _VERSIONS = (1, 2)
@@ -237,9 +238,9 @@ class Index(_rows.RowFile):
             if self._dead is None:
                 self._dead = bytearray((self.count + 7) >> 3)
             p = base + j
-            lab = self.label(p)
+            lab = self._label(p)
             for i in range(p + 1):
-                if i == p or self.label(i) == lab:
+                if i == p or self._label(i) == lab:
                     self._dead[i >> 3] |= 1 << (i & 7)
 
     def _is_dead(self, i):
@@ -343,6 +344,13 @@ class Index(_rows.RowFile):
 
     def search_ids(self, query, k=5):
         # The k best (score, entry) pairs, best first; equal scores: lower entry first.
+        enter(self._guard)
+        try:
+            return self._search_ids(query, k)
+        finally:
+            leave(self._guard)
+
+    def _search_ids(self, query, k):
         if k < 1:
             raise ValueError("k must be at least 1")
         bias = self._query(query)
@@ -357,9 +365,13 @@ class Index(_rows.RowFile):
 
     def search(self, query, k=5):
         # The k best (score, label) pairs, best first; equal scores: lower entry first.
-        return [(s, self.label(i)) for s, i in self.search_ids(query, k)]
+        enter(self._guard)
+        try:
+            return [(s, self._label(i)) for s, i in self._search_ids(query, k)]
+        finally:
+            leave(self._guard)
 
-    def label(self, i):
+    def _label(self, i):
         if not 0 <= i < self.count:
             raise IndexError("entry out of range")
         if i >= self._base_n:
@@ -381,6 +393,13 @@ class Index(_rows.RowFile):
 
     # ---- appending (version 2)
     def add(self, item, label):
+        enter(self._guard)
+        try:
+            return self._add(item, label)
+        finally:
+            leave(self._guard)
+
+    def _add(self, item, label):
         # Append an entry for item (a text, embedded by the model, or an int16
         # vector) with label (str); return its entry number. search() sees it
         # at once. The slot (FORMAT.md, index §6) is written past the last
@@ -424,6 +443,13 @@ class Index(_rows.RowFile):
         return self._write_slot(b, m, lb)
 
     def remove(self, label):
+        enter(self._guard)
+        try:
+            return self._remove(label)
+        finally:
+            leave(self._guard)
+
+    def _remove(self, label):
         # Remove every entry with label (str): append a removal slot (m =
         # 0xFFFF, FORMAT.md index §6), power-loss safe as add; search no
         # longer returns them. Return how many entries it removed (0: nothing
@@ -432,7 +458,7 @@ class Index(_rows.RowFile):
             raise TypeError("label must be a str")
         gone = 0
         for i in range(self.count):
-            if not self._is_dead(i) and self.label(i) == label:
+            if not self._is_dead(i) and self._label(i) == label:
                 gone += 1
         if gone:
             self._check_grow(label.encode())
