@@ -10,7 +10,7 @@ flash puts it there), else model.m2v in a lib folder of sys.path (/lib/model.m2v
 where mpremote mip installs firmware_assets/package.json).
 """
 
-from .model import _LOADING, Model, enter, leave
+from .model import _LOADING, Model, _enter, _leave
 
 __version__ = "0.1.0"  # the release (host_tools.__version__; tests/test_release.py)
 
@@ -41,11 +41,11 @@ def load(path=None, check_crc=True, mode=None, ram=None):
 
 def _one(f, a, kw):
     # f(*a, **kw), one load at a time (m2v/model.py, docs/THREADS.md)
-    enter(_LOADING)
+    _enter(_LOADING)
     try:
         return f(*a, **kw)
     finally:
-        leave(_LOADING)
+        _leave(_LOADING)
 
 
 def _first():

@@ -10,7 +10,7 @@ from array import array
 
 from micropython import const
 
-from .model import enter, guard, leave
+from .model import _enter, _leave, _new_guard
 
 _HDR_SIZE = const(64)
 
@@ -47,9 +47,9 @@ class RowFile:
     # with _header, checks its own fields, then calls _sized and _sections.
     # It keeps _lo_off, _lb_off, _lb_size: the label offsets and bytes.
     # Every public method holds the object's lock for its call (m2v/model.py:
-    # enter(self._guard) ... finally leave(self._guard)); _methods run under it.
+    # _enter(self._guard) ... finally _leave(self._guard)); _methods run under it.
     def __init__(self, path, model, mode, check_crc, buf_bytes):
-        self._guard = guard()
+        self._guard = _new_guard()
         self.model = model
         self._mv, self._f = open_src(path, mode)
         try:
@@ -113,25 +113,25 @@ class RowFile:
 
     def label(self, i):
         # The label of entry (index) or class (classifier) i.
-        enter(self._guard)
+        _enter(self._guard)
         try:
             return self._label(i)
         finally:
-            leave(self._guard)
+            _leave(self._guard)
 
     def close(self):
         # Close the file (file mode), after a call in progress; calls
         # afterwards raise ValueError.
         g = self._guard
         try:
-            enter(g)
+            _enter(g)
         except ValueError:  # closed already
             return
         f = self._f
         if f:
             f.close()
             self._f = None
-        leave(g, f)
+        _leave(g, f)
 
 
 def query_into(q, query, model, model_crc, l1_max, what):

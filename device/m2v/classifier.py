@@ -17,7 +17,7 @@ from array import array
 from micropython import const
 
 from . import _rows
-from .model import enter, leave
+from .model import _enter, _leave
 
 _MAGIC = b"M2VC"
 _VERSION = const(1)
@@ -88,11 +88,11 @@ class Classifier(_rows.RowFile):
     def scores_into(self, query, out):
         # Write the integer score of every class into out (array('i') of
         # n_classes) for a text or an int16 vector; return out.
-        enter(self._guard)
+        _enter(self._guard)
         try:
             return self._scores_into(query, out)
         finally:
-            leave(self._guard)
+            _leave(self._guard)
 
     def _scores_into(self, query, out):
         if len(out) != self.n_classes:
@@ -130,7 +130,7 @@ class Classifier(_rows.RowFile):
     def predict(self, query):
         # (label, score) of the best class (ties: the lower class number), or
         # (None, score) when score is below the threshold.
-        enter(self._guard)
+        _enter(self._guard)
         try:
             s = self._scores_into(query, self._out)
             best = 0
@@ -142,16 +142,16 @@ class Classifier(_rows.RowFile):
                 return None, top
             return self._label(best), top
         finally:
-            leave(self._guard)
+            _leave(self._guard)
 
     def scores(self, query):
         # [(label, score), ...] for every class, in class order (the file's).
-        enter(self._guard)
+        _enter(self._guard)
         try:
             s = self._scores_into(query, self._out)
             return [(self._label(c), s[c]) for c in range(self.n_classes)]
         finally:
-            leave(self._guard)
+            _leave(self._guard)
 
     def _label(self, c):
         if not 0 <= c < self.n_classes:

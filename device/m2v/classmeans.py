@@ -20,7 +20,7 @@ from array import array
 from micropython import const
 
 from . import index as _index
-from .model import enter, leave
+from .model import _enter, _leave
 
 _MULT_BITS = const(15)
 _DEAD = const(0xFFFF)  # the class of a removed entry
@@ -85,14 +85,14 @@ class ClassMeans(_index.Index):
     def forget(self, label):
         # Remove the class label and its examples (Index.remove: a removal
         # slot, power-loss safe); return how many examples it had.
-        enter(self._guard)
+        _enter(self._guard)
         try:
             n = self._remove(label)
             if n:
                 self._classes()
             return n
         finally:
-            leave(self._guard)
+            _leave(self._guard)
 
     # the index's add and remove keep the classes up to date here
     def add(self, item, label):
@@ -115,7 +115,7 @@ class ClassMeans(_index.Index):
     def learn(self, item, label):
         # Add an example (a text or an int16 vector) of class label; return
         # its entry number. Index.add: appended and flushed, power-loss safe.
-        enter(self._guard)
+        _enter(self._guard)
         try:
             n = self._add(item, label)
             self._note(label)
@@ -123,7 +123,7 @@ class ClassMeans(_index.Index):
             self._norms[c] = self._norm(c)
             return n
         finally:
-            leave(self._guard)
+            _leave(self._guard)
 
     def _norm(self, c):
         # isqrt(|S|^2), S = the sum over class c's entries of the dequantised
@@ -161,11 +161,11 @@ class ClassMeans(_index.Index):
 
     def scores_list(self, query):
         # The integer score of every class, in class order.
-        enter(self._guard)
+        _enter(self._guard)
         try:
             return self._scores_list(query)
         finally:
-            leave(self._guard)
+            _leave(self._guard)
 
     def _scores_list(self, query):
         if not self.classes:
@@ -185,17 +185,17 @@ class ClassMeans(_index.Index):
 
     def scores(self, query):
         # [(label, score), ...] for every class, in class order.
-        enter(self._guard)
+        _enter(self._guard)
         try:
             s = self._scores_list(query)
             return [(self.classes[c], s[c]) for c in range(len(s))]
         finally:
-            leave(self._guard)
+            _leave(self._guard)
 
     def predict(self, query):
         # (label, score) of the best class (ties: the lower class number), or
         # (None, score) when the score is below the threshold.
-        enter(self._guard)
+        _enter(self._guard)
         try:
             s = self._scores_list(query)
             best = 0
@@ -206,4 +206,4 @@ class ClassMeans(_index.Index):
                 return None, s[best]
             return self.classes[best], s[best]
         finally:
-            leave(self._guard)
+            _leave(self._guard)

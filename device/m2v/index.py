@@ -22,7 +22,7 @@ from array import array
 from micropython import const
 
 from . import _rows
-from .model import enter, leave
+from .model import _enter, _leave
 
 _MAGIC = b"M2VI"
 _VERSIONS = (1, 2)
@@ -344,11 +344,11 @@ class Index(_rows.RowFile):
 
     def search_ids(self, query, k=5):
         # The k best (score, entry) pairs, best first; equal scores: lower entry first.
-        enter(self._guard)
+        _enter(self._guard)
         try:
             return self._search_ids(query, k)
         finally:
-            leave(self._guard)
+            _leave(self._guard)
 
     def _search_ids(self, query, k):
         if k < 1:
@@ -365,11 +365,11 @@ class Index(_rows.RowFile):
 
     def search(self, query, k=5):
         # The k best (score, label) pairs, best first; equal scores: lower entry first.
-        enter(self._guard)
+        _enter(self._guard)
         try:
             return [(s, self._label(i)) for s, i in self._search_ids(query, k)]
         finally:
-            leave(self._guard)
+            _leave(self._guard)
 
     def _label(self, i):
         if not 0 <= i < self.count:
@@ -393,11 +393,11 @@ class Index(_rows.RowFile):
 
     # ---- appending (version 2)
     def add(self, item, label):
-        enter(self._guard)
+        _enter(self._guard)
         try:
             return self._add(item, label)
         finally:
-            leave(self._guard)
+            _leave(self._guard)
 
     def _add(self, item, label):
         # Append an entry for item (a text, embedded by the model, or an int16
@@ -443,11 +443,11 @@ class Index(_rows.RowFile):
         return self._write_slot(b, m, lb)
 
     def remove(self, label):
-        enter(self._guard)
+        _enter(self._guard)
         try:
             return self._remove(label)
         finally:
-            leave(self._guard)
+            _leave(self._guard)
 
     def _remove(self, label):
         # Remove every entry with label (str): append a removal slot (m =

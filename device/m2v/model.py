@@ -60,7 +60,7 @@ class FileSection:
 # rewrites it: one call at a time may run on an object. o._guard = [lk,
 # owner]: lk a _thread lock (None on a port without _thread), owner 0, the
 # get_ident() of the thread in a call, or _CLOSED. Every public method
-# holds it for its call (Model.embed_into and tokenize write enter and leave
+# holds it for its call (Model.embed_into and tokenize write _enter and _leave
 # out: a call costs 1,000 instructions on a Cortex-M0); private methods
 # (_name) run under it. A call on an object another thread is in waits for
 # it; the thread that is in the call entering again (a micropython.schedule
@@ -81,15 +81,15 @@ except ImportError:  # a port without threads
 _CLOSED = const(-1)
 
 
-def guard():
+def _new_guard():
     return [allocate_lock() if allocate_lock else None, 0]
 
 
-_LOADING = guard()
+_LOADING = _new_guard()
 
 
-def take(g, held):
-    # enter's slow path. held 0: g's lock is held, by another thread (wait for
+def _take(g, held):
+    # _enter's slow path. held 0: g's lock is held, by another thread (wait for
     # it, then go on if g is open) or by this one (a re-entry: raise); held 1:
     # g[1] is set on entry (this call holds the lock, or there is none): g is
     # closed, or (no _thread) a call on it is in progress: a re-entry.
@@ -110,22 +110,22 @@ def take(g, held):
 _REENTRY = "m2v object re-entered by a callback while in use in this thread"
 
 
-def enter(g):
+def _enter(g):
     # Take guard g (Model.embed_into and tokenize write it out).
     lk = g[0]
     if lk:
         if not lk.acquire(0):
-            take(g, 0)
+            _take(g, 0)
         elif g[1]:
-            take(g, 1)
+            _take(g, 1)
         g[1] = get_ident()
     elif g[1]:
-        take(g, 1)
+        _take(g, 1)
     else:
         g[1] = 1
 
 
-def leave(g, closed=0):
+def _leave(g, closed=0):
     # Release g; closed: calls on the object raise ValueError from now on.
     g[1] = _CLOSED if closed else 0
     if g[0]:
@@ -168,7 +168,7 @@ class Model:
         self.impl = {"tok": None, "pool": None, "loop": None}
         self.tok = tok.Tokenizer(self)
         self._sink = self
-        self._guard = guard()  # one call at a time (below)
+        self._guard = _new_guard()  # one call at a time (below)
 
     def token(self, tid, row, code):
         # embed()'s sink: acc += WCODES[code] * CENTROIDS[row]
@@ -193,7 +193,7 @@ class Model:
             # out of its section, or bad UTF-8 in a NORM_POOL string
             raise ValueError("corrupt m2v model: table index out of range or bad UTF-8") from None
 
-    # ---- API: each call holds the model's lock (enter, above)
+    # ---- API: each call holds the model's lock (_enter, above)
     def tokenize(self, text):
         # Token ids, model2vec semantics: truncated to max_length, [UNK] dropped.
         ids = []
@@ -201,12 +201,12 @@ class Model:
         lk = g[0]
         if lk:
             if not lk.acquire(0):
-                take(g, 0)
+                _take(g, 0)
             elif g[1]:
-                take(g, 1)
+                _take(g, 1)
             g[1] = get_ident()
         elif g[1]:
-            take(g, 1)
+            _take(g, 1)
         else:
             g[1] = 1
         try:
@@ -219,18 +219,18 @@ class Model:
 
     def embed_into(self, text, out):
         # Write the Q14 unit vector for text into out (array('h') of length dims).
-        # The model's lock: enter and leave (above) written out (calls
+        # The model's lock: _enter and _leave (above) written out (calls
         # to them cost 2,800 instructions on a Cortex-M0, 2% of an embed)
         g = self._guard
         lk = g[0]
         if lk:
             if not lk.acquire(0):
-                take(g, 0)
+                _take(g, 0)
             elif g[1]:
-                take(g, 1)
+                _take(g, 1)
             g[1] = get_ident()
         elif g[1]:
-            take(g, 1)
+            _take(g, 1)
         else:
             g[1] = 1
         try:
@@ -275,11 +275,11 @@ class Model:
         # afterwards raise ValueError.
         g = self._guard
         try:
-            enter(g)
+            _enter(g)
         except ValueError:  # closed already
             return
         pc = self.cache
         if pc:
             pc.file.close()
             self.cache = None
-        leave(g, pc)
+        _leave(g, pc)
