@@ -1,4 +1,6 @@
 # MicroPython port of Model2Vec: host tools, device package, tests, board tooling.
+# The host command is `m2v` (pip install .), the same as `python -m host_tools`, which
+# convert, flash and bench call here (m2v --help lists every subcommand with examples).
 PY        ?= python3
 VENV      ?= .venv
 BIN       := $(VENV)/bin
@@ -51,7 +53,8 @@ dist: venv
 
 # The C core of the package (device/native, a MicroPython native module) for each
 # architecture with a toolchain here, into firmware_assets/native/<arch>/_native.mpy
-# (committed; make dist puts it in the package). ARCH=xtensawin needs xtensa-esp32-elf-gcc.
+# (committed; make dist puts it in the package). ARCH=xtensawin: Debian's LLVM 22 (scripts/xtensa_cc.py),
+# or xtensa-esp32-elf-gcc where it is on PATH.
 .PHONY: native
 native: venv
 	$(BIN)/python scripts/build_native.py $(ARCH)
@@ -61,7 +64,7 @@ freeze: venv
 	$(BIN)/python scripts/freeze_model.py $(MODEL) -o build/frozen/m2v_model.py
 
 # Virtual board: the unix port's REPL on a pty in build/vboard (prints the port).
-# BOARD=cortex-m0|cortex-m7|rv32imc: mpremote's REPL on that emulated board, package and model in /rom.
+# BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7: mpremote's REPL on that emulated board, package and model in /rom.
 vboard: venv
 ifneq ($(BOARD),)
 	$(BIN)/python scripts/emuboard.py repl --board $(BOARD)
@@ -80,7 +83,7 @@ emu: venv
 # a model2vec folder or a Hugging Face hub id ORG/NAME (converted first).
 flash: venv
 	@test -n "$(PORT)" || { echo "usage: make flash PORT=<serial port or the pty printed by make vboard> [ARCH=<default: the board's>] [MODEL=file.m2v|folder|ORG/NAME]"; exit 2; }
-	$(BIN)/python scripts/flash.py --port $(PORT) $(if $(ARCH),--arch $(ARCH)) --model $(MODEL) --mode $(MODE)
+	$(BIN)/python -m host_tools flash --port $(PORT) $(if $(ARCH),--arch $(ARCH)) --model $(MODEL) --mode $(MODE)
 
 # Flash a virtual board (or PORT=...), embed sentences on it, print a similarity table.
 demo: venv
@@ -90,14 +93,16 @@ demo: venv
 # Speed and heap on the unix port (PORT=...: on a board) next to model2vec on
 # CPython, same run; prints a table and appends to benchmarks/results.csv; then
 # (unix port) the classifier's time and heap per prediction (bench-classifier).
-# BOARD=cortex-m0|cortex-m7|rv32imc: instructions per token on that emulated board.
+# BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7: instructions per token on that emulated board.
+# Both: the cost of learning on the board (scripts/bench_learn.py: per add, per search).
+# Then docs/instructions_per_token.png is drawn from the CSV (needs matplotlib: the [plot] extra).
 bench: venv
-ifneq ($(BOARD),)
-	$(BIN)/python scripts/bench_board.py --board $(BOARD)
-else
-	$(BIN)/python scripts/bench.py --model $(MODEL) $(if $(PORT),--port $(PORT))
-	$(if $(PORT),,$(BIN)/python scripts/bench_classifier.py)
-endif
+	$(BIN)/python -m host_tools bench --model $(MODEL) $(if $(PORT),--port $(PORT)) $(if $(BOARD),--board $(BOARD))
+
+# The per-object lock's cost: instructions per call and per token on the emulated cortex-m0, ns on unix.
+.PHONY: bench-lock
+bench-lock: venv
+	$(BIN)/python scripts/bench_lock.py $(if $(BOARD),--board $(BOARD))
 
 # m2v.Index search latency and heap, 1,000 and 10,000 entries, unix port, buffer and file mode.
 .PHONY: bench-index

@@ -53,7 +53,7 @@ def fetch(repo_id: str, revision: str | None = None) -> Path:
     except ImportError:
         raise ModelError(
             f"{repo_id}: not a local folder; fetching it from the Hugging Face hub needs huggingface_hub"
-            " (pip install huggingface_hub)"
+            " (pip install 'm2v-micropython-host-tools[hub]', or pip install huggingface_hub)"
         ) from None
     cache = constants.HF_HUB_CACHE
     try:

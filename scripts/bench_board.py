@@ -1,7 +1,7 @@
 """Instructions per token on an emulated board (qemu ``-icount shift=0``): exact and repeatable.
 
     python scripts/bench_board.py --board cortex-m0 [--csv benchmarks/results.csv]
-    make bench BOARD=cortex-m0|cortex-m7|rv32imc
+    make bench BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7
 
 Runs scripts/bench.py's device snippet (the same split of an embed into tokenizing and pooling)
 on the board of scripts/emuboard.py, with the package's .mpy for the board's architecture and the

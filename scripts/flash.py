@@ -12,9 +12,12 @@
 2. fs mode: copies the model to :model.m2v.tmp, checks it on the board (size,
    binascii.crc32 against the host, and m2v.load(..., check_crc=True)) and only
    then renames it to :model.m2v, so an interrupted transfer leaves the previous
-   model in use. romfs mode: `mpremote romfs deploy` to the board's ROMFS
-   partition, a soft reset (the deploy unmounts /rom; boot mounts it again),
-   then the same check of /rom/model.m2v (the unix virtual board has no ROMFS);
+   model in use. romfs mode: first, before anything is written, the board
+   must report a ROMFS partition that holds the image (`mpremote romfs query`:
+   no ROMFS, no partition or too small a partition is refused in one line); then
+   `mpremote romfs deploy` of that image to the partition, a soft reset (the
+   deploy unmounts /rom; boot mounts it again), then the same check of
+   /rom/model.m2v;
 3. smoke test: loads the default model and embeds a sentence on the board,
    prints the first values, the time and the heap used, and compares the whole
    vector with the host reference (host_tools.reference) bit for bit.
@@ -27,8 +30,11 @@ directory is / on a real board and the board directory on the virtual board
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -188,6 +194,47 @@ print('@@1')
 """
 
 
+def copy_file(port: str, local: Path, remote: str, log=print, every: float = 2.0) -> None:
+    """Copy ``local`` to ``:remote`` with mpremote's transport (what ``mpremote fs cp`` runs), logging progress.
+
+    A line with the bytes copied and the rate at most every ``every`` seconds and at
+    the end: a 720 KB model takes a minute or more over a UART. One retry on a
+    transport error, as :func:`mpremote` does (the copy rewrites the file from the start).
+    """
+    from mpremote.transport import TransportError
+    from mpremote.transport_serial import SerialTransport
+
+    data = local.read_bytes()
+    total = len(data)
+    for attempt in range(2):
+        t0 = last = time.monotonic()
+
+        def progress(done: int, _total: int, t0: float = t0) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if done < total and now - last < every:
+                return
+            last = now
+            rate = done / max(now - t0, 1e-6) / 1024
+            log(f"{remote}: {done:,} / {total:,} bytes ({100 * done // max(total, 1)} %), {rate:.1f} KiB/s")
+
+        try:
+            t = SerialTransport(port, baudrate=115200)
+        except Exception as e:  # mpremote raises TransportError, serial.SerialException, OSError
+            raise FlashError(f"cannot open {port}: {e}") from None
+        try:
+            t.enter_raw_repl(soft_reset=False)
+            t.fs_writefile(remote, data, progress_callback=progress)
+            t.exit_raw_repl()
+            return
+        except (TransportError, OSError) as e:
+            if attempt:
+                raise FlashError(f"copying {local} to :{remote} failed: {e}") from None
+            time.sleep(1.0)
+        finally:
+            t.close()
+
+
 def install_file(port: str, local: Path, final: str, check: str, log=print) -> None:
     """Copy ``local`` to ``:final`` so that an interrupted transfer never replaces a working file.
 
@@ -200,7 +247,7 @@ def install_file(port: str, local: Path, final: str, check: str, log=print) -> N
     tmp = final + ".tmp"
     board_exec(port, f"import os\ntry:\n    os.remove({tmp!r})\nexcept OSError:\n    pass\n")
     log(f"{final}: copying {local} ({len(data)} bytes) -> :{tmp}")
-    mpremote(port, "fs", "cp", str(local), ":" + tmp, timeout=1800)
+    copy_file(port, local, tmp, log)
     got = board_json(port, VERIFY.format(path=tmp, check=check), timeout=600)
     if got != want:
         raise FlashError(f"{final} on the board differs from the host (size, crc32): board {got}, host {want}")
@@ -212,22 +259,57 @@ def install_model_fs(port: str, model: Path, log=print) -> None:
     install_file(port, model, "model.m2v", CHECK_MODEL, log)
 
 
-def check_romfs(port: str) -> None:
+# mpremote romfs query's one answer for a board with a ROMFS partition (mpremote/commands.py,
+# _do_romfs_query_partition); every other answer ("ROMFS is not enabled on this device",
+# "No ROMFS partitions available", "ROMFS0 partition not found on device", an error) means none.
+ROMFS_PARTITION = re.compile(r"^ROMFS0 partition has size (\d+) bytes", re.M)
+
+
+def romfs_image(model: Path) -> bytes:
+    """The ROMFS image ``romfs deploy`` writes: model.m2v alone, built by mpremote's builder."""
+    from mpremote.romfs import make_romfs
+
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copy(model, Path(d) / "model.m2v")
+        with contextlib.redirect_stdout(io.StringIO()):
+            return make_romfs(d, mpy_cross=False)
+
+
+def romfs_partition(port: str) -> int:
+    """The size in bytes of the board's ROMFS partition 0; FlashError when the board has none."""
     probe = mpremote_exe() + ["connect", port, "resume", "romfs", "query"]
-    p = subprocess.run(probe, capture_output=True, text=True, timeout=60)
-    text = (p.stdout + p.stderr).strip()
-    if p.returncode != 0 or "not enabled" in text.lower() or "ROMFS" not in text:
+    try:
+        p = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+        text = (p.stdout + p.stderr).strip()
+    except subprocess.TimeoutExpired:
+        p, text = None, ""
+    found = ROMFS_PARTITION.search(text)
+    if p is None or p.returncode != 0 or not found:
+        said = text.splitlines()[-1].strip() if text else "no answer"
         raise FlashError(
-            f"MODE=romfs: this board has no ROMFS partition ({text.splitlines()[-1] if text else 'no answer'});"
-            " the unix virtual board never has one. Use MODE=fs, or a firmware with a ROMFS partition."
+            f"MODE=romfs: this board has no ROMFS partition (mpremote: {said}); nothing was written."
+            " Stock rp2 and esp32 firmware and the unix virtual board have none: use MODE=fs."
+        )
+    return int(found.group(1))
+
+
+def check_romfs(port: str, image_size: int) -> None:
+    """Refuse, before anything is written, a board without a ROMFS partition or one smaller than the image."""
+    size = romfs_partition(port)
+    if image_size > size:
+        raise FlashError(
+            f"MODE=romfs: the ROMFS image ({image_size} bytes) is larger than the board's partition"
+            f" ({size} bytes); nothing was written. Use MODE=fs, or a smaller model."
         )
 
 
-def install_model_romfs(port: str, model: Path, log=print) -> None:
+def install_model_romfs(port: str, model: Path, log=print, image: bytes | None = None) -> None:
+    """Deploy ``image`` (default: :func:`romfs_image` of ``model``), soft-reset, verify /rom/model.m2v."""
     with tempfile.TemporaryDirectory() as d:
-        shutil.copy(model, Path(d) / "model.m2v")
-        log(f"model: romfs deploy {model}")
-        mpremote(port, "romfs", "deploy", d, timeout=1800)
+        img = Path(d) / "model.romfs"  # the image whose size check_romfs checked, deployed as is
+        img.write_bytes(romfs_image(model) if image is None else image)
+        log(f"model: romfs deploy {model} ({img.stat().st_size} bytes)")
+        mpremote(port, "romfs", "deploy", str(img), timeout=1800)
     # the deploy unmounted /rom to write it; the boot after a soft reset mounts it again
     mpremote(port, "soft-reset", timeout=60)
     got = board_json(port, VERIFY.format(path="/rom/model.m2v", check=CHECK_MODEL), timeout=600)
@@ -318,11 +400,13 @@ def flash(
     arch = choose_arch(abi, arch)
     log(f"board: {abi.arch} native code, .mpy {abi.abi}; installing the {arch} build")
     model = resolve_model(model, log=log)
+    image = None
     if mode == "romfs":
-        check_romfs(port)
+        image = romfs_image(model)
+        check_romfs(port, len(image))
     install_package(port, arch, Path(dist), abi, log)
     if mode == "romfs":
-        install_model_romfs(port, model, log)
+        install_model_romfs(port, model, log, image)
     else:
         install_model_fs(port, model, log)
     smoke(port, model, log)

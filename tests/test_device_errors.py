@@ -7,7 +7,7 @@ many flip cases) and ROMFS itself. Every case must raise ValueError naming the
 problem, never crash, hang or return a vector. Many cases run in one
 MicroPython process: the script mutates one copy of the model in place.
 
-With check_crc=False the file's contents are trusted (README "Errors and
+With check_crc=False the file's contents are trusted (docs/API.md "Errors and
 limits"): damage the header, section table or sizes checks can see still
 raises ValueError; any other damage must not crash or hang, and either raises
 ValueError or gives some vector.

@@ -1,4 +1,4 @@
-"""The device package on emulated microcontrollers: Cortex-M0 (RP2040's armv6m), Cortex-M7, RV32IMC.
+"""The device package on emulated microcontrollers: Cortex-M0 (RP2040's armv6m), Cortex-M7, RV32IMC, Xtensa LX7.
 
 MicroPython v1.28.0's qemu port, built from source (scripts/emuboard.py), runs the package
 compiled for each board's architecture (``make dist``'s .mpy) from a ROMFS image mounted at /rom,
@@ -142,7 +142,7 @@ def board(request, bad_models, classifier):
     name = request.param
     need(name)
     files: dict[str, Path | bytes] = {
-        **{f"data/{n}.jsonl": jsonl(texts_of()) for n, texts_of, _ in PARITY.values()},
+        **{f"data/{PARITY[i][0]}.jsonl": jsonl(parity_texts(name, i)) for i in PARITY},
         "data/text3k.txt": TEXT_3K.encode(),
         "clf.m2vc": classifier[0],  # tests/device/classify.py looks for /rom/clf.m2vc
         "clf_texts.jsonl": jsonl(classifier[1]),
@@ -162,11 +162,22 @@ PARITY = {
 }
 
 
+# boards whose viper sample is thinned (every Nth text) to keep make test short: xtensa-lx7's
+# firmware build already costs a minute, and its viper code is the fallback, the C core the default
+VIPER_THIN = {"xtensa-lx7": 3}
+
+
+def parity_texts(board: str, impl: str) -> list[str]:
+    """The parity sample of ``impl`` on ``board``."""
+    texts = PARITY[impl][1]()
+    return texts[:: VIPER_THIN.get(board, 1)] if impl == "viper" else texts
+
+
 @pytest.mark.parametrize("mode", ["buf", "file"])
 @pytest.mark.parametrize("impl", list(PARITY))
 def test_parity(board, expected, impl, mode, report):
-    name, texts_of, pools = PARITY[impl]
-    texts = texts_of()
+    name, _, pools = PARITY[impl]
+    texts = parity_texts(board.name, impl)
     out = board.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, impl, f"/rom/data/{name}.jsonl")
     compare(out, texts, expected.crcs(texts), f"{board.name} parity {'rom' if mode == 'buf' else mode}/{impl}", report)
     tok = {"py": "py", "viper": "viper", "default": "native"}[impl]
@@ -222,7 +233,7 @@ def test_architecture_read_from_board(board):
 
     value = int(board.exec("import sys\nprint(sys.implementation._mpy)").split()[-1])
     abi = mpy_arch.decode(value)
-    native = {"cortex-m0": "armv6m", "cortex-m7": "armv7emdp", "rv32imc": "rv32imc"}[board.name]
+    native = {"cortex-m0": "armv6m", "cortex-m7": "armv7emdp", "rv32imc": "rv32imc", "xtensa-lx7": "xtensawin"}[board.name]
     assert abi.arch == native and (abi.mpy_version, abi.sub_version) == (6, 3)
     assert mpy_arch.dist_arch(abi.arch) == emuboard.BOARDS[board.name].arch
     if board.name == "rv32imc":
@@ -298,3 +309,4 @@ def test_everything_on_board(name, expected, report):
             for mode in ("buf", "file"):
                 out = b.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "viper", f"/rom/data/{g}.jsonl")
                 compare(out, texts, want, f"{name} {g} {'rom' if mode == 'buf' else mode}/viper", report)
+

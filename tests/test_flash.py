@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -67,10 +68,73 @@ def test_flash_and_interrupted_flash(board, tmp_path):
     assert len(got[0]) == 128
 
 
-def test_romfs_mode_refused_on_virtual_board(board, tmp_path):
-    port, _ = board
-    with pytest.raises(flash.FlashError, match="no ROMFS"):
-        flash.flash(port, MODEL, "x64", mode="romfs", dist=tmp_path / "dist", log=lambda s: None)
+# The board's vfs as a firmware with ROMFS support answers mpremote's romfs query
+# (vfs.rom_ioctl: 1 the number of partitions, 2 partition 0's block device: ioctl 4
+# its block count, 5 its block size), put in sys.modules of the virtual board so that
+# mpremote's `import vfs` finds it.
+FAKE_VFS = """
+import sys
+class _Dev(bytearray):
+    def ioctl(self, op, arg):
+        return {size} // 4096 if op == 4 else 4096
+class _Vfs:
+    def rom_ioctl(self, op, *a):
+        if op == 1:
+            return {n}
+        if op == 2:
+            return _Dev(16) if a[0] < {n} else -19
+        return -22
+sys.modules['vfs'] = _Vfs()
+"""
+
+
+def test_romfs_mode_refused_before_anything_is_written(board, tmp_path):
+    """No ROMFS (the unix port), no partition, a partition smaller than the image: one line, nothing written."""
+    port, d = board
+    image = len(flash.romfs_image(MODEL))
+    fits = -(-image // 4096) * 4096  # the smallest partition of 4 KiB blocks that holds it
+    refusals = []
+    for n, size, why in [(None, 0, "ROMFS is not enabled on this device"),
+                         (0, 0, "No ROMFS partitions available"),
+                         (1, 65536, f"the ROMFS image ({image} bytes) is larger than the board's partition (65536 bytes)"),
+                         (1, fits - 4096, f"larger than the board's partition ({fits - 4096} bytes)")]:  # fmt: skip
+        if n is not None:
+            flash.board_exec(port, FAKE_VFS.format(n=n, size=size))
+        with pytest.raises(flash.FlashError) as e:
+            flash.flash(port, MODEL, "x64", mode="romfs", dist=tmp_path / "dist", log=refusals.append)
+        msg = str(e.value)
+        assert why in msg and "nothing was written" in msg and "\n" not in msg, msg
+        assert sorted(p.name for p in d.iterdir() if not p.name.startswith(".")) == [], "written before the check"
+    # a partition that holds the image passes the check (the deploy itself needs a real board)
+    flash.board_exec(port, FAKE_VFS.format(n=1, size=fits))
+    assert flash.romfs_partition(port) == fits
+    flash.check_romfs(port, image)
+
+
+def test_romfs_query_answers_of_mpremote_are_recognised(monkeypatch):
+    """Every answer of mpremote's romfs query (read from its source) but a partition's size is a refusal."""
+    import inspect
+
+    from mpremote import commands
+
+    src = inspect.getsource(commands._do_romfs_query) + inspect.getsource(commands._do_romfs_query_partition)
+    nothing = re.findall(r'print\("([^"{]+)"\)', src)
+    assert "ROMFS is not enabled on this device" in nothing and "No ROMFS partitions available" in nothing
+    not_found = re.search(r'CommandError\(f"(ROMFS)\{rom_id\}( partition not found on device)"\)', src)
+    has = re.search(r'f"(ROMFS)\{rom_id\}( partition has size )\{rom_size\}( bytes )', src)
+    assert not_found and has, "mpremote's romfs query changed its messages"
+    answers = [(line, "", 0) for line in nothing if "valid" not in line]
+    answers += [("", "mpremote: " + "0".join(not_found.groups()), 1), ("", "", 1), ("", "mpremote: no device found", 1)]
+    sized = "0".join(has.groups()[:2]) + "724992" + has.group(3) + "(177 blocks of 4096 bytes each)"
+    for out, err, rc in answers + [(sized, "", 0)]:
+        monkeypatch.setattr(
+            flash.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, rc, out, err)  # noqa: B023
+        )
+        if out == sized:
+            assert flash.romfs_partition("PORT") == 724992
+            continue
+        with pytest.raises(flash.FlashError, match="has no ROMFS partition"):
+            flash.romfs_partition("PORT")
 
 
 @pytest.fixture(scope="module")

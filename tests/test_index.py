@@ -108,7 +108,7 @@ def test_deterministic(ref):
         (lambda b: b[:-4], "truncated m2v index"),
         (lambda b: b + b"\0\0\0\0", "trailing data"),
         (lambda b: b"XXXX" + b[4:], "bad magic"),
-        (lambda b: b[:4] + b"\x02\x00" + b[6:], "unsupported m2v index version 2"),
+        (lambda b: b[:4] + b"\x03\x00" + b[6:], "unsupported m2v index version 3; this reader supports 1, 2"),
         (lambda b: b[:200] + bytes([b[200] ^ 1]) + b[201:], "CRC-32 mismatch"),
         (lambda b: b[:30], "shorter than the 64-byte header"),
     ],
@@ -201,3 +201,47 @@ def test_smart_home_deploy_on_virtual_board(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:] + p.stdout[-2000:]
     assert "board vs host search: 0 mismatches" in p.stdout
     assert "board vs host classifier: 0 mismatches" in p.stdout
+
+
+def test_grow_cli_and_bounds(tmp_path, cli, model_bin, ref):
+    """``index --grow`` writes version 2; its score shift lets any Q14 unit vector be appended (FORMAT.md §6)."""
+    txt = tmp_path / "t.txt"
+    txt.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    out = tmp_path / "g.m2vi"
+    proc = cli("index", model_bin, txt, "-o", out, "--grow", "--label-max", "40")
+    assert proc.returncode == 0, proc.stderr
+    idx = hindex.Index(out, model=model_bin)
+    h = idx.header
+    assert (h.version, h.label_max, h.count, idx.torn) == (2, 40, 5, 0)
+    assert h.score_shift >= hindex.grow_shift(idx.center_max)
+    assert all(hindex.grow_shift(16400) >= hindex.grow_shift(0) >= hindex.min_score_shift(d) for d in range(1, 4097))
+    assert (hindex.grow_shift(0), hindex.grow_shift(16400)) == (8, 9)
+    # the worst appended vectors: one-hot unit vectors against the opposite extreme of the center
+    for peak_dir in (1, -1):
+        e = np.zeros(h.dims, dtype=np.int64)
+        j = int(np.argmax(np.abs(idx.center)))
+        e[j] = -peak_dir * 16417 if idx.center[j] * peak_dir > 0 else peak_dir * 16417
+        v, m = hindex.entry_record(e, idx.center, h.score_shift)
+        assert 0 < m <= hindex.MULT_MAX
+    n = idx.add("switch the porch light on", "porch")
+    assert n == 5 and idx.search("porch light on", k=1)[0][1] == "porch"
+    assert hindex.Index(out, model=model_bin).search("porch light on", k=1) == idx.search("porch light on", k=1)
+    with pytest.raises(ValueError, match="at most 40"):
+        idx.add("x", "y" * 41)
+
+
+def test_compact_keeps_the_live_entries(tmp_path, ref, model_bin):
+    """Compaction drops removed entries and removal slots; every live entry keeps its score and label."""
+    out = tmp_path / "g.m2vi"
+    out.write_bytes(hindex.build_index(ref, [(t.split()[0], t) for t in TEXTS], grow=True))
+    idx = hindex.Index(out, model=model_bin)
+    idx.add("turn off the porch light", "porch")
+    idx.add("set the oven to 200 degrees", "oven")
+    assert idx.remove("turn") == 1 and idx.remove("porch") == 1
+    q = "switch off the lamp in the bedroom"
+    want = idx.search(q, k=10)
+    small = hindex.Index(idx.compact(), model=model_bin)
+    assert small.count == len(small) == len(idx) == 5 and small.header.count == 5
+    assert small.search(q, k=10) == want and len(out.read_bytes()) > len(idx.compact())
+    with pytest.raises(ValueError, match="no removed entries"):
+        hindex.Index(hindex.build_index(ref, [("a", "b")]), model=ref).compact()

@@ -10,7 +10,9 @@ flash puts it there), else model.m2v in a lib folder of sys.path (/lib/model.m2v
 where mpremote mip installs firmware_assets/package.json).
 """
 
-from .model import Model
+from .model import _LOADING, Model, _enter, _leave
+
+__version__ = "0.1.0"  # the release (host_tools.__version__; tests/test_release.py)
 
 # "model.m2v" (relative to the working directory) serves the unix-port virtual
 # board (scripts/vboard.py), whose filesystem root is a host directory.
@@ -35,13 +37,27 @@ def load(path=None, check_crc=True, mode=None, ram=None):
     # section table and sizes are still checked, but the contents of the
     # tables are trusted (a damaged table may give a wrong vector).
     # A corrupt, truncated or foreign file raises ValueError.
-    return Model(path, check_crc, mode, ram)
+    return _one(Model, (path, check_crc, mode, ram), {})
+
+
+def _one(f, a, kw):
+    # f(*a, **kw), one load at a time (m2v/model.py, docs/THREADS.md)
+    _enter(_LOADING)
+    try:
+        return f(*a, **kw)
+    finally:
+        _leave(_LOADING)
+
+
+def _first():
+    global _default
+    if _default is None:  # else another thread loaded it meanwhile
+        _default = Model()
 
 
 def _model():
-    global _default
     if _default is None:
-        _default = load()
+        _one(_first, (), {})
     return _default
 
 
@@ -71,3 +87,8 @@ def Index(*args, **kw):  # semantic search over an index file: m2v/index.py
 def Classifier(*args, **kw):  # text classification with a head trained on the host: m2v/classifier.py
     from .classifier import Classifier as _C
     return _C(*args, **kw)
+
+
+def ClassMeans(*args, **kw):  # a classifier that learns on the board: m2v/classmeans.py
+    from .classmeans import ClassMeans as _M
+    return _M(*args, **kw)

@@ -21,13 +21,19 @@ def open_path(path, mode):
     return f
 
 
-def crc_of(src, total):
-    # CRC-32 (zlib's) of bytes 16..total of src: a buffer, or an open binary
-    # file read through one 512-byte buffer.
+def crc_fn():
+    # zlib's CRC-32, crc32(data, start=0): binascii's, else the table-driven twin.
     try:
         from binascii import crc32
     except ImportError:  # a port built without binascii.crc32
         from ._crc import crc32
+    return crc32
+
+
+def crc_of(src, total):
+    # CRC-32 (zlib's) of bytes 16..total of src: a buffer, or an open binary
+    # file read through one 512-byte buffer.
+    crc32 = crc_fn()
     if not hasattr(src, "readinto"):
         return crc32(memoryview(src)[16:total]) & 0xFFFFFFFF
     b = bytearray(512)

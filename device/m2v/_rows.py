@@ -10,6 +10,8 @@ from array import array
 
 from micropython import const
 
+from .model import _enter, _leave, _new_guard
+
 _HDR_SIZE = const(64)
 
 
@@ -44,7 +46,10 @@ class RowFile:
     # messages) and defines _open(check_crc, buf_bytes), which reads the header
     # with _header, checks its own fields, then calls _sized and _sections.
     # It keeps _lo_off, _lb_off, _lb_size: the label offsets and bytes.
+    # Every public method holds the object's lock for its call (m2v/model.py:
+    # _enter(self._guard) ... finally _leave(self._guard)); _methods run under it.
     def __init__(self, path, model, mode, check_crc, buf_bytes):
+        self._guard = _new_guard()
         self.model = model
         self._mv, self._f = open_src(path, mode)
         try:
@@ -66,7 +71,8 @@ class RowFile:
         return b
 
     def _header(self, fmt, magic, version):
-        # The header's fields, once magic and version are right.
+        # The header's fields, once magic and version (or one of a tuple of
+        # versions) are right.
         total = self._total = size_of(self._mv, self._f)
         w = self.WHAT
         if total < _HDR_SIZE:
@@ -74,8 +80,10 @@ class RowFile:
         h = struct.unpack_from(fmt, self._read(0, _HDR_SIZE), 0)
         if h[0] != magic:
             raise ValueError("not an m2v %s: bad magic" % w)
-        if h[1] != version:
-            raise ValueError("unsupported m2v %s version %d; this reader supports %d" % (w, h[1], version))
+        vs = version if isinstance(version, tuple) else (version,)
+        if h[1] not in vs:
+            raise ValueError("unsupported m2v %s version %d; this reader supports %s"
+                             % (w, h[1], ", ".join([str(v) for v in vs])))  # fmt: skip
         return h
 
     def _sized(self):
@@ -103,10 +111,27 @@ class RowFile:
             raise self._bad("label offsets")
         return str(bytes(self._read(self._lb_off + o[0], o[1] - o[0])), "utf-8")
 
+    def label(self, i):
+        # The label of entry (index) or class (classifier) i.
+        _enter(self._guard)
+        try:
+            return self._label(i)
+        finally:
+            _leave(self._guard)
+
     def close(self):
-        if self._f:
-            self._f.close()
+        # Close the file (file mode), after a call in progress; calls
+        # afterwards raise ValueError.
+        g = self._guard
+        try:
+            _enter(g)
+        except ValueError:  # closed already
+            return
+        f = self._f
+        if f:
+            f.close()
             self._f = None
+        _leave(g, f)
 
 
 def query_into(q, query, model, model_crc, l1_max, what):

@@ -17,6 +17,7 @@ from array import array
 from micropython import const
 
 from . import _rows
+from .model import _enter, _leave
 
 _MAGIC = b"M2VC"
 _VERSION = const(1)
@@ -87,6 +88,13 @@ class Classifier(_rows.RowFile):
     def scores_into(self, query, out):
         # Write the integer score of every class into out (array('i') of
         # n_classes) for a text or an int16 vector; return out.
+        _enter(self._guard)
+        try:
+            return self._scores_into(query, out)
+        finally:
+            _leave(self._guard)
+
+    def _scores_into(self, query, out):
         if len(out) != self.n_classes:
             raise ValueError("out must have %d elements" % self.n_classes)
         _rows.query_into(self._q, query, self.model, self.model_crc, self.l1_max, "classifier")
@@ -122,22 +130,30 @@ class Classifier(_rows.RowFile):
     def predict(self, query):
         # (label, score) of the best class (ties: the lower class number), or
         # (None, score) when score is below the threshold.
-        s = self.scores_into(query, self._out)
-        best = 0
-        for c in range(1, self.n_classes):
-            if s[c] > s[best]:
-                best = c
-        top = s[best]
-        if self.threshold is not None and top < self.threshold:
-            return None, top
-        return self.label(best), top
+        _enter(self._guard)
+        try:
+            s = self._scores_into(query, self._out)
+            best = 0
+            for c in range(1, self.n_classes):
+                if s[c] > s[best]:
+                    best = c
+            top = s[best]
+            if self.threshold is not None and top < self.threshold:
+                return None, top
+            return self._label(best), top
+        finally:
+            _leave(self._guard)
 
     def scores(self, query):
         # [(label, score), ...] for every class, in class order (the file's).
-        s = self.scores_into(query, self._out)
-        return [(self.label(c), s[c]) for c in range(self.n_classes)]
+        _enter(self._guard)
+        try:
+            s = self._scores_into(query, self._out)
+            return [(self._label(c), s[c]) for c in range(self.n_classes)]
+        finally:
+            _leave(self._guard)
 
-    def label(self, c):
+    def _label(self, c):
         if not 0 <= c < self.n_classes:
             raise IndexError("class out of range")
         return self._text(c)

@@ -54,6 +54,84 @@ class FileSection:
         return pc.buf[(s << _PS) | (i & _PM)]
 
 
+# ---- the per-object lock of a Model, an Index and a Classifier (docs/THREADS.md)
+# Their state (the tokenizer's c and OUT, the accumulator, the page cache,
+# the file position, the query and score buffers) is per object and a call
+# rewrites it: one call at a time may run on an object. o._guard = [lk,
+# owner]: lk a _thread lock (None on a port without _thread), owner 0, the
+# get_ident() of the thread in a call, or _CLOSED. Every public method
+# holds it for its call (Model.embed_into and tokenize write _enter and _leave
+# out: a call costs 1,000 instructions on a Cortex-M0); private methods
+# (_name) run under it. A call on an object another thread is in waits for
+# it; the thread that is in the call entering again (a micropython.schedule
+# or interrupt callback between two bytecodes of the call) raises
+# RuntimeError, as waiting would hang (without _thread such a re-entry is
+# the only overlap: owner 1 marks a call); a call on a closed object raises
+# ValueError. Lock order: an Index or a Classifier, then its model (search
+# and predict embed the query); a model calls out to nothing: no cycle.
+# One attribute per object: a Model's instance dict is near full, and two
+# more entries made every method lookup on a model 2,300 instructions
+# slower on a Cortex-M0. Model loads (m2v.load, the default model) run one
+# at a time under _LOADING: a load imports modules and drops the loader's.
+try:
+    from _thread import allocate_lock, get_ident
+except ImportError:  # a port without threads
+    allocate_lock = None
+
+_CLOSED = const(-1)
+
+
+def _new_guard():
+    return [allocate_lock() if allocate_lock else None, 0]
+
+
+_LOADING = _new_guard()
+
+
+def _take(g, held):
+    # _enter's slow path. held 0: g's lock is held, by another thread (wait for
+    # it, then go on if g is open) or by this one (a re-entry: raise); held 1:
+    # g[1] is set on entry (this call holds the lock, or there is none): g is
+    # closed, or (no _thread) a call on it is in progress: a re-entry.
+    lk = g[0]
+    if not held:
+        if g[1] == get_ident():
+            raise RuntimeError(_REENTRY)
+        lk.acquire()
+        if not g[1]:
+            return
+    if lk:
+        lk.release()
+    if g[1] == _CLOSED:
+        raise ValueError("m2v object is closed")
+    raise RuntimeError(_REENTRY)
+
+
+_REENTRY = "m2v object re-entered by a callback while in use in this thread"
+
+
+def _enter(g):
+    # Take guard g (Model.embed_into and tokenize write it out).
+    lk = g[0]
+    if lk:
+        if not lk.acquire(0):
+            _take(g, 0)
+        elif g[1]:
+            _take(g, 1)
+        g[1] = get_ident()
+    elif g[1]:
+        _take(g, 1)
+    else:
+        g[1] = 1
+
+
+def _leave(g, closed=0):
+    # Release g; closed: calls on the object raise ValueError from now on.
+    g[1] = _CLOSED if closed else 0
+    if g[0]:
+        g[0].release()
+
+
 _CENTROIDS = const(13)  # the section id (docs/FORMAT.md §2), a copy of _load.py's
 
 tok = None  # m2v.tok, imported by the first load (after the loader: in its hole)
@@ -90,6 +168,7 @@ class Model:
         self.impl = {"tok": None, "pool": None, "loop": None}
         self.tok = tok.Tokenizer(self)
         self._sink = self
+        self._guard = _new_guard()  # one call at a time (below)
 
     def token(self, tid, row, code):
         # embed()'s sink: acc += WCODES[code] * CENTROIDS[row]
@@ -114,50 +193,93 @@ class Model:
             # out of its section, or bad UTF-8 in a NORM_POOL string
             raise ValueError("corrupt m2v model: table index out of range or bad UTF-8") from None
 
-    # ---- API
+    # ---- API: each call holds the model's lock (_enter, above)
     def tokenize(self, text):
         # Token ids, model2vec semantics: truncated to max_length, [UNK] dropped.
         ids = []
-        self._run(text, ids)  # a list as the sink: the tokenizer appends the ids
+        g = self._guard  # the lock written out, as in embed_into
+        lk = g[0]
+        if lk:
+            if not lk.acquire(0):
+                _take(g, 0)
+            elif g[1]:
+                _take(g, 1)
+            g[1] = get_ident()
+        elif g[1]:
+            _take(g, 1)
+        else:
+            g[1] = 1
+        try:
+            self._run(text, ids)  # a list as the sink: the tokenizer appends the ids
+        finally:
+            g[1] = 0
+            if lk:
+                lk.release()
         return ids
 
     def embed_into(self, text, out):
         # Write the Q14 unit vector for text into out (array('h') of length dims).
-        # A buffer model with the native core runs the whole embed in one C call
-        # (tok.fast): this method's and tok.run()'s Python cost more than the C does
-        # per text. It returns 1 (done), 0 (not started: the checks below raise) or
-        # 2 (stopped where tok.run goes on: an added token, a STR or HANGUL code point).
-        f = tok.fast
-        r = 0
-        t = self.tok
-        if f:  # the C core reads the tables in RAM and, in file mode, the others through the page cache
-            if f is True:
-                f = tok.get_fast()
-            r = f(t.T, t.c, text, out)
-            if r == 1:
-                imp = self.impl
-                imp["tok"] = imp["pool"] = imp["loop"] = "native"
-                return out
-        d = self.dims
-        if len(out) != d:
-            raise ValueError("out must have %d elements" % d)
-        acc = self.acc
-        p = tok.pool
-        if not r:
-            p.zero(acc, d)
-        self._run(text, self, r == 2)  # 2: acc, c and OUT hold the C core's state
-        p.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
-        imp = self.impl
-        imp["pool"] = p.IMPL
-        imp["loop"] = "native+py" if r else "py"  # r is 2 here: the C call handed over to tok.run
-        return out
+        # The model's lock: _enter and _leave (above) written out (calls
+        # to them cost 2,800 instructions on a Cortex-M0, 2% of an embed)
+        g = self._guard
+        lk = g[0]
+        if lk:
+            if not lk.acquire(0):
+                _take(g, 0)
+            elif g[1]:
+                _take(g, 1)
+            g[1] = get_ident()
+        elif g[1]:
+            _take(g, 1)
+        else:
+            g[1] = 1
+        try:
+            # A buffer model with the native core runs the whole embed in one C call
+            # (tok.fast): this method's and tok.run()'s Python cost more than the C does
+            # per text. It returns 1 (done), 0 (not started: the checks below raise) or
+            # 2 (stopped where tok.run goes on: an added token, a STR or HANGUL code point).
+            f = tok.fast
+            r = 0
+            t = self.tok
+            if f:  # the C core reads the tables in RAM and, in file mode, the others through the page cache
+                if f is True:
+                    f = tok.get_fast()
+                r = f(t.T, t.c, text, out)
+                if r == 1:
+                    imp = self.impl
+                    imp["tok"] = imp["pool"] = imp["loop"] = "native"
+                    return out
+            d = self.dims
+            if len(out) != d:
+                raise ValueError("out must have %d elements" % d)
+            acc = self.acc
+            p = tok.pool
+            if not r:
+                p.zero(acc, d)
+            self._run(text, self, r == 2)  # 2: acc, c and OUT hold the C core's state
+            p.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
+            imp = self.impl
+            imp["pool"] = p.IMPL
+            imp["loop"] = "native+py" if r else "py"  # r is 2 here: the C call handed over to tok.run
+            return out
+        finally:
+            g[1] = 0
+            if lk:
+                lk.release()
 
     def embed(self, text):
         return self.embed_into(text, array("h", bytes(2 * self.dims)))
 
     def close(self):
-        # Close the model's file (file mode); the model is unusable afterwards.
+        # Close the model's file (file mode), after a call in progress; calls
+        # afterwards raise ValueError.
+        g = self._guard
+        try:
+            _enter(g)
+        except ValueError:  # closed already
+            return
         pc = self.cache
         if pc:
             pc.file.close()
             self.cache = None
+        _leave(g, pc)

@@ -1,0 +1,187 @@
+"""The cost of the per-object lock (m2v/model.py) that every public call of a Model, an Index and a Classifier takes.
+
+    python scripts/bench_lock.py [--board cortex-m0] [--csv benchmarks/results.csv]
+    make bench-lock
+
+Model.embed_into as written in device/m2v/model.py and the same method without its guard (both
+compiled on the board from that source: scripts/bench_lock.py's twins()) embed one short text 500
+times each, alternating, best of 3 rounds: the difference is the guard's cost per call. On the
+emulated board (qemu ``-icount shift=0``: instructions, calibrated as scripts/bench_board.py does),
+ROMFS mode with the C core (the fastest embed, so the largest share for a per-call cost) and file
+mode; per token and as a share of the embed for the bench's real and short texts. The qemu firmware
+has no ``_thread``: the guard's path there is the owner flag of a port without threads. On the unix
+port (its ``_thread`` has no GIL), nanoseconds per call with the ``_thread`` lock and without it.
+
+A guard needs an exception handler (the lock is released whatever happens), which makes the
+method's frame 3 words larger; MicroPython puts frames above 11 words on the heap (embed_into's was
+one already), so part of the figure is the allocator finding a larger block: it varies with the
+heap's layout (a few hundred instructions on the board, up to microseconds on the unix port's
+fragmented 8 MB heap)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import bench  # noqa: E402
+import emuboard  # noqa: E402
+from mpy import micropython, native_device  # noqa: E402
+
+log = logging.getLogger("bench_lock")
+
+# TEXTS, MODE ("rom" or "file"), ROUNDS, NOLOCK, GUARDED and BARE (sources: twins()) are prepended.
+SNIPPET = r"""
+import gc, time, json
+import m2v
+from m2v import model as M
+try:
+    import _thread
+    thr = 1
+except ImportError:
+    thr = 0
+if NOLOCK:
+    M.allocate_lock = None  # the path of a port without _thread
+m = m2v.load("/rom/model.m2v") if MODE == "rom" else m2v.load("/rom/model.m2v", mode="file", ram=0)
+out = m.embed("warm up")
+tok, take, get_ident = M.tok, M.take, getattr(M, "get_ident", None)  # embed_into's globals
+exec(GUARDED)
+exec(BARE)
+M.Model.guarded = guarded
+M.Model.bare = bare
+tokens = 0
+for t in TEXTS:
+    tokens += len(m.tokenize(t))
+# the guard per call: one short text embedded N times (its rows stay cached), through the two
+# twins, alternating, best of ROUNDS
+N = 500
+best = {}
+for _ in range(ROUNDS):
+    for k in ("guarded", "bare"):
+        f = getattr(m, k)
+        gc.collect()
+        gc.disable()
+        t0 = time.ticks_us()
+        for _ in range(N):
+            f("turn on the lights", out)
+        dt = time.ticks_diff(time.ticks_us(), t0)
+        gc.enable()
+        if dt < best.get(k, 1 << 30):
+            best[k] = dt
+# the embed per token (the package's embed_into): every text twice, the second pass timed
+for t in TEXTS:
+    m.embed_into(t, out)
+gc.collect()
+t0 = time.ticks_us()
+for t in TEXTS:
+    m.embed_into(t, out)
+embed_us = time.ticks_diff(time.ticks_us(), t0)
+print("@@" + json.dumps({"thread": thr, "lock": m._guard[0] is not None, "texts": len(TEXTS), "tokens": tokens,
+                         "embed_us": embed_us, "guard_us": (best["guarded"] - best["bare"]) / N,
+                         "impl": m.impl["loop"]}))
+"""
+
+
+def twins() -> tuple[str, str]:
+    """Model.embed_into as written in device/m2v/model.py, and the same body without its guard.
+
+    The guard is the code from ``g = self._guard`` to the ``try:`` that follows, and the ``finally:``
+    clause at the end; both twins are compiled on the board from this source, methods of the same
+    class side by side.
+    """
+    src = (ROOT / "device" / "m2v" / "model.py").read_text()
+    start = src.index("    def embed_into(self, text, out):")
+    end = src.index("\n    def ", start + 10)
+    lines = [line[4:] for line in src[start:end].rstrip().splitlines()]
+    guarded = "\n".join(["def guarded" + lines[0][len("def embed_into"):]] + lines[1:]) + "\n"
+    g0 = next(i for i, line in enumerate(lines) if line.strip() == "g = self._guard")
+    t0 = next(i for i in range(g0, len(lines)) if lines[i].strip() == "try:")
+    f0 = max(i for i, line in enumerate(lines) if line.strip() == "finally:")
+    body = [line[4:] if line.startswith("        ") else line for line in lines[t0 + 1 : f0]]
+    bare = "\n".join(["def bare" + lines[0][len("def embed_into"):]] + lines[1:g0] + body) + "\n"
+    assert "_guard" not in bare and "finally" not in bare, bare
+    return guarded, bare
+
+
+def prelude(texts: list[str], mode: str, rounds: int, nolock: bool) -> str:
+    guarded, bare = twins()
+    return (f"TEXTS = {texts!r}\nMODE = {mode!r}\nROUNDS = {rounds}\nNOLOCK = {int(nolock)}\n"
+            f"GUARDED = {guarded!r}\nBARE = {bare!r}\n")  # fmt: skip
+
+
+def on_board(board: str, texts: list[str], mode: str, rounds: int) -> dict:
+    image = emuboard.default_image(emuboard.BOARDS[board].arch)
+    with emuboard.Board(board, image, icount=True) as b:
+        ipt = b.instructions_per_tick()
+        out = b.exec(prelude(texts, mode, rounds, False) + SNIPPET, timeout=3600)
+    r = json.loads(next(line[2:] for line in out.splitlines() if line.startswith("@@")))
+    r["ipt"] = ipt
+    return r
+
+
+def on_unix(texts: list[str], nolock: bool, rounds: int) -> dict:
+    """The snippet on the unix port with the x64 C core, the model in a mounted ROMFS image."""
+    from mpy import MODEL, romfs_image
+
+    with tempfile.TemporaryDirectory() as d:
+        dev = native_device(Path(d) / "dev")
+        img = romfs_image(MODEL, Path(d) / "model.romfs")
+        pre = (f"import sys, vfs\nsys.path.insert(0, {str(dev)!r})\n"
+               f"vfs.mount(vfs.VfsRom(open({str(img)!r}, 'rb').read()), '/rom')\n")  # fmt: skip
+        code = Path(d) / "b.py"
+        code.write_text(pre + prelude(texts, "rom", rounds, nolock) + SNIPPET)
+        p = subprocess.run([micropython(), "-X", "heapsize=8M", str(code)], capture_output=True, text=True, timeout=600)
+    for line in p.stdout.splitlines():
+        if line.startswith("@@"):
+            return json.loads(line[2:])
+    raise RuntimeError(p.stdout[-2000:] + p.stderr[-2000:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--board", default="cortex-m0", choices=list(emuboard.BOARDS))
+    ap.add_argument("--csv", type=Path, default=ROOT / "benchmarks" / "results.csv")
+    a = ap.parse_args(argv)
+    groups = bench.texts_by_group()
+    rows: list[tuple[str, float]] = []
+    print(f"m2v per-object lock on the emulated {a.board}: Model.embed_into with and without its guard,"
+          " instructions")  # fmt: skip
+    print(f"{'config':12} {'group':6} {'tok/txt':>7} {'embed/tok':>9} {'guard/tok':>9} {'share':>7} {'guard/call':>10}")
+    for mode in ("rom", "file"):
+        for name in ("real", "short"):
+            r = on_board(a.board, groups[name], mode, 3)
+            ipt, tok = r["ipt"], r["tokens"]
+            e = r["embed_us"] * ipt / tok
+            call = r["guard_us"] * ipt
+            g = call * r["texts"] / tok
+            cfg = f"{mode}/{r['impl']}"
+            print(f"{cfg:12} {name:6} {tok / r['texts']:7.1f} {e:9.0f} {g:9.1f} {100 * g / e:6.2f}% {call:10.0f}"
+                  f"  (_thread: {'yes' if r['thread'] else 'no'})")  # fmt: skip
+            k = f"{name}.{mode}.lock"
+            rows += [(f"{k}.instr_per_token", g), (f"{k}.share", g / e)]
+    bench.append_rows(a.csv, f"qemu-{a.board}", rows)
+    # unix: the _thread lock and the path without _thread, each against the bare twin
+    lk, fl = on_unix(groups["short"], False, 20), on_unix(groups["short"], True, 20)
+    ns_lk, ns_fl = 1000 * lk["guard_us"], 1000 * fl["guard_us"]
+    per_embed = 1000 * lk["embed_us"] / lk["texts"]
+    print(f"unix port (x64 C core, ROMFS, 'short' texts, {per_embed:.0f} ns per embed): guard {ns_lk:.0f} ns per"
+          f" call with the _thread lock ({100 * ns_lk / per_embed:.1f}%), {ns_fl:.0f} ns without _thread"
+          f" ({100 * ns_fl / per_embed:.1f}%); best of 20 rounds on a shared machine")  # fmt: skip
+    bench.append_rows(a.csv, "unix-" + os.uname().machine, [("short.unix.lock.guard_ns_per_call", ns_lk),
+                                                            ("short.unix.nolock.guard_ns_per_call", ns_fl)])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
