@@ -40,6 +40,7 @@ import io
 import json
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
@@ -97,11 +98,16 @@ else:
     m = m2v.load(check_crc=False)
 load_nocrc_us = time.ticks_diff(time.ticks_us(), t0)
 gc.collect()
+held = gc.mem_alloc() - a0
+
+
+free_after = gc.mem_free()
 pool.use(IMPL)
 if hasattr(tok, "use"):
     tok.use(IMPL)  # an older package has one tokenizer path
 out = m.embed("warm up")
-res = {"load_us": load_us, "load_nocrc_us": load_nocrc_us, "load_heap": load_heap,
+res = {"load_us": load_us, "load_nocrc_us": load_nocrc_us, "load_heap": load_heap, "held": held,
+       "free": free_after, "cache": getattr(m, "cache_bytes", 0),
        "ram_tables": getattr(m, "ram_tables", 0), "accel": getattr(m.tok, "accel", 0), "groups": {}}
 noop = lambda *a: None
 wpf = None
@@ -121,7 +127,7 @@ def timed(texts, stub):
     f = getattr(tok, "fast", None)
     if f is True:
         f = tok.get_fast()
-    if stub and f and m.tok.bufs:
+    if stub and f:
         T, c = m.tok.T, m.tok.c
         t0 = time.ticks_us()
         for t in texts:
@@ -170,6 +176,35 @@ for name in TEXTS:
                            "pool_us": (best[0] - best[1]) / n, "alloc_per_embed": heap}
 print("@@" + json.dumps(res))
 """
+
+
+def multilingual_groups(n: int = 24, seed: int = 19) -> dict[str, list[str]]:
+    """Texts of tests/corpus/multilingual.jsonl by script: ``ascii`` (its pure-ASCII texts, Latin-script
+    languages), ``nonascii`` (the others, drawn in turn from each script: Cyrillic, Arabic, Devanagari,
+    CJK, Hangul, Thai, ... and accented Latin) and ``fuzz`` (tests/truth.py's seeded texts of rare
+    scripts, symbols and special tokens); n texts of 20-200 characters each (fuzz: any length)."""
+    from truth import fuzz_texts
+
+    rows = [json.loads(line) for line in CORPUS.read_text().splitlines()]
+    rows = [r for r in rows if 20 <= len(r["text"]) <= 200]
+    rng = random.Random(seed)
+    asc = [r["text"] for r in rows if r["text"].isascii()]
+    rng.shuffle(asc)
+    by_script: dict[str, list[str]] = {}
+    for r in rows:
+        if not r["text"].isascii():
+            by_script.setdefault(r["lang"].rsplit("-", 1)[-1], []).append(r["text"])
+    scripts = sorted(by_script)
+    for s in scripts:
+        rng.shuffle(by_script[s])
+    non: list[str] = []
+    i = 0
+    while len(non) < n:
+        s, k = scripts[i % len(scripts)], i // len(scripts)
+        if k < len(by_script[s]):
+            non.append(by_script[s][k])
+        i += 1
+    return {"ascii": asc[:n], "nonascii": non, "fuzz": fuzz_texts(n, seed)}
 
 
 def texts_by_group() -> dict[str, list[str]]:
@@ -288,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--csv", type=Path, default=ROOT / "benchmarks" / "results.csv")
     a = ap.parse_args(argv)
 
-    groups = texts_by_group()
+    groups = {**texts_by_group(), **multilingual_groups()}
     if a.port:
         # a board's heap: fewer texts, no long group beyond one text
         groups = {"real": groups["real"][:20], "short": groups["short"][:10], "medium": groups["medium"][:4],

@@ -3,21 +3,23 @@
     python scripts/bench_board.py --board cortex-m0 [--csv benchmarks/results.csv]
     make bench BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7
 
-Runs scripts/bench.py's device snippet (the same texts, the same split of an embed into
-tokenizing and pooling) on the board of scripts/emuboard.py, with the package's .mpy for the
-board's architecture and the model in a ROMFS image, once per configuration on a fresh board:
-ROMFS mode (read in place), file mode with ``ram=0`` (everything streamed through a 512-byte
-page cache), with ``ram=RAM_TABLES`` (the tokenizer's tables in RAM) and with the default
-``ram=None`` ("file+auto": what the heap spares), with the viper pooling loops and with the
-native C core, on an RP2040-class heap (192 KiB), and ROMFS and both file modes on an
-ESP32-class heap (100 KiB). The file-mode configurations embed the real texts only: the
-harness's texts take heap, which ram=None would otherwise count against the model. Under
+Runs scripts/bench.py's device snippet (the same split of an embed into tokenizing and pooling)
+on the board of scripts/emuboard.py, with the package's .mpy for the board's architecture and the
+model in a ROMFS image, once per configuration on a fresh board, on texts of the project's
+multilingual corpus grouped by script (bench.multilingual_groups: ascii, nonascii, fuzz). Per
+heap, an RP2040-class 192 KiB and an ESP32-class 100 KiB: ROMFS mode (read in place), file mode
+with the default ``ram=None`` ("file+auto": its share of the heap) and with ``ram=0`` (everything
+streamed through a 512-byte page cache), all with the native C core; on the 192 KiB heap also
+file mode with ``ram=RAM_TABLES`` (the tokenizer's tables in RAM) and the viper kind in ROMFS and
+file mode. The harness's texts stay in the heap, as an application's data would. Under
 ``-icount`` a ``time.ticks_us()`` unit is a fixed number of executed instructions, calibrated
 against an inline-assembler loop; every figure below is instructions, not time. Also counted:
 file reads per token in file mode (seek + readinto calls through a counting stream put in place
 of the timed model's file, in a pass of its own so that the wrapper's cost stays out of the
-instruction counts), instructions to
-load the model (with and without the CRC pass) and the heap after load.
+instruction counts), instructions to load the model (with and without the CRC pass), the heap
+the package holds after load (beyond ``import m2v``) and the free heap; then, per heap, the
+package alone on a fresh board (``import m2v``, the default load, an embed): the heap it holds,
+the free heap and its largest block.
 
 The pure-Python twins are not benchmarked here (about 15x the viper instructions; their parity
 is tested). One CSV row per figure goes to benchmarks/results.csv with machine ``qemu-BOARD``.
@@ -76,13 +78,51 @@ m.tok.T[14] = _s  # T_FILE (m2v/_tok_py.py), where the cores read the file
 _m = m
 _m.embed("warm up")
 _n0, _tokens = _s.n, 0
-for _t in TEXTS["real"]:
-    _tokens += len(_m.tokenize(_t))
+for _g in TEXTS:
+    for _t in TEXTS[_g]:
+        _tokens += len(_m.tokenize(_t))
 _n1 = _s.n
-for _t in TEXTS["real"]:
-    _m.embed_into(_t, out)
+for _g in TEXTS:
+    for _t in TEXTS[_g]:
+        _m.embed_into(_t, out)
 print("@@" + json.dumps({"reads_tokenize": _n1 - _n0, "reads_embed": _s.n - _n1, "tokens": _tokens}))
 """
+
+
+# On a fresh board: the package alone, the default load (ram=None) and a first embed, then
+# the heap it holds (beyond the interpreter's start), the free heap and its largest block
+# (bisection over allocations, a failed one collecting first; run last: a stale pointer to
+# its last block may keep that block from the collector)
+LAYOUT = r"""
+import gc
+gc.collect()
+a0 = gc.mem_alloc()
+import m2v
+m = m2v.load(SRC, mode=MODE)
+m.embed("warm up the model")
+gc.collect()
+held, free = gc.mem_alloc() - a0, gc.mem_free()
+lo, hi = 0, free
+while lo < hi:
+    mid = (lo + hi + 1) >> 1
+    try:
+        b = bytearray(mid)
+        b = None
+        lo = mid
+    except MemoryError:
+        hi = mid - 1
+print("@@%d %d %d" % (held, free, lo))
+"""
+
+
+def layout(board: str, heap: int, mode: str) -> tuple[int, int, int]:
+    """The LAYOUT figures (held, free, largest free block) for the default load in mode on a fresh board."""
+    image = emuboard.default_image(emuboard.BOARDS[board].arch, {})
+    with emuboard.Board(board, image, heap=heap) as b:
+        out = b.exec(f"SRC = '/rom/model.m2v'\nMODE = {mode!r}\n" + LAYOUT, timeout=600)
+    line = next(x for x in out.splitlines() if x.startswith("@@"))
+    held, free, big = (int(x) for x in line[2:].split())
+    return held, free, big
 
 
 def run(board: str, heap: int, groups: dict, mode: str, ram: int | None, reads: bool, impl: str = "viper") -> dict:
@@ -111,20 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--board", default="cortex-m0", choices=list(emuboard.BOARDS))
     ap.add_argument("--csv", type=Path, default=ROOT / "benchmarks" / "results.csv")
     a = ap.parse_args(argv)
-    groups = bench.texts_by_group()
-    small = {"real": groups["real"]}
-    configs = [
-        (emuboard.HEAP_RP2040, "rom", 0, groups, "viper"),
-        (emuboard.HEAP_RP2040, "file", 0, small, "viper"),
-        (emuboard.HEAP_RP2040, "file+ram", RAM_TABLES, small, "viper"),
-        (emuboard.HEAP_RP2040, "rom", 0, groups, "native"),
-        (emuboard.HEAP_RP2040, "file", 0, small, "native"),
-        (emuboard.HEAP_RP2040, "file+ram", RAM_TABLES, small, "native"),
-        (emuboard.HEAP_RP2040, "file+auto", None, small, "native"),
-        (emuboard.HEAP_ESP32, "rom", 0, small, "native"),
-        (emuboard.HEAP_ESP32, "file", 0, small, "native"),
-        (emuboard.HEAP_ESP32, "file+auto", None, small, "native"),
-    ]
+    groups = bench.multilingual_groups()  # ascii, nonascii, fuzz: the project's corpus by script
+    configs = []
+    for heap in (emuboard.HEAP_RP2040, emuboard.HEAP_ESP32):
+        configs += [(heap, "rom", 0, groups, "native"), (heap, "file+auto", None, groups, "native"),
+                    (heap, "file", 0, groups, "native")]
+    configs += [(emuboard.HEAP_RP2040, "file+ram", RAM_TABLES, groups, "native"),
+                (emuboard.HEAP_RP2040, "rom", 0, groups, "viper"), (emuboard.HEAP_RP2040, "file", 0, groups, "viper")]
     rows: list[tuple[str, float]] = []
     machine = f"qemu-{a.board}"
     print(f"m2v bench on the emulated {a.board} (MicroPython 1.28.0, {emuboard.BOARDS[a.board].arch} .mpy): "
@@ -153,20 +186,33 @@ def main(argv: list[str] | None = None) -> int:
                      (f"{name}.{k}.alloc_bytes_per_embed", g["alloc_per_embed"])]  # fmt: skip
         load, nocrc = r["load_us"] * ipt, r["load_nocrc_us"] * ipt
         line = f"      {cfg:16} load {load / 1e6:.1f} M instructions with CRC, {nocrc / 1e6:.1f} M without; "
-        line += f"heap after load {r['load_heap']} B (C core's tables and row cache {r.get('accel', 0)} B)"
+        line += f"heap held after load {r['held']} B (C core's tables and row cache {r.get('accel', 0)} B, "
+        line += f"tables in RAM {r['ram_tables']} B, page cache {r['cache']} B); free {r['free']} B"
         rows += [(f"load.{k}.instructions", load), (f"load.{k}.nocrc_instructions", nocrc),
-                 (f"load.{k}.heap_bytes", r["load_heap"])]  # fmt: skip
+                 (f"load.{k}.heap_bytes", r["held"]), (f"load.{k}.free_bytes", r["free"])]  # fmt: skip
         if "reads" in r:
             rd = r["reads"]
             per_tok = rd["reads_embed"] / rd["tokens"]
             line += f"; file reads per token {per_tok:.2f} (tokenize alone {rd['reads_tokenize'] / rd['tokens']:.2f})"
-            rows.append((f"real.{k}.file_reads_per_token", per_tok))
+            rows.append((f"all.{k}.file_reads_per_token", per_tok))
         print(line)
+    for heap in (emuboard.HEAP_RP2040, emuboard.HEAP_ESP32):
+        for mode in ("file", "buf"):
+            try:
+                held, free, big = layout(a.board, heap, mode)
+            except (emuboard.BoardError, StopIteration) as e:
+                log.error("%s heap %d layout %s: %s", a.board, heap, mode, e)
+                continue
+            k = f"{'rom' if mode == 'buf' else 'file+auto'}.heap{heap // 1024}K"
+            print(f"{heap // 1024:4}K {k.split('.')[0]:16} fresh board, import m2v + default load + an embed: "
+                  f"holds {held} B; free {free} B, largest free block {big} B ({big / max(free, 1):.0%})")
+            rows += [(f"fresh.{k}.held_bytes", held), (f"fresh.{k}.free_bytes", free),
+                     (f"fresh.{k}.largest_free_block", big)]
     print(f"instructions per µs of time.ticks_us(): {r['ipt']:.1f} (calibrated)")
-    best = rom_ipt.get((emuboard.HEAP_RP2040, "real", "native"))
+    best = rom_ipt.get((emuboard.HEAP_RP2040, "nonascii", "native"))
     if a.board == "cortex-m0" and best:
         # an RP2040's Cortex-M0+ takes one cycle for most instructions, two for loads and stores: a lower bound
-        print(f"RP2040 at 125 MHz, ROMFS mode, native pooling, 'real' texts: at least {best / 125:.0f} µs per token")
+        print(f"RP2040 at 125 MHz, ROMFS mode, the C core, non-ASCII texts: at least {best / 125:.0f} µs per token")
     bench.append_rows(a.csv, machine, rows)
     return 0
 

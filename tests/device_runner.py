@@ -3,7 +3,7 @@
 # "id id id|v v v ..." (or "!ExcName: message" when embed raised).
 # usage: micropython device_runner.py DEVICE_DIR MODE IMPL MODEL_OR_IMAGE IN OUT
 # MODE: file (stream the model file), fileram (file mode with the tokenizer's
-# tables in RAM), buf (read it into RAM), rom (mount a ROMFS image)
+# tables in RAM), filepart (some of them: the trie's bit vector and samples), buf (read it into RAM), rom (mount a ROMFS image)
 # IMPL: viper (viper tokenizer hot path and pooling: _tok_buf.py for
 # buffer/ROMFS models, _tok_file.py through the page cache for file-mode
 # models, _pool_viper.py) or py (all pure Python: _tok_py.py, _pool_py.py);
@@ -34,6 +34,9 @@ if mode == "rom":
 elif mode == "fileram":
     model = m2v.load(src, mode="file", ram=1 << 20)
     assert model.ram_tables == model.ram_need > 0, "the tokenizer tables were not read into RAM"
+elif mode == "filepart":
+    model = m2v.load(src, mode="file", ram=16000)  # HASKIDS and the samples in RAM, NODES and the rest paged
+    assert 0 < model.ram_tables < model.ram_need, "not a part of the tables in RAM"
 elif mode == "file":
     model = m2v.load(src, mode="file", ram=0)  # the page cache alone, whatever the heap could spare
 else:

@@ -56,14 +56,12 @@ def run_py(code: str, heapsize: str | None = None, timeout: float = 600) -> subp
 def expected_impl(mode: str, impl: str) -> str:
     """The runner's last line for ``mode`` and ``impl``: the implementation each stage must have run.
 
-    The native core tokenizes tables that are buffers; through the page cache (``file``) the viper
-    tokenizer runs.
+    The native core reads tables that are buffers and, in file mode, the others through the page cache;
+    the viper and Python tokenizers read them all through the cache unless all are in RAM.
     """
     tok, _, pool = impl.partition("/")
     pool = pool or tok
-    if tok == "native" and mode == "file":
-        tok = "viper"
-    return f"=tok={tok} pool={pool} tables={'file' if mode == 'file' else 'buf'}"
+    return f"=tok={tok} pool={pool} tables={'file' if mode in ('file', 'filepart') else 'buf'}"
 
 
 def native_device(dest: Path) -> Path:
@@ -98,11 +96,11 @@ LOOPS: set[str] = set()  # every model.impl["loop"] run_device has seen (tests r
 
 
 def expected_loops(mode: str, impl: str) -> set[str]:
-    """What may drive the embeds: the native core's one-call embed (it hands over to tok.run at an added
-    token or a STR/HANGUL code point) when it runs both stages on tables that are buffers, else tok.run."""
+    """What may drive the embeds: the native core's one-call embed when it runs both stages (every code
+    point, normalisation and added token in C: no hand-over to tok.run), else tok.run."""
     tok, _, pool = impl.partition("/")
-    if tok == "native" and (pool or tok) == "native" and mode != "file":
-        return {"native", "native+py"}
+    if tok == "native" and (pool or tok) == "native":
+        return {"native"}
     return {"py"}
 
 

@@ -63,9 +63,11 @@ def test_every_slot_a_module_uses_is_defined_there(module):
     assert used <= defined, sorted(used - defined)
 
 
-def test_heap_reserve_copy():
-    # what the loader keeps free for the application, and what the native core's spending keeps
-    assert evaluate(consts(PKG / "tok.py"))["KEEP"] == evaluate(consts(PKG / "_load.py"))["KEEP"]
+def test_heap_share_copy():
+    # ram=None's share of the heap: the loader's (file mode) and the native core's spending (buffer models)
+    tok, load = evaluate(consts(PKG / "_spend.py")), evaluate(consts(PKG / "_load.py"))
+    for k in ("CORE_SHARE", "MAX_SHARE", "MIN_FREE"):
+        assert tok[k] == load[k], k
 
 
 def test_page_shift_copies():

@@ -24,13 +24,14 @@ def load(path=None, check_crc=True, mode=None, ram=None):
     # path None: the board's default model. mode "buf" maps a ROMFS file (or
     # reads a small file into RAM) as a buffer; "file" streams; None picks
     # "buf" for /rom paths and "file" elsewhere. ram: in file mode, heap bytes
-    # the model may use for copies of the tokenizer's tables (normaliser and
-    # trie, model.ram_need bytes: 87 KB for the default model); if they fit
-    # they are read into RAM and tokenizing runs as fast as in ROMFS, while
-    # the records and centroid rows are still streamed. ram=None (the default):
-    # what the heap can spare at load, keeping 48 KiB free for the application:
-    # the tables where they fit (a 192 KB RP2040-class heap), else a page cache
-    # of at most 16 KiB; ram=0: the smallest footprint (a 512-byte page cache).
+    # the model may spend on speed: the tokenizer's most read tables, the C
+    # core's finer samples, a page cache, a row cache, and once they fit all of
+    # the tables (model.ram_need bytes: 87 KB for the default model; then
+    # tokenizing runs as fast as in ROMFS, the records and centroid rows still
+    # streamed). ram=None (the default): a third of the heap free at load, at
+    # least 24 KiB, at most half of it and 44 KiB, nothing below 48 KiB free
+    # (_load.py, docs/BOARDS.md "Memory on the board"); ram=0: the smallest
+    # footprint (a 512-byte page cache).
     # check_crc=False skips the
     # CRC-32 pass (about 0.7 MB read) on boards where it is slow: the header,
     # section table and sizes are still checked, but the contents of the

@@ -66,10 +66,30 @@ def _err(msg):
 # what is left of the budget, or all of it when the tables do not fit, sizes
 # the page cache
 _RAM = (_NODES, _NORM_RUNS, _HASKIDS, _NORM_POOL, _GSTART, _HRANK, _TRANK)
-# ram=None: the heap kept free for the application (and the embed's own few
-# KB), and the largest page cache taken when the tables do not fit
-_KEEP = const(48 * 1024)
-_AUTO_CACHE = const(16 * 1024)
+# a budget below the whole: the tables the native core reads most per byte, in that order,
+# while they fit (the core reads the others, NODES among them, through the page cache; the
+# viper and Python cores read every table through it then). HRANK and TRANK are left out:
+# the core's own finer samples (m2v/_spend.py's T[ACCEL]) replace them, and measured on
+# cortex-m0 (make bench) 8 KB of those, or of page cache, save more than NORM_RUNS's 8.6 KB.
+_PART = (_HASKIDS, _GSTART)
+# ram=None: the heap the model may spend on speed (tables in RAM, page cache, the native
+# core's tables and row cache), from F, the heap free at load: a third of F, but at
+# least 24 KiB (what the C core's essentials take for the default model: the trie's bit
+# vector and group samples 9 KB, its finer samples 8 KB, a 64-page cache 7 KB), never
+# more than half of F and never more than 44 KiB; nothing when F is below 48 KiB (then
+# the application and the embed's own few KB need all of it: the ram=0 footprint, which
+# works in a 32 KiB heap). The heap belongs to the application: at least half of F, and
+# on boards with room two thirds, stay free, and the cap keeps a large heap's model
+# from taking what the application may want later; an explicit ram= buys more speed
+# (the whole of the tables is 87 KB for the default model). Measured on cortex-m0 (make
+# bench BOARD=cortex-m0, docs/MEMORY.md): the package then holds about 53 KB of a
+# 192 KiB heap and about 40 KB of a 100 KiB one.
+_CORE_SHARE = const(24 * 1024)
+_MAX_SHARE = const(44 * 1024)
+_MIN_FREE = const(48 * 1024)
+# ram=None and the heap's fragments too small for the tables: the page cache alone
+_FRAG_CACHE = const(4 * 1024)
+
 
 
 def table(t, hs, total):
@@ -88,7 +108,7 @@ def table(t, hs, total):
 def init(m, src, check_crc, mode, ram=None):
     m.cache = None  # file mode: the page cache (model.PageCache), holding the file
     m.ram_tables = m.ram_need = m.cache_bytes = 0  # file mode: tables read into RAM, their size, page cache
-    m.ram_left = None  # file mode, explicit ram=: what it leaves (tok.py)
+    m.ram_left = None  # file mode: what the budget leaves after the tables and page cache (tok.py)
     if mode not in (None, "buf", "file"):
         raise ValueError("mode must be 'buf' or 'file'")
     if ram is not None and (not isinstance(ram, int) or ram < 0):
@@ -237,41 +257,54 @@ def _init(m, src, check_crc, ram):
             need += secs[i][1]
         m.ram_need = need
         auto = ram is None
-        if auto:  # what the heap can spare now, keeping _KEEP free
+        if auto:  # the share of the free heap (_MAX_SHARE)
             import gc
 
             gc.collect()
-            spare = gc.mem_free() - _KEEP
-            # the tables if they fit, and a page cache for the records of a quarter of
-            # what is left (the rest: the native core's tables and row cache, tok.py)
-            ram = need + min((spare - need) >> 2, _AUTO_CACHE) if spare >= need else max(0, min(spare, _AUTO_CACHE))
-        if ram >= need:
-            try:
-                for i in _RAM:
-                    off, n = secs[i]
-                    s[i] = bytearray(n)
-                    f.seek(off)
-                    if f.readinto(s[i]) != n:
-                        raise ModelError("truncated m2v model: short read")
-                m.ram_tables = need
-                ram -= need
-            except MemoryError:
-                if not auto:
-                    raise  # the budget asked for: the heap's fragments cannot hold the tables
-                # ram=None: the free heap was enough in total but not in one block (fragments):
-                # the page cache alone, as for a heap too small
-                for i in _RAM:
-                    s[i] = None
-                ram = _AUTO_CACHE
-        # the page cache: 8 slots, or the largest power of two that the rest
-        # of the budget holds (a slot: its page, its tag, its memoryview and
-        # its list entry, 2**PS + 4 + 32 + 8 bytes at most)
-        k = 8
-        while 2 * k * ((1 << PS) + 44) <= ram:
+            ram = gc.mem_free()
+            ram = min(max(ram // 3, _CORE_SHARE), ram >> 1, _MAX_SHARE) if ram >= _MIN_FREE else 0
+        part = _RAM
+        if ram < need:  # some of the tables, leaving at least a page cache of 8 slots
+            part = []
+            k = ram - 8 * ((1 << PS) + 44)
+            for i in _PART:
+                if secs[i][1] > k:
+                    break
+                part.append(i)
+                k -= secs[i][1]
+        try:
+            for i in part:
+                off, n = secs[i]
+                s[i] = bytearray(n)
+                f.seek(off)
+                if f.readinto(s[i]) != n:
+                    raise ModelError("truncated m2v model: short read")
+                m.ram_tables += n
+            ram -= m.ram_tables
+        except MemoryError:
+            if not auto:
+                raise  # the budget asked for: the heap's fragments cannot hold the tables
+            # ram=None: the free heap was enough in total but not in one block (fragments):
+            # the page cache alone, as for a heap too small
+            for i in part:
+                s[i] = None
+            m.ram_tables = 0
+            ram = _FRAG_CACHE
+        # the page cache (a slot: its page, its tag, its memoryview and its list entry,
+        # 2**PS + 4 + 32 + 8 bytes at most): 8 slots, or the largest power of two that
+        # what the budget leaves beyond the native core's finer samples holds (their
+        # size as m2v/_spend.py computes it: they save the most per byte), up to 64
+        # slots, and beyond that half of it (the other half: the core's row cache);
+        # the order measured on cortex-m0 (make bench BOARD=cortex-m0)
+        nn = secs[_NODES][1]
+        a = ram - (2 * (1024 + (nn >> 5) + (nn >> 6) + 2) if nn < 65536 else 0)
+        a = max(a >> 1, min(a, 64 * ((1 << PS) + 44)))
+        k = 4 if auto and not ram else 8  # ram=None on a heap with nothing to spare: the least
+        while 2 * k * ((1 << PS) + 44) <= a:
             k *= 2
         m.cache_bytes = k << PS
-        if not auto:  # what the budget leaves for the native core's tables and row cache (tok.py)
-            m.ram_left = max(0, ram - k * ((1 << PS) + 44))
+        # what the budget leaves for the native core's tables and row cache (tok.py)
+        m.ram_left = max(0, ram - k * ((1 << PS) + 44))
         pc = PageCache()
         pc.file, pc.tags, pc.buf = f, array("i", b"\xff" * (4 * k)), bytearray(k << PS)
         pc.sm, pc.row = k - 1, bytearray(d)
@@ -290,6 +323,8 @@ def _init(m, src, check_crc, ram):
             else:
                 s[i] = FileSection(pc, off, n)
         m.cache = pc
+        if 0 < m.ram_tables < need:  # the sections' file offsets (tok.py), by id - 1: some in RAM
+            m.offs = [off for off, n in secs[1:]]
     else:
         for i in range(1, _N_SECTIONS + 1):
             off, n = secs[i]

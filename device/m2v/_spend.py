@@ -1,12 +1,11 @@
 # What the native C core spends heap on for speed (m2v/tok.py imports this module at a
 # model's load when the C core runs, then drops it: its code does not stay in the heap).
-from array import array
 
 from micropython import const
 
-# What the native core spends heap on, when the loader's reserve (_KEEP in _load.py and
-# tok.py: heap left for the application) spares it, in the order of instructions saved per byte measured on
-# cortex-m0 (make bench BOARD=cortex-m0, the real texts):
+# What the native core spends heap on, within what the budget (ram=, or ram=None's share of
+# the free heap: _load.py's _MAX_SHARE) leaves after the loader's tables and page cache, in
+# the order of instructions saved per byte measured on cortex-m0 (make bench BOARD=cortex-m0, the real texts):
 # - T[ACCEL] (device/native/m2v_native.c build_accel), 16-bit entries: the starts of the
 #   first child groups (the largest: the children of short prefixes, where the format's
 #   samples leave the longest skips), a terminal rank every 32 nodes, a HASKIDS rank every
@@ -24,18 +23,29 @@ _T_ACCEL = const(16)
 _T_RCACHE = const(21)
 _C_NRC = const(42)
 _NODES = const(6)
+# a buffer model's share of the heap: ram=None's (copies of _load.py's, which explains them)
+_CORE_SHARE = const(24 * 1024)
+_MAX_SHARE = const(44 * 1024)
+_MIN_FREE = const(48 * 1024)
 
 
 def spend(tk, m, ntok, npool, spare):
     # The native core's RAM tables (ntok: its tokenizer runs) and row cache (npool: its
-    # file-mode pooling runs), as the heap spares them (see _KEEP), or within what an
-    # explicit ram= budget leaves after the tables and the page cache: spare bytes (tok.py).
+    # file-mode pooling runs), within what the budget leaves after the tables and the page
+    # cache (for a buffer model: ram=None's share of the heap): spare bytes (tok.py).
     # gc.mem_free() is the total, not the largest block: an allocation that the heap's fragments cannot
-    # hold raises MemoryError, and the next smaller size is tried.
+    # hold raises MemoryError, and the next smaller size is tried. spare None: a buffer model,
+    # whose share of the heap is ram=None's for file mode.
+    if spare is None:
+        import gc
+
+        gc.collect()
+        spare = gc.mem_free()
+        spare = min(max(spare // 3, _CORE_SHARE), spare >> 1, _MAX_SHARE) if spare >= _MIN_FREE else 0
     nn = len(m._s[_NODES])
     base = (nn >> 5) + (nn >> 6) + 2  # the rank tables' entries
     g = 0
-    if ntok and tk.bufs and nn < 65536 and spare >= 2 * (_GROUPS + base):
+    if ntok and nn < 65536 and spare >= 2 * (_GROUPS + base):
         g = _GROUPS
         spare -= 2 * (g + base)
     rows = 0
@@ -48,21 +58,23 @@ def spend(tk, m, ntok, npool, spare):
     spare -= rows * (4 + m.dims)
     if g and spare >= 2 * (_GROUPS_MORE - _GROUPS):
         g = _GROUPS_MORE
+    # bytearrays, allocated in place (array(t, bytes(n)) would first make a temporary
+    # copy of n bytes, whose hole then splits the free heap the application gets)
     while g:
         try:
-            tk.T[_T_ACCEL] = array("H", bytes(2 * (g + base)))
+            tk.T[_T_ACCEL] = bytearray(2 * (g + base))
             tk.accel = 2 * (g + base)
             break
         except MemoryError:
             g = _GROUPS if g > _GROUPS else 0
     while rows:
         try:
-            rc = tk.T[_T_RCACHE] = array("i", bytes(rows * (4 + m.dims)))
+            rc = tk.T[_T_RCACHE] = bytearray(rows * (4 + m.dims))
             break
         except MemoryError:
             rows = rows >> 1 if rows > _RCACHE else 0
     if rows:
-        for k in range(rows):
-            rc[k] = -1  # empty
+        for k in range(4 * rows):
+            rc[k] = 255  # empty: the tags -1
         tk.c[_C_NRC] = rows
         tk.accel += rows * (4 + m.dims)

@@ -45,6 +45,10 @@ T_WCODES = const(19)
 T_ROW = const(20)  # file mode: the buffer a centroid row is read into (model.PageCache.row)
 # file mode, native core: its centroid-row cache, array("i"): C_NRC tags (-1: empty), then the rows
 T_RCACHE = const(21)
+# ... for the native core's scan and embed(): NORM_POOL (STR strings) and ADDED (the section as
+# it is: u16 count, then per token u8 len, its bytes, u32 id, u16 row, u16 code)
+T_POOL = const(22)
+T_ADDED = const(23)
 
 # c: parameters (set once) ...
 C_HS = const(0)
@@ -93,7 +97,11 @@ C_Q = const(39)  # out_shift
 C_OCEN = const(40)  # file mode: CENTROIDS' file offset
 C_NCEN = const(41)  # n_centroids
 C_NRC = const(42)  # rows in T[RCACHE], a power of two
-C_LEN = const(43)
+C_UNK = const(43)  # unk_id: an added token the native embed() counts but does not pool
+C_RLO2 = const(44)  # the native core's second NORM_RUNS cache entry: the run before [RLO, RHI)
+C_RHI2 = const(45)
+C_RI2 = const(46)
+C_LEN = const(47)
 
 
 def _sample_py(sec, k, sb):

@@ -164,7 +164,8 @@ class Model:
         # which implementation ran the last call, per stage (README "Which
         # implementation runs"): "tok" and "pool", "native", "viper" or "py";
         # "loop", what drove the last embed: "native" (one C call), "py"
-        # (tok.run) or "native+py" (the C call, then tok.run from where it stopped)
+        # (tok.run) or "native+py" (the C call, then tok.run from where it stopped:
+        # a damaged model's unknown normaliser kind, where tok.run raises)
         self.impl = {"tok": None, "pool": None, "loop": None}
         self.tok = tok.Tokenizer(self)
         self._sink = self
@@ -237,11 +238,11 @@ class Model:
             # A buffer model with the native core runs the whole embed in one C call
             # (tok.fast): this method's and tok.run()'s Python cost more than the C does
             # per text. It returns 1 (done), 0 (not started: the checks below raise) or
-            # 2 (stopped where tok.run goes on: an added token, a STR or HANGUL code point).
+            # 2 (stopped where tok.run goes on: only at a damaged model's unknown normaliser kind).
             f = tok.fast
             r = 0
             t = self.tok
-            if f and t.bufs:  # the tokenizer's tables are buffers (in file mode: in RAM)
+            if f:  # the C core reads the tables in RAM and, in file mode, the others through the page cache
                 if f is True:
                     f = tok.get_fast()
                 r = f(t.T, t.c, text, out)

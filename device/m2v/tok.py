@@ -8,7 +8,6 @@
 # the page cache), or their bit-identical pure-Python twin _tok_py.py
 # (use("py") or a port without viper). This file drives it and handles the other code points and added
 # tokens. Indices into T and c: see _tok_py.py.
-import gc
 import sys
 from array import array
 
@@ -53,7 +52,8 @@ _C_NB = const(38)
 _C_Q = const(39)
 _C_OCEN = const(40)
 _C_NCEN = const(41)
-_C_LEN = const(43)
+_C_UNK = const(43)
+_C_LEN = const(47)
 # section ids (docs/FORMAT.md §2), copies of _load.py's
 _SYMMAP = const(5)
 _NODES = const(6)
@@ -61,10 +61,12 @@ _HASKIDS = const(7)
 _HRANK = const(8)
 _GSTART = const(9)
 _TRANK = const(10)
+_ADDED = const(4)
+_RECORDS = const(11)
+_NORM_RUNS = const(2)
 _CENTROIDS = const(13)
 
 _BATCH = const(64)  # tokens queued before they are delivered, besides one word's
-_KEEP = const(48 * 1024)  # the heap the loader keeps free for the application (a copy of _load.py's)
 
 # ---- which core module runs each hot path: the one seam where an implementation plugs in
 # Viper needs the native emitter (.py) or native-code loading (.mpy built with
@@ -80,9 +82,10 @@ VIPER = (getattr(sys.implementation, "_mpy", 0) >> 10) & 63 != 0
 # buffers (buffer/ROMFS models, file mode with its tables in RAM), 1 the
 # tokenizer through the file-mode page cache, 2 pooling, 3 pooling a batch
 # through the page cache (None: Model.token pools per token). A native C core
-# (device/native, m2v/_native.mpy) is the "native" kind: the tokenizer on
-# buffers and pooling in C (and the whole of embed() in one call, tok.fast,
-# when both run); through the page cache the viper tokenizer.
+# (device/native, m2v/_native.mpy) is the "native" kind: the tokenizer and
+# pooling in C (and the whole of embed() in one call, tok.fast, when both run),
+# reading the tables in RAM as buffers and, in file mode, the others through
+# the page cache itself; _tok_file only reads records for tokenize() there.
 _CORES = (
     ("native", "_tok_native", "_tok_file", "_pool_native", "_pool_native"),
     ("viper", "_tok_buf", "_tok_file", "_pool_viper", "_tok_file"),
@@ -136,10 +139,12 @@ def _set_fast():
 
 
 def get_fast():
-    # fast, its module imported (Model.embed_into, on its first C embed)
+    # fast, looked up (Model.embed_into, on its first C embed) in the C core itself, which
+    # the native pooling has imported: no module to import while the application's text
+    # takes the heap
     global fast
     if fast is True:
-        fast = _get(0).embed
+        fast = sys.modules[_PKG + "._native"].embed
     return fast
 
 
@@ -202,7 +207,7 @@ class Tokenizer:
         self.T = [m.ascii, t[_SYMMAP], t[_NODES], t[_HASKIDS], t[_HRANK], t[_GSTART], t[_TRANK], m.records,
                   m.added_first, bytearray(4 * mwc + 8), self.out, m.runs,
                   pc and pc.buf, pc and pc.tags, pc and pc.file, pc and pc.slots,
-                  None, m.acc, None if pc else cen, m.wcodes, pc and pc.row, None]  # fmt: skip
+                  None, m.acc, None if pc else cen, m.wcodes, pc and pc.row, None, m.pool, t[_ADDED]]  # fmt: skip
         c = array("i", bytes(4 * _C_LEN))
         c[_C_HS], c[_C_GS], c[_C_TS], c[_C_SB] = m.h_shift, m.g_shift, m.t_shift, m.sample_bytes
         c[_C_ESC], c[_C_RB], c[_C_MWC] = m.esc_base, m.rec_bits, mwc
@@ -211,22 +216,25 @@ class Tokenizer:
         c[_C_NRUNS] = len(m.runs) // 6
         self.c = c
         # _tok_buf needs every tokenizer table as a buffer: true for buffer/ROMFS
-        # models and for file-mode models with their tables in RAM; file-mode
+        # models and for file-mode models with all their tables in RAM; other file-mode
         # models give _tok_file the page cache and the sections' offsets, which
-        # it also uses for the records (streamed in file mode whatever ram is)
-        self.bufs = not pc or m.ram_tables > 0
+        # it also uses for the records (streamed in file mode whatever ram is). The
+        # native core reads either: the tables in RAM as buffers, the others through the cache.
+        self.bufs = not pc or m.ram_tables == m.ram_need
         if pc:
             c[_C_SM] = pc.sm
             # the sections' file offsets in slots C_OHK..C_ORU, in their order
-            # there (-1: in RAM, read by _tok_buf, not _tok_file)
+            # there (_tok_file reads every table through the cache, in RAM or not:
+            # m.offs when some are in RAM)
             k = _C_OHK
-            for x in (t[_HASKIDS], t[_HRANK], t[_GSTART], t[_NODES], t[_TRANK], m.records, m.runs):
-                c[k] = getattr(x, "off", -1)
+            offs = getattr(m, "offs", None)
+            for x in (_HASKIDS, _HRANK, _GSTART, _NODES, _TRANK, _RECORDS, _NORM_RUNS):
+                c[k] = offs[x - 1] if offs else getattr(t[x], "off", -1)
                 k += 1
             c[_C_NND], c[_C_NGS] = len(t[_NODES]), len(t[_GSTART])
             c[_C_OCEN] = cen.off
         c[_C_IB], c[_C_MB], c[_C_WB], c[_C_DIMS] = m.id_bits, m.map_bits, m.weight_bits, m.dims
-        c[_C_NB], c[_C_Q], c[_C_NCEN] = m.norm_bits, m.out_shift, m.n_centroids
+        c[_C_NB], c[_C_Q], c[_C_NCEN], c[_C_UNK] = m.norm_bits, m.out_shift, m.n_centroids, m.unk_id
         # bytes of the native core's RAM tables and row cache (model.tok.accel), for the
         # kinds selected now (tok.use, pool.use before the load): none for another kind
         self.accel = 0
@@ -234,11 +242,8 @@ class Tokenizer:
         npool = pool is not None and pool.IMPL == "native"
         spare = 0
         if ntok or npool:
-            spare = m.ram_left  # file mode with ram=N: what the budget leaves
-            if spare is None:  # what the heap spares beyond the loader's reserve
-                gc.collect()
-                spare = gc.mem_free() - _KEEP
-        if spare > 0:
+            spare = m.ram_left  # file mode: what the budget (ram=, or its share) leaves; None: a buffer model
+        if spare is None or spare > 0:
             # m2v/_spend.py decides and allocates, then leaves the heap (as _load.py does)
             name = _PKG + "._spend"
             __import__(name)
@@ -348,7 +353,10 @@ class Tokenizer:
         if not isinstance(text, str):
             raise TypeError("text must be str, not " + type(text).__name__)
         m = self.m
-        core = self._core = _get(0 if self.bufs else 1)
+        core = _get(0)
+        if not self.bufs and core.IMPL != "native":
+            core = _get(1)
+        self._core = core
         scan = core.scan
         self._flush = core.flush
         # what runs, for model.impl (no allocation: the keys exist)

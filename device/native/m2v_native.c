@@ -130,6 +130,18 @@ static mp_obj_t acc_row(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(acc_row_obj, 4, 4, acc_row);
 
+// file mode's page cache (m2v/model.py PageCache): the pages in one buffer, page q of the
+// file in slot q & sm, its number in tags[slot]; slots, a memoryview per slot (readinto's
+// target); the file's methods (mp_load_method: no bound method allocated); misses, the
+// pages read so far (a reader that holds a pointer into a slot knows it may be stale)
+typedef struct {
+    const uint8_t *pages;
+    int32_t *tags;
+    mp_obj_t slots;
+    uint32_t sm, misses;
+    mp_obj_t seek[2], readinto[2];
+} pc_t;
+
 // What pooling reads: the accumulator, the centroids, the records and their layout, the
 // weight codes (docs/FORMAT.md §5, §6).
 typedef struct {
@@ -142,12 +154,10 @@ typedef struct {
     uint32_t nmax;  // record numbers above it are past the records (pool_check)
     // file mode (cen and rec NULL): the records through the model's page cache (pc_page),
     // each centroid row read into row, at file offsets orc and ocen
-    const uint8_t *pages;
-    int32_t *tags;
-    mp_obj_t slots, rowobj;
+    pc_t pc;
+    mp_obj_t rowobj;
     int8_t *row;
-    uint32_t sm, orc, ocen;
-    mp_obj_t seek[2], readinto[2];  // the file's methods (mp_load_method: no bound method allocated)
+    uint32_t orc, ocen;
     // file mode's centroid-row cache (T[RCACHE], or NULL): row r in slot r & rmask, whose
     // row number is rtags[slot] (-1: empty)
     int32_t *rtags;
@@ -185,8 +195,8 @@ static mp_obj_t call1(const mp_obj_t *meth, mp_obj_t arg) {
 // seek to off and fill buf (n bytes) from the model's file: a short read is an error (the
 // loader checked the file's size: the file has changed or the stream is broken)
 static void read_at(const pool_t *p, uint32_t off, mp_obj_t buf, size_t n) {
-    call1(p->seek, MP_OBJ_NEW_SMALL_INT(off));
-    mp_obj_t got = call1(p->readinto, buf);
+    call1(p->pc.seek, MP_OBJ_NEW_SMALL_INT(off));
+    mp_obj_t got = call1(p->pc.readinto, buf);
     if (got == mp_const_none || (size_t)mp_obj_get_int(got) != n) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: short read"));
     }
@@ -194,23 +204,27 @@ static void read_at(const pool_t *p, uint32_t off, mp_obj_t buf, size_t n) {
 
 // the page holding file byte q << PS, read into its slot on a miss (a page at the end of the
 // file may be short: its missing bytes are past every section, never read)
-static const uint8_t *pc_page(const pool_t *p, uint32_t q) {
+static const uint8_t *pc_page(pc_t *p, uint32_t q) {
     uint32_t s = q & p->sm;
     if ((uint32_t)p->tags[s] != q) {
         call1(p->seek, MP_OBJ_NEW_SMALL_INT(q << PS));
         call1(p->readinto, item(p->slots, (int)s));
         p->tags[s] = (int32_t)q;
+        p->misses++;
     }
     return p->pages + (s << PS);
 }
 
+// pc from T's page cache (T[CACHE], T[TAGS], T[SLOTS], T[FILE], c[C_SM]: indices below)
+static void pc_init(pc_t *pc, mp_obj_t T, const int32_t *cc, mp_obj_t f);
+
 // field() of the records through the page cache: the bytes at or past nrec read as zero
-static uint32_t field_f(const pool_t *p, uint32_t pos, uint32_t mask) {
+static uint32_t field_f(pool_t *p, uint32_t pos, uint32_t mask) {
     size_t b = pos >> 3;
     uint32_t v = 0;
     for (int k = 0; k < 3 && b + k < p->nrec; k++) {
         uint32_t off = p->orc + (uint32_t)(b + k);
-        v |= (uint32_t)pc_page(p, off >> PS)[off & ((1 << PS) - 1)] << (8 * k);
+        v |= (uint32_t)pc_page(&p->pc, off >> PS)[off & ((1 << PS) - 1)] << (8 * k);
     }
     return (v >> (pos & 7)) & mask;
 }
@@ -225,8 +239,40 @@ static void pool_check(pool_t *p, size_t nacc, size_t nwc) {
     p->nmax = udiv32((uint32_t)p->nrec << 3, p->rb);  // so that out[k] * rb cannot wrap
 }
 
+// file mode: acc += m * centroid row (< the rows: checked), through the row cache if any
+static void pool_row_f(pool_t *p, uint32_t row, int32_t m) {
+    size_t dims = p->dims;
+    const int8_t *rp = p->row;
+    if (p->rrows) {
+        uint32_t slot = row & p->rmask;
+        int8_t *sp = p->rrows + (size_t)slot * dims;
+        if ((uint32_t)p->rtags[slot] != row) {
+            read_at(p, p->ocen + row * dims, p->rowobj, dims);
+            copy(sp, p->row, dims);
+            p->rtags[slot] = (int32_t)row;
+        }
+        rp = sp;
+    } else {
+        read_at(p, p->ocen + row * dims, p->rowobj, dims);
+    }
+    mac(p->acc, rp, m, dims);
+}
+
+// acc += wcodes[code] * centroid row: an added token (Model.token's checks)
+static void pool_one(pool_t *p, uint32_t row, uint32_t code) {
+    if (code >> p->wb || (size_t)(row + 1) * p->dims > p->ncen) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
+    }
+    int32_t m = p->wcodes[code];
+    if (p->cen) {
+        mac(p->acc, p->cen + (size_t)row * p->dims, m, p->dims);
+    } else {
+        pool_row_f(p, row, m);
+    }
+}
+
 // acc[d] += wcodes[code] * centroid[row][d] for the tokens whose record numbers are out[0:n]
-static void pool_recs(const pool_t *p, const int32_t *out, size_t n) {
+static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
     uint32_t mmask = ((uint32_t)1 << p->mb) - 1, wmask = ((uint32_t)1 << p->wb) - 1;
     size_t dims = p->dims;
     const int8_t *held = NULL;  // a token's row waiting for a second one (mac2)
@@ -242,20 +288,7 @@ static void pool_recs(const pool_t *p, const int32_t *out, size_t n) {
             if ((size_t)(row + 1) * dims > p->ncen) {
                 mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
             }
-            const int8_t *rp = p->row;
-            if (p->rrows) {
-                uint32_t slot = row & p->rmask;
-                int8_t *sp = p->rrows + (size_t)slot * dims;
-                if ((uint32_t)p->rtags[slot] != row) {
-                    read_at(p, p->ocen + row * dims, p->rowobj, dims);
-                    copy(sp, p->row, dims);
-                    p->rtags[slot] = (int32_t)row;
-                }
-                rp = sp;
-            } else {
-                read_at(p, p->ocen + row * dims, p->rowobj, dims);
-            }
-            mac(p->acc, rp, m, dims);
+            pool_row_f(p, row, m);
             continue;
         }
         uint32_t row = field(p->rec, p->nrec, pos, mmask);
@@ -410,14 +443,20 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(normalize_into_obj, 5, 5, normalize_i
 // table read is checked against its buffer's length: a damaged model raises IndexError
 // (m2v.model turns it into ValueError), never reads past a buffer.
 enum { T_ASCII, T_SYMMAP, T_NODES, T_HASKIDS, T_HRANK, T_GSTART, T_TRANK, T_RECORDS, T_FIRST, T_WORD, T_OUT,
-       T_RUNS, T_CACHE, T_TAGS, T_FILE, T_SLOTS, T_ACCEL, T_ACC, T_CEN, T_WCODES, T_ROW, T_RCACHE };
+       T_RUNS, T_CACHE, T_TAGS, T_FILE, T_SLOTS, T_ACCEL, T_ACC, T_CEN, T_WCODES, T_ROW, T_RCACHE, T_POOL, T_ADDED };
 enum { C_HS, C_GS, C_TS, C_SB, C_ESC, C_RB, C_MWC, C_MAXLEN, C_LIMIT, C_ROOM, C_NREC, C_NRUNS, C_RLO, C_RHI, C_RI,
        C_NG, C_WN, C_WC, C_COUNT, C_DONE, C_CHARS, C_NOUT, C_I, C_END = 24, C_ORC = 29, C_SM = 33, C_IB, C_MB, C_WB,
-       C_DIMS, C_NB, C_Q, C_OCEN, C_NCEN, C_NRC, C_LEN };
+       C_DIMS, C_NB, C_Q, C_OCEN, C_NCEN, C_NRC, C_UNK, C_RLO2, C_RHI2, C_RI2, C_LEN };
 
+// A table of the tokenizer: a buffer in RAM (p), or a section of the model's file read
+// through the page cache (p NULL, at file offset off: file mode with the table not in RAM).
+// Either way P[i] is its byte i for lo <= i < hi: the whole of a buffer, the part of a file
+// section that one page of the cache holds (span()), so that a read costs one compare
+// either way and the word-at-a-time loops run within [lo, hi).
 typedef struct {
-    const uint8_t *p;
-    size_t n;
+    const uint8_t *p, *P;
+    size_t n, lo, hi;
+    uint32_t off;
 } tab_t;
 
 
@@ -426,21 +465,16 @@ typedef struct {
 // row buffer, ncen centroid rows at file offset ocen
 static void pool_file(pool_t *p, mp_obj_t T, const int32_t *cc, mp_obj_t f, mp_obj_t row, mp_int_t ocen,
     mp_int_t ncen) {
-    size_t n, nt, nr;
+    size_t n, nr;
     p->cen = NULL;
     p->rec = NULL;
-    p->pages = buffer(item(T, T_CACHE), &n, MP_BUFFER_READ);
-    p->tags = buffer(item(T, T_TAGS), &nt, MP_BUFFER_RW);
-    p->slots = item(T, T_SLOTS);
+    pc_init(&p->pc, T, cc, f);
     p->rowobj = row;
     p->row = buffer(row, &nr, MP_BUFFER_RW);
-    int32_t sm = cc[C_SM];
-    if (sm < 0 || (sm & (sm + 1)) || ((size_t)sm + 1) << PS > n || ((size_t)sm + 1) * 4 > nt || cc[C_ORC] < 0
-        || cc[C_NREC] < 0 || ocen < 0 || ncen < 0 || nr != p->dims
+    if (cc[C_ORC] < 0 || cc[C_NREC] < 0 || ocen < 0 || ncen < 0 || nr != p->dims
         || (size_t)ocen + (size_t)ncen * p->dims >= (size_t)1 << 30 || (size_t)cc[C_ORC] + cc[C_NREC] >= (size_t)1 << 30) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: file-mode pooling arguments out of range"));
     }
-    p->sm = (uint32_t)sm;
     p->orc = (uint32_t)cc[C_ORC];
     p->nrec = (size_t)cc[C_NREC];
     p->ocen = (uint32_t)ocen;
@@ -456,8 +490,21 @@ static void pool_file(pool_t *p, mp_obj_t T, const int32_t *cc, mp_obj_t f, mp_o
         p->rrows = (int8_t *)(p->rtags + nrc);
         p->rmask = (uint32_t)nrc - 1;
     }
-    mp_load_method(f, MP_QSTR_seek, p->seek);
-    mp_load_method(f, MP_QSTR_readinto, p->readinto);
+}
+
+static void pc_init(pc_t *pc, mp_obj_t T, const int32_t *cc, mp_obj_t f) {
+    size_t n, nt;
+    pc->pages = buffer(item(T, T_CACHE), &n, MP_BUFFER_READ);
+    pc->tags = buffer(item(T, T_TAGS), &nt, MP_BUFFER_RW);
+    pc->slots = item(T, T_SLOTS);
+    int32_t sm = cc[C_SM];
+    if (sm < 0 || (sm & (sm + 1)) || ((size_t)sm + 1) << PS > n || ((size_t)sm + 1) * 4 > nt) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: file-mode pooling arguments out of range"));
+    }
+    pc->sm = (uint32_t)sm;
+    pc->misses = 0;
+    mp_load_method(f, MP_QSTR_seek, pc->seek);
+    mp_load_method(f, MP_QSTR_readinto, pc->readinto);
 }
 
 // acc_recs_f(T, c, acc, f, row, cen, n, wcodes, ib, mb, wb, dims, ncen): acc_recs for file
@@ -490,7 +537,9 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(acc_recs_f_obj, 13, 13, acc_recs_f);
 
 typedef struct {
     int32_t *c;
-    tab_t asc, symmap, nodes, hk, hr, gst, tr, first, runs, word;
+    tab_t asc, symmap, nodes, hk, hr, gst, tr, first, runs, word, pool, added;
+    pc_t pc;  // file mode: the page cache the file sections among the tables are read through
+    int paged;  // whether one is
     int32_t *out;
     size_t nout;  // entries in out
     // the RAM tables of T[ACCEL] (build_accel), or NULL
@@ -502,25 +551,87 @@ static NORETURN void out_of_range(void) {
     mp_raise_msg(&mp_type_IndexError, MP_ERROR_TEXT("m2v table index out of range"));
 }
 
-// t.p[i], or IndexError past the end (i is unsigned: a negative index is past the end too)
-INLINE uint32_t at(tab_t t, size_t i) {
-    if (i >= t.n) {
+// T[k], a buffer (filled in place: a struct this size returned by value costs a memcpy,
+// which a native module has no libc for)
+static void table(tab_t *t, mp_obj_t T, int k) {
+    t->p = t->P = buffer(item(T, k), &t->n, MP_BUFFER_READ);
+    t->lo = 0, t->hi = t->n, t->off = 0;
+}
+
+// A file section's paged spans are dropped when the cache reads a page: the slot they
+// point into may now hold another page.
+INLINE void drop1(tab_t *t) {
+    if (!t->p) {
+        t->lo = t->hi = 0;
+    }
+}
+
+static void tk_drop(tk_t *tk) {  // (no array of them: rv32imc's gcc would copy it with memcpy)
+    drop1(&tk->nodes);
+    drop1(&tk->hk);
+    drop1(&tk->hr);
+    drop1(&tk->gst);
+    drop1(&tk->tr);
+    drop1(&tk->runs);
+    drop1(&tk->pool);
+    drop1(&tk->added);
+}
+
+// Make t->P[i] valid: the page of a file section holding byte i, through the cache. A
+// buffer holds all its bytes already: i is past its end (IndexError), as is i >= n here.
+static void span(tk_t *tk, tab_t *t, size_t i) {
+    if (t->p || i >= t->n) {
         out_of_range();
     }
-    return t.p[i];
+    uint32_t a = t->off + (uint32_t)i, m = tk->pc.misses;
+    const uint8_t *pg = pc_page(&tk->pc, a >> PS);
+    if (tk->pc.misses != m) {
+        tk_drop(tk);
+    }
+    // the page's first byte is the section's byte b (negative: the page starts before it)
+    intptr_t b = (intptr_t)(a & ~(uint32_t)((1 << PS) - 1)) - (intptr_t)t->off, e = b + (1 << PS);
+    t->P = (const uint8_t *)((uintptr_t)pg - (uintptr_t)b);
+    t->lo = b < 0 ? 0 : (size_t)b;
+    t->hi = (size_t)e > t->n ? t->n : (size_t)e;
 }
 
-static tab_t table(mp_obj_t T, int k) {
-    tab_t t;
-    t.p = buffer(item(T, k), &t.n, MP_BUFFER_READ);
-    return t;
+// t's byte i, or IndexError past the end (i is unsigned: a negative index is past the end too)
+INLINE uint32_t at(tk_t *tk, tab_t *t, size_t i) {
+    if (i - t->lo >= t->hi - t->lo) {
+        span(tk, t, i);
+    }
+    return t->P[i];
 }
 
-INLINE uint32_t sample(tab_t t, uint32_t k, int32_t sb);
-static uint32_t pop_range(const uint8_t *p, size_t a, size_t b);
-static uint32_t flags_range(const uint8_t *p, size_t a, size_t b, int bit);
+// T[k] as a table: a buffer, or a file section (m2v/model.py FileSection: its off and size)
+static void tab_init(tk_t *tk, tab_t *t, mp_obj_t T, int k) {
+    mp_obj_t o = item(T, k);
+    mp_buffer_info_t bi;
+    if (mp_get_buffer(o, &bi, MP_BUFFER_READ)) {
+        t->p = t->P = bi.buf;
+        t->n = t->hi = bi.len;
+        t->lo = t->off = 0;
+        return;
+    }
+    if (!tk->paged) {
+        pc_init(&tk->pc, T, tk->c, item(T, T_FILE));
+        tk->paged = 1;
+    }
+    mp_int_t off = mp_obj_get_int(mp_load_attr(o, MP_QSTR_off)), n = mp_obj_get_int(mp_load_attr(o, MP_QSTR_size));
+    if (off < 0 || n < 0 || off >= (mp_int_t)1 << 30 || n >= (mp_int_t)1 << 30) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: tokenizer parameters out of range"));
+    }
+    t->p = t->P = NULL;
+    t->n = (size_t)n;
+    t->lo = t->hi = 0;
+    t->off = (uint32_t)off;
+}
 
-// The native core's RAM tables, T[ACCEL]: an array("H") that m2v/tok.py sizes (what the heap
+static uint32_t sample(tk_t *tk, tab_t *t, uint32_t k, int32_t sb);
+static uint32_t pop_tab(tk_t *tk, tab_t *t, size_t a, size_t b);
+static uint32_t flags_tab(tk_t *tk, tab_t *t, size_t a, size_t b, int bit);
+
+// The native core's RAM tables, T[ACCEL]: a buffer of 16-bit entries that m2v/_spend.py sizes (what the heap
 // spares) and that the first call fills from the trie. They refine the format's samples
 // (docs/FORMAT.md §4), whose spacing the 720,000-byte budget sets:
 //   GROUPS[g], g < ng: the first node of child group g (GSTART samples one group in
@@ -535,17 +646,17 @@ static uint32_t flags_range(const uint8_t *p, size_t a, size_t b, int bit);
 
 static void build_accel(tk_t *tk, uint16_t *a, size_t n) {
     int32_t *cc = tk->c;
-    const uint8_t *np = tk->nodes.p;
-    size_t nn = tk->nodes.n, ntf = (nn >> TF) + 1, nhf = (nn >> HF) + 1;
+    tab_t *nd = &tk->nodes;
+    size_t nn = nd->n, ntf = (nn >> TF) + 1, nhf = (nn >> HF) + 1;
     cc[C_NG] = -1;
     if (nn > 65535 || n < ntf + nhf + 2 || tk->hk.n < (nn + 7) >> 3) {
         return;
     }
-    size_t G = n - ntf - nhf, j = sample(tk->gst, 0, cc[C_SB]), g = 0;
+    size_t G = n - ntf - nhf, j = sample(tk, &tk->gst, 0, cc[C_SB]), g = 0;
     uint16_t *tf = a + G, *hf = tf + ntf;
     while (g < G && j < nn) {
         a[g++] = (uint16_t)j;
-        while (j < nn && !(np[j++] & 0x80)) {
+        while (j < nn && !(at(tk, nd, j++) & 0x80)) {
         }
     }
     if (g < G && j == nn) {
@@ -555,13 +666,13 @@ static void build_accel(tk_t *tk, uint16_t *a, size_t n) {
     for (size_t k = 0; k < ntf; k++) {
         tf[k] = (uint16_t)r;
         size_t e = (k + 1) << TF;
-        r += flags_range(np, k << TF, e < nn ? e : nn, 6);
+        r += flags_tab(tk, nd, k << TF, e < nn ? e : nn, 6);
     }
     r = 0;
     for (size_t k = 0; k < nhf; k++) {
         hf[k] = (uint16_t)r;
         size_t e = (k + 1) << (HF - 3);
-        r += pop_range(tk->hk.p, k << (HF - 3), e < tk->hk.n ? e : tk->hk.n);
+        r += pop_tab(tk, &tk->hk, k << (HF - 3), e < tk->hk.n ? e : tk->hk.n);
     }
     cc[C_NG] = (int32_t)g;
 }
@@ -572,16 +683,21 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
     if (n < 4 * C_LEN) {
         mp_raise_ValueError(MP_ERROR_TEXT("tokenizer state too short"));
     }
-    tk->asc = table(T, T_ASCII);
-    tk->symmap = table(T, T_SYMMAP);
-    tk->nodes = table(T, T_NODES);
-    tk->hk = table(T, T_HASKIDS);
-    tk->hr = table(T, T_HRANK);
-    tk->gst = table(T, T_GSTART);
-    tk->tr = table(T, T_TRANK);
-    tk->first = table(T, T_FIRST);
-    tk->runs = table(T, T_RUNS);
-    tk->word = table(T, T_WORD);
+    // the small tables and the scratch buffers are buffers; the trie and the normaliser's
+    // runs may be file sections (file mode, the tables not in RAM)
+    table(&tk->asc, T, T_ASCII);
+    table(&tk->symmap, T, T_SYMMAP);
+    table(&tk->first, T, T_FIRST);
+    table(&tk->word, T, T_WORD);
+    tk->paged = 0;
+    tab_init(tk, &tk->nodes, T, T_NODES);
+    tab_init(tk, &tk->hk, T, T_HASKIDS);
+    tab_init(tk, &tk->hr, T, T_HRANK);
+    tab_init(tk, &tk->gst, T, T_GSTART);
+    tab_init(tk, &tk->tr, T, T_TRANK);
+    tab_init(tk, &tk->runs, T, T_RUNS);
+    tab_init(tk, &tk->pool, T, T_POOL);
+    tab_init(tk, &tk->added, T, T_ADDED);
     tk->out = buffer(item(T, T_OUT), &n, MP_BUFFER_RW);
     tk->nout = n / 4;
     int32_t *cc = tk->c;
@@ -599,8 +715,8 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
         mp_buffer_info_t bi;
         mp_get_buffer_raise(a, &bi, MP_BUFFER_RW);
         size_t na = bi.len / 2, nn = tk->nodes.n;
-        if (bi.typecode != 'H') {
-            mp_raise_ValueError(MP_ERROR_TEXT("tokenizer tables: array('H') expected"));
+        if ((uintptr_t)bi.buf & 1) {  // a bytearray (m2v/_spend.py: no temporary copy) or array("H")
+            mp_raise_ValueError(MP_ERROR_TEXT("tokenizer tables: an aligned buffer expected"));
         }
         if (cc[C_NG] == 0) {
             build_accel(tk, bi.buf, na);
@@ -618,20 +734,25 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
     }
 }
 
-// sample k of a rank/select table of sb-byte little-endian entries
-INLINE uint32_t sample(tab_t t, uint32_t k, int32_t sb) {
+// sample k of a rank/select table of sb-byte little-endian entries (an entry never
+// straddles two pages: the sections start at multiples of 4)
+static uint32_t sample(tk_t *tk, tab_t *t, uint32_t k, int32_t sb) {
     if (sb == 2) {
         size_t i = (size_t)k << 1;
-        if (i + 1 >= t.n) {
+        if (i >> 1 != k) {
             out_of_range();
         }
-        return t.p[i] | ((uint32_t)t.p[i + 1] << 8);
+        uint32_t v = at(tk, t, i);
+        return v | (at(tk, t, i + 1) << 8);
     }
     size_t i = (size_t)k << 2;
-    if (i + 3 >= t.n || i >> 2 != k) {
+    if (i >> 2 != k) {
         out_of_range();
     }
-    return t.p[i] | ((uint32_t)t.p[i + 1] << 8) | ((uint32_t)t.p[i + 2] << 16) | ((uint32_t)t.p[i + 3] << 24);
+    uint32_t v = at(tk, t, i);
+    v |= at(tk, t, i + 1) << 8;
+    v |= at(tk, t, i + 2) << 16;
+    return v | (at(tk, t, i + 3) << 24);
 }
 
 // The trie's scans go four bytes at a time over aligned words (Cortex-M0 faults on an
@@ -684,14 +805,93 @@ static uint32_t flags_range(const uint8_t *p, size_t a, size_t b, int bit) {
     return n;
 }
 
+// set bits of t[a:b] and nodes of t[a:b] with bit `bit` set, a span at a time (past the
+// end: IndexError)
+static uint32_t pop_tab(tk_t *tk, tab_t *t, size_t a, size_t b) {
+    uint32_t n = 0;
+    while (a < b) {
+        if (a - t->lo >= t->hi - t->lo) {
+            span(tk, t, a);
+        }
+        size_t e = b < t->hi ? b : t->hi;
+        n += pop_range(t->P, a, e);
+        a = e;
+    }
+    return n;
+}
+
+static uint32_t flags_tab(tk_t *tk, tab_t *t, size_t a, size_t b, int bit) {
+    uint32_t n = 0;
+    while (a < b) {
+        if (a - t->lo >= t->hi - t->lo) {
+            span(tk, t, a);
+        }
+        size_t e = b < t->hi ? b : t->hi;
+        n += flags_range(t->P, a, e, bit);
+        a = e;
+    }
+    return n;
+}
+
+// The node after the k-th group end (a node with bit 7) from node j on (k >= 1), or
+// back from node j (the k-th before it), word steps within each span.
+static size_t skip_fwd(tk_t *tk, tab_t *t, size_t j, uint32_t k) {
+    for (;;) {
+        if (j - t->lo >= t->hi - t->lo) {
+            span(tk, t, j);  // IndexError at the end
+        }
+        const uint8_t *P = t->P;
+        size_t hi = t->hi;
+        while (j < hi) {
+            if (j + 4 <= hi && aligned(P + j)) {
+                uint32_t m = lanes((*(const word_t *)(P + j) >> 7) & 0x01010101u);
+                if (m < k) {
+                    k -= m;
+                    j += 4;
+                    continue;
+                }
+            }
+            if ((P[j++] & 0x80) && --k == 0) {
+                return j;
+            }
+        }
+    }
+}
+
+static size_t skip_back(tk_t *tk, tab_t *t, size_t j, uint32_t k) {
+    for (;;) {
+        if (j == 0) {
+            out_of_range();
+        }
+        if (j - 1 - t->lo >= t->hi - t->lo) {
+            span(tk, t, j - 1);
+        }
+        const uint8_t *P = t->P;
+        size_t lo = t->lo;
+        while (j > lo) {
+            if (j >= lo + 4 && aligned(P + j)) {
+                uint32_t m = lanes((*(const word_t *)(P + j - 4) >> 7) & 0x01010101u);
+                if (m < k) {
+                    k -= m;
+                    j -= 4;
+                    continue;
+                }
+            }
+            j--;
+            if ((P[j] & 0x80) && --k == 0) {
+                return j + 1;
+            }
+        }
+    }
+}
+
 // child(node, s): the child of node with symbol s, or -1 (_tok_py._child_py)
-static int32_t child(const tk_t *tk, int32_t node, uint32_t s) {
+static int32_t child(tk_t *tk, int32_t node, uint32_t s) {
     const int32_t *cc = tk->c;
-    tab_t hk = tk->hk;
-    const uint8_t *np = tk->nodes.p;
-    size_t nn = tk->nodes.n;
-    uint32_t un = (uint32_t)node;
-    if (!((at(hk, un >> 3) >> (un & 7)) & 1)) {
+    tab_t *hk = &tk->hk, *nd = &tk->nodes;
+    size_t nn = nd->n;
+    uint32_t un = (uint32_t)node, hb = at(tk, hk, un >> 3);
+    if (!((hb >> (un & 7)) & 1)) {
         return -1;
     }
     // rank of HASKIDS before node, from the nearer sample: the one after node less the
@@ -701,15 +901,15 @@ static int32_t child(const tk_t *tk, int32_t node, uint32_t s) {
     uint32_t q = un >> hs, e = un >> 3, g;
     if ((un & ((uint32_t)1 << (hs - 1))) && (size_t)(q + 1) << hs < nn) {
         q++;
-        g = tk->hfine ? tk->hfine[q] : sample(tk->hr, q, sb);
+        g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
         size_t j = (size_t)q << (hs - 3);
-        if (j > hk.n) {
+        if (j > hk->n) {
             out_of_range();
         }
-        g -= pop_range(hk.p, e + 1, j) + pop32(hk.p[e] >> (un & 7));
+        g -= pop_tab(tk, hk, e + 1, j) + pop32(hb >> (un & 7));
     } else {
-        g = tk->hfine ? tk->hfine[q] : sample(tk->hr, q, sb);
-        g += pop_range(hk.p, (size_t)q << (hs - 3), e) + pop32(hk.p[e] & (((uint32_t)1 << (un & 7)) - 1));
+        g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
+        g += pop_tab(tk, hk, (size_t)q << (hs - 3), e) + pop32(hb & (((uint32_t)1 << (un & 7)) - 1));
     }
     // start of group g, from the nearer sample: back from the next sample to the end of
     // the group 2**gs - k groups before it, or on from this one over k group ends (nodes
@@ -721,13 +921,13 @@ static int32_t child(const tk_t *tk, int32_t node, uint32_t s) {
         size_t lo = (size_t)tk->groups[g], hi = (size_t)tk->groups[g + 1], end = hi;
         while (lo < hi) {
             size_t mid = (lo + hi) >> 1;
-            if ((np[mid] & 63) < s) {
+            if ((at(tk, nd, mid) & 63) < s) {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        return lo < end && (np[lo] & 63) == s ? (int32_t)lo : -1;
+        return lo < end && (at(tk, nd, lo) & 63) == s ? (int32_t)lo : -1;
     }
     int32_t gs = cc[C_GS];
     uint32_t gmask = ((uint32_t)1 << gs) - 1;
@@ -737,57 +937,23 @@ static int32_t child(const tk_t *tk, int32_t node, uint32_t s) {
     size_t j;
     if (k > (gmask + 1) >> 1 && (size_t)(q + 2) * sb <= ngs) {
         k = gmask + 1 - k + 1;  // group ends to meet going back; j is after the last of them
-        j = sample(tk->gst, q + 1, sb);
+        j = sample(tk, &tk->gst, q + 1, sb);
         if (j > nn) {
             out_of_range();
         }
-        for (;;) {
-            if (j >= 4 && aligned(np + j)) {
-                uint32_t m = lanes((*(const word_t *)(np + j - 4) >> 7) & 0x01010101u);
-                if (m < k) {
-                    k -= m;
-                    j -= 4;
-                    continue;
-                }
-            }
-            if (j == 0) {
-                out_of_range();
-            }
-            j--;
-            if ((np[j] & 0x80) && --k == 0) {
-                break;
-            }
-        }
-        j++;
+        j = skip_back(tk, nd, j, k);
     } else {
         if ((size_t)(q + 1) * sb > ngs) {
             out_of_range();
         }
-        j = sample(tk->gst, q, sb);
-        while (k) {
-            if (j + 4 <= nn && aligned(np + j)) {
-                uint32_t m = lanes((*(const word_t *)(np + j) >> 7) & 0x01010101u);
-                if (m < k) {
-                    k -= m;
-                    j += 4;
-                    continue;
-                }
-            }
-            if (j >= nn) {
-                out_of_range();
-            }
-            if (np[j] & 0x80) {
-                k--;
-            }
-            j++;
+        j = sample(tk, &tk->gst, q, sb);
+        if (k) {
+            j = skip_fwd(tk, nd, j, k);
         }
     }
     // the group's nodes are sorted by symbol; its last has bit 7 set
     for (;; j++) {
-        if (j >= nn) {
-            out_of_range();
-        }
-        uint32_t nb = np[j], t = nb & 63;
+        uint32_t nb = at(tk, nd, j), t = nb & 63;
         if (t == s) {
             return (int32_t)j;
         }
@@ -799,39 +965,41 @@ static int32_t child(const tk_t *tk, int32_t node, uint32_t s) {
 
 // record number of terminal node best: the terminal nodes (bit 6) before it, from the
 // nearer of the two samples around it (_tok_py._rank_t_py)
-static uint32_t rank_t(const tk_t *tk, uint32_t best) {
+static uint32_t rank_t(tk_t *tk, uint32_t best) {
     const int32_t *cc = tk->c;
     int32_t ts = cc[C_TS];
-    tab_t nodes = tk->nodes;  // best < nodes.n: child() returned it
+    tab_t *nd = &tk->nodes;  // best < nd->n: child() returned it
     if (tk->tfine) {  // the RAM table's finer samples
         uint32_t q = best >> TF;
-        if ((best & ((1 << TF) - 1)) > (1 << TF) >> 1 && (size_t)(q + 1) << TF < nodes.n) {
-            return tk->tfine[q + 1] - flags_range(nodes.p, best, (size_t)(q + 1) << TF, 6);
+        if ((best & ((1 << TF) - 1)) > (1 << TF) >> 1 && (size_t)(q + 1) << TF < nd->n) {
+            return tk->tfine[q + 1] - flags_tab(tk, nd, best, (size_t)(q + 1) << TF, 6);
         }
-        return tk->tfine[q] + flags_range(nodes.p, (size_t)q << TF, best, 6);
+        return tk->tfine[q] + flags_tab(tk, nd, (size_t)q << TF, best, 6);
     }
     uint32_t q = best >> ts;
-    if ((best & (((uint32_t)1 << ts) - 1)) > ((uint32_t)1 << ts) >> 1 && (size_t)(q + 1) << ts < nodes.n) {
-        return sample(tk->tr, q + 1, cc[C_SB]) - flags_range(nodes.p, best, (size_t)(q + 1) << ts, 6);
+    if ((best & (((uint32_t)1 << ts) - 1)) > ((uint32_t)1 << ts) >> 1 && (size_t)(q + 1) << ts < nd->n) {
+        uint32_t r = sample(tk, &tk->tr, q + 1, cc[C_SB]);
+        return r - flags_tab(tk, nd, best, (size_t)(q + 1) << ts, 6);
     }
-    return sample(tk->tr, q, cc[C_SB]) + flags_range(nodes.p, (size_t)q << ts, best, 6);
+    uint32_t r = sample(tk, &tk->tr, q, cc[C_SB]);
+    return r + flags_tab(tk, nd, (size_t)q << ts, best, 6);
 }
 
 // Greedy longest match over WORD[0:n]; record numbers to OUT from OUT[NOUT] on; returns
 // their count, or -1 when the word is unknown (_tok_py.wordpiece).
 static int32_t wordpiece(tk_t *tk, size_t n) {
     int32_t *cc = tk->c;
-    tab_t w = tk->word, nodes = tk->nodes;
+    const tab_t *w = &tk->word;
     uint32_t esc = cc[C_ESC];
     size_t o = (size_t)cc[C_NOUT], np = 0, pos = 0;
-    if (n > w.n) {
+    if (n > w->n) {
         out_of_range();
     }
     while (pos < n) {
         int32_t node = pos == 0 ? 0 : 1, best = -1;
         size_t best_end = 0;
         for (size_t i = pos; i < n; i++) {
-            uint32_t b = w.p[i], s = tk->symmap.p[b];  // symmap.n >= 256: tk_init
+            uint32_t b = w->p[i], s = tk->symmap.p[b];  // symmap.n >= 256: tk_init
             if (s == 255) {  // an escaped byte: two symbols
                 node = child(tk, node, esc + (b >> 6));
                 if (node < 0) {
@@ -843,7 +1011,7 @@ static int32_t wordpiece(tk_t *tk, size_t n) {
             if (node < 0) {
                 break;
             }
-            if (nodes.p[node] & 0x40) {
+            if (at(tk, &tk->nodes, (size_t)node) & 0x40) {
                 best = node;
                 best_end = i + 1;
             }
@@ -891,11 +1059,10 @@ static void tk_flush(tk_t *tk) {
     }
 }
 
-INLINE uint32_t run_start(tab_t runs, size_t o) {
-    if (o + 2 >= runs.n) {
-        out_of_range();
-    }
-    return runs.p[o] | ((uint32_t)runs.p[o + 1] << 8) | ((uint32_t)runs.p[o + 2] << 16);
+static uint32_t run_start(tk_t *tk, size_t o) {
+    uint32_t v = at(tk, &tk->runs, o);
+    v |= at(tk, &tk->runs, o + 1) << 8;
+    return v | (at(tk, &tk->runs, o + 2) << 16);
 }
 
 // Index of the NORM_RUNS entry holding cp (binary search, one-run cache in c).
@@ -904,6 +1071,15 @@ static int32_t tk_find_run(tk_t *tk, int32_t cp) {
     if (cc[C_RLO] <= cp && cp < cc[C_RHI]) {
         return cc[C_RI];
     }
+    // the run before it (C_RLO2..C_RI2, the C core's own): scripts whose letters alternate
+    // with marks or with another case switch between two runs at every code point; the
+    // entries swap, as C_RLO..C_RI must hold cp's run (ALT's parity, STR's offset)
+    int32_t lo2 = cc[C_RLO2], hi2 = cc[C_RHI2], ri2 = cc[C_RI2];
+    cc[C_RLO2] = cc[C_RLO], cc[C_RHI2] = cc[C_RHI], cc[C_RI2] = cc[C_RI];
+    if (lo2 <= cp && cp < hi2) {
+        cc[C_RLO] = lo2, cc[C_RHI] = hi2, cc[C_RI] = ri2;
+        return ri2;
+    }
     int32_t nruns = cc[C_NRUNS];
     if (nruns < 1 || (size_t)nruns * 6 > tk->runs.n) {
         out_of_range();
@@ -911,27 +1087,101 @@ static int32_t tk_find_run(tk_t *tk, int32_t cp) {
     int32_t lo = 0, hi = nruns - 1;
     while (lo < hi) {
         int32_t mid = (lo + hi + 1) >> 1;
-        if (run_start(tk->runs, (size_t)mid * 6) <= (uint32_t)cp) {
+        if (run_start(tk, (size_t)mid * 6) <= (uint32_t)cp) {
             lo = mid;
         } else {
             hi = mid - 1;
         }
     }
-    cc[C_RLO] = run_start(tk->runs, (size_t)lo * 6);
-    cc[C_RHI] = lo + 1 < nruns ? (int32_t)run_start(tk->runs, (size_t)(lo + 1) * 6) : 0x110000;
+    cc[C_RLO] = run_start(tk, (size_t)lo * 6);
+    cc[C_RHI] = lo + 1 < nruns ? (int32_t)run_start(tk, (size_t)(lo + 1) * 6) : 0x110000;
     cc[C_RI] = lo;
     return lo;
 }
 
-// scan(T, c, text, end): tokenise text from byte c[I] (_tok_py.scan): ASCII through the
-// ASCII table, other code points through the DROP/SPACE/DELTA/ALT runs; stops at end,
-// before a byte that may start an added token or a code point of another kind (tok.py
-// handles those), at a cut, or when OUT is nearly full.
-static void tk_scan(tk_t *tk, const uint8_t *t, size_t end) {
+// One normalised code point into the current word (Tokenizer._out): an isolated one
+// (punctuation, CJK) is a word of its own. Past max_word_chars the word will be [UNK]: its
+// characters are counted, not stored (WORD holds 4 * max_word_chars bytes: tk_scan checks).
+static void emit(tk_t *tk, uint32_t u, uint32_t iso) {
+    int32_t *cc = tk->c;
+    if (iso) {
+        tk_flush(tk);
+    }
+    int32_t wc = cc[C_WC] + 1;
+    cc[C_WC] = wc;
+    if (wc <= cc[C_MWC]) {  // u as UTF-8
+        uint8_t *w = (uint8_t *)tk->word.p;
+        size_t n = (size_t)cc[C_WN];
+        if (u < 0x80) {
+            w[n++] = u;
+        } else if (u < 0x800) {
+            w[n++] = 0xC0 | (u >> 6);
+            w[n++] = 0x80 | (u & 63);
+        } else if (u < 0x10000) {
+            w[n++] = 0xE0 | (u >> 12);
+            w[n++] = 0x80 | ((u >> 6) & 63);
+            w[n++] = 0x80 | (u & 63);
+        } else {
+            w[n++] = 0xF0 | ((u >> 18) & 7);
+            w[n++] = 0x80 | ((u >> 12) & 63);
+            w[n++] = 0x80 | ((u >> 6) & 63);
+            w[n++] = 0x80 | (u & 63);
+        }
+        cc[C_WN] = (int32_t)n;
+    }
+    if (iso) {
+        tk_flush(tk);
+    }
+}
+
+// STR (docs/FORMAT.md §3): the n UTF-8 bytes NORM_POOL[p:p+n], each code point emitted
+// (m2v/_tok_norm.py decodes them with str(); bad UTF-8 is a damaged model there too)
+static void emit_str(tk_t *tk, size_t p, uint32_t n, uint32_t iso) {
+    size_t e = p + n;
+    while (p < e) {
+        uint32_t b = at(tk, &tk->pool, p++), k = b < 0x80 ? 0 : b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : 4;
+        if (k > 3 || p + k > e) {
+            mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: bad UTF-8 in NORM_POOL"));
+        }
+        uint32_t u = k ? b & (0x3F >> k) : b;
+        for (; k; k--) {
+            uint32_t x = at(tk, &tk->pool, p++);
+            if ((x & 0xC0) != 0x80) {
+                mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: bad UTF-8 in NORM_POOL"));
+            }
+            u = (u << 6) | (x & 63);
+        }
+        emit(tk, u, iso);
+    }
+}
+
+// HANGUL (Unicode §3.12): syllable cp (a HANGUL run holds syllables only: s < 11172) into
+// its conjoining jamo L, V and, unless t is 0, T. The divisions by 588 and 28 are
+// multiplications by reciprocals (armv6m has no divide instruction), exact for every
+// s < 11172 (checked for each: floor(s * 14267 / 2**23) = s // 588 and floor(r * 293 /
+// 2**13) = r // 28 for r < 588; the products stay below 2**28).
+static void emit_hangul(tk_t *tk, uint32_t cp, uint32_t iso) {
+    uint32_t s = cp - 0xAC00;
+    if (s >= 11172) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: bad Hangul run"));
+    }
+    uint32_t l = (s * 14267) >> 23, r = s - l * 588, v = (r * 293) >> 13, t = r - v * 28;
+    emit(tk, 0x1100 + l, iso);
+    emit(tk, 0x1161 + v, iso);
+    if (t) {
+        emit(tk, 0x11A7 + t, iso);
+    }
+}
+
+// scan(T, c, text, end): tokenise text from byte c[I] (_tok_py.scan, and _tok_norm.norm's
+// STR and HANGUL kinds): ASCII through the ASCII table, other code points through
+// NORM_RUNS; stops at end, before a byte that may start an added token (unless it is the
+// first and force is set: the caller found none there), before a code point of an unknown
+// kind (a damaged model: tok.py raises), at a cut, or when OUT is nearly full.
+static void tk_scan(tk_t *tk, const uint8_t *t, size_t end, int force) {
     int32_t *cc = tk->c;
     size_t i = (size_t)cc[C_I];
     int32_t chars = cc[C_CHARS], limit = cc[C_LIMIT], mwc = cc[C_MWC], room = cc[C_ROOM];
-    uint8_t *w = (uint8_t *)tk->word.p;
     if ((size_t)mwc * 4 > tk->word.n) {
         mp_raise_ValueError(MP_ERROR_TEXT("word buffer too short"));
     }
@@ -941,9 +1191,10 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end) {
         }
         uint32_t b = t[i], v, iso;
         int32_t cp;
-        if (tk->first.p[b]) {
+        if (tk->first.p[b] && !force) {
             break;
         }
+        force = 0;
         if (b < 0x80) {
             i++;
             chars++;
@@ -969,10 +1220,10 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end) {
             } else {
                 cp = ((b & 7) << 18) | ((t[i + 1] & 63) << 12) | ((t[i + 2] & 63) << 6) | (t[i + 3] & 63);
             }
-            size_t o = (size_t)tk_find_run(tk, cp) * 6;  // < runs.n - 5: checked by tk_find_run
-            uint32_t kb = tk->runs.p[o + 3], kind = kb & 7;
-            if (kind > 3) {
-                break;  // STR, HANGUL (or a corrupt kind): tok.py
+            size_t o = (size_t)tk_find_run(tk, cp) * 6;
+            uint32_t kb = at(tk, &tk->runs, o + 3), kind = kb & 7;
+            if (kind > 5) {
+                break;  // a corrupt kind: tok.py raises
             }
             i += nb;
             chars++;
@@ -983,7 +1234,17 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end) {
                 tk_flush(tk);
                 continue;
             }
-            int32_t arg = tk->runs.p[o + 4] | (tk->runs.p[o + 5] << 8);
+            int32_t arg = at(tk, &tk->runs, o + 4);
+            arg |= at(tk, &tk->runs, o + 5) << 8;
+            if (kind == 4) {  // STR: kb >> 4 bytes from the pool (arg unsigned)
+                uint32_t n = kb >> 4;
+                emit_str(tk, (size_t)arg + (size_t)(uint32_t)(cp - cc[C_RLO]) * n, n, kb & 8);
+                continue;
+            }
+            if (kind == 5) {
+                emit_hangul(tk, (uint32_t)cp, kb & 8);
+                continue;
+            }
             if (arg > 0x7FFF) {
                 arg -= 0x10000;
             }
@@ -992,34 +1253,7 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end) {
             }
             iso = kb & 8;
         }
-        if (iso) {
-            tk_flush(tk);
-        }
-        int32_t wc = cc[C_WC] + 1;
-        cc[C_WC] = wc;
-        if (wc <= mwc) {  // append cp as UTF-8: at most 4 * mwc bytes, checked above
-            uint32_t u = (uint32_t)cp;
-            size_t n = (size_t)cc[C_WN];
-            if (u < 0x80) {
-                w[n++] = u;
-            } else if (u < 0x800) {
-                w[n++] = 0xC0 | (u >> 6);
-                w[n++] = 0x80 | (u & 63);
-            } else if (u < 0x10000) {
-                w[n++] = 0xE0 | (u >> 12);
-                w[n++] = 0x80 | ((u >> 6) & 63);
-                w[n++] = 0x80 | (u & 63);
-            } else {
-                w[n++] = 0xF0 | ((u >> 18) & 7);
-                w[n++] = 0x80 | ((u >> 12) & 63);
-                w[n++] = 0x80 | ((u >> 6) & 63);
-                w[n++] = 0x80 | (u & 63);
-            }
-            cc[C_WN] = (int32_t)n;
-        }
-        if (iso) {
-            tk_flush(tk);
-        }
+        emit(tk, (uint32_t)cp, iso);
     }
     cc[C_I] = (int32_t)i;
     cc[C_CHARS] = chars;
@@ -1035,19 +1269,56 @@ static mp_obj_t scan(size_t n_args, const mp_obj_t *args) {
     if (end < 0 || (size_t)end > ntext) {
         mp_raise_ValueError(MP_ERROR_TEXT("end out of range"));
     }
-    tk_scan(&tk, t, (size_t)end);
+    tk_scan(&tk, t, (size_t)end, 0);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(scan_obj, 4, 4, scan);
 
+// The longest added token (ADDED, docs/FORMAT.md §4: u16 count, then per token u8 len, its
+// bytes, u32 id, u16 row, u16 code) that t[i:end] starts with and whose characters fit in
+// left (Tokenizer._added_at: the tokens sorted longest first, the first that fits); its
+// length in bytes, or 0.
+static size_t added_at(tk_t *tk, const uint8_t *t, size_t i, size_t end, int32_t left, uint32_t *tch,
+    uint32_t *tid, uint32_t *row, uint32_t *code) {
+    tab_t *a = &tk->added;
+    size_t cnt = at(tk, a, 0) | (at(tk, a, 1) << 8), p = 2, best = 0;
+    for (size_t k = 0; k < cnt; k++) {
+        size_t n = at(tk, a, p++);
+        if (n > best && n <= end - i) {
+            size_t j = 0;
+            int32_t ch = 0;
+            for (; j < n; j++) {
+                uint32_t x = at(tk, a, p + j);
+                if (x != t[i + j]) {
+                    break;
+                }
+                ch += (x & 0xC0) != 0x80;  // the token's code points: its bytes that start one
+            }
+            if (j == n && ch <= left) {
+                size_t r = p + n;
+                best = n;
+                *tch = (uint32_t)ch;
+                *tid = at(tk, a, r) | (at(tk, a, r + 1) << 8) | (at(tk, a, r + 2) << 16) | (at(tk, a, r + 3) << 24);
+                *row = at(tk, a, r + 4) | (at(tk, a, r + 5) << 8);
+                *code = at(tk, a, r + 6) | (at(tk, a, r + 7) << 8);
+            }
+        }
+        p += n + 8;
+    }
+    return best;
+}
+
 // pool the records queued in OUT (unless pool is 0), and empty it
-static void pool_out(const pool_t *p, tk_t *tk, int pool) {
+static void pool_out(pool_t *p, tk_t *tk, int pool) {
     size_t n = (size_t)tk->c[C_NOUT];
     if (n > tk->nout) {
         out_of_range();
     }
     if (pool) {
         pool_recs(p, tk->out, n);
+        if (tk->paged) {  // file mode's pooling read records through the page cache
+            tk_drop(tk);
+        }
     }
     tk->c[C_NOUT] = 0;
 }
@@ -1089,7 +1360,8 @@ static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
         pool_file(&p, T, cc, item(T, T_FILE), item(T, T_ROW), cc[C_OCEN], cc[C_NCEN]);
     } else {
         p.cen = buffer(cen, &p.ncen, MP_BUFFER_READ);
-        tab_t rec = table(T, T_RECORDS);
+        tab_t rec;
+        table(&rec, T, T_RECORDS);
         p.rec = rec.p, p.nrec = rec.n;
     }
     pool_check(&p, nacc, nwc);
@@ -1099,16 +1371,44 @@ static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
     for (size_t d = 0; d < p.dims; d++) {
         p.acc[d] = 0;
     }
+    int force = 0;
+    size_t forced = (size_t)-1;
     for (;;) {
-        tk_scan(&tk, t, ntext);
+        tk_scan(&tk, t, ntext, force);
+        force = 0;
         if (cc[C_NOUT] > cc[C_ROOM]) {  // a full batch: pooled here, the scan goes on
             pool_out(&p, &tk, pool);
             continue;
         }
-        if ((size_t)cc[C_I] < ntext && cc[C_CHARS] < cc[C_LIMIT] && !cc[C_DONE]) {
-            return MP_OBJ_NEW_SMALL_INT(2);
+        size_t i = (size_t)cc[C_I];
+        if (i >= ntext || cc[C_CHARS] >= cc[C_LIMIT] || cc[C_DONE]) {
+            break;
         }
-        break;
+        if (!tk.first.p[t[i]] || i == forced) {
+            return MP_OBJ_NEW_SMALL_INT(2);  // a code point of an unknown kind: tok.run raises
+        }
+        // a byte that may start an added token (tok.run's loop): the longest one there is one
+        // token, after the current word and the queued batch; none: the byte as any other
+        uint32_t tch = 0, tid = 0, row = 0, code = 0;
+        size_t n = added_at(&tk, t, i, ntext, cc[C_LIMIT] - cc[C_CHARS], &tch, &tid, &row, &code);
+        if (!n) {
+            force = 1;
+            forced = i;
+            continue;
+        }
+        tk_flush(&tk);
+        if (cc[C_DONE]) {
+            break;
+        }
+        pool_out(&p, &tk, pool);
+        cc[C_I] = (int32_t)(i + n);
+        cc[C_CHARS] += (int32_t)tch;
+        if (tid != (uint32_t)cc[C_UNK] && pool) {  // [UNK] is counted, not pooled
+            pool_one(&p, row, code);
+        }
+        if (++cc[C_COUNT] >= cc[C_MAXLEN]) {
+            cc[C_DONE] = 1;
+        }
     }
     tk_flush(&tk);
     pool_out(&p, &tk, pool);
@@ -1137,7 +1437,8 @@ static MP_DEFINE_CONST_FUN_OBJ_3(find_run_obj, find_run);
 // field(T, c, pos, width): the width-bit field at bit pos of RECORDS (_tok_py.field)
 static mp_obj_t tk_field(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
-    tab_t r = table(args[0], T_RECORDS);
+    tab_t r;
+    table(&r, args[0], T_RECORDS);
     mp_int_t pos = mp_obj_get_int(args[2]), width = mp_obj_get_int(args[3]);
     if (pos < 0 || (size_t)(pos >> 3) >= r.n || width < 0 || width > 17) {
         out_of_range();
