@@ -432,6 +432,44 @@ static uint32_t isqrt(uint32_t x) {
 }
 
 
+// normalize's step 3 over acc[0:e]: |acc[d]| shifted left by sh (right when right), the
+// sign kept; returns the sum of squares. ss only grows, and stays below 2**30 or this
+// raises: every term is below 2**30 (a < 2**15, checked), so no partial sum wraps.
+// Inlined with right a constant: a loop per direction, no test of it per element.
+INLINE uint32_t scale(int32_t *acc, const int32_t *e, uint32_t sh, int right) {
+    uint32_t ss = 0;
+    for (int32_t *p = acc; p < e; p++) {
+        int32_t v = *p;
+        uint32_t s = (uint32_t)(v >> 31);  // 0 or all ones: |v| = (v + s) ^ s, and back
+        uint32_t a = ((uint32_t)v + s) ^ s;
+        a = right ? a >> sh : a << sh;
+        *p = (int32_t)((a ^ s) - s);
+        ss += a * a;
+        if ((a >> 15) | (ss >> 30)) {  // only a header past the load checks gets here
+            mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: norm_bits out of range"));
+        }
+    }
+    return ss;
+}
+
+// normalize's step 5: out[d] = sign(v) * ((|v| << q) + half) // r for v = acc[d] over
+// acc[0:e]; on armv6m from M = 2**31 // r (below)
+INLINE void quotients(const int32_t *acc, const int32_t *e, int16_t *o, uint32_t M, uint32_t r, uint32_t half,
+    uint32_t q) {
+    (void)M;
+    for (const int32_t *p = acc; p < e; p++) {
+        int32_t v = *p;
+        uint32_t a = v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v, x = (a << q) + half;
+        #if defined(__ARM_ARCH_6M__)
+        uint32_t y = (a * M) >> (31 - q);
+        y += x - y * r >= r;  // y <= x / r: no wrap
+        #else
+        uint32_t y = x / r;
+        #endif
+        *o++ = v < 0 ? -(int16_t)y : (int16_t)y;
+    }
+}
+
 // acc reduced to a unit vector in Q(q) in out (§6 steps 2-5), n <= the lengths of both
 static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits, mp_int_t q) {
     // the loader's bounds (0 < norm_bits < 16, out_shift <= 15) make norm_bits + q <= 30,
@@ -459,19 +497,12 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     for (uint32_t t = m; t; t >>= 1) {
         k--;
     }
-    // now 2**(norm_bits-1) <= max|acc| * 2**k < 2**norm_bits, and the sum of squares < 2**30.
-    // ss only grows, and stays below 2**30 or the loop raises: every term is below 2**30
-    // (a < 2**15, checked), so no partial sum wraps
-    uint32_t ss = 0, sh = k >= 0 ? (uint32_t)k : (uint32_t)-k;
-    for (int32_t *p = acc; p < e; p++) {
-        int32_t v = *p;
-        uint32_t a = v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v;
-        a = k >= 0 ? a << sh : a >> sh;
-        *p = v < 0 ? -(int32_t)a : (int32_t)a;
-        ss += a * a;
-        if ((a >> 15) | (ss >> 30)) {  // only a header past the load checks gets here
-            mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: norm_bits out of range"));
-        }
+    // now 2**(norm_bits-1) <= max|acc| * 2**k < 2**norm_bits, and the sum of squares < 2**30
+    uint32_t ss = 0;
+    if (k >= 0) {
+        ss = scale(acc, e, (uint32_t)k, 0);
+    } else {
+        ss = scale(acc, e, (uint32_t)-k, 1);
     }
     uint32_t r = isqrt(ss);  // >= 1: m > 0 leaves some |v[d]| >= 2**(norm_bits-1)
     if (ss - r * r > r) {
@@ -485,20 +516,15 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     // a < 2**norm_bits <= 2 * r (r >= the largest a), so M = floor(2**31 / r) <=
     // 2**(32 - norm_bits) and a * M < 2**32; a * M >> (31 - q) is below (a << q) / r by
     // less than 2**(norm_bits + q - 31) <= 1/2, so below the rounded quotient by at most 1.
-    uint32_t M = udiv32((uint32_t)1 << 31, r), s = 31 - q;
-    #endif
-    const int32_t *p = acc;
-    for (int16_t *o = out, *oe = out + n; o < oe; o++) {
-        int32_t v = *p++;
-        uint32_t a = v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v, x = (a << q) + half;
-        #if defined(__ARM_ARCH_6M__)
-        uint32_t y = (a * M) >> s;
-        y += x - y * r >= r;  // y <= x / r: no wrap
-        #else
-        uint32_t y = x / r;
-        #endif
-        *o = v < 0 ? -(int16_t)y : (int16_t)y;
+    uint32_t M = udiv32((uint32_t)1 << 31, r);
+    if (q == 14) {  // the format's out_shift: the shifts become immediates, a register each freed
+        quotients(acc, e, out, M, r, half, 14);
+    } else {
+        quotients(acc, e, out, M, r, half, (uint32_t)q);
     }
+    #else
+    quotients(acc, e, out, 0, r, half, (uint32_t)q);
+    #endif
 }
 
 // normalize_into(acc, out, n, norm_bits, q): acc reduced to a unit vector in Q(q) in
