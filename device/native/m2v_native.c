@@ -25,8 +25,16 @@ static void *buffer(mp_obj_t o, size_t *len, mp_uint_t flags) {
     return bi.buf;
 }
 
-// T[k] (a list of the package's tables: m2v/_tok_py.py's layout), or a slot of the page cache
+// T[k] (a list of the package's tables: m2v/_tok_py.py's layout), or a slot of the page cache:
+// a list's item read directly (each call reads about twenty, per text), anything else or an
+// index past the end through the runtime's subscript (which raises as T[k] would)
 static mp_obj_t item(mp_obj_t T, int k) {
+    if (mp_obj_get_type(T) == &mp_type_list) {
+        mp_obj_list_t *l = MP_OBJ_TO_PTR(T);
+        if ((size_t)k < l->len) {
+            return l->items[k];
+        }
+    }
     return mp_obj_subscr(T, MP_OBJ_NEW_SMALL_INT(k), MP_OBJ_SENTINEL);
 }
 
