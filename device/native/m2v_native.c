@@ -93,6 +93,10 @@ static MP_DEFINE_CONST_FUN_OBJ_2(zero_obj, zero);
 // hence a whole function. 9 instructions per element for two products, where gcc's code
 // takes about 12.5 (a movs for each constant offset, the loop's bookkeeping every four).
 // The same int32 sums as mac2's C, acc[d] + (m * row[d] + m2 * row2[d]): bit-identical.
+// Two 16-bit lanes per register would not pay: a weight code goes up to mult_max (16,513
+// for max_length 512, docs/FORMAT.md §6), so m * row[d] needs 22 bits and two products
+// do not fit one 32-bit multiply; splitting m into bytes to make them fit doubles the
+// multiplies and still needs a lane unpacked into acc per token.
 // AAPCS: acc r0, row r1, m r2, row2 r3, m2 and n on the stack.
 #define M2V_MAC2_EL(k) \
     "ldrsb r6, [r1, r5]\n" \
