@@ -25,8 +25,16 @@ static void *buffer(mp_obj_t o, size_t *len, mp_uint_t flags) {
     return bi.buf;
 }
 
-// T[k] (a list of the package's tables: m2v/_tok_py.py's layout), or a slot of the page cache
+// T[k] (a list of the package's tables: m2v/_tok_py.py's layout), or a slot of the page cache:
+// a list's item read directly (each call reads about twenty, per text), anything else or an
+// index past the end through the runtime's subscript (which raises as T[k] would)
 static mp_obj_t item(mp_obj_t T, int k) {
+    if (mp_obj_get_type(T) == &mp_type_list) {
+        mp_obj_list_t *l = MP_OBJ_TO_PTR(T);
+        if ((size_t)k < l->len) {
+            return l->items[k];
+        }
+    }
     return mp_obj_subscr(T, MP_OBJ_NEW_SMALL_INT(k), MP_OBJ_SENTINEL);
 }
 
@@ -77,11 +85,87 @@ static mp_obj_t zero(mp_obj_t acc_in, mp_obj_t n_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(zero_obj, zero);
 
+#if defined(__ARM_ARCH_6M__)
+// mac2's loop for n a positive multiple of 8, in Thumb-1 by hand (the RP2040's Cortex-M0+):
+// a signed byte load takes a register offset only, so one index (r5) serves both rows,
+// and acc (r0), advanced once per eight elements, takes immediate offsets; all eight low
+// registers are in use, which gcc cannot give an asm statement (r7 is its frame pointer),
+// hence a whole function. 9 instructions per element for two products, where gcc's code
+// takes about 12.5 (a movs for each constant offset, the loop's bookkeeping every four).
+// The same int32 sums as mac2's C, acc[d] + (m * row[d] + m2 * row2[d]): bit-identical.
+// Two 16-bit lanes per register would not pay: a weight code goes up to mult_max (16,513
+// for max_length 512, docs/FORMAT.md §6), so m * row[d] needs 22 bits and two products
+// do not fit one 32-bit multiply; splitting m into bytes to make them fit doubles the
+// multiplies and still needs a lane unpacked into acc per token.
+// AAPCS: acc r0, row r1, m r2, row2 r3, m2 and n on the stack.
+#define M2V_MAC2_EL(k) \
+    "ldrsb r6, [r1, r5]\n" \
+    "ldrsb r7, [r3, r5]\n" \
+    "muls r6, r2, r6\n" \
+    "muls r7, r4, r7\n" \
+    "adds r6, r6, r7\n" \
+    "ldr r7, [r0, #" #k "]\n" \
+    "adds r7, r7, r6\n" \
+    "str r7, [r0, #" #k "]\n" \
+    "adds r5, r5, #1\n"
+static __attribute__((naked, noinline)) void mac2_t1(int32_t *acc, const int8_t *row, int32_t m,
+    const int8_t *row2, int32_t m2, size_t n) {
+    __asm__ volatile (
+        ".syntax unified\n"  // gcc's own Thumb-1 output is in the divided syntax
+        "push {r4, r5, r6, r7, lr}\n"
+        "ldr r4, [sp, #20]\n"  // m2
+        "ldr r5, [sp, #24]\n"  // n
+        "mov ip, r5\n"
+        "movs r5, #0\n"
+        "1:\n"
+        M2V_MAC2_EL(0) M2V_MAC2_EL(4) M2V_MAC2_EL(8) M2V_MAC2_EL(12)
+        M2V_MAC2_EL(16) M2V_MAC2_EL(20) M2V_MAC2_EL(24) M2V_MAC2_EL(28)
+        "adds r0, r0, #32\n"
+        "cmp r5, ip\n"
+        "bne 1b\n"
+        "pop {r4, r5, r6, r7, pc}\n"
+        ".syntax divided\n");
+}
+#undef M2V_MAC2_EL
+
+// mac's loop for n a positive multiple of 8, the same way (acc r0, row r1, m r2, n r3):
+// 6 instructions per element where gcc's code takes about 7.5. Bit-identical to mac's C.
+#define M2V_MAC_EL(k) \
+    "ldrsb r6, [r1, r5]\n" \
+    "muls r6, r2, r6\n" \
+    "ldr r7, [r0, #" #k "]\n" \
+    "adds r7, r7, r6\n" \
+    "str r7, [r0, #" #k "]\n" \
+    "adds r5, r5, #1\n"
+static __attribute__((naked, noinline)) void mac_t1(int32_t *acc, const int8_t *row, int32_t m, size_t n) {
+    __asm__ volatile (
+        ".syntax unified\n"
+        "push {r4, r5, r6, r7, lr}\n"
+        "movs r5, #0\n"
+        "1:\n"
+        M2V_MAC_EL(0) M2V_MAC_EL(4) M2V_MAC_EL(8) M2V_MAC_EL(12)
+        M2V_MAC_EL(16) M2V_MAC_EL(20) M2V_MAC_EL(24) M2V_MAC_EL(28)
+        "adds r0, r0, #32\n"
+        "cmp r5, r3\n"
+        "bne 1b\n"
+        "pop {r4, r5, r6, r7, pc}\n"
+        ".syntax divided\n");
+}
+#undef M2V_MAC_EL
+#endif
+
 // acc[0:n] += m * row[0:n], eight at a time: Thumb-1 has no immediate-offset signed byte
 // load, so the unrolled body reads with constant offsets and sign-extends (about 6
 // instructions per element on Cortex-M0 instead of 10)
 static void mac(int32_t *acc, const int8_t *row, int32_t m, size_t n) {
     size_t d = 0;
+    #if defined(__ARM_ARCH_6M__)
+    if (n >= 8) {
+        size_t n8 = n & ~(size_t)7;
+        mac_t1(acc, row, m, n8);
+        d = n8, acc += n8, row += n8;
+    }
+    #endif
     for (; d + 8 <= n; d += 8, acc += 8, row += 8) {
         acc[0] += m * row[0];
         acc[1] += m * row[1];
@@ -97,11 +181,19 @@ static void mac(int32_t *acc, const int8_t *row, int32_t m, size_t n) {
     }
 }
 
+
 // acc[0:n] += m * row[0:n] + m2 * row2[0:n]: two tokens per pass over acc, one load and
 // one store of acc[d] for two products
 static __attribute__((noinline)) void mac2(int32_t *acc, const int8_t *row, int32_t m, const int8_t *row2,
     int32_t m2, size_t n) {
     size_t d = 0;
+    #if defined(__ARM_ARCH_6M__)
+    if (n >= 8) {
+        size_t n8 = n & ~(size_t)7;
+        mac2_t1(acc, row, m, row2, m2, n8);
+        d = n8, acc += n8, row += n8, row2 += n8;
+    }
+    #endif
     for (; d + 4 <= n; d += 4, acc += 4, row += 4, row2 += 4) {
         acc[0] += m * row[0] + m2 * row2[0];
         acc[1] += m * row[1] + m2 * row2[1];
@@ -352,6 +444,44 @@ static uint32_t isqrt(uint32_t x) {
 }
 
 
+// normalize's step 3 over acc[0:e]: |acc[d]| shifted left by sh (right when right), the
+// sign kept; returns the sum of squares. ss only grows, and stays below 2**30 or this
+// raises: every term is below 2**30 (a < 2**15, checked), so no partial sum wraps.
+// Inlined with right a constant: a loop per direction, no test of it per element.
+INLINE uint32_t scale(int32_t *acc, const int32_t *e, uint32_t sh, int right) {
+    uint32_t ss = 0;
+    for (int32_t *p = acc; p < e; p++) {
+        int32_t v = *p;
+        uint32_t s = (uint32_t)(v >> 31);  // 0 or all ones: |v| = (v + s) ^ s, and back
+        uint32_t a = ((uint32_t)v + s) ^ s;
+        a = right ? a >> sh : a << sh;
+        *p = (int32_t)((a ^ s) - s);
+        ss += a * a;
+        if ((a >> 15) | (ss >> 30)) {  // only a header past the load checks gets here
+            mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: norm_bits out of range"));
+        }
+    }
+    return ss;
+}
+
+// normalize's step 5: out[d] = sign(v) * ((|v| << q) + half) // r for v = acc[d] over
+// acc[0:e]; on armv6m from M = 2**31 // r (below)
+INLINE void quotients(const int32_t *acc, const int32_t *e, int16_t *o, uint32_t M, uint32_t r, uint32_t half,
+    uint32_t q) {
+    (void)M;
+    for (const int32_t *p = acc; p < e; p++) {
+        int32_t v = *p;
+        uint32_t a = v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v, x = (a << q) + half;
+        #if defined(__ARM_ARCH_6M__)
+        uint32_t y = (a * M) >> (31 - q);
+        y += x - y * r >= r;  // y <= x / r: no wrap
+        #else
+        uint32_t y = x / r;
+        #endif
+        *o++ = v < 0 ? -(int16_t)y : (int16_t)y;
+    }
+}
+
 // acc reduced to a unit vector in Q(q) in out (§6 steps 2-5), n <= the lengths of both
 static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits, mp_int_t q) {
     // the loader's bounds (0 < norm_bits < 16, out_shift <= 15) make norm_bits + q <= 30,
@@ -359,12 +489,15 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     if (norm_bits < 1 || q < 0 || norm_bits + q > 30) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: normalisation arguments out of range"));
     }
+    // Pointer loops, one pass each, with what they need in registers (gcc keeps indexed
+    // loops' bookkeeping on the stack on armv6m: about 67 instructions per element then,
+    // 1,000 of 256 dimensions' 2,800 per token of a short text).
+    int32_t *e = acc + n;
+    // k needs only the bit length of max |acc[d]|, which is the bit length of their OR
     uint32_t m = 0;
-    for (mp_int_t d = 0; d < n; d++) {
-        uint32_t v = acc[d] < 0 ? (uint32_t)0 - (uint32_t)acc[d] : (uint32_t)acc[d];
-        if (v > m) {
-            m = v;
-        }
+    for (const int32_t *p = acc; p < e; p++) {
+        int32_t v = *p;
+        m |= v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v;
     }
     if (m == 0) {
         for (mp_int_t d = 0; d < n; d++) {
@@ -376,22 +509,14 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     for (uint32_t t = m; t; t >>= 1) {
         k--;
     }
-    // now 2**(norm_bits-1) <= m * 2**k < 2**norm_bits, and the sum of squares < 2**30
-    uint64_t ss = 0;  // wide, so that a bad norm_bits is caught below rather than wrapped
-    for (mp_int_t d = 0; d < n; d++) {
-        int32_t v = acc[d];
-        uint32_t a = v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v;
-        a = k >= 0 ? a << k : a >> -k;
-        acc[d] = v < 0 ? -(int32_t)a : (int32_t)a;
-        if (a >= (uint32_t)1 << 15) {  // a*a >= 2**30: only a header past the load checks gets here
-            mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: norm_bits out of range"));
-        }
-        ss += a * a;  // a 64-bit sum of 30-bit squares: no multiply helper needed on armv6m
+    // now 2**(norm_bits-1) <= max|acc| * 2**k < 2**norm_bits, and the sum of squares < 2**30
+    uint32_t ss = 0;
+    if (k >= 0) {
+        ss = scale(acc, e, (uint32_t)k, 0);
+    } else {
+        ss = scale(acc, e, (uint32_t)-k, 1);
     }
-    if (ss >= (uint32_t)1 << 30) {  // only a header past the load checks can get here
-        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: norm_bits out of range"));
-    }
-    uint32_t r = isqrt((uint32_t)ss);  // >= 1: m > 0 leaves some |v[d]| >= 2**(norm_bits-1)
+    uint32_t r = isqrt(ss);  // >= 1: m > 0 leaves some |v[d]| >= 2**(norm_bits-1)
     if (ss - r * r > r) {
         r++;
     }
@@ -403,21 +528,15 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     // a < 2**norm_bits <= 2 * r (r >= the largest a), so M = floor(2**31 / r) <=
     // 2**(32 - norm_bits) and a * M < 2**32; a * M >> (31 - q) is below (a << q) / r by
     // less than 2**(norm_bits + q - 31) <= 1/2, so below the rounded quotient by at most 1.
-    uint32_t M = udiv32((uint32_t)1 << 31, r), s = 31 - q;
-    #endif
-    for (mp_int_t d = 0; d < n; d++) {
-        int32_t v = acc[d];
-        uint32_t a = v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v, x = (a << q) + half;
-        #if defined(__ARM_ARCH_6M__)
-        uint32_t y = (a * M) >> s;
-        if (x - y * r >= r) {  // y <= x / r: no wrap
-            y++;
-        }
-        #else
-        uint32_t y = x / r;
-        #endif
-        out[d] = v < 0 ? -(int16_t)y : (int16_t)y;
+    uint32_t M = udiv32((uint32_t)1 << 31, r);
+    if (q == 14) {  // the format's out_shift: the shifts become immediates, a register each freed
+        quotients(acc, e, out, M, r, half, 14);
+    } else {
+        quotients(acc, e, out, M, r, half, (uint32_t)q);
     }
+    #else
+    quotients(acc, e, out, 0, r, half, (uint32_t)q);
+    #endif
 }
 
 // normalize_into(acc, out, n, norm_bits, q): acc reduced to a unit vector in Q(q) in
