@@ -36,8 +36,11 @@ convert: venv
 lint: venv
 	$(BIN)/ruff check host_tools tests scripts examples device
 
+# One pytest-xdist worker per core; a test file's tests run in one worker (--dist loadfile), so its
+# module fixtures (a board, a converted model) are made once. Shared builds under build/ take a lock.
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: venv lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 slow: venv
 	$(BIN)/python -m pytest -q -m slow

@@ -21,16 +21,19 @@ modules; tests/test_mip.py checks that it matches :func:`sources_package`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import build_lock  # noqa: E402
 from mpy_arch import ARCHS  # noqa: E402  (the builds, also what make flash chooses from)
 
 PKG = ROOT / "device" / "m2v"
@@ -90,35 +93,45 @@ def mpy_abi(files: list[Path]) -> str:
     return abis.pop()
 
 
+def locked(arch: str, out: Path) -> contextlib.AbstractContextManager[None]:
+    """The lock of ``arch``'s build in ``out``: hold it while reading the built files another process may rebuild."""
+    return build_lock.locked(Path(out) / f".{arch}.lock")
+
+
 def build(arch: str, out: Path, opt: int = 2) -> Path:
     """Compile the package for one architecture into out/<arch>_<abi>/; return its m2v folder.
 
     The folder is built under a temporary name and renamed into place, with
-    its package.json (mip) beside m2v/.
+    its package.json (mip) beside m2v/, under :func:`locked` (parallel test workers share out/).
     """
-    out = Path(out)
-    stage = out / f".{arch}.build"
-    if stage.exists():
-        shutil.rmtree(stage)
-    (stage / "m2v").mkdir(parents=True)
-    for src in sources():
-        target = stage / "m2v" / (src.stem + ".mpy")
-        cmd = mpy_cross() + [f"-march={arch}", f"-O{opt}", "-s", f"m2v/{src.name}", "-o", str(target), str(src)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0 or not target.exists():
-            shutil.rmtree(stage, ignore_errors=True)
-            raise SystemExit(f"build_dist: mpy-cross failed for {src.name} ({arch}):\n{proc.stdout}{proc.stderr}")
-    native = NATIVE / arch / "_native.mpy"  # the C core (scripts/build_native.py), where it is built for arch
-    if native.exists():
-        shutil.copy(native, stage / "m2v" / native.name)
-    files = sorted((stage / "m2v").glob("*.mpy"))
-    urls = [[f"m2v/{p.name}", f"m2v/{p.name}"] for p in files]
-    pkg = {"urls": urls, "deps": [], "version": version()}
-    (stage / "package.json").write_text(dump(pkg))
-    dest = out / f"{arch}_{mpy_abi(files)}"
-    if dest.exists():
-        shutil.rmtree(dest)
-    stage.rename(dest)
+    with locked(arch, out):
+        return _build(arch, Path(out), opt)
+
+
+def _build(arch: str, out: Path, opt: int) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{arch}.", suffix=".build", dir=out))
+    try:
+        (stage / "m2v").mkdir()
+        for src in sources():
+            target = stage / "m2v" / (src.stem + ".mpy")
+            cmd = mpy_cross() + [f"-march={arch}", f"-O{opt}", "-s", f"m2v/{src.name}", "-o", str(target), str(src)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0 or not target.exists():
+                raise SystemExit(f"build_dist: mpy-cross failed for {src.name} ({arch}):\n{proc.stdout}{proc.stderr}")
+        native = NATIVE / arch / "_native.mpy"  # the C core (scripts/build_native.py), where it is built for arch
+        if native.exists():
+            shutil.copy(native, stage / "m2v" / native.name)
+        files = sorted((stage / "m2v").glob("*.mpy"))
+        urls = [[f"m2v/{p.name}", f"m2v/{p.name}"] for p in files]
+        pkg = {"urls": urls, "deps": [], "version": version()}
+        (stage / "package.json").write_text(dump(pkg))
+        dest = out / f"{arch}_{mpy_abi(files)}"
+        if dest.exists():
+            shutil.rmtree(dest)
+        stage.rename(dest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)  # gone already when renamed into place
     return dest / "m2v"
 
 

@@ -24,6 +24,9 @@ inline-assembler loop of known length, so a tick difference converts to instruct
 The MicroPython source is ``MPY_DIR`` (a user's checkout of v1.28.0) or the tarball in
 ``../shared/micropython/``, unpacked once under build/. Missing Debian packages (qemu, the cross
 compilers) are installed with apt-get when running as root; otherwise ``ToolsMissing`` says what to install.
+Each build step here (the firmware of a board, the package for an architecture, the apt-get install)
+holds a lock file under build/ (scripts/build_lock.py), so parallel test workers asking for the same
+board wait for one build instead of running make twice in one folder.
 """
 
 from __future__ import annotations
@@ -43,10 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import build_dist  # noqa: E402
 import mpy_source  # noqa: E402
+from build_lock import locked  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
+DIST = BUILD / "qemu" / "dist"  # the package builds the boards' images hold
 HEAP_RP2040 = 192 * 1024
 HEAP_ESP32 = 100 * 1024
 DEBIAN_PACKAGES = (
@@ -195,15 +201,18 @@ def ensure_commands(commands: tuple[str, ...], missing_too: list[str] | None = N
     pkgs = " ".join(DEBIAN_PACKAGES)
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise ToolsMissing(f"{', '.join(missing)} not found: apt-get install --no-install-recommends {pkgs}")
-    log.info("installing %s", pkgs)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *DEBIAN_PACKAGES],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    with locked(BUILD / ".apt-get.lock"):  # apt-get refuses to run twice at once: one install, the others wait
+        if not missing_too and all(shutil.which(t) for t in commands):  # installed while this one waited
+            return
+        log.info("installing %s", pkgs)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *DEBIAN_PACKAGES],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
 
 
 def xtensa_shim() -> str:
@@ -223,10 +232,19 @@ def _mpy_cross() -> str:
 
 
 def firmware(board: str, heap: int = HEAP_RP2040) -> Path:
-    """Build (or reuse) the firmware of ``board`` with a ``heap``-byte MicroPython heap; return the ELF."""
+    """Build (or reuse) the firmware of ``board`` with a ``heap``-byte MicroPython heap; return the ELF.
+
+    One lock per board (both heap sizes: a second heap size's build starts from the first's).
+    """
     spec = BOARDS[board]
     ensure_tools(spec)
     src = mpy_dir()
+    with locked(BUILD / "qemu" / f".{board}.lock"):
+        return _firmware(spec, src, heap)
+
+
+def _firmware(spec: BoardSpec, src: Path, heap: int) -> Path:
+    board = spec.name
     out = BUILD / "qemu" / f"{board}-heap{heap}"
     args = [f"BOARD={spec.qemu_board}", "FROZEN_MANIFEST=", f"MICROPY_HEAP_SIZE={heap}", f"BUILD={out}"]
     args += list(spec.make_args)
@@ -265,11 +283,11 @@ def firmware(board: str, heap: int = HEAP_RP2040) -> Path:
 
 
 def package_mpy(arch: str) -> Path:
-    """The device package compiled for ``arch`` (scripts/build_dist.py) in build/qemu/dist/<arch>/m2v."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import build_dist
+    """The device package compiled for ``arch`` (scripts/build_dist.py) in build/qemu/dist/<arch>/m2v.
 
-    return build_dist.build(arch, BUILD / "qemu" / "dist")
+    Call it under ``build_dist.locked(arch, DIST)`` while the files are read: another process may rebuild it.
+    """
+    return build_dist.build(arch, DIST)
 
 
 def romfs_image(files: dict[str, Path | bytes], arch: str | None) -> bytes:
@@ -279,7 +297,8 @@ def romfs_image(files: dict[str, Path | bytes], arch: str | None) -> bytes:
     with tempfile.TemporaryDirectory() as d:
         top = Path(d)
         if arch:
-            shutil.copytree(package_mpy(arch), top / "lib" / "m2v")
+            with build_dist.locked(arch, DIST):  # no other process rebuilds it while it is copied
+                shutil.copytree(package_mpy(arch), top / "lib" / "m2v")
         for name, data in files.items():
             dest = top / name
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -139,23 +139,24 @@ def choose_arch(abi: mpy_arch.BoardABI, arch: str | None) -> str:
 
 
 def install_package(port: str, arch: str, dist: Path, abi: mpy_arch.BoardABI | None = None, log=print) -> None:
-    pkg = build_dist.build(arch, dist)
-    files = sorted(pkg.glob("*.mpy"))
-    built = build_dist.mpy_abi(files)
-    if abi is not None and built != abi.abi:
-        raise FlashError(
-            f"the board's firmware loads .mpy {abi.abi}, the package is built as {built} by this mpy-cross:"
-            " native code in .mpy 6.3 needs MicroPython v1.23 or later"
+    with build_dist.locked(arch, dist):  # no other `make flash` rebuilds dist/ until the files are on the board
+        pkg = build_dist.build(arch, dist)
+        files = sorted(pkg.glob("*.mpy"))
+        built = build_dist.mpy_abi(files)
+        if abi is not None and built != abi.abi:
+            raise FlashError(
+                f"the board's firmware loads .mpy {abi.abi}, the package is built as {built} by this mpy-cross:"
+                " native code in .mpy 6.3 needs MicroPython v1.23 or later"
+            )
+        board_exec(
+            port,
+            "import os\n"
+            "for d in ('lib', 'lib/m2v'):\n"
+            "    try:\n        os.mkdir(d)\n    except OSError:\n        pass\n"
+            "for n in os.listdir('lib/m2v'):\n    os.remove('lib/m2v/' + n)\n",
         )
-    board_exec(
-        port,
-        "import os\n"
-        "for d in ('lib', 'lib/m2v'):\n"
-        "    try:\n        os.mkdir(d)\n    except OSError:\n        pass\n"
-        "for n in os.listdir('lib/m2v'):\n    os.remove('lib/m2v/' + n)\n",
-    )
-    mpremote(port, "fs", "cp", *[str(f) for f in files], ":lib/m2v/")
-    log(f"package: {len(files)} files ({sum(f.stat().st_size for f in files)} bytes, {arch}) -> :lib/m2v/")
+        mpremote(port, "fs", "cp", *[str(f) for f in files], ":lib/m2v/")
+        log(f"package: {len(files)} files ({sum(f.stat().st_size for f in files)} bytes, {arch}) -> :lib/m2v/")
 
 
 VERIFY = """

@@ -8,8 +8,8 @@ archive ``micropython-1.28.0-src.tar.gz`` is looked for in ``shared/micropython/
 beside the repository (``ROOT.parent / "shared"``) and unpacked once into
 ``build/micropython-1.28.0/``. The unpack goes into a fresh temporary folder
 under ``build/`` that is renamed into place when complete, so a half-unpacked
-tree is never seen, and two processes unpacking at once both end with the same
-complete tree (the second rename loses and its copy is removed).
+tree is never seen; a lock file (scripts/build_lock.py) lets one process unpack
+while another one that asks at the same moment (a parallel test worker) waits for it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_lock import locked  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "1.28.0"
@@ -84,9 +87,12 @@ def mpy_dir() -> Path:
     src = archive()
     if not src.is_file():
         raise MpySourceMissing(how_to_get())
-    if dest.exists() and not (dest / _DONE).is_file():  # not ours (ours are renamed in whole): replace it
-        shutil.rmtree(dest)
-    _unpack(src, dest)
+    with locked(dest.parent / f".{dest.name}.lock"):
+        if (dest / _DONE).is_file():  # unpacked by another process while this one waited
+            return dest
+        if dest.exists():  # not ours (ours are renamed in whole): replace it
+            shutil.rmtree(dest)
+        _unpack(src, dest)
     return dest
 
 

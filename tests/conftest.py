@@ -27,8 +27,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model2vec must never reach a hub
 _FIGURES: list[str] = []
 
 
+def pytest_sessionfinish(session):
+    """Under pytest-xdist, a worker hands its figures to the controller (``pytest_testnodedown``)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["m2v_figures"] = list(_FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """On the xdist controller: the figures of a worker that finished, listed with the others."""
+    _FIGURES.extend(getattr(node, "workeroutput", {}).get("m2v_figures", []))
+
+
 def pytest_terminal_summary(terminalreporter):
-    """Print the figures the tests recorded (mismatch counts, cosines, sizes), with or without ``-s``."""
+    """Print the figures the tests recorded (mismatch counts, cosines, sizes), with or without ``-s``.
+
+    Under pytest-xdist (``make test``), every worker's figures, each worker's in the order recorded.
+    """
     if _FIGURES:
         terminalreporter.section("m2v figures")
         for line in _FIGURES:

@@ -55,3 +55,18 @@ def test_dist_fails_clearly(tmp_path):
     )  # fmt: skip
     assert proc.returncode != 0
     assert "mpy-cross failed" in proc.stderr
+
+
+def test_two_builds_at_once_into_one_folder(tmp_path):
+    """Parallel test workers (and two `make flash` runs) build into one dist/: each build ends whole."""
+    out = tmp_path / "dist"
+    cmd = [sys.executable, str(ROOT / "scripts" / "build_dist.py"), "--out", str(out), "x64"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert [rc for rc, _ in results] == [0, 0, 0], results
+    names = sorted(p.stem for p in (ROOT / "device" / "m2v").glob("*.py"))
+    assert sorted(p.stem for p in (out / "x64_6.3" / "m2v").glob("*.mpy")) == sorted(names + ["_native"])
+    assert sorted(p.name for p in out.iterdir()) == [".x64.lock", "x64_6.3"]  # no stage folder left

@@ -28,16 +28,31 @@ VARIANTS = {
 }
 
 
+DEVICE_VARIANTS = ["cased", "no_clean_text"]  # the device check runs on two of them
+_BUILT: dict[str, tuple] = {}  # variant name -> what the fixtures give (each converted once)
+
+
+def _build(name: str, tmp_path_factory) -> tuple:
+    if name not in _BUILT:
+        d = tmp_path_factory.mktemp(name)
+        for f in ("config.json", "model.safetensors"):
+            shutil.copy(MODEL_DIR / f, d / f)
+        tok = json.loads((MODEL_DIR / "tokenizer.json").read_text())
+        tok["normalizer"].update(VARIANTS[name])
+        (d / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False))
+        convert(d, d / "model.m2v")
+        _BUILT[name] = (name, reference.load(d / "model.m2v"), Truth(d), d / "model.m2v")
+    return _BUILT[name]
+
+
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
 def variant(request, tmp_path_factory):
-    d = tmp_path_factory.mktemp(request.param)
-    for name in ("config.json", "model.safetensors"):
-        shutil.copy(MODEL_DIR / name, d / name)
-    tok = json.loads((MODEL_DIR / "tokenizer.json").read_text())
-    tok["normalizer"].update(VARIANTS[request.param])
-    (d / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False))
-    convert(d, d / "model.m2v")
-    return request.param, reference.load(d / "model.m2v"), Truth(d), d / "model.m2v"
+    return _build(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=DEVICE_VARIANTS)
+def device_variant(request, tmp_path_factory):
+    return _build(request.param, tmp_path_factory)
 
 
 def _mismatches(ref, truth, texts):
@@ -55,11 +70,9 @@ def test_variant_parity(variant):
 
 
 @pytest.mark.parametrize("impl", ["viper", "py"])
-def test_variant_on_device(variant, impl):
+def test_variant_on_device(device_variant, impl):
     """The device package reads the variant's tables: ids and vectors equal the reference."""
-    name, ref, truth, path = variant
-    if name not in ("cased", "no_clean_text"):
-        pytest.skip("device check runs on two variants")
+    name, ref, truth, path = device_variant
     texts = corpus()[::60] + fuzz_texts(80, seed=13) + ["\x00a\x01b\x02c \x7f", "ÀÉÎÕÜ àéîõü İstanbul ΣΑΣ"]
     got = run_device(texts, mode="rom", impl=impl, model=path)
     want = truth.ids(texts)
