@@ -10,7 +10,7 @@ from array import array
 
 from micropython import const
 
-from .model import _enter, _leave, _new_guard
+from .model import _enter, _leave, _locked, _new_guard
 
 _HDR_SIZE = const(64)
 
@@ -47,7 +47,7 @@ class RowFile:
     # with _header, checks its own fields, then calls _sized and _sections.
     # It keeps _lo_off, _lb_off, _lb_size: the label offsets and bytes.
     # Every public method holds the object's lock for its call (m2v/model.py:
-    # _enter(self._guard) ... finally _leave(self._guard)); _methods run under it.
+    # @_locked); _methods run under it and call only _methods.
     def __init__(self, path, model, mode, check_crc, buf_bytes):
         self._guard = _new_guard()
         self.model = model
@@ -111,13 +111,10 @@ class RowFile:
             raise self._bad("label offsets")
         return str(bytes(self._read(self._lb_off + o[0], o[1] - o[0])), "utf-8")
 
+    @_locked
     def label(self, i):
         # The label of entry (index) or class (classifier) i.
-        _enter(self._guard)
-        try:
-            return self._label(i)
-        finally:
-            _leave(self._guard)
+        return self._label(i)
 
     def close(self):
         # Close the file (file mode), after a call in progress; calls

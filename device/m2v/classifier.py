@@ -17,7 +17,7 @@ from array import array
 from micropython import const
 
 from . import _rows
-from .model import _enter, _leave
+from .model import _locked
 
 _MAGIC = b"M2VC"
 _VERSION = const(1)
@@ -85,14 +85,11 @@ class Classifier(_rows.RowFile):
     def __len__(self):
         return self.n_classes
 
+    @_locked
     def scores_into(self, query, out):
         # Write the integer score of every class into out (array('i') of
         # n_classes) for a text or an int16 vector; return out.
-        _enter(self._guard)
-        try:
-            return self._scores_into(query, out)
-        finally:
-            _leave(self._guard)
+        return self._scores_into(query, out)
 
     def _scores_into(self, query, out):
         if len(out) != self.n_classes:
@@ -127,31 +124,25 @@ class Classifier(_rows.RowFile):
             c0 += cnt
         return out
 
+    @_locked
     def predict(self, query):
         # (label, score) of the best class (ties: the lower class number), or
         # (None, score) when score is below the threshold.
-        _enter(self._guard)
-        try:
-            s = self._scores_into(query, self._out)
-            best = 0
-            for c in range(1, self.n_classes):
-                if s[c] > s[best]:
-                    best = c
-            top = s[best]
-            if self.threshold is not None and top < self.threshold:
-                return None, top
-            return self._label(best), top
-        finally:
-            _leave(self._guard)
+        s = self._scores_into(query, self._out)
+        best = 0
+        for c in range(1, self.n_classes):
+            if s[c] > s[best]:
+                best = c
+        top = s[best]
+        if self.threshold is not None and top < self.threshold:
+            return None, top
+        return self._label(best), top
 
+    @_locked
     def scores(self, query):
         # [(label, score), ...] for every class, in class order (the file's).
-        _enter(self._guard)
-        try:
-            s = self._scores_into(query, self._out)
-            return [(self._label(c), s[c]) for c in range(self.n_classes)]
-        finally:
-            _leave(self._guard)
+        s = self._scores_into(query, self._out)
+        return [(self._label(c), s[c]) for c in range(self.n_classes)]
 
     def _label(self, c):
         if not 0 <= c < self.n_classes:

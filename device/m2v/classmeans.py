@@ -20,7 +20,7 @@ from array import array
 from micropython import const
 
 from . import index as _index
-from .model import _enter, _leave
+from .model import _locked
 
 _MULT_BITS = const(15)
 _DEAD = const(0xFFFF)  # the class of a removed entry
@@ -82,17 +82,14 @@ class ClassMeans(_index.Index):
         for c in range(len(self.classes)):
             self._norms[c] = self._norm(c)
 
+    @_locked
     def forget(self, label):
         # Remove the class label and its examples (Index.remove: a removal
         # slot, power-loss safe); return how many examples it had.
-        _enter(self._guard)
-        try:
-            n = self._remove(label)
-            if n:
-                self._classes()
-            return n
-        finally:
-            _leave(self._guard)
+        n = self._remove(label)
+        if n:
+            self._classes()
+        return n
 
     # the index's add and remove keep the classes up to date here
     def add(self, item, label):
@@ -112,18 +109,15 @@ class ClassMeans(_index.Index):
             raise ValueError("at most 65534 classes")
         self._cls.append(c)
 
+    @_locked
     def learn(self, item, label):
         # Add an example (a text or an int16 vector) of class label; return
         # its entry number. Index.add: appended and flushed, power-loss safe.
-        _enter(self._guard)
-        try:
-            n = self._add(item, label)
-            self._note(label)
-            c = self._cls[n]
-            self._norms[c] = self._norm(c)
-            return n
-        finally:
-            _leave(self._guard)
+        n = self._add(item, label)
+        self._note(label)
+        c = self._cls[n]
+        self._norms[c] = self._norm(c)
+        return n
 
     def _norm(self, c):
         # isqrt(|S|^2), S = the sum over class c's entries of the dequantised
@@ -159,13 +153,10 @@ class ClassMeans(_index.Index):
             if c != _DEAD:
                 sums[c] += cs[k]
 
+    @_locked
     def scores_list(self, query):
         # The integer score of every class, in class order.
-        _enter(self._guard)
-        try:
-            return self._scores_list(query)
-        finally:
-            _leave(self._guard)
+        return self._scores_list(query)
 
     def _scores_list(self, query):
         if not self.classes:
@@ -183,27 +174,21 @@ class ClassMeans(_index.Index):
             sums[c] = (sums[c] << 14) // norms[c] if norms[c] else 0
         return sums
 
+    @_locked
     def scores(self, query):
         # [(label, score), ...] for every class, in class order.
-        _enter(self._guard)
-        try:
-            s = self._scores_list(query)
-            return [(self.classes[c], s[c]) for c in range(len(s))]
-        finally:
-            _leave(self._guard)
+        s = self._scores_list(query)
+        return [(self.classes[c], s[c]) for c in range(len(s))]
 
+    @_locked
     def predict(self, query):
         # (label, score) of the best class (ties: the lower class number), or
         # (None, score) when the score is below the threshold.
-        _enter(self._guard)
-        try:
-            s = self._scores_list(query)
-            best = 0
-            for c in range(1, len(s)):
-                if s[c] > s[best]:
-                    best = c
-            if self.threshold is not None and s[best] < self.threshold:
-                return None, s[best]
-            return self.classes[best], s[best]
-        finally:
-            _leave(self._guard)
+        s = self._scores_list(query)
+        best = 0
+        for c in range(1, len(s)):
+            if s[c] > s[best]:
+                best = c
+        if self.threshold is not None and s[best] < self.threshold:
+            return None, s[best]
+        return self.classes[best], s[best]

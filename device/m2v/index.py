@@ -22,7 +22,7 @@ from array import array
 from micropython import const
 
 from . import _rows
-from .model import _enter, _leave
+from .model import _locked
 
 _MAGIC = b"M2VI"
 _VERSIONS = (1, 2)
@@ -342,13 +342,10 @@ class Index(_rows.RowFile):
                 self._full = 1
                 self._thr = ts[-1]
 
+    @_locked
     def search_ids(self, query, k=5):
         # The k best (score, entry) pairs, best first; equal scores: lower entry first.
-        _enter(self._guard)
-        try:
-            return self._search_ids(query, k)
-        finally:
-            _leave(self._guard)
+        return self._search_ids(query, k)
 
     def _search_ids(self, query, k):
         if k < 1:
@@ -363,13 +360,10 @@ class Index(_rows.RowFile):
             self._ts = self._ti = None
         return [(ts[i], ti[i]) for i in range(len(ts))]
 
+    @_locked
     def search(self, query, k=5):
         # The k best (score, label) pairs, best first; equal scores: lower entry first.
-        _enter(self._guard)
-        try:
-            return [(s, self._label(i)) for s, i in self._search_ids(query, k)]
-        finally:
-            _leave(self._guard)
+        return [(s, self._label(i)) for s, i in self._search_ids(query, k)]
 
     def _label(self, i):
         if not 0 <= i < self.count:
@@ -392,12 +386,9 @@ class Index(_rows.RowFile):
         return score * 2.0 ** (self.score_shift - 2 * self.out_shift)
 
     # ---- appending (version 2)
+    @_locked
     def add(self, item, label):
-        _enter(self._guard)
-        try:
-            return self._add(item, label)
-        finally:
-            _leave(self._guard)
+        return self._add(item, label)
 
     def _add(self, item, label):
         # Append an entry for item (a text, embedded by the model, or an int16
@@ -442,12 +433,9 @@ class Index(_rows.RowFile):
                 raise ValueError("vector too far from the index's center to add (multiplier above 32767)")
         return self._write_slot(b, m, lb)
 
+    @_locked
     def remove(self, label):
-        _enter(self._guard)
-        try:
-            return self._remove(label)
-        finally:
-            _leave(self._guard)
+        return self._remove(label)
 
     def _remove(self, label):
         # Remove every entry with label (str): append a removal slot (m =

@@ -132,6 +132,23 @@ def _leave(g, closed=0):
         g[0].release()
 
 
+def _locked(f):
+    # f as a method that holds its object's lock for the call: the public
+    # methods of an Index, a Classifier and ClassMeans (a search costs
+    # millions of instructions, this call a few thousand; Model.embed_into,
+    # far cheaper, writes the lock out). f calls only _methods: a public
+    # method called under the lock would take it again and raise.
+    def call(self, *a, **kw):
+        g = self._guard
+        _enter(g)
+        try:
+            return f(self, *a, **kw)
+        finally:
+            _leave(g)
+
+    return call
+
+
 _CENTROIDS = const(13)  # the section id (docs/FORMAT.md §2), a copy of _load.py's
 
 tok = None  # m2v.tok, imported by the first load (after the loader: in its hole)
