@@ -60,7 +60,7 @@ class FileSection:
 # rewrites it: one call at a time may run on an object. o._guard = [lk,
 # owner]: lk a _thread lock (None on a port without _thread), owner 0, the
 # get_ident() of the thread in a call, or _CLOSED. Every public method
-# holds it for its call (Model.embed_into and tokenize write _enter and _leave
+# holds it for its call (@_locked; Model.embed_into writes _enter and _leave
 # out: a call costs 1,000 instructions on a Cortex-M0); private methods
 # (_name) run under it. A call on an object another thread is in waits for
 # it; the thread that is in the call entering again (a micropython.schedule
@@ -111,7 +111,7 @@ _REENTRY = "m2v object re-entered by a callback while in use in this thread"
 
 
 def _enter(g):
-    # Take guard g (Model.embed_into and tokenize write it out).
+    # Take guard g (Model.embed_into writes it out).
     lk = g[0]
     if lk:
         if not lk.acquire(0):
@@ -212,27 +212,11 @@ class Model:
             raise ValueError("corrupt m2v model: table index out of range or bad UTF-8") from None
 
     # ---- API: each call holds the model's lock (_enter, above)
+    @_locked
     def tokenize(self, text):
         # Token ids, model2vec semantics: truncated to max_length, [UNK] dropped.
         ids = []
-        g = self._guard  # the lock written out, as in embed_into
-        lk = g[0]
-        if lk:
-            if not lk.acquire(0):
-                _take(g, 0)
-            elif g[1]:
-                _take(g, 1)
-            g[1] = get_ident()
-        elif g[1]:
-            _take(g, 1)
-        else:
-            g[1] = 1
-        try:
-            self._run(text, ids)  # a list as the sink: the tokenizer appends the ids
-        finally:
-            g[1] = 0
-            if lk:
-                lk.release()
+        self._run(text, ids)  # a list as the sink: the tokenizer appends the ids
         return ids
 
     def embed_into(self, text, out):
