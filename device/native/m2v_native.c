@@ -530,6 +530,41 @@ static __attribute__((naked, noinline)) void quotients14_t1(const int32_t *acc, 
 }
 #endif
 
+#if defined(__ARM_ARCH_6M__)
+// normalize's first pass for e - acc a positive multiple of 4, in Thumb-1 by hand: the OR
+// of |acc[d]| ((v + s) ^ s, s = v >> 31, as the C loop), four words per ldmia, about 4.75
+// instructions per element where gcc's loop takes 8.
+static __attribute__((naked, noinline)) uint32_t or_abs_t1(const int32_t *acc, const int32_t *e) {
+    __asm__ volatile (
+        ".syntax unified\n"
+        "push {r4, r5, r6, r7, lr}\n"
+        "movs r2, #0\n"
+        "1:\n"
+        "ldmia r0!, {r3, r4, r5, r6}\n"
+        "asrs r7, r3, #31\n"
+        "adds r3, r3, r7\n"
+        "eors r3, r7\n"
+        "orrs r2, r3\n"
+        "asrs r7, r4, #31\n"
+        "adds r4, r4, r7\n"
+        "eors r4, r7\n"
+        "orrs r2, r4\n"
+        "asrs r7, r5, #31\n"
+        "adds r5, r5, r7\n"
+        "eors r5, r7\n"
+        "orrs r2, r5\n"
+        "asrs r7, r6, #31\n"
+        "adds r6, r6, r7\n"
+        "eors r6, r7\n"
+        "orrs r2, r6\n"
+        "cmp r0, r1\n"
+        "bne 1b\n"
+        "movs r0, r2\n"
+        "pop {r4, r5, r6, r7, pc}\n"
+        ".syntax divided\n");
+}
+#endif
+
 // acc reduced to a unit vector in Q(q) in out (§6 steps 2-5), n <= the lengths of both
 static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits, mp_int_t q) {
     // the loader's bounds (0 < norm_bits < 16, out_shift <= 15) make norm_bits + q <= 30,
@@ -543,7 +578,14 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     int32_t *e = acc + n;
     // k needs only the bit length of max |acc[d]|, which is the bit length of their OR
     uint32_t m = 0;
-    for (const int32_t *p = acc; p < e; p++) {
+    const int32_t *p = acc;
+    #if defined(__ARM_ARCH_6M__)
+    if (n >= 4) {
+        p = acc + (n & ~(mp_int_t)3);
+        m = or_abs_t1(acc, p);
+    }
+    #endif
+    for (; p < e; p++) {
         int32_t v = *p;
         m |= v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v;
     }
