@@ -37,14 +37,14 @@ def load(path=None, check_crc=True, mode=None, ram=None):
     # section table and sizes are still checked, but the contents of the
     # tables are trusted (a damaged table may give a wrong vector).
     # A corrupt, truncated or foreign file raises ValueError.
-    return _one(Model, (path, check_crc, mode, ram), {})
+    return _one(Model, path, check_crc, mode, ram)
 
 
-def _one(f, a, kw):
-    # f(*a, **kw), one load at a time (m2v/model.py, docs/THREADS.md)
+def _one(f, *a):
+    # f(*a), one load at a time (m2v/model.py, docs/THREADS.md)
     _enter(_LOADING)
     try:
-        return f(*a, **kw)
+        return f(*a)
     finally:
         _leave(_LOADING)
 
@@ -57,7 +57,7 @@ def _first():
 
 def _model():
     if _default is None:
-        _one(_first, (), {})
+        _one(_first)
     return _default
 
 
