@@ -3,6 +3,13 @@
 # shipped in its build of the package; absent from a source install, where
 # viper runs): bit-identical to _pool_viper.py and _pool_py.py (tests run all three);
 # acc_recs_f, file mode's batch through the page cache, to _tok_file.py's.
-from ._native import acc_recs, acc_recs_f, acc_row, normalize_into, zero  # noqa: F401
+from .tok import native
+
+_c = native()
+acc_recs = _c.acc_recs
+acc_recs_f = _c.acc_recs_f
+acc_row = _c.acc_row
+normalize_into = _c.normalize_into
+zero = _c.zero
 
 IMPL = "native"

@@ -5,6 +5,13 @@
 # to _tok_buf.py's viper and _tok_py.py's (tests run all three), for models
 # whose tables are buffers (buffer/ROMFS mode, file mode with its tables in RAM);
 # embed(T, c, text, out), a whole embed of a buffer model (Model.embed_into).
-from ._native import embed, field, find_run, flush, scan  # noqa: F401
+from .tok import native
+
+_c = native()
+embed = _c.embed
+field = _c.field
+find_run = _c.find_run
+flush = _c.flush
+scan = _c.scan
 
 IMPL = "native"

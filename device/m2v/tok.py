@@ -91,20 +91,48 @@ _CORES = (
     ("viper", "_tok_buf", "_tok_file", "_pool_viper", "_tok_file"),
     ("py", "_tok_py", "_tok_py", "_pool_py", None),
 )
-_native = None  # whether this build of the package has the native core; None: not looked yet
+# The C core, looked up once; the first that imports wins: the built-in _m2v_native
+# (firmware built with device/native as a user C module: docs/CUSTOM_FIRMWARE.md),
+# m2v/_native.mpy (make dist, make flash: the board's one architecture), then
+# m2v/_native_<arch>.mpy (the mip package carries every architecture): the board's own,
+# then on Thumb the older Thumb ones, which its loader also accepts (armv6m runs on all).
+# MP_NATIVE_ARCH_* names by number (py/persistentcode.h; scripts/mpy_arch.py's NATIVE_ARCHS).
+_ARCHS = ("", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp", "xtensa",
+          "xtensawin", "rv32imc", "rv64imc")  # fmt: skip
+C = None  # the C core's module, False where none loads; None: not looked up yet
+why = None  # why none loads, for model.impl and the line printed at load
+
+
+def native():
+    # The C core's module, or False (why says why).
+    global C, why
+    if C is None:
+        C = False
+        arch = (getattr(sys.implementation, "_mpy", 0) >> 10) & 15
+        names = ["_m2v_native", _PKG + "._native"]
+        if 4 <= arch <= 8:  # Thumb
+            names += [_PKG + "._native_" + _ARCHS[a] for a in range(arch, 3, -1)]
+        elif 0 < arch < len(_ARCHS):
+            names.append(_PKG + "._native_" + _ARCHS[arch])
+        why = "no build of the C core for " + (_ARCHS[arch] if arch else "a port without native code")
+        for name in names:
+            try:
+                __import__(name)
+            except ImportError:  # not in this install
+                continue
+            except ValueError as e:  # "incompatible .mpy file": firmware older or newer than the build's
+                why = name + ": " + str(e)
+                continue
+            C = sys.modules[name]
+            why = None
+            break
+    return C
 
 
 def _has(kind):
     # Whether this port and this build of the package run kind.
-    global _native
     if kind == "native":
-        if _native is None:
-            try:
-                __import__(_PKG + "._native")
-                _native = VIPER
-            except ImportError:  # not in this build (a source install, or no build for this architecture)
-                _native = False
-        return _native
+        return bool(native())
     return kind != "viper" or VIPER
 
 
@@ -144,7 +172,7 @@ def get_fast():
     # takes the heap
     global fast
     if fast is True:
-        fast = sys.modules[_PKG + "._native"].embed
+        fast = C.embed
     return fast
 
 
