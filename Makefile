@@ -56,10 +56,12 @@ dist: venv
 
 # The C core of the package (device/native, a MicroPython native module) for each
 # architecture with a toolchain here, into firmware_assets/native/<arch>/_native.mpy
-# (committed; make dist puts it in the package). ARCH=xtensawin: Debian's LLVM 22 (scripts/xtensa_cc.py),
+# (committed; make dist puts it in the package), after the layout of its shared state
+# (device/native/layout.h, from m2v/_tok_py.py: scripts/gen_layout.py). ARCH=xtensawin: Debian's LLVM 22 (scripts/xtensa_cc.py),
 # or xtensa-esp32-elf-gcc where it is on PATH.
 .PHONY: native
 native: venv
+	$(BIN)/python scripts/gen_layout.py
 	$(BIN)/python scripts/build_native.py $(ARCH)
 
 # The model as a frozen bytes module for custom firmware (firmware_assets/manifest.py).

@@ -9,7 +9,7 @@ mpremote.romfs.make_romfs, mounted with vfs.VfsRom, read in place), in
 file mode (streamed through the 512-byte page cache) and in file mode with
 ram=RAM (the tokenizer's tables in RAM, records and centroid rows streamed),
 in file mode with the default ram=None ("file+auto": what the heap spares),
-each with the viper hot paths and the pure-Python twins; then the viper
+each with the C core and the pure-Python twins; then the C core's
 ROMFS and file modes (ram=0, ram=CACHE_RAM, ram=RAM) run once more in one
 process with their rounds interleaved, for the file/ROMFS ratios. With --port the same snippet runs on a board over
 `mpremote connect PORT resume exec` (the package and model flashed with
@@ -68,7 +68,9 @@ CACHE_RAM = 32 * 1024  # file+cache: a budget below the tables' size, all of it 
 # "file+ram", else 0; "file" and "file+ram" both stream the model) are prepended. Prints one JSON line.
 SNIPPET = r"""
 import gc, time, json
-import m2v, m2v.pool as pool, m2v.tok as tok
+import m2v, m2v.tok as tok
+if hasattr(m2v, "use"):
+    m2v.use(IMPL)  # before the load: the tokenizer, pooling and the row scans
 gc.collect()
 a0 = gc.mem_alloc()
 t0 = time.ticks_us()
@@ -102,22 +104,12 @@ held = gc.mem_alloc() - a0
 
 
 free_after = gc.mem_free()
-pool.use(IMPL)
-if hasattr(tok, "use"):
-    tok.use(IMPL)  # an older package has one tokenizer path
 out = m.embed("warm up")
 res = {"load_us": load_us, "load_nocrc_us": load_nocrc_us, "load_heap": load_heap, "held": held,
        "free": free_after, "cache": getattr(m, "cache_bytes", 0),
        "ram_tables": getattr(m, "ram_tables", 0), "accel": getattr(m.tok, "accel", 0), "groups": {}}
 noop = lambda *a: None
-wpf = None
-if getattr(m, "cache", None) and hasattr(tok, "file_core"):
-    wpf = tok.file_core()  # file mode pools a batch through its acc_recs_f
-elif (getattr(m, "cache", None) or getattr(m, "_f", None)) and IMPL == "viper":
-    try:
-        import m2v._tok_file as wpf  # file mode pools through _tok_file.acc_recs_f
-    except ImportError:
-        import m2v._wpf as wpf  # the same module in an older package
+wpf = tok.pool if getattr(m, "cache", None) and tok.fast else None  # file mode pools a batch through acc_recs_f
 
 
 def timed(texts, stub):
@@ -133,13 +125,13 @@ def timed(texts, stub):
         for t in texts:
             f(T, c, t, out, 1)
         return time.ticks_diff(time.ticks_us(), t0)
-    P = pool.loops() if hasattr(pool, "loops") else pool  # the module whose loops run
+    P = tok.pool  # the module whose loops run
     saved = getattr(P, "acc_recs", None), P.acc_row, P.normalize_into
     saved_f = wpf and wpf.acc_recs_f
     if stub:
         P.acc_row = P.normalize_into = noop
         if wpf:
-            wpf.acc_recs_f = noop  # file mode pools a batch through it while the viper loops are selected
+            wpf.acc_recs_f = noop  # file mode pools a batch through it
         else:
             P.acc_recs = noop
     t0 = time.ticks_us()
@@ -235,7 +227,7 @@ def texts_by_group() -> dict[str, list[str]]:
 
 # Runs on the unix port: TEXTS, SRC (the ROMFS image), MODEL, RAM, CACHE_RAM,
 # ROUNDS are prepended. The modes in one process (the x64 build of the package: the
-# C core where it runs, else viper), their rounds
+# C core), their rounds
 # interleaved (ROMFS, file, file with ram=CACHE_RAM (a larger page cache),
 # file with ram=RAM (the tokenizer's tables in RAM), ROMFS, ...), so that the
 # machine's load weighs on all alike; prints the best microseconds per text.
@@ -335,10 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     mp = {}
     with tempfile.TemporaryDirectory() as d:
         image = romfs_image(a.model, Path(d) / "image.romfs")
-        configs = [("board", "py"), ("board", "viper")] if a.port else [
-            ("rom", "native"), ("rom", "viper"), ("rom", "py"), ("file", "native"), ("file", "viper"), ("file", "py"),
-            ("file+ram", "native"), ("file+ram", "viper"), ("file+ram", "py"), ("file+auto", "native"),
-            ("file+auto", "viper")]  # fmt: skip
+        configs = [("board", "py"), ("board", "native")] if a.port else [
+            ("rom", "native"), ("rom", "py"), ("file", "native"), ("file", "py"), ("file+ram", "native"),
+            ("file+ram", "py"), ("file+auto", "native")]  # fmt: skip
         # the native kind: the package as the unix port's build carries it (the committed x64 C core)
         native = Path(d) / "native"
         shutil.copytree(DEVICE / "m2v", native / "m2v")
@@ -384,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     if side:
         print(f"file mode vs ROMFS mode, the x64 build's default kinds (the C core), rounds interleaved in one "
               f"process (best of {2 * ROUNDS + 1}); file: ram=0 (512 B page cache); file+cache: ram={CACHE_RAM} "
-              f"(a larger page cache); file+ram: ram={RAM} ({mp[('file+ram', 'viper')]['ram_tables']} B of "
+              f"(a larger page cache); file+ram: ram={RAM} ({mp[('file+ram', 'native')]['ram_tables']} B of "
               f"tokenizer tables in RAM, the rest a page cache); file+auto: m2v.load(path), the default ram=None")
         for name in groups:
             b = side[name]

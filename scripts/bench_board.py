@@ -3,26 +3,25 @@
     python scripts/bench_board.py --board cortex-m0 [--csv benchmarks/results.csv]
     make bench BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7
 
-Runs scripts/bench.py's device snippet (the same split of an embed into tokenizing and pooling)
-on the board of scripts/emuboard.py, with the package's .mpy for the board's architecture and the
-model in a ROMFS image, once per configuration on a fresh board, on texts of the project's
-multilingual corpus grouped by script (bench.multilingual_groups: ascii, nonascii, fuzz). Per
-heap, an RP2040-class 192 KiB and an ESP32-class 100 KiB: ROMFS mode (read in place), file mode
-with the default ``ram=None`` ("file+auto": its share of the heap) and with ``ram=0`` (everything
-streamed through a 512-byte page cache), all with the native C core; on the 192 KiB heap also
-file mode with ``ram=RAM_TABLES`` (the tokenizer's tables in RAM) and the viper kind in ROMFS and
-file mode. The harness's texts stay in the heap, as an application's data would. Under
-``-icount`` a ``time.ticks_us()`` unit is a fixed number of executed instructions, calibrated
-against an inline-assembler loop; every figure below is instructions, not time. Also counted:
-file reads per token in file mode (seek + readinto calls through a counting stream put in place
-of the timed model's file, in a pass of its own so that the wrapper's cost stays out of the
-instruction counts), instructions to load the model (with and without the CRC pass), the heap
-the package holds after load (beyond ``import m2v``) and the free heap; then, per heap, the
-package alone on a fresh board (``import m2v``, the default load, an embed): the heap it holds,
-the free heap and its largest block.
+Runs scripts/bench.py's device snippet (the same split of an embed into tokenizing and pooling) on
+the board of scripts/emuboard.py, with the package's .mpy for the board's architecture and the model
+in a ROMFS image, once per configuration on a fresh board, on texts of the project's multilingual
+corpus grouped by script (bench.multilingual_groups: ascii, nonascii, fuzz). Per heap, an
+RP2040-class 192 KiB and an ESP32-class 100 KiB: ROMFS mode (read in place), file mode with the
+default ``ram=None`` ("file+auto": its share of the heap) and with ``ram=0`` (everything streamed
+through a 512-byte page cache), all with the native C core; on the 192 KiB heap also file mode with
+``ram=RAM_TABLES`` (the tokenizer's tables in RAM). The harness's texts stay in the heap, as an
+application's data would. Under ``-icount`` a ``time.ticks_us()`` unit is a fixed number of executed
+instructions, calibrated against an inline-assembler loop; every figure below is instructions, not
+time. Also counted: file reads per token in file mode (seek + readinto calls through a counting
+stream put in place of the timed model's file, in a pass of its own so that the wrapper's cost stays
+out of the instruction counts), instructions to load the model (with and without the CRC pass), the
+heap the package holds after load (beyond ``import m2v``) and the free heap; then, per heap, the
+package alone on a fresh board (``import m2v``, the default load, an embed): the heap it holds, the
+free heap and its largest block.
 
-The pure-Python twins are not benchmarked here (about 15x the viper instructions; their parity
-is tested). One CSV row per figure goes to benchmarks/results.csv with machine ``qemu-BOARD``.
+The pure-Python twins are not benchmarked here (their parity is tested). One CSV row per figure
+goes to benchmarks/results.csv with machine ``qemu-BOARD``.
 """
 
 from __future__ import annotations
@@ -125,7 +124,7 @@ def layout(board: str, heap: int, mode: str) -> tuple[int, int, int]:
     return held, free, big
 
 
-def run(board: str, heap: int, groups: dict, mode: str, ram: int | None, reads: bool, impl: str = "viper") -> dict:
+def run(board: str, heap: int, groups: dict, mode: str, ram: int | None, reads: bool, impl: str = "native") -> dict:
     """One configuration on a fresh board; the snippet's figures with ticks turned into instructions."""
     image = emuboard.default_image(emuboard.BOARDS[board].arch, {"bench.json": json.dumps(groups).encode()})
     prelude = (
@@ -156,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     for heap in (emuboard.HEAP_RP2040, emuboard.HEAP_ESP32):
         configs += [(heap, "rom", 0, groups, "native"), (heap, "file+auto", None, groups, "native"),
                     (heap, "file", 0, groups, "native")]
-    configs += [(emuboard.HEAP_RP2040, "file+ram", RAM_TABLES, groups, "native"),
-                (emuboard.HEAP_RP2040, "rom", 0, groups, "viper"), (emuboard.HEAP_RP2040, "file", 0, groups, "viper")]
+    configs += [(emuboard.HEAP_RP2040, "file+ram", RAM_TABLES, groups, "native")]
     rows: list[tuple[str, float]] = []
     machine = f"qemu-{a.board}"
     print(f"m2v bench on the emulated {a.board} (MicroPython 1.28.0, {emuboard.BOARDS[a.board].arch} .mpy): "

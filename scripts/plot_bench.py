@@ -22,7 +22,6 @@ BOARDS = ["qemu-cortex-m0", "qemu-cortex-m7", "qemu-rv32imc"]
 # (label, mode/impl, heap): the rows of `make bench BOARD=...`'s table
 MODES = [
     ("ROMFS, C core", "rom/native", "192K"),
-    ("ROMFS, viper", "rom/viper", "192K"),
     ("file, default, 192 KiB heap", "file+auto/native", "192K"),
     ("file, default, 100 KiB heap", "file+auto/native", "100K"),
     ("file, ram=0", "file/native", "192K"),

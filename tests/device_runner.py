@@ -4,10 +4,8 @@
 # usage: micropython device_runner.py DEVICE_DIR MODE IMPL MODEL_OR_IMAGE IN OUT
 # MODE: file (stream the model file), fileram (file mode with the tokenizer's
 # tables in RAM), filepart (some of them: the trie's bit vector and samples), buf (read it into RAM), rom (mount a ROMFS image)
-# IMPL: viper (viper tokenizer hot path and pooling: _tok_buf.py for
-# buffer/ROMFS models, _tok_file.py through the page cache for file-mode
-# models, _pool_viper.py) or py (all pure Python: _tok_py.py, _pool_py.py);
-# "TOK/POOL" (e.g. py/viper) picks each side apart. Selected before the load,
+# IMPL: native (the C core: DEVICE_DIR's m2v holds its _native.mpy) or py (the
+# pure-Python twins: _tok_py.py, _pool_py.py), m2v.use(IMPL) before the load,
 # so that only the selected core modules are imported. The last line is
 # "=tok=K pool=K tables=T": model.impl after the last text, what ran, and
 # whether the tables were read as buffers or through the page cache; the line
@@ -18,12 +16,8 @@ import sys
 dev, mode, impl, src, inp, outp = sys.argv[1:7]
 sys.path.insert(0, dev)
 import m2v
-import m2v.pool
-import m2v.tok
 
-tok_impl, _, pool_impl = impl.partition("/")
-m2v.tok.use(tok_impl)
-m2v.pool.use(pool_impl or tok_impl)
+m2v.use(impl)
 if mode == "rom":
     import vfs
 
@@ -54,6 +48,6 @@ with open(inp) as fi, open(outp, "w") as fo:
         except Exception as e:
             fo.write("!" + type(e).__name__ + ": " + str(e) + "\n")
     ran = model.impl
-    tables = "buf" if model.tok.bufs else "file"  # which tokenizer core read the tables
+    tables = "file" if model.cache and model.ram_tables < model.ram_need else "buf"  # all of them in RAM or not
     fo.write("=loops=%s\n" % ",".join(sorted(loops)))
     fo.write("=tok=%s pool=%s tables=%s\n" % (ran["tok"], ran["pool"], tables))

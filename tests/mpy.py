@@ -56,12 +56,9 @@ def run_py(code: str, heapsize: str | None = None, timeout: float = 600) -> subp
 def expected_impl(mode: str, impl: str) -> str:
     """The runner's last line for ``mode`` and ``impl``: the implementation each stage must have run.
 
-    The native core reads tables that are buffers and, in file mode, the others through the page cache;
-    the viper and Python tokenizers read them all through the cache unless all are in RAM.
+    Both kinds read tables that are buffers as such and, in file mode, the others through the page cache.
     """
-    tok, _, pool = impl.partition("/")
-    pool = pool or tok
-    return f"=tok={tok} pool={pool} tables={'file' if mode in ('file', 'filepart') else 'buf'}"
+    return f"=tok={impl} pool={impl} tables={'file' if mode in ('file', 'filepart') else 'buf'}"
 
 
 def native_device(dest: Path) -> Path:
@@ -98,14 +95,11 @@ LOOPS: set[str] = set()  # every model.impl["loop"] run_device has seen (tests r
 def expected_loops(mode: str, impl: str) -> set[str]:
     """What may drive the embeds: the native core's one-call embed when it runs both stages (every code
     point, normalisation and added token in C: no hand-over to tok.run), else tok.run."""
-    tok, _, pool = impl.partition("/")
-    if tok == "native" and (pool or tok) == "native":
-        return {"native"}
-    return {"py"}
+    return {"native"} if impl == "native" else {"py"}
 
 
 def run_device(
-    texts: list[str], mode: str = "rom", impl: str = "viper", model: Path = MODEL, workers: int = 2,
+    texts: list[str], mode: str = "rom", impl: str = "native", model: Path = MODEL, workers: int = 2,
     device: Path = DEVICE,
 ) -> list[tuple[list[int], np.ndarray] | str]:
     """Tokenise and embed ``texts`` on the unix port; one (ids, vector) or error string per text.
@@ -115,7 +109,7 @@ def run_device(
     """
     with tempfile.TemporaryDirectory() as d:
         src = romfs_image(model, Path(d) / "image.romfs") if mode == "rom" else model
-        if "native" in impl and device == DEVICE:
+        if impl == "native" and device == DEVICE:
             device = native_device(Path(d) / "dev")
         heap = "8M" if mode in ("rom", "buf") else "2M"
         n = max(1, min(workers, os.cpu_count() or 1, len(texts)))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mpy import DEVICE, MODEL, micropython
+from mpy import DEVICE, MODEL, micropython, native_device
 from test_index_device import romfs
 
 from host_tools import classifier as hc
@@ -99,8 +99,10 @@ def test_script_predictions_equal_host(tmp_path, clf_path, texts, ref, mode, rep
 
 
 SNIPPET = r"""
-import json, m2v, m2v.classifier as mc
+import json, m2v
+import m2v._rows as rows
 mode, impl = {mode!r}, {impl!r}
+m2v.use(impl)  # the model's tokenizer and pooling and the classifier's scan
 if mode == "rom":
     import vfs
     vfs.mount(vfs.VfsRom(open({image!r}, "rb").read()), "/rom")
@@ -109,9 +111,7 @@ if mode == "rom":
 else:
     model = m2v.load({model!r}, mode="file")
     clf = m2v.Classifier({clf!r}, model=model, mode="file", buf_bytes={buf})
-mc.use(impl)
-import m2v._rows as rows
-assert rows.scan is (rows._scan_py if impl == "py" else rows._scan_viper), "the scan selected is not the one that runs"
+assert (rows.scan() is rows._scan_py) == (impl == "py"), "the scan selected is not the one that runs"
 for q in json.loads(open({queries!r}).read()):
     try:
         print(json.dumps([[lab, s] for lab, s in clf.scores(q)] + [list(clf.predict(q))]))
@@ -125,7 +125,8 @@ def run_snippet(tmp: Path, clf: Path, queries: list, mode: str, impl: str, buf: 
     image = tmp / "img.romfs"
     if mode == "rom":
         romfs({"model.m2v": MODEL, "clf.m2vc": clf}, image)
-    code = f"import sys\nsys.path.insert(0, {str(DEVICE)!r})\n" + SNIPPET.format(
+    dev = native_device(tmp / "dev") if impl == "native" else DEVICE  # the x64 build's C core, or none
+    code = f"import sys\nsys.path.insert(0, {str(dev)!r})\n" + SNIPPET.format(
         mode=mode, impl=impl, image=str(image), model=str(MODEL), clf=str(clf), queries=str(tmp / "q.json"), buf=buf
     )
     proc = subprocess.run([micropython(), "-X", "heapsize=4M", "-c", code], capture_output=True, text=True, timeout=900)
@@ -143,9 +144,9 @@ def host_rows(host: hc.Classifier, queries: list) -> list:
     return out
 
 
-@pytest.mark.parametrize("mode, impl, buf", [("rom", "viper", 0), ("file", "viper", 1024), ("file", "py", 600)])
+@pytest.mark.parametrize("mode, impl, buf", [("rom", "native", 0), ("file", "native", 1024), ("file", "py", 600)])
 def test_scores_texts_and_vectors(tmp_path, clf_path, texts, ref, mode, impl, buf):
-    """Every class's score, texts and int16 vectors (zero, one-hot, random, too large), viper and pure Python.
+    """Every class's score, texts and int16 vectors (zero, one-hot, random, too large), C core and pure Python.
 
     buf 600 streams the weights two rows per read (13 classes: a short last chunk).
     """

@@ -1,18 +1,22 @@
-"""Every const() copy of a layout constant in the device package equals its one definition.
+"""Every copy of a layout constant in the device package equals its one definition.
 
-Viper needs the slot numbers of ``T`` and ``c`` and the page shift at compile
-time, so the modules that use them keep ``const()`` copies. The definitions:
-``T_*`` and ``C_*`` in ``m2v/_tok_py.py``, ``PS`` in ``m2v/model.py``, the
-section ids in ``host_tools/binfmt.py``. A copy that drifts (or a name that a
-copy has and the definition lacks) fails here.
+The slots of ``T`` and ``c`` are defined once, as ``T_*`` and ``C_*`` in ``m2v/_tok_py.py``;
+scripts/gen_layout.py generates from it the C core's ``device/native/layout.h`` and the
+``const()`` lines of the other modules that index T or c (MicroPython folds a ``const()``
+only in its own module). The other definitions: ``PS`` in ``m2v/model.py``, the section ids
+in ``host_tools/binfmt.py``. A generated file that is stale, a copy that drifts, or a name
+that a copy has and the definition lacks fails here.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import subprocess
+import sys
 
 import pytest
-from mpy import DEVICE, run_py
+from mpy import DEVICE, ROOT, run_py
 
 from host_tools import binfmt as bf
 
@@ -34,7 +38,33 @@ def evaluate(table: dict[str, str]) -> dict[str, int]:
 
 
 DEFINITION = evaluate(consts(PKG / "_tok_py.py"))
-SLOT_USERS = ["tok.py", "_tok_buf.py", "_tok_file.py", "_spend.py", "_tok_norm.py"]
+SLOT_USERS = ["tok.py", "_spend.py", "_tok_norm.py"]
+
+
+def gen_layout():
+    """scripts/gen_layout.py as a module."""
+    spec = importlib.util.spec_from_file_location("gen_layout", ROOT / "scripts" / "gen_layout.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_generated_files_are_current():
+    p = subprocess.run([sys.executable, ROOT / "scripts" / "gen_layout.py", "--check"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
+def test_the_check_fails_on_drift():
+    # a hand-edited copy or header is not what the generator gives
+    g = gen_layout()
+    layout = g.definition()
+    text = (PKG / "tok.py").read_text()
+    drifted = text.replace(f"_C_WN = const({layout['C_WN']})", f"_C_WN = const({layout['C_WN'] + 1})")
+    assert drifted != text and g.module(drifted, layout, "tok.py") == text
+    assert g.header({**layout, "C_WN": layout["C_WN"] + 1}) != (DEVICE / "native" / "layout.h").read_text()
+    # a module that names a slot the definition lacks is refused
+    with pytest.raises(ValueError, match="C_NOSUCH"):
+        g.module(text + "\n_C_NOSUCH\n", layout, "tok.py")
 
 
 def test_the_definition_is_complete():
@@ -72,10 +102,10 @@ def test_heap_share_copy():
 
 def test_page_shift_copies():
     model = evaluate(consts(PKG / "model.py"))
-    file_core = evaluate(consts(PKG / "_tok_file.py"))
-    assert file_core["PS"] == model["PS"]
-    assert file_core["PM"] == model["PM"] == (1 << model["PS"]) - 1
-    # and on the device: the page size the loader builds is the one _tok_file reads
+    assert model["PM"] == (1 << model["PS"]) - 1
+    ps = re.search(r"^#define PS (\d+)$", (DEVICE / "native" / "m2v_native.c").read_text(), re.M)
+    assert ps and int(ps.group(1)) == model["PS"]  # the C core's page shift
+    # and on the device: the page size the loader builds is the one model.PS says
     proc = run_py("from m2v import model\nprint(model.PS)\n")
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout) == model["PS"]
@@ -103,15 +133,12 @@ def c_enums(text: str) -> dict[str, int]:
     return out
 
 
-def test_native_core_copies_equal_the_definition():
-    """device/native/m2v_native.c's T_/C_ enums and its page shift, against _tok_py.py's and model.py's."""
+def test_native_core_layout_is_the_definition():
+    """device/native/layout.h's enums equal _tok_py.py's T_/C_; m2v_native.c has no copy of its own."""
+    got = c_enums((DEVICE / "native" / "layout.h").read_text())
+    assert got == {k: v for k, v in DEFINITION.items() if k[:2] in ("T_", "C_")}
     text = (DEVICE / "native" / "m2v_native.c").read_text()
-    got = c_enums(text)
-    assert {k for k in got if k.startswith("T_")} >= {"T_ASCII", "T_OUT", "T_ACCEL", "T_ROW", "T_RCACHE"}
-    for name, value in got.items():
-        assert name in DEFINITION, f"m2v_native.c: {name} is not in _tok_py.py"
-        assert value == DEFINITION[name], f"m2v_native.c: {name} = {value}, _tok_py.py says {DEFINITION[name]}"
+    assert '#include "layout.h"' in text
+    assert not {k for k in c_enums(text) if k[:2] in ("T_", "C_")}
     used = set(re.findall(r"\b([TC]_[A-Z0-9_]+)\b", text))
     assert used <= set(got), sorted(used - set(got))
-    ps = re.search(r"^#define PS (\d+)$", text, re.M)
-    assert ps and int(ps.group(1)) == evaluate(consts(PKG / "model.py"))["PS"]

@@ -1,10 +1,9 @@
 """The device package on the real MicroPython unix port: token ids equal ``tokenizers``', vectors equal the reference.
 
 ROMFS mode (the model read in place from a mounted ROMFS image) runs
-everything, with the three implementations of the hot paths: ``native`` (the
-C core, device/native, as the x64 build of the package carries it), ``viper``
-(viper tokenizer scan, trie walk and pooling) and ``py`` (all pure Python,
-bit-identical); file mode (the model streamed through the page cache) runs a
+everything, with the two kinds of the hot paths (``m2v.use``): ``native`` (the
+C core, device/native, as the x64 build of the package carries it) and ``py``
+(the pure-Python twins, bit-identical); file mode (the model streamed through the page cache) runs a
 sample in ``make test`` and everything under ``-m slow``; so does file mode
 with the tokenizer's tables read into RAM (``ram=``).
 """
@@ -45,45 +44,44 @@ def check(texts: list[str], mode: str, impl: str, ref, truth, model: Path = MODE
     return figures
 
 
-@pytest.mark.parametrize("impl", ["native", "viper", "py"])
+@pytest.mark.parametrize("impl", ["native", "py"])
 def test_corpus_romfs(ref, truth, impl):
     check(corpus(), "rom", impl, ref, truth)
 
 
-@pytest.mark.parametrize("impl", ["native", "viper", "py"])
+@pytest.mark.parametrize("impl", ["native", "py"])
 def test_codepoints_romfs_sample(ref, truth, impl):
     check(codepoint_texts(step=3), "rom", impl, ref, truth)
 
 
 @pytest.mark.slow
 def test_codepoints_romfs_all(ref, truth):
-    check(codepoint_texts(), "rom", "viper", ref, truth)
+    check(codepoint_texts(), "rom", "native", ref, truth)
 
 
-@pytest.mark.parametrize("impl", ["native", "viper", "py"])
+@pytest.mark.parametrize("impl", ["native", "py"])
 def test_fuzz_and_long_romfs(ref, truth, impl):
     check(fuzz_texts(1500) + long_texts() + ["word " * 200_000], "rom", impl, ref, truth)
 
 
-@pytest.mark.parametrize("impl", ["native", "viper", "py"])
+@pytest.mark.parametrize("impl", ["native", "py"])
 def test_file_mode_sample(ref, truth, impl):
     # ram=0: every table through the 8-page cache (the C tokenizer reads its pages itself)
     texts = corpus()[::40] + codepoint_texts(step=47) + fuzz_texts(100, seed=7) + long_texts()
     check(texts, "file", impl, ref, truth)
 
 
-@pytest.mark.parametrize("impl", ["native", "viper"])
+@pytest.mark.parametrize("impl", ["native", "py"])
 def test_file_mode_part_of_the_tables_in_ram_sample(ref, truth, impl):
     # a budget below the tables: the trie's bit vector and samples in RAM, NODES and the normaliser's
-    # runs through the cache (the C core reads both kinds; viper reads all through the cache)
+    # runs through the cache (both kinds read both: buffers and file sections)
     texts = corpus()[5::60] + codepoint_texts(step=61) + fuzz_texts(60, seed=17)
     check(texts, "filepart", impl, ref, truth)
 
 
-@pytest.mark.parametrize("impl", ["native", "viper", "py", "py/viper", "viper/py", "native/py"])
+@pytest.mark.parametrize("impl", ["native", "py"])
 def test_file_mode_tables_in_ram_sample(ref, truth, impl):
-    # file mode with ram=: the tokenizer on RAM copies of its tables, the records and rows streamed;
-    # also each tokenizer with the other pooling (the batch then goes through _tok_file or the py records reader)
+    # file mode with ram=: the tokenizer on RAM copies of its tables, the records and rows streamed
     texts = corpus()[3::40] + codepoint_texts(step=53) + fuzz_texts(100, seed=11) + long_texts()
     check(texts, "fileram", impl, ref, truth)
 
@@ -107,10 +105,10 @@ def four_byte_samples(model, out):
 
 @pytest.mark.parametrize("mode", ["rom", "file", "fileram"])
 def test_four_byte_samples(ref, truth, mode, tmp_path):
-    # the 4-byte branches of every rank/select read (_tok_py.py, _tok_buf.py, _tok_file.py, the C core)
+    # the 4-byte branches of every rank/select read (_tok_py.py, the C core)
     model = four_byte_samples(MODEL, tmp_path / "wide.m2v")
     texts = corpus()[7::97] + fuzz_texts(40, seed=13)
-    for impl in ("native", "viper", "py"):
+    for impl in ("native", "py"):
         check(texts, mode, impl, ref, truth, model)
 
 
@@ -118,7 +116,7 @@ def test_pure_python_pooling_sample(ref, truth):
     check(corpus()[5::40] + fuzz_texts(50, seed=9) + long_texts(), "rom", "py", ref, truth)
 
 
-@pytest.mark.parametrize("impl", ["native", "viper", "py"])
+@pytest.mark.parametrize("impl", ["native", "py"])
 def test_empty_and_whitespace_give_zero_vector(ref, truth, impl):
     got = run_device(["", "   ", "\t\n", "\u200b", "[UNK]"], mode="rom", impl=impl)
     for ids, vec in got:
@@ -126,14 +124,14 @@ def test_empty_and_whitespace_give_zero_vector(ref, truth, impl):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("impl", ["viper", "py"])
+@pytest.mark.parametrize("impl", ["native", "py"])
 def test_everything_file_mode(ref, truth, impl):
     check(corpus() + codepoint_texts() + fuzz_texts(1500) + long_texts(), "file", impl, ref, truth)
 
 
 @pytest.mark.slow
 def test_everything_file_mode_tables_in_ram(ref, truth):
-    check(corpus() + codepoint_texts() + fuzz_texts(1500) + long_texts(), "fileram", "viper", ref, truth)
+    check(corpus() + codepoint_texts() + fuzz_texts(1500) + long_texts(), "fileram", "native", ref, truth)
 
 
 @pytest.mark.parametrize("mode", ["rom", "fileram", "file"])

@@ -7,9 +7,10 @@ files in tests/device/ that run unchanged on the unix port (checked here too), o
 on a real board (``mpremote run`` with ``sys.argv`` set).
 
 On each board, in ``make test``: a parity sample (corpus, fuzz, code point and long texts) in
-ROMFS mode (read in place) and file mode (streamed), viper, and a smaller one with the pure-Python
-twins; every damaged or foreign model refused with ValueError in both modes; import, load and a
-3,000-character embed within an ESP32-class heap (100 KiB) with the viper code in RAM. ``make slow``
+ROMFS mode (read in place) and file mode (streamed), with the C core (``m2v.use("native")`` and the
+default), and a smaller one with the pure-Python twins; every damaged or foreign model refused with
+ValueError in both modes; import, load and a 3,000-character embed within an ESP32-class heap
+(100 KiB) with the C core's code in RAM. ``make slow``
 runs the whole corpus and every code point on each board. Token ids are checked against
 ``tokenizers`` and vectors against the reference through their CRC-32s (the emulated UART is no
 place for 35,000 vectors).
@@ -63,7 +64,7 @@ def sample_texts() -> list[str]:
 
 
 def py_texts() -> list[str]:
-    """The small sample for the pure-Python twins: about 15x the viper instructions per token on a board."""
+    """The small sample for the pure-Python twins: about 150x the C core's instructions per token on a board."""
     return corpus()[17::1500] + fuzz_texts(3, seed=22)
 
 
@@ -156,21 +157,15 @@ def board(request, bad_models, classifier):
 # per implementation: its sample (a file in the board's image), and the pooling model.impl reports
 # for buffer and file mode. "default" makes no choice: the board's package build picks the C core.
 PARITY = {
-    "viper": ("sample", sample_texts, ("viper", "viper")),
+    "native": ("sample", sample_texts, ("native", "native")),
     "default": ("default", lambda: py_texts() + sample_texts()[::5], ("native", "native")),
     "py": ("py", py_texts, ("py", "py")),
 }
 
 
-# boards whose viper sample is thinned (every Nth text) to keep make test short: xtensa-lx7's
-# firmware build already costs a minute, and its viper code is the fallback, the C core the default
-VIPER_THIN = {"xtensa-lx7": 3}
-
-
 def parity_texts(board: str, impl: str) -> list[str]:
-    """The parity sample of ``impl`` on ``board``."""
-    texts = PARITY[impl][1]()
-    return texts[:: VIPER_THIN.get(board, 1)] if impl == "viper" else texts
+    """The parity sample of ``impl`` on ``board`` (the same on every board)."""
+    return PARITY[impl][1]()
 
 
 @pytest.mark.parametrize("mode", ["buf", "file"])
@@ -180,13 +175,13 @@ def test_parity(board, expected, impl, mode, report):
     texts = parity_texts(board.name, impl)
     out = board.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, impl, f"/rom/data/{name}.jsonl")
     compare(out, texts, expected.crcs(texts), f"{board.name} parity {'rom' if mode == 'buf' else mode}/{impl}", report)
-    tok = {"py": "py", "viper": "viper", "default": "native"}[impl]
+    tok = {"py": "py", "native": "native", "default": "native"}[impl]
     # the default ram=None on this 192 KiB heap reads a part of file mode's tokenizer tables into RAM
     # (its share of the heap: m2v/_load.py), the C core reading the others through the page cache
     tables = mode
     assert f"impl tok={tok} pool={pools[mode == 'file']} tables={tables}" in out
     # the default: the C core's one-call embed, every text in C (no hand-over to tok.run)
-    loops = {"native"} if impl == "default" else {"py"}
+    loops = {"py"} if impl == "py" else {"native"}
     assert f"loops {','.join(sorted(loops))}" in out, out[-300:]
 
 
@@ -221,10 +216,11 @@ def test_classifier_equals_host(board, classifier, report):
 
 
 def test_native_pool_on_board(board, report):
-    """The C core for the board's architecture (in its package build) equals the viper and Python loops."""
+    """The C core for the board's architecture (in its package build) equals the Python pooling and row scan."""
     out = board.run_file(PROGRAMS / "native_pool.py", "120", "3")
-    assert out.strip().splitlines()[-1] == "native_pool: 120 cases, 0 mismatches, errors 2/2", out[-300:]
-    report(f"{board.name} native pooling vs viper and py", "120 cases, 0 mismatches")
+    assert out.strip().splitlines()[-2:] == ["native_pool: 120 cases, 0 mismatches, errors 2/2",
+                                             "native_rows: 120 cases, 0 mismatches, errors 2/2"], out[-300:]
+    report(f"{board.name} native pooling and row scan vs py", "120 + 120 cases, 0 mismatches")
 
 
 def test_architecture_read_from_board(board):
@@ -242,7 +238,7 @@ def test_architecture_read_from_board(board):
 
 @pytest.mark.parametrize("name", BOARD_NAMES)
 def test_heap_esp32_class(name, report):
-    """Import, load and a 3,000-character embed in a 100 KiB heap, file and ROMFS mode, viper code in RAM."""
+    """Import, load and a 3,000-character embed in a 100 KiB heap, file and ROMFS mode, the C core's code in RAM."""
     need(name)
     image = emuboard.default_image(emuboard.BOARDS[name].arch, {"text3k.txt": TEXT_3K.encode()})
     ref = reference.load(MODEL)
@@ -263,7 +259,7 @@ def test_heap_esp32_class(name, report):
 
 
 def test_programs_run_unchanged_on_unix_port(tmp_path, expected, bad_models, report):
-    """tests/device/*.py on the unix MicroPython with the package from source: same results as on the boards."""
+    """tests/device/*.py on the unix MicroPython with the package from source (no C core: the twins), same results."""
     import subprocess
 
     texts = py_texts()
@@ -282,9 +278,9 @@ def test_programs_run_unchanged_on_unix_port(tmp_path, expected, bad_models, rep
         return p.stdout
 
     for mode, path in (("buf", "/rom/model.m2v"), ("file", str(MODEL))):
-        out = run("parity.py", path, mode, "viper", str(tmp_path / "t.jsonl"))
-        compare(out, texts, expected.crcs(texts), f"unix parity.py {mode}/viper", report)
-        assert f"impl tok=viper pool=viper tables={mode}" in out
+        out = run("parity.py", path, mode, "py", str(tmp_path / "t.jsonl"))
+        compare(out, texts, expected.crcs(texts), f"unix parity.py {mode}/py", report)
+        assert f"impl tok=py pool=py tables={mode}" in out
     bad = tmp_path / "bad"
     bad.mkdir()
     for n, (data, _) in bad_models.items():
@@ -307,6 +303,6 @@ def test_everything_on_board(name, expected, report):
         image = emuboard.default_image(emuboard.BOARDS[name].arch, {f"data/{g}.jsonl": jsonl(texts)})
         with emuboard.Board(name, image) as b:
             for mode in ("buf", "file"):
-                out = b.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "viper", f"/rom/data/{g}.jsonl")
-                compare(out, texts, want, f"{name} {g} {'rom' if mode == 'buf' else mode}/viper", report)
+                out = b.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", mode, "native", f"/rom/data/{g}.jsonl")
+                compare(out, texts, want, f"{name} {g} {'rom' if mode == 'buf' else mode}/native", report)
 

@@ -4,7 +4,7 @@ The index holds 10,000 corpus texts (a seeded permutation; the other 683 are
 held out). Queries are 1,000 of the indexed texts (seeded), searched on the
 real unix port with ``m2v.Index`` and on the host with
 ``host_tools.index.Index``: labels, order and integer scores must be equal.
-ROMFS (buffer) mode with viper runs all 1,000 queries in ``make test``; file
+ROMFS (buffer) mode with the C core runs all 1,000 queries in ``make test``; file
 mode runs 200 (all 1,000 under ``-m slow``); the pure-Python scan runs on a
 small index, and on the 10,000 entries under ``-m slow``.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mpy import DEVICE, MODEL, micropython
+from mpy import DEVICE, MODEL, micropython, native_device
 
 from host_tools import index as hindex
 from host_tools import reference
@@ -45,7 +45,9 @@ import sys, json
 dev, mode, impl, src, model, inp, outp, k = sys.argv[1:9]
 sys.path.insert(0, dev)
 import m2v
-import m2v.index
+import m2v._rows as rows
+m2v.use(impl)  # the model's tokenizer and pooling and the index's scan
+assert (rows.scan() is rows._scan_py) == (impl == "py"), "the scan selected is not the one that runs"
 if mode == "rom":
     import vfs
     with open(src, "rb") as f:
@@ -56,7 +58,6 @@ if mode == "rom":
 else:
     mdl = m2v.load(model, mode="file")
     idx = m2v.Index(src, model=mdl, mode="file")
-m2v.index.use(impl)
 k = int(k)
 with open(inp) as fi, open(outp, "w") as fo:
     for line in fi:
@@ -87,7 +88,8 @@ def _chunk(queries: list, mode: str, impl: str, src: Path, workdir: Path, tag: s
     runner.write_text(RUNNER)
     inp.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in queries), encoding="utf-8")
     heap = "16M" if mode == "rom" else "256K"
-    cmd = [micropython(), "-X", f"heapsize={heap}", str(runner), str(DEVICE), mode, impl, str(src), str(MODEL)]
+    dev = native_device(workdir / f"dev{tag}") if impl == "native" else DEVICE  # the x64 build's C core, or none
+    cmd = [micropython(), "-X", f"heapsize={heap}", str(runner), str(dev), mode, impl, str(src), str(MODEL)]
     proc = subprocess.run(cmd + [str(inp), str(outp), str(K)], capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         raise RuntimeError(f"micropython failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -143,38 +145,38 @@ def compare(got, want, queries) -> None:
     assert not bad, [(queries[i][:60], got[i], want[i]) for i in bad[:3]]
 
 
-def test_parity_romfs_viper_1000(setup, corpus_texts, report):
+def test_parity_romfs_native_1000(setup, corpus_texts, report):
     path, host, ent, qpos, build_s = setup
     queries = [corpus_texts[ent[p]] for p in qpos]
     t0 = time.monotonic()
     want = host_results(host, queries)
     host_s = time.monotonic() - t0
     t0 = time.monotonic()
-    got = run_board(queries, "rom", "viper", path)
+    got = run_board(queries, "rom", "native", path)
     board_s = time.monotonic() - t0
     compare(got, want, queries)
     report("index: 10,000 entries", f"{path.stat().st_size:,} bytes, built in {build_s:.1f} s")
     report(
-        "index parity ROMFS/viper",
+        "index parity ROMFS/native",
         f"{len(queries)} queries x {N_ENTRIES} entries, top-{K} identical (labels, order, scores); "
         f"board {board_s:.1f} s wall (2 processes), host {host_s:.1f} s",
     )
 
 
-def test_parity_file_viper_sample(setup, corpus_texts):
+def test_parity_file_native_sample(setup, corpus_texts):
     path, host, ent, qpos, _ = setup
     queries = [corpus_texts[ent[p]] for p in qpos[:N_FAST]]
-    compare(run_board(queries, "file", "viper", path), host_results(host, queries), queries)
+    compare(run_board(queries, "file", "native", path), host_results(host, queries), queries)
 
 
 @pytest.mark.slow
-def test_parity_file_viper_1000(setup, corpus_texts, report):
+def test_parity_file_native_1000(setup, corpus_texts, report):
     path, host, ent, qpos, _ = setup
     queries = [corpus_texts[ent[p]] for p in qpos]
     t0 = time.monotonic()
-    got = run_board(queries, "file", "viper", path)
+    got = run_board(queries, "file", "native", path)
     compare(got, host_results(host, queries), queries)
-    report("index parity file/viper", f"{len(queries)} queries x {N_ENTRIES} entries in {time.monotonic() - t0:.1f} s")
+    report("index parity file/native", f"{len(queries)} queries x {N_ENTRIES} entries in {time.monotonic() - t0:.1f} s")
 
 
 @pytest.mark.slow
@@ -195,7 +197,7 @@ def test_parity_vectors_and_ties(setup, corpus_texts):
     too_big = [32767] * d  # sum |q| above the index's bound: ValueError on both sides
     want = host_results(host, vecs)
     assert [r[1] for r in want[0]] == list(range(K))  # zero query: all scores equal, lowest entries first
-    got = run_board(vecs + [too_big], "rom", "viper", path, workers=1)
+    got = run_board(vecs + [too_big], "rom", "native", path, workers=1)
     compare(got[:-1], want, [str(v[:4]) for v in vecs])
     assert got[-1].startswith("!ValueError: query vector too large")
     with pytest.raises(ValueError, match="too large"):
@@ -260,7 +262,7 @@ def test_heldout_agreement_figures(setup, corpus_texts, m2v, report):
 
 
 def test_pure_python_scan_small_index(tmp_path, corpus_texts):
-    """The pure-Python scan equals viper and the host on a 300-entry index, file and ROMFS modes."""
+    """The pure-Python scan equals the C core's and the host on a 300-entry index, file and ROMFS modes."""
     ref = reference.load(MODEL)
     items = [(f"t{i % 7}", corpus_texts[i * 31]) for i in range(300)]  # repeated labels (deduplicated)
     items += [("dup-a", "turn on the lights"), ("dup-b", "turn on the lights")]  # a tie: dup-a first
@@ -273,7 +275,7 @@ def test_pure_python_scan_small_index(tmp_path, corpus_texts):
     assert [r[2] for r in want[-2][:2]] == ["dup-a", "dup-b"] and want[-2][0][0] == want[-2][1][0]
     for mode in ("file", "rom"):
         compare(run_board(queries, mode, "py", path, workers=1), want, queries)
-        compare(run_board(queries, mode, "viper", path, workers=1), want, queries)
+        compare(run_board(queries, mode, "native", path, workers=1), want, queries)
 
 
 def test_text_query_with_another_model_is_refused_on_the_board(tmp_path):

@@ -3,7 +3,7 @@
 tests/device/learn.py grows a version 2 index (docs/FORMAT.md, index §6) built on the host with texts
 and vectors, searches it, and enrols a class-means classifier: the grown files must equal, byte for
 byte, what ``host_tools.index.Index.add`` and ``host_tools.classmeans`` write, and every search and
-prediction must equal the host's, with the viper scan and the pure-Python one. Power loss: the last
+prediction must equal the host's, with the C core's scan and the pure-Python one. Power loss: the last
 append cut at every byte offset (and its slot zero-filled to full length) reads as the file before
 the add, on the board and on the host, and the next add repairs it; a damaged earlier entry is
 refused. tests/test_learn_vboard.py kills the virtual board while it appends.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mpy import DEVICE, MODEL, micropython, run_py
+from mpy import DEVICE, MODEL, micropython, native_device, run_py
 
 from host_tools import classmeans as hcm
 from host_tools import index as hindex
@@ -108,13 +108,15 @@ def board_files(tmp: Path, data) -> Path:
     return tmp
 
 
-@pytest.mark.parametrize("impl", ["viper", "py"])
+@pytest.mark.parametrize("impl", ["native", "py"])
 def test_learn_program_equals_host(tmp_path, ref, data, impl, report):
     """Adds, searches and class-means predictions on the unix port equal the host twin's, file bytes too."""
     want = host_expected(ref, data)
-    root = board_files(tmp_path, data)
+    (tmp_path / "root").mkdir()
+    root = board_files(tmp_path / "root", data)
+    dev = native_device(tmp_path / "dev") if impl == "native" else DEVICE  # the x64 build's C core, or none
     proc = subprocess.run([micropython(), "-X", "heapsize=512K", str(PROGRAM), impl], cwd=root, capture_output=True,
-                          text=True, timeout=600, env={"MICROPYPATH": str(DEVICE)})  # fmt: skip
+                          text=True, timeout=600, env={"MICROPYPATH": str(dev)})  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert lines[0] == f"impl scan={impl}"
@@ -283,8 +285,8 @@ def test_learn_program_on_emulated_board(ref, data, report):
         files[f"{fname}.jsonl"] = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
     want = host_expected(ref, data)
     with emuboard.Board(name, emuboard.default_image(emuboard.BOARDS[name].arch, files)) as b:
-        lines = b.run_file(PROGRAM, "viper").strip().splitlines()
-    assert lines[0] == "impl scan=viper", lines[:3]
+        lines = b.run_file(PROGRAM, "native").strip().splitlines()
+    assert lines[0] == "impl scan=native", lines[:3]
     got = lines[1:]
     bad = [(i, g, w) for i, (g, w) in enumerate(zip(got, want)) if parsed(g) != parsed(w)]
     assert len(got) == len(want) and not bad, bad[:3]

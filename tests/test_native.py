@@ -2,7 +2,7 @@
 
 The committed builds must be what the source builds to with the pinned MicroPython source and
 Debian's toolchains (users need no cross compiler, and a stale build cannot hide), and the core
-must equal the viper loops and the pure-Python twins on seeded batches, on the unix port here
+must equal the pure-Python twins (pooling, the row scan) on seeded batches, on the unix port here
 and on every emulated board (tests/test_emulated_boards.py runs the same device program).
 """
 
@@ -33,7 +33,7 @@ def test_committed_builds_are_the_sources_build(tmp_path, report):
     report("native core builds equal to the committed ones", ", ".join(f"{a} {p.stat().st_size} B" for a, p in built.items()))
 
 
-def test_native_pool_equals_viper_and_python_on_unix_port(tmp_path, report):
+def test_native_pool_and_rows_equal_python_on_unix_port(tmp_path, report):
     pkg = tmp_path / "m2v"
     shutil.copytree(DEVICE / "m2v", pkg)
     shutil.copy(build_native.OUT / "x64" / "_native.mpy", pkg / "_native.mpy")
@@ -41,20 +41,25 @@ def test_native_pool_equals_viper_and_python_on_unix_port(tmp_path, report):
     code += (ROOT / "tests" / "device" / "native_pool.py").read_text()
     p = subprocess.run([micropython(), "-c", code], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
-    assert p.stdout.strip().splitlines()[-1] == "native_pool: 300 cases, 0 mismatches, errors 2/2", p.stdout[-500:]
-    report("unix native pooling vs viper and py", "300 cases, 0 mismatches")
+    assert p.stdout.strip().splitlines()[-2:] == ["native_pool: 300 cases, 0 mismatches, errors 2/2",
+                                                  "native_rows: 300 cases, 0 mismatches, errors 2/2"], p.stdout[-500:]
+    report("unix native pooling and row scan vs py", "300 + 300 cases, 0 mismatches")
 
 
 def test_core_for_another_architecture_raises(tmp_path):
-    """A _native.mpy of the wrong architecture is an error at the first load, never a silent viper fallback."""
+    """A _native.mpy of the wrong architecture: the first load says so and runs the twin; use("native") refuses."""
     pkg = tmp_path / "m2v"
     shutil.copytree(DEVICE / "m2v", pkg)
     shutil.copy(build_native.OUT / "armv6m" / "_native.mpy", pkg / "_native.mpy")
     code = (
         f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nimport m2v\n"
-        f"try:\n    m2v.load({str(ROOT / 'firmware_assets' / 'model.m2v')!r})\n"
-        "except ValueError as e:\n    print('ValueError:', e)\n"
+        f"m = m2v.load({str(ROOT / 'firmware_assets' / 'model.m2v')!r})\nm.embed('x')\nprint(m.impl['tok'])\n"
+        "try:\n    m2v.use('native')\nexcept ValueError as e:\n    print('ValueError:', e)\n"
     )
     p = subprocess.run([micropython(), "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
-    assert "ValueError: incompatible .mpy" in p.stdout, p.stdout
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("m2v: C core not loaded (m2v._native: incompatible .mpy"), lines
+    assert lines[0].endswith("); running the pure-Python twin"), lines
+    assert lines[1] == "py", lines
+    assert lines[2].startswith("ValueError: the C core does not load: m2v._native: incompatible .mpy"), lines

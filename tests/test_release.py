@@ -1,8 +1,8 @@
 """The release surface: one version everywhere, licences, and stubs that match the device package.
 
 The stubs (stubs/m2v/*.pyi, what editors and type checkers read) are checked
-against the device sources by their syntax trees (the package is MicroPython:
-viper code does not import under CPython): every public module, function,
+against the device sources by their syntax trees (the package is MicroPython: its
+const() and native imports do not run under CPython): every public module, function,
 class, method and constant of device/m2v has a stub, and every name a stub
 declares (attributes included) exists in the package.
 """

@@ -80,7 +80,7 @@ def test_threads_with_objects_of_their_own(files):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("impl,rounds", [("native", 3000), ("viper", 1500), ("py", 200)])
+@pytest.mark.parametrize("impl,rounds", [("native", 3000), ("py", 200)])
 @pytest.mark.parametrize("mode", ["buf", "file"])
 def test_threads_long(files, mode, impl, rounds):
     for seed in (1, 2):

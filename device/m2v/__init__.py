@@ -40,6 +40,17 @@ def load(path=None, check_crc=True, mode=None, ram=None):
     return _one(Model, path, check_crc, mode, ram)
 
 
+def use(kind=None):
+    # Which implementation runs the hot paths, the tokenizer, pooling and the row scans of
+    # Index and Classifier together: "native", the C core (ValueError, with the reason,
+    # where it does not load); "py", the pure-Python twins (bit-identical: the oracle);
+    # None (the default), the C core where it loads, else the twins, said in one line at
+    # the next load and in model.impl. Models loaded before and after run it.
+    from . import tok
+
+    tok.select(kind)
+
+
 def _one(f, *a):
     # f(*a), one load at a time (m2v/model.py, docs/THREADS.md)
     _enter(_LOADING)

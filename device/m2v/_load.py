@@ -68,7 +68,7 @@ def _err(msg):
 _RAM = (_NODES, _NORM_RUNS, _HASKIDS, _NORM_POOL, _GSTART, _HRANK, _TRANK)
 # a budget below the whole: the tables the native core reads most per byte, in that order,
 # while they fit (the core reads the others, NODES among them, through the page cache; the
-# viper and Python cores read every table through it then). HRANK and TRANK are left out:
+# Python twin reads every table through it then). HRANK and TRANK are left out:
 # the core's own finer samples (m2v/_spend.py's T[ACCEL]) replace them, and measured on
 # cortex-m0 (make bench) 8 KB of those, or of page cache, save more than NORM_RUNS's 8.6 KB.
 _PART = (_HASKIDS, _GSTART)
@@ -323,8 +323,6 @@ def _init(m, src, check_crc, ram):
             else:
                 s[i] = FileSection(pc, off, n)
         m.cache = pc
-        if 0 < m.ram_tables < need:  # the sections' file offsets (tok.py), by id - 1: some in RAM
-            m.offs = [off for off, n in secs[1:]]
     else:
         for i in range(1, _N_SECTIONS + 1):
             off, n = secs[i]

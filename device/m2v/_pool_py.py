@@ -1,11 +1,9 @@
-# Twin by design: the readable core for ports without viper.
-# Pooling in pure Python: the readable twin of _pool_viper.py, bit-identical
-# (tests run both), for ports without viper. Imported only by
-# m2v.pool.use("py") or on such a port, so it does not sit in the heap otherwise.
+# Twin by design: pooling in pure Python, the readable twin of the C core's loops
+# (device/native/m2v_native.c), bit-identical (tests run both), for a port or an install
+# where the C core does not load and as the oracle on the board. Imported only by
+# m2v.use("py") or there, so it does not sit in the heap otherwise.
 
 from ._tok_py import bits  # the records' field decode, one copy
-
-IMPL = "py"
 
 
 def zero(acc, n):

@@ -5,7 +5,6 @@
 # file was built with, a vector is bounded), and the scan of int8 rows with
 # one 15-bit multiplier each (docs/FORMAT.md, index §4 and classifier §4).
 import struct
-import sys
 from array import array
 
 from micropython import const
@@ -171,9 +170,10 @@ def new_q(d):
     return array("h", bytes(2 * d))
 
 
-# ---- the scan: score rows [0, n) of a buffer of records (d int8, u16 mult)
+# ---- the scan (twin by design: the C core's scan_rows is the fast one, bit-identical,
+# tests/test_index_device.py): score rows [0, n) of a buffer of records (d int8, u16 mult)
 # and append (score, base + e) to cs/ci for each score above thr (every one
-# when full == 0). Returns the number appended. Both versions compute
+# when full == 0). Returns the number appended. Both compute
 #   dot   = sum q[j] * v[j]                      |dot| <= 127 * L1(q) < 2**30
 #   score = bias + floor(dot * mult / 2**15)     split so no product reaches 2**30
 def _scan_py(buf, off, n, d, q, bias, thr, full, base, cs, ci):
@@ -193,24 +193,11 @@ def _scan_py(buf, off, n, d, q, bias, thr, full, base, cs, ci):
     return nc
 
 
-# viper where the port has a native architecture (sys.implementation._mpy
-# bits 10-15, as tok.VIPER), imported without a try: a broken module raises
-if (getattr(sys.implementation, "_mpy", 0) >> 10) & 63:
-    from ._rows_viper import scan as _scan_viper
-else:
-    _scan_viper = None
-scan = _scan_viper or _scan_py
+def scan():
+    # The scan of the kind m2v.use selects with the tokenizer and pooling (m2v/tok.py):
+    # the C core's scan_rows, or _scan_py
+    from . import tok
 
-
-def use(impl):
-    # Select the scan loop of the index and the classifier: "viper" or "py"
-    # (bit-identical; the tests run both).
-    global scan
-    if impl == "viper":
-        if _scan_viper is None:
-            raise ValueError("viper is not available on this port")
-        scan = _scan_viper
-    elif impl == "py":
-        scan = _scan_py
-    else:
-        raise ValueError("impl must be 'viper' or 'py'")
+    if tok.kind is None:
+        tok.select(None)
+    return tok.core.scan_rows if tok.kind == "native" else _scan_py

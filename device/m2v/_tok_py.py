@@ -1,22 +1,18 @@
-# Twin by design: the readable pure-Python core, run by ports without viper and
-# the reference the viper cores (_tok_buf.py, _tok_file.py) are tested against.
-# Tokenizer hot path (docs/FORMAT.md §3, §5): the ASCII scan, the WordPiece
-# trie walk and the record decode, as twin functions with one signature; these
-# index anything that indexes like bytes (buffers or file sections);
-# the viper twins are in _tok_buf.py (buffers: buffer/ROMFS mode) and _tok_file.py
-# (file mode, through the page cache). This module is imported only by
-# tok.use("py") or on a port without viper. All keep their
-# state in one array("i") `c` and read the tables from one list `T`, so the
-# tokenizer can switch between them at any point, and they are bit-identical
-# (tests/test_device_parity.py runs both). No allocation on this path.
+# Twin by design: the readable pure-Python core of the tokenizer, run where the C core
+# (device/native/m2v_native.c: scan, flush, find_run, field) does not load, and the
+# oracle it is tested against on the board (tests/test_device_parity.py runs both).
+# Tokenizer hot path (docs/FORMAT.md §3, §5): the ASCII scan, the WordPiece trie walk
+# and the record decode, as functions with the C core's signatures; they index anything
+# that indexes like bytes (buffers, or file sections through the page cache). Imported
+# only by m2v.use("py") or where the C core does not load. Both keep their state in one
+# array("i") `c` and read the tables from one list `T`, so the tokenizer can switch
+# between them at any point. No allocation on this path.
 from micropython import const
 
-IMPL = "py"
-
-# The one definition of the layouts of T and c. The viper cores (_tok_buf.py,
-# _tok_file.py) and tok.py keep const() copies of the entries they use, as
-# viper needs them at compile time; tests/test_device_layout.py ties every
-# copy to this table.
+# The one definition of the layouts of T and c. scripts/gen_layout.py generates from it
+# device/native/layout.h (the C core's enums) and the const() lines of the other modules
+# (tok.py, _spend.py, _tok_norm.py: the entries each uses); tests/test_device_layout.py
+# fails when one is stale.
 # T: the tables and the scratch buffers
 T_ASCII = const(0)
 T_SYMMAP = const(1)
@@ -30,7 +26,7 @@ T_FIRST = const(8)  # first[b]: an added token starts with byte b
 T_WORD = const(9)  # UTF-8 bytes of the current word
 T_OUT = const(10)  # record numbers of the tokens not yet delivered
 T_RUNS = const(11)
-# ... file mode: the page cache (model.PageCache), read by _tok_file.py
+# ... file mode: the page cache (model.PageCache), read by the C core
 T_CACHE = const(12)  # its pages, one bytearray
 T_TAGS = const(13)  # the page number in each slot
 T_FILE = const(14)
@@ -76,16 +72,9 @@ C_CHARS = const(20)  # code points read (pretrunc cut)
 C_NOUT = const(21)  # entries in OUT
 C_I = const(22)  # byte position in the text
 C_END = const(24)  # end of the state
-# ... file mode: file offsets of the sections (-1: in RAM), sizes, the cache's slot mask
-C_OHK = const(24)  # HASKIDS
-C_OHR = const(25)  # HRANK
-C_OGS = const(26)  # GSTART
-C_OND = const(27)  # NODES
-C_OTR = const(28)  # TRANK
+# ... file mode (24-32: the C core's; 24-28, 30-32 free): the records' file offset, the
+# cache's slot mask
 C_ORC = const(29)  # RECORDS
-C_ORU = const(30)  # NORM_RUNS
-C_NND = const(31)  # len(NODES)
-C_NGS = const(32)  # len(GSTART)
 C_SM = const(33)  # slots - 1
 # ... the pooling parameters of the native core's embed()
 C_IB = const(34)  # id_bits
@@ -385,5 +374,5 @@ def bits(rec, pos, width, nrec):
 
 
 def field(T, c, pos, width):
-    # bits() of RECORDS, as the viper cores' field(T, c, pos, width)
+    # bits() of RECORDS, as the C core's field(T, c, pos, width)
     return bits(T[T_RECORDS], pos, width, c[C_NREC])

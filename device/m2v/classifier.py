@@ -28,8 +28,6 @@ _SMALL = const(0x40000000)  # 2**30: every partial sum stays below it
 _BIAS_MAX = const(0x10000000)  # |bias| <= 2**28 (FORMAT.md, classifier §4)
 _SLACK = const(0x20000)  # 2**17 >= the scan's rounding terms (FORMAT.md, classifier §4)
 
-# the scan loop (viper, or its pure-Python twin), shared with the index
-use = _rows.use
 
 
 class Classifier(_rows.RowFile):
@@ -99,7 +97,7 @@ class Classifier(_rows.RowFile):
         rs = d + 2
         n = self.n_classes
         q, cs, bias, per = self._q, self._cs, self.bias, self._per
-        scan = _rows.scan
+        scan = _rows.scan()
         f = self._f
         if f is not None:
             buf = self._buf

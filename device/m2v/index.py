@@ -37,8 +37,6 @@ _BUF_ENTRIES = const(64)  # entries per scan call in buffer mode
 _Q14_PEAK = const(16417)  # |q[d]| of a Q14 unit vector (FORMAT.md §6)
 
 
-# the scan loop (viper, or its pure-Python twin), shared with the classifier
-use = _rows.use
 
 
 def slot_size(d, label_max):
@@ -276,7 +274,7 @@ class Index(_rows.RowFile):
         rs = d + 2
         n = self._base_n
         q, cs, ci, per = self._q, self._cs, self._ci, self._per
-        scan = _rows.scan
+        scan = _rows.scan()
         e0 = 0
         f = self._f
         if f is not None:

@@ -11,8 +11,8 @@ from micropython import const
 
 _PKG = __name__[:-6]  # "m2v"
 
-# the page cache of file mode: pages of 2**PS bytes (the one definition;
-# _tok_file.py's copy is tied to it by tests/test_device_layout.py), a power
+# the page cache of file mode: pages of 2**PS bytes (the one definition; the C
+# core's copy is tied to it by tests/test_device_layout.py), a power
 # of two of slots (8, or what load's ram budget allows)
 PS = const(6)
 _PS = const(PS)
@@ -21,7 +21,7 @@ _PM = const((1 << PS) - 1)
 
 class PageCache:
     # File mode's page cache, shared by the sections (FileSection) and by
-    # _tok_file.py; _load.py sets its fields: file; buf, the pages in one
+    # the C core; _load.py sets its fields: file; buf, the pages in one
     # bytearray: page p of the file in slot p & sm, its number in tags[p & sm]
     # (an array("i")); slots[s], a memoryview of slot s, so that a miss reads
     # straight into it; row, one centroid row (Model.token, acc_recs_f).
@@ -176,14 +176,17 @@ class Model:
         global tok
         from . import tok as tok
 
-        if tok.pool is None:
-            tok.use_pool(None)  # the fastest loops this port runs
+        if tok.kind is None:
+            tok.select(None)  # the C core where it loads, else the twin (m2v.use)
+        if tok.note:  # the C core did not load: said once, at the load after the selection
+            print(tok.note)
+            tok.note = None
         # which implementation ran the last call, per stage (README "Which
-        # implementation runs"): "tok" and "pool", "native", "viper" or "py";
+        # implementation runs"): "tok" and "pool", "native" or "py";
         # "loop", what drove the last embed: "native" (one C call), "py"
         # (tok.run) or "native+py" (the C call, then tok.run from where it stopped:
         # a damaged model's unknown normaliser kind, where tok.run raises)
-        self.impl = {"tok": None, "pool": None, "loop": None}
+        self.impl = {"tok": tok.kind, "pool": tok.kind, "loop": None}
         self.tok = tok.Tokenizer(self)
         self._sink = self
         self._guard = _new_guard()  # one call at a time (below)
@@ -244,8 +247,6 @@ class Model:
             r = 0
             t = self.tok
             if f:  # the C core reads the tables in RAM and, in file mode, the others through the page cache
-                if f is True:
-                    f = tok.get_fast()
                 r = f(t.T, t.c, text, out)
                 if r == 1:
                     imp = self.impl
@@ -261,7 +262,7 @@ class Model:
             self._run(text, self, r == 2)  # 2: acc, c and OUT hold the C core's state
             p.normalize_into(acc, out, d, self.norm_bits, self.out_shift)
             imp = self.impl
-            imp["pool"] = p.IMPL
+            imp["pool"] = tok.kind
             imp["loop"] = "native+py" if r else "py"  # r is 2 here: the C call handed over to tok.run
             return out
         finally:

@@ -1,11 +1,13 @@
 // The native core of m2v (a MicroPython native module, m2v/_native.mpy): bit-identical C
 // twins of the hot paths, built with MicroPython's py/dynruntime.mk for each architecture
 // (make native) and loaded when the board's build of the package carries it:
-// - the tokenizer (docs/FORMAT.md §3, §5): scan, flush, find_run, field (with RAM tables
-//   that refine the trie's samples: build_accel), twins of the viper
-//   ones in m2v/_tok_buf.py (m2v/_tok_native.py);
-// - pooling (§6): zero, acc_row, acc_recs, acc_recs_f (file mode), normalize_into, twins of m2v/_pool_viper.py's
-//   (m2v/_pool_native.py).
+// - the tokenizer (docs/FORMAT.md §3, §5): scan, flush, find_run, field (buffers or file
+//   sections through the page cache; with RAM tables that refine the trie's samples:
+//   build_accel), twins of m2v/_tok_py.py's, and embed, a whole embed in one call;
+// - pooling (§6): zero, acc_row, acc_recs, acc_recs_f (file mode), normalize_into, twins of
+//   m2v/_pool_py.py's;
+// - scan_rows, the int8 row scan of the index and the classifier, twin of m2v/_rows.py's _scan_py.
+// m2v/tok.py selects these or the twins (m2v.use).
 // Integer bounds are the format's: |wcode| * 127 * max_length < 2**30, so every
 // accumulator fits an int32 and every sum of squares after scaling stays below 2**30;
 // nothing here can overflow. Every table read is bounds-checked: a damaged model raises,
@@ -645,17 +647,53 @@ static mp_obj_t normalize_into(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(normalize_into_obj, 5, 5, normalize_into);
 
-// ---- The tokenizer (docs/FORMAT.md §3, §5): the C twin of m2v/_tok_buf.py's viper scan,
-// flush, find_run and field, with the same arguments: T, the list of tables and scratch
-// buffers, and c, the array("i") of parameters and state, laid out as m2v/_tok_py.py
-// defines them (T_*, C_* below are copies; tests/test_device_layout.py ties them). Every
+// scan_rows(buf, off, n, d, q, bias, thr, full, base, cs, ci): the scan of int8 rows of an index
+// or a classifier (docs/FORMAT.md, index §4 and classifier §4), bit-identical to m2v/_rows.py's
+// _scan_py: rows e < n of d int8 values and a u16 multiplier m from byte off of buf; score =
+// bias + floor(dot(q, row) * m / 2**15), split as (dot >> 15) * m + ((dot & 0x7FFF) * m >> 15)
+// so that no product reaches 2**31 (|dot| <= 127 * sum |q| < 2**30: _rows.query_into's bound);
+// (score, base + e) goes to cs, ci (array("i")) when full is 0 or score > thr. Returns how many.
+static mp_obj_t scan_rows(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    size_t nb, nq, ncs, nci;
+    const uint8_t *buf = buffer(args[0], &nb, MP_BUFFER_READ);
+    mp_int_t off = mp_obj_get_int(args[1]), n = mp_obj_get_int(args[2]), d = mp_obj_get_int(args[3]);
+    const int16_t *q = buffer(args[4], &nq, MP_BUFFER_READ);
+    mp_int_t bias = mp_obj_get_int(args[5]), thr = mp_obj_get_int(args[6]), full = mp_obj_get_int(args[7]);
+    mp_int_t base = mp_obj_get_int(args[8]);
+    int32_t *cs = buffer(args[9], &ncs, MP_BUFFER_RW), *ci = buffer(args[10], &nci, MP_BUFFER_RW);
+    size_t rs = (size_t)d + 2;
+    if (off < 0 || n < 0 || d < 0 || (size_t)d > nq / 2 || (size_t)n > ncs / 4 || (size_t)n > nci / 4
+        || (size_t)off > nb || (size_t)n > udiv32((uint32_t)(nb - (size_t)off), (uint32_t)rs)) {
+        mp_raise_msg(&mp_type_IndexError, MP_ERROR_TEXT("row scan arguments out of range"));  // as _scan_py's reads
+    }
+    mp_int_t nc = 0;
+    const uint8_t *p = buf + off;
+    for (mp_int_t e = 0; e < n; e++, p += rs) {
+        int32_t acc = 0;
+        const int8_t *v = (const int8_t *)p;
+        for (mp_int_t j = 0; j < d; j++) {
+            acc += (int32_t)q[j] * v[j];
+        }
+        int32_t m = (int32_t)(p[d] | (p[d + 1] << 8));
+        mp_int_t s = bias + (acc >> 15) * m + (((acc & 0x7FFF) * m) >> 15);
+        if (full == 0 || s > thr) {
+            cs[nc] = (int32_t)s;
+            ci[nc] = (int32_t)(base + e);
+            nc++;
+        }
+    }
+    return MP_OBJ_NEW_SMALL_INT(nc);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(scan_rows_obj, 11, 11, scan_rows);
+
+// ---- The tokenizer (docs/FORMAT.md §3, §5): the C twin of m2v/_tok_py.py's scan, flush,
+// find_run and field, with the same arguments: T, the list of tables and scratch buffers,
+// and c, the array("i") of parameters and state, laid out as m2v/_tok_py.py defines them
+// (layout.h, generated from it by scripts/gen_layout.py). Every
 // table read is checked against its buffer's length: a damaged model raises IndexError
 // (m2v.model turns it into ValueError), never reads past a buffer.
-enum { T_ASCII, T_SYMMAP, T_NODES, T_HASKIDS, T_HRANK, T_GSTART, T_TRANK, T_RECORDS, T_FIRST, T_WORD, T_OUT,
-       T_RUNS, T_CACHE, T_TAGS, T_FILE, T_SLOTS, T_ACCEL, T_ACC, T_CEN, T_WCODES, T_ROW, T_RCACHE, T_POOL, T_ADDED };
-enum { C_HS, C_GS, C_TS, C_SB, C_ESC, C_RB, C_MWC, C_MAXLEN, C_LIMIT, C_ROOM, C_NREC, C_NRUNS, C_RLO, C_RHI, C_RI,
-       C_NG, C_WN, C_WC, C_COUNT, C_DONE, C_CHARS, C_NOUT, C_I, C_END = 24, C_ORC = 29, C_SM = 33, C_IB, C_MB, C_WB,
-       C_DIMS, C_NB, C_Q, C_OCEN, C_NCEN, C_NRC, C_UNK, C_RLO2, C_RHI2, C_RI2, C_LEN };
+#include "layout.h"
 
 // A table of the tokenizer: a buffer in RAM (p), or a section of the model's file read
 // through the page cache (p NULL, at file offset off: file mode with the table not in RAM).
@@ -717,7 +755,7 @@ static void pc_init(pc_t *pc, mp_obj_t T, const int32_t *cc, mp_obj_t f) {
 }
 
 // acc_recs_f(T, c, acc, f, row, cen, n, wcodes, ib, mb, wb, dims, ncen): acc_recs for file
-// mode (the twin of m2v/_tok_file.py's): the records of out[0:n] (T[OUT]) through the page
+// mode (Model.token's sums, in batches): the records of out[0:n] (T[OUT]) through the page
 // cache, each centroid row read into row from offset cen + row * dims of f.
 static mp_obj_t acc_recs_f(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
@@ -1643,16 +1681,34 @@ static mp_obj_t find_run(mp_obj_t T, mp_obj_t c, mp_obj_t cp) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(find_run_obj, find_run);
 
-// field(T, c, pos, width): the width-bit field at bit pos of RECORDS (_tok_py.field)
+// field(T, c, pos, width): the width-bit field at bit pos of RECORDS (_tok_py.field): a buffer,
+// or in file mode a file section read through the page cache
 static mp_obj_t tk_field(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
-    tab_t r;
-    table(&r, args[0], T_RECORDS);
+    mp_obj_t T = args[0], o = item(T, T_RECORDS);
     mp_int_t pos = mp_obj_get_int(args[2]), width = mp_obj_get_int(args[3]);
-    if (pos < 0 || (size_t)(pos >> 3) >= r.n || width < 0 || width > 17) {
+    uint32_t mask = ((uint32_t)1 << (width & 31)) - 1;
+    mp_buffer_info_t bi;
+    if (mp_get_buffer(o, &bi, MP_BUFFER_READ)) {
+        if (pos < 0 || (size_t)(pos >> 3) >= bi.len || width < 0 || width > 17) {
+            out_of_range();
+        }
+        return MP_OBJ_NEW_SMALL_INT(field(bi.buf, bi.len, (uint32_t)pos, mask));
+    }
+    size_t nc;
+    const int32_t *cc = buffer(args[1], &nc, MP_BUFFER_READ);
+    if (nc < 4 * C_LEN) {
+        mp_raise_ValueError(MP_ERROR_TEXT("tokenizer state too short"));
+    }
+    pool_t p;
+    pc_init(&p.pc, T, cc, item(T, T_FILE));
+    mp_int_t off = mp_obj_get_int(mp_load_attr(o, MP_QSTR_off)), n = mp_obj_get_int(mp_load_attr(o, MP_QSTR_size));
+    if (off < 0 || n < 0 || off >= (mp_int_t)1 << 30 || n >= (mp_int_t)1 << 30 || pos < 0 || pos >> 3 >= n
+        || width < 0 || width > 17) {
         out_of_range();
     }
-    return MP_OBJ_NEW_SMALL_INT(field(r.p, r.n, (uint32_t)pos, ((uint32_t)1 << width) - 1));
+    p.orc = (uint32_t)off, p.nrec = (size_t)n;
+    return MP_OBJ_NEW_SMALL_INT(field_f(&p, (uint32_t)pos, mask));
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(field_obj, 4, 4, tk_field);
 
@@ -1668,5 +1724,6 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_flush, MP_OBJ_FROM_PTR(&flush_obj));
     mp_store_global(MP_QSTR_find_run, MP_OBJ_FROM_PTR(&find_run_obj));
     mp_store_global(MP_QSTR_field, MP_OBJ_FROM_PTR(&field_obj));
+    mp_store_global(MP_QSTR_scan_rows, MP_OBJ_FROM_PTR(&scan_rows_obj));
     MP_DYNRUNTIME_INIT_EXIT
 }

@@ -30,6 +30,11 @@ def load(path: str | None = None, check_crc: bool = True, mode: str | None = Non
     truncated or foreign file raises ValueError.
     """
 
+def use(kind: str | None = None) -> None:
+    """The kind of the hot paths (tokenizer, pooling, the row scans of Index and Classifier), all together:
+    "native" (the C core; ValueError with the reason where it does not load), "py" (the pure-Python
+    twins, bit-identical) or None (the C core where it loads, else the twins, said in one line at load)."""
+
 def embed(text: str) -> array:
     """The text's vector with the default model: array('h') of dims values, a unit vector in Q14."""
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-def use(impl: str | None) -> None:
-    """Select the scan loop: "viper" or "py" (bit-identical; the same switch as m2v.index.use)."""
-
 class Classifier:
     """A linear classifier over the model's vectors: predict(text or vector) -> (label or None, score)."""
 

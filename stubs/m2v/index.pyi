@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-def use(impl: str | None) -> None:
-    """Select the scan loop: "viper" or "py" (bit-identical); None: the fastest this port runs."""
-
 def slot_size(d: int, label_max: int) -> int:
     """Bytes of one appended entry (docs/FORMAT.md, index §6)."""
 

@@ -29,7 +29,7 @@ class Model:
     dims: int
     """Dimensions of a vector (256 for the default model)."""
     impl: dict[str, str | None]
-    """The kind that ran per stage in the last call: {"tok", "pool", "loop"} -> "native", "viper", "py"."""
+    """The kind that ran per stage in the last call: {"tok", "pool", "loop"} -> "native", "py"."""
     tok: Any
     """The model's tokenizer (m2v.tok.Tokenizer): .bufs, .accel."""
     ram_need: int

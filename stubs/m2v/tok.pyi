@@ -1,35 +1,33 @@
-"""The tokenizer and the choice of implementation per stage (device/m2v/tok.py)."""
+"""The tokenizer and the one switch of the hot paths' kind (device/m2v/tok.py; m2v.use)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-VIPER: bool
-"""True where the port runs native code (sys.implementation._mpy names an architecture)."""
+C: Any
+"""The C core's module once looked up; False where none loads."""
+why: str | None
+"""Why no C core loads (None when one does)."""
+kind: str | None
+"""The kind that runs: "native" or "py" (None before the first selection)."""
+core: Any
+"""The tokenizer's hot path of that kind: the C core or m2v._tok_py."""
 pool: Any
-"""The pooling loops that run (m2v.pool.use), chosen by the first load."""
+"""The pooling loops of that kind: the C core or m2v._pool_py."""
 fast: Any
-"""The C core's one-call embed when it runs both stages, else None."""
+"""The C core's one-call embed when "native" runs, else None."""
+note: str | None
+"""The line the next model load prints when the C core did not load (kind None)."""
 
-def core(kind: str | None, stage: int) -> Any:
-    """The core module of kind ("native", "viper", "py"; None: the fastest) for stage 0 or 1."""
+def native() -> Any:
+    """The C core's module (built-in _m2v_native, m2v._native, m2v._native_<arch>), or False (see why)."""
 
-def get_fast() -> Any:
-    """The C core's one-call embed, or None."""
-
-def use_pool(kind: str | None) -> None:
-    """Select the pooling loops (m2v.pool.use)."""
-
-def file_core() -> Any:
-    """The tokenizer core that reads through the file-mode page cache."""
-
-def use(impl: str | None) -> None:
-    """Select the tokenizer hot path: "native", "viper" or "py" (bit-identical)."""
+def select(k: str | None = None) -> None:
+    """m2v.use: "native", "py" or None (the C core where it loads, else the twins, stated)."""
 
 class Tokenizer:
-    """A model's tokenizer state; bufs: tables read as buffers; accel: heap the C core spends on speed."""
+    """A model's tokenizer state; accel: heap the C core spends on speed."""
 
-    bufs: bool
     accel: int
     def __init__(self, m: Any) -> None: ...
     def flush(self) -> None:

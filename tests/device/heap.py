@@ -1,7 +1,7 @@
 # Device test: heap used by import, load and one embed of a long text, in
 # file mode (the everyday path on stock firmware) and in buffer mode (ROMFS).
-# On a board the package's bytecode stays in ROMFS or flash, but its viper
-# code is copied into RAM at import: that is in these figures.
+# On a board the package's bytecode stays in ROMFS or flash, but the C core's
+# code is copied into RAM at import (a native .mpy): that is in these figures.
 #   heap.py MODEL TEXTFILE MODE
 # Prints "key=value" figures (gc.mem_alloc after each step, the free heap
 # at the end) and "heap: ok".

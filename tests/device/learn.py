@@ -1,7 +1,7 @@
 # Device-side check of learning on the board (m2v.Index.add, m2v.ClassMeans),
 # unchanged on the unix port and on a board. Data root: the first of /rom, .
 # that holds grow.m2vi (a version 2 index built on the host). Arguments: the
-# scan ("viper" or "py"). Where the working directory is writable the index
+# scan ("native" or "py": m2v.use). Where the working directory is writable the index
 # is copied to work.m2vi and grown there through the file API; a board with
 # no writable filesystem grows a copy held in RAM behind the same file
 # methods. Adds every line of <root>/adds.jsonl ([label, text or vector]),
@@ -17,7 +17,6 @@ import sys
 import m2v
 import m2v._rows as rows
 import m2v.classmeans as cm
-import m2v.index as mi
 from m2v._open import crc_fn
 
 
@@ -92,9 +91,9 @@ def _storage(name, data):
 
 
 root = _root()
-impl = sys.argv[1] if len(sys.argv) > 1 else "viper"
-mi.use(impl)
-print("impl scan=" + ("viper" if rows.scan is rows._scan_viper else "py"))
+impl = sys.argv[1] if len(sys.argv) > 1 else "native"
+m2v.use(impl)
+print("impl scan=" + ("py" if rows.scan() is rows._scan_py else "native"))
 model = m2v.load(root + "/model.m2v")
 crc32 = crc_fn()
 with open(root + "/grow.m2vi", "rb") as f:

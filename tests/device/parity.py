@@ -4,7 +4,7 @@
 #   parity.py MODEL MODE IMPL TEXTS
 # MODEL: the model's path (/rom/model.m2v on a board); MODE: buf (read in
 # place: ROMFS) | file (streamed) | fileram (file mode, tokenizer tables in
-# RAM); IMPL: native | viper | py | TOK/POOL | default (the port's own choice,
+# RAM); IMPL: native | py | default (m2v.use(None): the C core where it loads,
 # and the default ram=None: file mode's tables in RAM if the heap spares them); TEXTS: one JSON string per line.
 # Prints per text the CRC-32 of its token ids (int32 little-endian) and of its
 # vector (int16) as 16 hex digits, or "!Exc: msg"; then "loops L,..." (what drove
@@ -18,15 +18,9 @@ from array import array
 from binascii import crc32
 
 import m2v
-import m2v.pool
-import m2v.tok
 
 model_path, mode, impl, texts_path = sys.argv[1:5]
-tok_impl, _, pool_impl = impl.partition("/")
-if impl == "default":  # use(None): what this port and build pick by themselves, as on a fresh import
-    tok_impl = pool_impl = None
-m2v.tok.use(tok_impl)  # before the load: only the selected core modules are imported
-m2v.pool.use(pool_impl or tok_impl)
+m2v.use(None if impl == "default" else impl)  # before the load: only the selected core modules are imported
 if mode == "fileram":
     model = m2v.load(model_path, mode="file", ram=1 << 20)
     if model.ram_tables != model.ram_need:
@@ -53,5 +47,6 @@ with open(texts_path) as f:
         gc.collect()
 # what ran the last text (model.impl), and whether the tokenizer read its tables as buffers or through the page cache
 print("loops " + ",".join(sorted(loops)))
-print("impl tok=%s pool=%s tables=%s" % (model.impl["tok"], model.impl["pool"], "buf" if model.tok.bufs else "file"))
+tables = "file" if model.cache and model.ram_tables < model.ram_need else "buf"
+print("impl tok=%s pool=%s tables=%s" % (model.impl["tok"], model.impl["pool"], tables))
 print("parity: %d texts" % n)

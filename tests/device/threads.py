@@ -1,8 +1,8 @@
 # Threads sharing one model, one index and one classifier, on the unix port
 # (its _thread has no GIL, like the RP2040's second core). Usage:
 #   micropython threads.py DEVICE_DIR MODE IMPL MODEL INDEX CLF TEXTS THREADS ROUNDS [SEED [OWN]]
-# MODE: file or buf; IMPL: native, viper or py (m2v.tok.use and m2v.pool.use,
-# and the scan of the index and classifier: viper, or py for py). Every text
+# MODE: file or buf; IMPL: native or py (m2v.use: the tokenizer, pooling and the
+# scan of the index and classifier). Every text
 # of TEXTS (one JSON string per line) is first embedded, searched (k=3) and
 # classified alone, in the main thread; then THREADS threads share the three
 # objects for ROUNDS rounds each, every thread doing the three calls on a
@@ -23,14 +23,8 @@ seed = int(sys.argv[10]) if len(sys.argv) > 10 else 1
 own = len(sys.argv) > 11 and sys.argv[11] == "own"
 sys.path.insert(0, dev)
 import m2v
-import m2v.classifier
-import m2v.index
-import m2v.pool
-import m2v.tok
 
-m2v.tok.use(impl)
-m2v.pool.use(impl)
-m2v.index.use("py" if impl == "py" else "viper")
+m2v.use(impl)
 
 
 
