@@ -45,7 +45,7 @@ assert struct.calcsize(HEADER_FMT) == HEADER_SIZE
 FLAG_REJECT = 1
 MULT_BITS = 15
 MULT_MAX = (1 << MULT_BITS) - 1
-SMALL = 1 << 30  # every partial sum stays below this: a MicroPython small int, an int32 in viper
+SMALL = 1 << 30  # every partial sum stays below this: a MicroPython small int, an int32 in the C core
 BIAS_MAX = 1 << 28  # |bias| bound (FORMAT.md, classifier §4)
 SLACK = 1 << 17  # bounds the scan's rounding terms: |floor(dot * m / 2**15)| <= |dot| + 2**16
 MAX_SCORE_SHIFT = 30

@@ -50,7 +50,7 @@ Q14_PEAK = 16417  # |q[d]| of a Q14 unit vector (FORMAT.md §6)
 REMOVED = 0xFFFF  # the multiplier of a removal slot (version 2): removes the entries before it with its label
 MULT_BITS = 15  # per-entry multipliers are < 2**15
 MULT_MAX = (1 << MULT_BITS) - 1
-SMALL = 1 << 30  # every partial sum stays below this: a MicroPython small int, an int32 in viper
+SMALL = 1 << 30  # every partial sum stays below this: a MicroPython small int, an int32 in the C core
 MAX_LABEL_BYTES = 65535
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "firmware_assets" / "model.m2v"
 

@@ -9,7 +9,7 @@ from array import array
 
 from micropython import const
 
-from .model import _enter, _leave, _locked, _new_guard
+from .model import _closing, _leave, _locked, _new_guard
 
 _HDR_SIZE = const(64)
 
@@ -119,15 +119,12 @@ class RowFile:
         # Close the file (file mode), after a call in progress; calls
         # afterwards raise ValueError.
         g = self._guard
-        try:
-            _enter(g)
-        except ValueError:  # closed already
-            return
-        f = self._f
-        if f:
-            f.close()
-            self._f = None
-        _leave(g, f)
+        if _closing(g):
+            f = self._f
+            if f:
+                f.close()
+                self._f = None
+            _leave(g, f)
 
 
 def query_into(q, query, model, model_crc, l1_max, what):

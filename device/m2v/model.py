@@ -132,6 +132,15 @@ def _leave(g, closed=0):
         g[0].release()
 
 
+def _closing(g):
+    # close()'s entry: take g after a call in progress; False: closed already
+    try:
+        _enter(g)
+    except ValueError:
+        return False
+    return True
+
+
 def _locked(f):
     # f as a method that holds its object's lock for the call: the public
     # methods of an Index, a Classifier and ClassMeans (a search costs
@@ -277,12 +286,9 @@ class Model:
         # Close the model's file (file mode), after a call in progress; calls
         # afterwards raise ValueError.
         g = self._guard
-        try:
-            _enter(g)
-        except ValueError:  # closed already
-            return
-        pc = self.cache
-        if pc:
-            pc.file.close()
-            self.cache = None
-        _leave(g, pc)
+        if _closing(g):
+            pc = self.cache
+            if pc:
+                pc.file.close()
+                self.cache = None
+            _leave(g, pc)

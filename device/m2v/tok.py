@@ -52,14 +52,10 @@ _C_NCEN = const(41)
 _C_UNK = const(43)
 _C_LEN = const(47)
 # ---- end of layout
-# section ids (docs/FORMAT.md §2), copies of _load.py's
-_SYMMAP = const(5)
-_NODES = const(6)
-_HASKIDS = const(7)
-_HRANK = const(8)
-_GSTART = const(9)
-_TRANK = const(10)
+# section ids (docs/FORMAT.md §2), copies of _load.py's: ADDED, SYMMAP (the first of the
+# trie's, in T's order: SYMMAP, NODES, HASKIDS, HRANK, GSTART, TRANK), CENTROIDS
 _ADDED = const(4)
+_SYMMAP = const(5)
 _CENTROIDS = const(13)
 
 _BATCH = const(64)  # tokens queued before they are delivered, besides one word's
@@ -145,10 +141,10 @@ class Tokenizer:
         # one list, allocated once (T's layout: _tok_py.py): the tables and scratch buffers;
         # file mode's page cache; T[ACCEL] (the native core's, see below); what the native
         # core's embed() pools with (in file mode the rows are read into the cache's row buffer)
-        self.T = [m.ascii, t[_SYMMAP], t[_NODES], t[_HASKIDS], t[_HRANK], t[_GSTART], t[_TRANK], m.records,
-                  m.added_first, bytearray(4 * mwc + 8), self.out, m.runs,
-                  pc and pc.buf, pc and pc.tags, pc and pc.file, pc and pc.slots,
-                  None, m.acc, None if pc else cen, m.wcodes, pc and pc.row, None, m.pool, t[_ADDED]]  # fmt: skip
+        self.T = [m.ascii] + t[_SYMMAP : _SYMMAP + 6] + [
+            m.records, m.added_first, bytearray(4 * mwc + 8), self.out, m.runs,
+            pc and pc.buf, pc and pc.tags, pc and pc.file, pc and pc.slots,
+            None, m.acc, None if pc else cen, m.wcodes, pc and pc.row, None, m.pool, t[_ADDED]]  # fmt: skip
         c = array("i", bytes(4 * _C_LEN))
         c[_C_HS], c[_C_GS], c[_C_TS], c[_C_SB] = m.h_shift, m.g_shift, m.t_shift, m.sample_bytes
         c[_C_ESC], c[_C_RB], c[_C_MWC] = m.esc_base, m.rec_bits, mwc
