@@ -8,6 +8,8 @@
 # ValueError, centroid rows are range-checked), so a damaged file cannot hang
 # the board or read outside the model; but damage inside the trie, the records
 # or the centroids can then give a wrong vector. The CRC is the integrity guard.
+# Twin by design: the streamed CRC-32 below is _open.crc_of's (importing _open.py
+# during a load costs 512 B of the smallest heap a load works in).
 import struct
 from array import array
 

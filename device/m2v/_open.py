@@ -1,6 +1,6 @@
 # Opening an m2v file (an index, or any other reader's) by path and mode, and
-# its CRC-32: m2v.index uses these. The model loader (_load.py) keeps an
-# inline copy of both: importing this module during a load costs 512 B of
+# its CRC-32: m2v.index uses these. Twin by design: the model loader (_load.py)
+# keeps an inline copy of both: importing this module during a load costs 512 B of
 # the smallest heap a load works in (tests/test_device_memory.py).
 
 

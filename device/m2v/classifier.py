@@ -12,6 +12,8 @@
 # much it stands out from the average class. predict() rejects (label None)
 # when the best score is below the file's threshold. Scores are identical to
 # host_tools.classifier.Classifier.
+# Twin by design: the chunked read-and-scan loop of _scores_into is the shape of
+# index.py's _scan (each keeps its own rows' layout and results).
 from array import array
 
 from micropython import const

@@ -10,6 +10,8 @@
 # them in place (ROMFS / buffer mode); it keeps only the k best (score, entry)
 # pairs and reads the labels of those alone, so RAM does not grow with the
 # index. Scores are integers, identical to host_tools.index.Index.search.
+# Twin by design: the chunked read-and-scan loop of _scan is the shape of
+# classifier.py's _scores_into (each keeps its own rows' layout and results).
 #
 # Version 2 (FORMAT.md, index §6) is a version 1 base that is never written
 # again, then a log of appended entries, one fixed-size slot each with its own

@@ -7,7 +7,8 @@
 // - pooling (§6): zero, acc_row, acc_recs, acc_recs_f (file mode), normalize_into, twins of
 //   m2v/_pool_py.py's;
 // - scan_rows, the int8 row scan of the index and the classifier, twin of m2v/_rows.py's _scan_py.
-// m2v/tok.py selects these or the twins (m2v.use).
+// m2v/tok.py selects these or the twins (m2v.use). Twins by design within this file:
+// mac_t1 and mac2_t1, the Thumb-1 multiply-adds of one row and of two, the same element.
 // Integer bounds are the format's: |wcode| * 127 * max_length < 2**30, so every
 // accumulator fits an int32 and every sum of squares after scaling stays below 2**30;
 // nothing here can overflow. Every table read is bounds-checked: a damaged model raises,

@@ -31,7 +31,7 @@ class Model:
     impl: dict[str, str | None]
     """The kind that ran per stage in the last call: {"tok", "pool", "loop"} -> "native", "py"."""
     tok: Any
-    """The model's tokenizer (m2v.tok.Tokenizer): .bufs, .accel."""
+    """The model's tokenizer (m2v.tok.Tokenizer): .accel, the heap the C core spends on speed."""
     ram_need: int
     """Heap bytes the tokenizer's tables take in RAM (file mode)."""
     ram_tables: int
