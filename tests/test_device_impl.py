@@ -96,15 +96,16 @@ def test_without_the_c_core_the_twin_runs_and_says_so(want):
     lines = proc.stdout.splitlines()
     vec = " ".join(str(x) for x in reference.load(MODEL).embed("turn on the lights"))
     why = "no build of the C core for x64"
-    assert lines[0] == f"m2v: C core not loaded ({why}); running the pure-Python twin"
-    assert lines[1:5] == ["impl py py", "ran py py py " + vec] * 2  # the second load prints nothing
-    assert "m2v._tok_py" in lines[5] and "m2v._pool_py" in lines[5], lines[5]
-    assert lines[6] == f"use native: the C core does not load: {why}"
+    # one line, once (the second load says nothing), on stderr: the console on a board
+    assert proc.stderr.splitlines() == [f"m2v: C core not loaded ({why}); running the pure-Python twin"]
+    assert lines[:4] == ["impl py py", "ran py py py " + vec] * 2
+    assert "m2v._tok_py" in lines[4] and "m2v._pool_py" in lines[4], lines[4]
+    assert lines[5] == f"use native: the C core does not load: {why}"
 
 
 def test_with_the_c_core_it_runs_by_default(tmp_path):
     proc = run_snippet(native_device(tmp_path), LOADS)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 0 and not proc.stderr, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert [" ".join(x.split()[:4]) for x in lines[:4]] == ["impl native native", "ran native native native"] * 2
     assert "_tok_py" not in lines[4] and "_pool_py" not in lines[4], lines[4]  # no twin imported, no line printed

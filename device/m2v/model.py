@@ -189,8 +189,9 @@ class Model:
 
         if tok.kind is None:
             tok.select(None)  # the C core where it loads, else the twin (m2v.use)
-        if tok.note:  # the C core did not load: said once, at the load after the selection
-            print(tok.note)
+        if tok.note:  # the C core did not load: said once, at the load after the selection, on
+            # stderr (a board's console; the unix port's stdout stays the application's)
+            print(tok.note, file=getattr(sys, "stderr", sys.stdout))
             tok.note = None
         # which implementation ran the last call, per stage (README "Which
         # implementation runs"): "tok" and "pool", "native" or "py";
