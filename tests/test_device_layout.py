@@ -38,7 +38,7 @@ def evaluate(table: dict[str, str]) -> dict[str, int]:
 
 
 DEFINITION = evaluate(consts(PKG / "_tok_py.py"))
-SLOT_USERS = ["tok.py", "_spend.py", "_tok_norm.py"]
+SLOT_USERS = ["tok.py", "_spend.py"]
 
 
 def gen_layout():

@@ -6,13 +6,12 @@
 # that indexes like bytes (buffers, or file sections through the page cache). Imported
 # only by m2v.use("py") or where the C core does not load. Both keep their state in one
 # array("i") `c` and read the tables from one list `T`, so the tokenizer can switch
-# between them at any point. No allocation on this path. wordpiece and scan read
-# their tables and state into locals alike (same shape by design: locals are fast).
+# between them at any point. No allocation on this path.
 from micropython import const
 
 # The one definition of the layouts of T and c. scripts/gen_layout.py generates from it
 # device/native/layout.h (the C core's enums) and the const() lines of the other modules
-# (tok.py, _spend.py, _tok_norm.py: the entries each uses); tests/test_device_layout.py
+# (tok.py, _spend.py: the entries each uses); tests/test_device_layout.py
 # fails when one is stale.
 # T: the tables and the scratch buffers
 T_ASCII = const(0)
@@ -268,26 +267,80 @@ def find_run(T, c, cp):
     return lo
 
 
-def scan(T, c, text, end):
-    # Tokenise text from byte c[I]: ASCII through the ASCII table, other code
-    # points through the DROP/SPACE/DELTA/ALT runs. Stops at end, before a
-    # byte that may start an added token or a code point of another kind
-    # (tok.py handles those), at a cut, or when OUT is nearly full.
+def _emit(T, c, cp, iso):
+    # Code point cp into the current word as UTF-8 (past max_word_chars only counted: the
+    # word will be [UNK]); iso: a word of its own (punctuation, CJK).
+    if iso:
+        flush(T, c)
+    wc = c[C_WC] + 1
+    c[C_WC] = wc
+    if wc <= c[C_MWC]:
+        w = T[T_WORD]
+        n = c[C_WN]
+        if cp < 0x80:
+            w[n] = cp
+            n += 1
+        elif cp < 0x800:
+            w[n] = 0xC0 | (cp >> 6)
+            w[n + 1] = 0x80 | (cp & 63)
+            n += 2
+        elif cp < 0x10000:
+            w[n] = 0xE0 | (cp >> 12)
+            w[n + 1] = 0x80 | ((cp >> 6) & 63)
+            w[n + 2] = 0x80 | (cp & 63)
+            n += 3
+        else:
+            w[n] = 0xF0 | ((cp >> 18) & 7)
+            w[n + 1] = 0x80 | ((cp >> 12) & 63)
+            w[n + 2] = 0x80 | ((cp >> 6) & 63)
+            w[n + 3] = 0x80 | (cp & 63)
+            n += 4
+        c[C_WN] = n
+    if iso:
+        flush(T, c)
+
+
+def _emit_str(T, c, p, n, iso):
+    # STR (docs/FORMAT.md §3): the n UTF-8 bytes NORM_POOL[p:p+n], each code point emitted
+    pool = T[T_POOL]
+    e = p + n
+    while p < e:
+        b = pool[p]
+        p += 1
+        k = 0 if b < 0x80 else 3 if b >= 0xF0 else 2 if b >= 0xE0 else 1 if b >= 0xC0 else 4
+        if k > 3 or p + k > e:
+            raise ValueError("corrupt m2v model: bad UTF-8 in NORM_POOL")
+        u = b & (0x3F >> k) if k else b
+        while k:
+            x = pool[p]
+            p += 1
+            if x & 0xC0 != 0x80:
+                raise ValueError("corrupt m2v model: bad UTF-8 in NORM_POOL")
+            u = (u << 6) | (x & 63)
+            k -= 1
+        _emit(T, c, u, iso)
+
+
+def scan(T, c, text, end, force=0):
+    # Tokenise text from byte c[I]: ASCII through the ASCII table, other code points
+    # through NORM_RUNS (every kind: DROP, SPACE, DELTA, ALT, STR, HANGUL). Stops at end,
+    # before a byte that may start an added token (unless it is the first and force is
+    # set: the caller found none there), before a code point of an unknown kind (a damaged
+    # model: tok.py raises), at a cut, or when OUT is nearly full.
     asc = T[T_ASCII]
     first = T[T_FIRST]
     runs = T[T_RUNS]
-    w = T[T_WORD]
     i = c[C_I]
     chars = c[C_CHARS]
     limit = c[C_LIMIT]
-    mwc = c[C_MWC]
     room = c[C_ROOM]
     while i < end:
         if chars >= limit or c[C_DONE] or c[C_NOUT] > room:
             break
         b = text[i]
-        if first[b]:
+        if first[b] and not force:
             break
+        force = 0
         if b < 0x80:
             i += 1
             chars += 1
@@ -297,10 +350,7 @@ def scan(T, c, text, end):
             if v == 1:
                 flush(T, c)
                 continue
-            if v == 2:
-                cp = b  # a control kept as a word character (clean_text off)
-            else:
-                cp = v & 0x7F
+            cp = b if v == 2 else v & 0x7F  # 2: a control kept as a word character (clean_text off)
             iso = v & 0x80
         else:
             if b < 0xE0:
@@ -315,8 +365,8 @@ def scan(T, c, text, end):
             o = find_run(T, c, cp) * 6
             kb = runs[o + 3]
             kind = kb & 7
-            if kind > 3:
-                break  # STR, HANGUL (or a corrupt kind): tok.py
+            if kind > 5:
+                break  # a corrupt kind: tok.py raises
             i += nb
             chars += 1
             if kind == 0:
@@ -325,39 +375,25 @@ def scan(T, c, text, end):
                 flush(T, c)
                 continue
             arg = runs[o + 4] | (runs[o + 5] << 8)
+            iso = kb & 8
+            if kind == 4:  # STR: kb >> 4 bytes from the pool (arg unsigned)
+                n = kb >> 4
+                _emit_str(T, c, arg + (cp - c[C_RLO]) * n, n, iso)
+                continue
+            if kind == 5:  # HANGUL: a syllable into its conjoining jamo L, V and, unless 0, T
+                s = cp - 0xAC00
+                if not 0 <= s < 11172:
+                    raise ValueError("corrupt m2v model: bad Hangul run")
+                _emit(T, c, 0x1100 + s // 588, iso)
+                _emit(T, c, 0x1161 + (s % 588) // 28, iso)
+                if s % 28:
+                    _emit(T, c, 0x11A7 + s % 28, iso)
+                continue
             if arg > 0x7FFF:
                 arg -= 0x10000
             if kind == 2 or (cp - c[C_RLO]) & 1 == 0:
                 cp += arg
-            iso = kb & 8
-        if iso:
-            flush(T, c)
-        wc = c[C_WC] + 1
-        c[C_WC] = wc
-        if wc <= mwc:
-            # append cp to the word as UTF-8
-            n = c[C_WN]
-            if cp < 0x80:
-                w[n] = cp
-                n += 1
-            elif cp < 0x800:
-                w[n] = 0xC0 | (cp >> 6)
-                w[n + 1] = 0x80 | (cp & 63)
-                n += 2
-            elif cp < 0x10000:
-                w[n] = 0xE0 | (cp >> 12)
-                w[n + 1] = 0x80 | ((cp >> 6) & 63)
-                w[n + 2] = 0x80 | (cp & 63)
-                n += 3
-            else:
-                w[n] = 0xF0 | (cp >> 18)
-                w[n + 1] = 0x80 | ((cp >> 12) & 63)
-                w[n + 2] = 0x80 | ((cp >> 6) & 63)
-                w[n + 3] = 0x80 | (cp & 63)
-                n += 4
-            c[C_WN] = n
-        if iso:
-            flush(T, c)
+        _emit(T, c, cp, iso)
     c[C_I] = i
     c[C_CHARS] = chars
 

@@ -1383,7 +1383,7 @@ static void emit(tk_t *tk, uint32_t u, uint32_t iso) {
 }
 
 // STR (docs/FORMAT.md §3): the n UTF-8 bytes NORM_POOL[p:p+n], each code point emitted
-// (m2v/_tok_norm.py decodes them with str(); bad UTF-8 is a damaged model there too)
+// (as m2v/_tok_py.py's scan: bad UTF-8 is a damaged model)
 static void emit_str(tk_t *tk, size_t p, uint32_t n, uint32_t iso) {
     size_t e = p + n;
     while (p < e) {
@@ -1421,8 +1421,7 @@ static void emit_hangul(tk_t *tk, uint32_t cp, uint32_t iso) {
     }
 }
 
-// scan(T, c, text, end): tokenise text from byte c[I] (_tok_py.scan, and _tok_norm.norm's
-// STR and HANGUL kinds): ASCII through the ASCII table, other code points through
+// scan(T, c, text, end[, force]): tokenise text from byte c[I] (_tok_py.scan): ASCII through the ASCII table, other code points through
 // NORM_RUNS; stops at end, before a byte that may start an added token (unless it is the
 // first and force is set: the caller found none there), before a code point of an unknown
 // kind (a damaged model: tok.py raises), at a cut, or when OUT is nearly full.
@@ -1508,7 +1507,6 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end, int force) {
 }
 
 static mp_obj_t scan(size_t n_args, const mp_obj_t *args) {
-    (void)n_args;
     tk_t tk;
     tk_init(&tk, args[0], args[1]);
     size_t ntext;
@@ -1517,10 +1515,10 @@ static mp_obj_t scan(size_t n_args, const mp_obj_t *args) {
     if (end < 0 || (size_t)end > ntext) {
         mp_raise_ValueError(MP_ERROR_TEXT("end out of range"));
     }
-    tk_scan(&tk, t, (size_t)end, 0);
+    tk_scan(&tk, t, (size_t)end, n_args > 4 && mp_obj_is_true(args[4]));
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(scan_obj, 4, 4, scan);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(scan_obj, 4, 5, scan);
 
 // The longest added token (ADDED, docs/FORMAT.md §4: u16 count, then per token u8 len, its
 // bytes, u32 id, u16 row, u16 code) that t[i:end] starts with and whose characters fit in
