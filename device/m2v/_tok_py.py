@@ -6,7 +6,8 @@
 # that indexes like bytes (buffers, or file sections through the page cache). Imported
 # only by m2v.use("py") or where the C core does not load. Both keep their state in one
 # array("i") `c` and read the tables from one list `T`, so the tokenizer can switch
-# between them at any point. No allocation on this path.
+# between them at any point. No allocation on this path. Twin by design within this
+# file: wordpiece and scan read their tables and state into locals alike (locals are fast).
 from micropython import const
 
 # The one definition of the layouts of T and c. scripts/gen_layout.py generates from it
