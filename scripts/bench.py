@@ -69,18 +69,17 @@ CACHE_RAM = 32 * 1024  # file+cache: a budget below the tables' size, all of it 
 SNIPPET = r"""
 import gc, time, json
 import m2v, m2v.tok as tok
-if hasattr(m2v, "use"):
-    m2v.use(IMPL)  # before the load: the tokenizer, pooling and the row scans
-gc.collect()
-a0 = gc.mem_alloc()
-t0 = time.ticks_us()
 if MODE == "rom" and SRC:
     import vfs
     with open(SRC, "rb") as f:
         image = f.read()
-    vfs.mount(vfs.VfsRom(image), "/rom")
-    a0 = gc.mem_alloc()  # the image stands for flash: not heap on a board
-    t0 = time.ticks_us()
+    vfs.mount(vfs.VfsRom(image), "/rom")  # the image stands for flash: not heap on a board
+gc.collect()
+a0 = gc.mem_alloc()
+if hasattr(m2v, "use"):
+    m2v.use(IMPL)  # before the load (the C core it imports is in the load's heap, as before)
+t0 = time.ticks_us()
+if MODE == "rom" and SRC:
     m = m2v.load("/rom/model.m2v")
 elif SRC:
     m = m2v.load(SRC, mode="file", ram=RAM)
