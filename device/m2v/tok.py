@@ -107,7 +107,7 @@ def select(k=None):
     global kind, core, pool, fast, note
     if k not in (None, "native", "py"):
         raise ValueError("kind must be 'native', 'py' or None")
-    c = native()
+    c = k != "py" and native()  # "py": the C core is not imported (its code would take heap)
     if k == "native" and not c:
         raise ValueError("the C core does not load: " + why)
     note = None
