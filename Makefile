@@ -10,7 +10,6 @@ ARCH      ?=
 MODE      ?= fs
 PORT      ?=
 BOARD     ?=
-ARCHS     := armv6m armv7emsp xtensawin rv32imc x64
 
 # MPY_DIR=/path/to/micropython (v1.28.0) instead of ../shared/micropython's source tarball
 ifdef MPY_DIR
@@ -49,15 +48,17 @@ slow: venv
 fuzz: venv
 	M2V_FUZZ=$(or $(FUZZ),20) $(BIN)/python -m pytest -q tests/test_fuzz.py tests/test_device_errors.py
 
-# Precompiled device package per architecture, each a mip package:
+# Precompiled device package per architecture (ARCH=...: one; default every one of
+# scripts/mpy_arch.py's ARCHS), each a mip package with the board's C core as m2v/_native.mpy:
 # dist/<arch>_6.3/m2v/*.mpy and dist/<arch>_6.3/package.json
 dist: venv
-	$(BIN)/python scripts/build_dist.py --out dist $(ARCHS)
+	$(BIN)/python scripts/build_dist.py --out dist $(ARCH)
 
-# The C core of the package (device/native, a MicroPython native module) for each
-# architecture with a toolchain here, into firmware_assets/native/<arch>/_native.mpy
-# (committed; make dist puts it in the package). ARCH=xtensawin: Debian's LLVM 22 (scripts/xtensa_cc.py),
-# or xtensa-esp32-elf-gcc where it is on PATH.
+# The C core of the package (device/native, a MicroPython native module) for each architecture
+# of scripts/mpy_arch.py's ARCHS (ARCH=...: one), into firmware_assets/native/<arch>/_native.mpy
+# (committed; make dist puts it in the package, the root package.json carries every one).
+# ARCH=xtensawin: Debian's LLVM 22 (scripts/xtensa_cc.py), or xtensa-esp32-elf-gcc where it is on PATH.
+# Then `python scripts/build_dist.py --sources-json` when the set of architectures changes.
 .PHONY: native
 native: venv
 	$(BIN)/python scripts/build_native.py $(ARCH)

@@ -235,7 +235,9 @@ def test_architecture_read_from_board(board):
     abi = mpy_arch.decode(value)
     native = {"cortex-m0": "armv6m", "cortex-m7": "armv7emdp", "rv32imc": "rv32imc", "xtensa-lx7": "xtensawin"}[board.name]
     assert abi.arch == native and (abi.mpy_version, abi.sub_version) == (6, 3)
-    assert mpy_arch.dist_arch(abi.arch) == emuboard.BOARDS[board.name].arch
+    assert mpy_arch.dist_arch(abi.arch) == native  # make flash installs the board's own build, each is built
+    # the build these tests run on it (cortex-m7: armv7emsp, the RP2350's, which its armv7emdp loader accepts)
+    assert mpy_arch.accepts(abi.arch, emuboard.BOARDS[board.name].arch)
     if board.name == "rv32imc":
         assert abi.arch_flags, "the qemu RV32 port reports its Zba extension"
 
@@ -257,6 +259,35 @@ def test_heap_esp32_class(name, report):
             f"import {fig['import']} B, load {fig['load']} B, embed 3,000 chars {fig['embed']} B, "
             f"free after {fig['free']} B",
         )
+
+
+MIP_PROBE = """
+import json, m2v, sys
+m = m2v.load("/rom/model.m2v")
+vs = [list(m.embed(t)) for t in {texts!r}]
+print("@@" + json.dumps({{"mpy": sys.implementation._mpy, "impl": m.impl, "native": m2v.tok.native().__name__, "v": vs}}))
+"""
+
+
+@pytest.mark.parametrize("name", BOARD_NAMES)
+def test_mip_files_pick_the_boards_build(name, report):
+    """The files the README's mip line installs (the root package.json: the sources and every architecture's C core)
+    in /rom/lib/m2v: the board compiles the sources, loads the C core of its own architecture and embeds in C."""
+    import build_dist
+    import mpy_arch
+
+    need(name)
+    files: dict[str, Path | bytes] = {f"lib/{t}": ROOT / u for t, u in build_dist.sources_package()["urls"]}
+    texts = ["turn on the kitchen lights", "naïve café — 3.14 😀 OK", ""]
+    with emuboard.Board(name, emuboard.romfs_image({"model.m2v": MODEL, **files}, None)) as b:  # no package build
+        out = b.exec(MIP_PROBE.format(texts=texts))
+    got = json.loads(out.split("@@", 1)[1])
+    arch = mpy_arch.decode(got["mpy"]).arch
+    assert got["native"] == f"m2v._native_{mpy_arch.dist_arch(arch)}", (arch, got["native"])
+    assert got["impl"]["tok"] == got["impl"]["pool"] == "native", got["impl"]
+    ref = reference.load(MODEL)
+    assert got["v"] == [[int(x) for x in ref.embed(t)] for t in texts]
+    report(f"{name} mip files ({arch})", f"{got['native']} loaded, {len(texts)} vectors equal to the reference")
 
 
 # ------------------------------------------------- the same programs on the unix port
