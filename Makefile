@@ -58,10 +58,11 @@ dist: venv
 # of scripts/mpy_arch.py's ARCHS (ARCH=...: one), into firmware_assets/native/<arch>/_native.mpy
 # (committed; make dist puts it in the package, the root package.json carries every one).
 # ARCH=xtensawin: Debian's LLVM 22 (scripts/xtensa_cc.py), or xtensa-esp32-elf-gcc where it is on PATH.
-# Then `python scripts/build_dist.py --sources-json` when the set of architectures changes.
+# Then the root package.json (scripts/build_dist.py --sources-json), which lists every build.
 .PHONY: native
 native: venv
 	$(BIN)/python scripts/build_native.py $(ARCH)
+	$(BIN)/python scripts/build_dist.py --sources-json
 
 # The model as a frozen bytes module for custom firmware (firmware_assets/manifest.py).
 freeze: venv

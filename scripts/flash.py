@@ -146,7 +146,7 @@ def install_package(port: str, arch: str, dist: Path, abi: mpy_arch.BoardABI | N
         if abi is not None and built != abi.abi:
             raise FlashError(
                 f"the board's firmware loads .mpy {abi.abi}, the package is built as {built} by this mpy-cross:"
-                " native code in .mpy 6.3 needs MicroPython v1.23 or later"
+                " native code in .mpy 6.3 needs MicroPython v1.24 or later (proven on v1.28.0)"
             )
         board_exec(
             port,
