@@ -94,6 +94,7 @@ out = {{}}
 for mpy in {values!r}:
     class Impl:
         _mpy = mpy
+        version = sys.implementation.version
     class Sys:
         implementation = Impl
         modules = {{}}
