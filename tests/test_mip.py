@@ -105,6 +105,16 @@ def test_mip_install_github_then_model(board, tmp_path, report):
     report("mip github: install, C cores carried", f"{len(mpy_arch.ARCHS)} architectures, {flash_bytes} B of .mpy")
 
 
+def test_mip_install_from_a_clone(board):
+    """`mpremote mip install CLONE/package.json`: the same files from the file system (paths relative to package.json)."""
+    port, d = board
+    mip(port, ROOT / "package.json")
+    for target, url in json.loads((ROOT / "package.json").read_text())["urls"]:
+        assert (d / "lib" / target).read_bytes() == (ROOT / url).read_bytes(), target
+    code = "import m2v.tok, json\nprint('@@' + json.dumps(m2v.tok.native().__name__))"
+    assert flash.board_json(port, code) == "m2v._native_x64"
+
+
 def test_mip_install_dist_build(board, tmp_path):
     """`make dist`'s per-architecture package (x64 for the unix port) through mip."""
     port, d = board
