@@ -267,27 +267,53 @@ m = m2v.load("/rom/model.m2v")
 vs = [list(m.embed(t)) for t in {texts!r}]
 print("@@" + json.dumps({{"mpy": sys.implementation._mpy, "impl": m.impl, "native": m2v.tok.native().__name__, "v": vs}}))
 """
+MIP_TEXTS = ["turn on the kitchen lights", "naïve café — 3.14 😀 OK", ""]
+
+
+def mip_files_embed(name: str, natives: tuple[str, ...] | None = None) -> tuple[str, str]:
+    """The root package.json's files (``natives``: only these architectures' C cores) in /rom/lib/m2v of board ``name``.
+
+    The board compiles the sources and embeds MIP_TEXTS, which must equal the reference in C (``model.impl``
+    native); returns the board's architecture and the C core module it loaded.
+    """
+    import build_dist
+    import mpy_arch
+
+    urls = build_dist.sources_package()["urls"]
+    if natives is not None:
+        urls = [[t, u] for t, u in urls if t.removeprefix("m2v/_native_").removesuffix(".mpy") in natives or "_native_" not in t]
+    files: dict[str, Path | bytes] = {f"lib/{t}": ROOT / u for t, u in urls}
+    with emuboard.Board(name, emuboard.romfs_image({"model.m2v": MODEL, **files}, None)) as b:  # no package build
+        out = b.exec(MIP_PROBE.format(texts=MIP_TEXTS))
+    got = json.loads(out.split("@@", 1)[1])
+    assert got["impl"]["tok"] == got["impl"]["pool"] == "native", got["impl"]
+    ref = reference.load(MODEL)
+    assert got["v"] == [[int(x) for x in ref.embed(t)] for t in MIP_TEXTS]
+    return mpy_arch.decode(got["mpy"]).arch, got["native"]
 
 
 @pytest.mark.parametrize("name", BOARD_NAMES)
 def test_mip_files_pick_the_boards_build(name, report):
     """The files the README's mip line installs (the root package.json: the sources and every architecture's C core)
     in /rom/lib/m2v: the board compiles the sources, loads the C core of its own architecture and embeds in C."""
-    import build_dist
     import mpy_arch
 
     need(name)
-    files: dict[str, Path | bytes] = {f"lib/{t}": ROOT / u for t, u in build_dist.sources_package()["urls"]}
-    texts = ["turn on the kitchen lights", "naïve café — 3.14 😀 OK", ""]
-    with emuboard.Board(name, emuboard.romfs_image({"model.m2v": MODEL, **files}, None)) as b:  # no package build
-        out = b.exec(MIP_PROBE.format(texts=texts))
-    got = json.loads(out.split("@@", 1)[1])
-    arch = mpy_arch.decode(got["mpy"]).arch
-    assert got["native"] == f"m2v._native_{mpy_arch.dist_arch(arch)}", (arch, got["native"])
-    assert got["impl"]["tok"] == got["impl"]["pool"] == "native", got["impl"]
-    ref = reference.load(MODEL)
-    assert got["v"] == [[int(x) for x in ref.embed(t)] for t in texts]
-    report(f"{name} mip files ({arch})", f"{got['native']} loaded, {len(texts)} vectors equal to the reference")
+    arch, native = mip_files_embed(name)
+    assert native == f"m2v._native_{mpy_arch.dist_arch(arch)}", (arch, native)
+    report(f"{name} mip files ({arch})", f"{native} loaded, {len(MIP_TEXTS)} vectors equal to the reference")
+
+
+def test_every_thumb_build_on_cortex_m7(report):
+    """Each Thumb C core alone beside the sources on the emulated Cortex-M7 (an armv7emdp firmware, which loads
+    every Thumb build): the loader falls back to it, and it embeds bit for bit."""
+    import mpy_arch
+
+    need("cortex-m7")
+    thumb = [a for a in mpy_arch.ARCHS if a in mpy_arch.THUMB]
+    for build in thumb:
+        assert mip_files_embed("cortex-m7", (build,)) == ("armv7emdp", f"m2v._native_{build}"), build
+    report("cortex-m7 Thumb C cores", f"{', '.join(thumb)}: each loaded and equal to the reference")
 
 
 # ------------------------------------------------- the same programs on the unix port
