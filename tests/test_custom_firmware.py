@@ -1,0 +1,115 @@
+"""Custom firmware (docs/CUSTOM_FIRMWARE.md) on the emulated Cortex-M0, the RP2040's instruction set.
+
+The board's firmware is built the way the recipe says (scripts/emuboard.py, ``custom=True``): the C
+core (device/native) as the user C module ``_m2v_native`` through ``USER_C_MODULES`` and
+device/native/micropython.mk, and the package frozen through device/manifest.py. The package then
+runs with no ``_native.mpy`` anywhere, twice: frozen, and as the .mpy build in the ROMFS image
+without its C core (the route of a firmware that holds only the C module). Each runs the parity
+sample in buffer (ROMFS) and file mode with the package's default choice, which must be the
+built-in C core: 0 id and 0 vector mismatches. Then the heap the import takes next to the stock
+firmware's, where the C core is the native .mpy whose machine code is copied into RAM.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from mpy import MODEL
+from test_emulated_boards import PROGRAMS, Expected, compare, emuboard, jsonl, need, py_texts, sample_texts
+
+BOARD = "cortex-m0"
+ARCH = emuboard.BOARDS[BOARD].arch
+# after parity.py: which C core ran, whether it is a module with a file (a native .mpy has one),
+# and where the package came from (a frozen module's __file__ is relative)
+TRAILER = """
+print("core %s file=%s package=%s" % (m2v.tok.C.__name__, hasattr(m2v.tok.C, "__file__"), m2v.__file__))
+"""
+# the package on /rom/pkg ahead of the frozen one (the ROMFS image holds it there)
+ROMFS_FIRST = "import sys\nsys.path.insert(0, '/rom/pkg')\n"
+# heap taken by importing the package and finding its C core
+IMPORT_HEAP = """
+import gc
+gc.collect()
+f0 = gc.mem_free()
+import m2v.tok
+C = m2v.tok.native()
+gc.collect()
+print("import heap %d core %s" % (f0 - gc.mem_free(), C.__name__))
+"""
+
+
+def texts() -> list[str]:
+    return py_texts() + sample_texts()
+
+
+@pytest.fixture(scope="module")
+def package() -> dict[str, bytes]:
+    """The package's .mpy build for the board, in the image at /rom/pkg/m2v, without its C core's build."""
+    with emuboard.build_dist.locked(ARCH, emuboard.DIST):
+        pkg = emuboard.package_mpy(ARCH)
+        files = {f"pkg/m2v/{p.name}": p.read_bytes() for p in sorted(pkg.iterdir()) if not p.name.startswith("_native")}
+    assert "pkg/m2v/_tok_native.mpy" in files and (pkg / "_native.mpy").exists()
+    return files
+
+
+@pytest.fixture(scope="module")
+def expected() -> Expected:
+    return Expected()
+
+
+@pytest.fixture(scope="module")
+def board(package):
+    need(BOARD)
+    image = emuboard.romfs_image({"model.m2v": MODEL, "data/parity.jsonl": jsonl(texts()), **package}, None)
+    with emuboard.Board(BOARD, image, custom=True) as b:
+        yield b
+
+
+@pytest.mark.parametrize("mode", ["buf", "file"])
+@pytest.mark.parametrize("install", ["frozen", "romfs"])
+def test_parity_with_builtin_core(board, expected, install, mode, report):
+    sample = texts()
+    board.reset()
+    argv = ["parity.py", "/rom/model.m2v", mode, "default", "/rom/data/parity.jsonl"]
+    code = f"import sys\nsys.argv[:] = {argv!r}\n" + (PROGRAMS / "parity.py").read_text() + TRAILER
+    out, core = board.exec((ROMFS_FIRST if install == "romfs" else "") + code).rstrip().rsplit("\n", 1)
+    label = f"{BOARD} custom firmware ({install} package) parity {'rom' if mode == 'buf' else mode}"
+    compare(out, sample, expected.crcs(sample), label, report)
+    assert f"impl tok=native pool=native tables={mode}" in out, out[-300:]
+    assert "loops native" in out, out[-300:]
+    package = "m2v/__init__.py" if install == "frozen" else "/rom/pkg/m2v/__init__.mpy"
+    assert core.strip() == f"core _m2v_native file=False package={package}", core
+
+
+def test_builtin_core_leaves_the_heap(board, report):
+    """The built-in C core's machine code stays in flash; the native .mpy's is copied into the heap."""
+    used = {}
+    with emuboard.Board(BOARD, emuboard.default_image(ARCH)) as stock:  # the package with its _native.mpy
+        stock.reset()
+        used["stock firmware, .mpy package with _native.mpy"] = stock.exec(IMPORT_HEAP)
+    board.reset()
+    used["custom firmware, .mpy package"] = board.exec(ROMFS_FIRST + IMPORT_HEAP)
+    board.reset()
+    used["custom firmware, frozen package"] = board.exec(IMPORT_HEAP)
+    heap = {}
+    for what, out in used.items():
+        found = re.search(r"import heap (\d+) core (\S+)", out)
+        assert found, out[-300:]
+        heap[what] = int(found.group(1))
+        report(f"{BOARD} heap after import m2v ({what})", f"{heap[what]} B, C core {found.group(2)}")
+    elf = emuboard.firmware(BOARD, custom=True)
+    text = _text_size(elf.parent / "native" / "m2v_native.o")
+    stock_text, custom_text = _text_size(emuboard.firmware(BOARD)), _text_size(elf)
+    report(f"{BOARD} firmware text: the C module", f"{text} B (the module and the frozen package: +{custom_text - stock_text} B)")
+    saved = heap["stock firmware, .mpy package with _native.mpy"] - heap["custom firmware, .mpy package"]
+    report(f"{BOARD} heap the built-in C core saves", f"{saved} B")
+    assert saved >= text, "the native .mpy's machine code should have been the difference"
+
+
+def _text_size(path: Path) -> int:
+    """text + rodata of an object or ELF file (arm-none-eabi-size's first column)."""
+    out = subprocess.run(["arm-none-eabi-size", str(path)], capture_output=True, text=True, check=True).stdout
+    return int(out.splitlines()[1].split()[0])
