@@ -70,6 +70,7 @@ DEBIAN_PACKAGES = (
     "llvm-22",
     "binutils-xtensa-lx106",  # GNU ld for Xtensa objects (the xtensa-lx7 firmware),
     "picolibc-xtensa-lx106-elf",  # and C library headers for it
+    "cmake",  # device/native/micropython.cmake checked as the CMake ports (rp2, esp32) read it
 )
 # the C library headers boards/xtensa_lx7/mpconfigboard.mk compiles against (picolibc-xtensa-lx106-elf)
 XTENSA_LIBC_INCLUDE = "/usr/lib/xtensa-lx106-elf/include"
