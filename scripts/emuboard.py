@@ -1,6 +1,7 @@
 """Emulated microcontrollers: MicroPython v1.28.0's qemu port as Cortex-M0, Cortex-M7, RV32 and Xtensa LX7 boards.
 
     python scripts/emuboard.py build [BOARD ...]          # firmware (cached in build/qemu/)
+    python scripts/emuboard.py build --custom cortex-m0   # custom firmware: the C core built in, the package frozen
     python scripts/emuboard.py repl --board cortex-m0     # mpremote's REPL, the package and model in /rom
     python scripts/emuboard.py run --board rv32imc FILE [ARG ...]   # like `mpremote run FILE`, argv set
 
@@ -499,17 +500,17 @@ def default_image(arch: str, extra: dict[str, Path | bytes] | None = None) -> by
 # ----------------------------------------------------------------- command line
 
 
-def start_for_mpremote(board: str, heap: int = HEAP_RP2040) -> Board:
+def start_for_mpremote(board: str, heap: int = HEAP_RP2040, custom: bool = False) -> Board:
     """A board with the package and the default model in /rom, its port free for mpremote (``resume``)."""
-    b = Board(board, default_image(BOARDS[board].arch), heap=heap)
+    b = Board(board, default_image(BOARDS[board].arch), heap=heap, custom=custom)
     b.transport.exit_raw_repl()
     b.transport.close()
     return b
 
 
-def _repl(board: str, heap: int) -> int:
+def _repl(board: str, heap: int, custom: bool = False) -> int:
     """mpremote's REPL on a board with the package and model in place; the board stops when it ends."""
-    b = start_for_mpremote(board, heap)
+    b = start_for_mpremote(board, heap, custom)
     try:
         log.info("%s on %s: model /rom/model.m2v, package /rom/lib/m2v; Ctrl-] leaves the REPL", board, b.port)
         log.info("try: import m2v; m2v.embed('turn on the kitchen lights')")
@@ -536,15 +537,18 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--heap", type=int, default=HEAP_RP2040)
     x.add_argument("file", type=Path)
     x.add_argument("args", nargs="*")
+    for p in (b, r, x):
+        p.add_argument("--custom", action="store_true",
+                       help="custom firmware: the C core built in (_m2v_native), the package frozen")  # fmt: skip
     a = ap.parse_args(argv)
     try:
         if a.cmd == "build":
             for name in a.boards:
-                log.info("%s: %s", name, firmware(name, a.heap))
+                log.info("%s: %s", name, firmware(name, a.heap, a.custom))
             return 0
         if a.cmd == "repl":
-            return _repl(a.board, a.heap)
-        with Board(a.board, default_image(BOARDS[a.board].arch), heap=a.heap) as brd:
+            return _repl(a.board, a.heap, a.custom)
+        with Board(a.board, default_image(BOARDS[a.board].arch), heap=a.heap, custom=a.custom) as brd:
             brd.run_file(a.file, *a.args, echo=True)
         return 0
     except (ToolsMissing, BoardError) as e:
