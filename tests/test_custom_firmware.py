@@ -28,7 +28,8 @@ BOARDS = [BOARD] + [pytest.param(b, marks=pytest.mark.slow) for b in emuboard.BO
 # after parity.py: which C core ran, whether it is a module with a file (a native .mpy has one),
 # and where the package came from (a frozen module's __file__ is relative)
 TRAILER = """
-print("core %s file=%s package=%s" % (m2v.tok.C.__name__, hasattr(m2v.tok.C, "__file__"), m2v.__file__))
+C = m2v.tok.native()
+print("core %s file=%s package=%s" % (C.__name__, hasattr(C, "__file__"), m2v.__file__))
 """
 # the package on /rom/pkg ahead of the frozen one (the ROMFS image holds it there)
 ROMFS_FIRST = "import sys\nsys.path.insert(0, '/rom/pkg')\n"
@@ -59,7 +60,8 @@ def package(arch: str) -> dict[str, bytes]:
     with emuboard.build_dist.locked(arch, emuboard.DIST):
         pkg = emuboard.package_mpy(arch)
         files = {f"pkg/m2v/{p.name}": p.read_bytes() for p in sorted(pkg.iterdir()) if not p.name.startswith("_native")}
-    assert "pkg/m2v/_tok_native.mpy" in files and (pkg / "_native.mpy").exists()
+        left_out = [p.name for p in pkg.iterdir() if p.name.startswith("_native")]
+    assert left_out and "pkg/m2v/__init__.mpy" in files, (left_out, sorted(files))
     return files
 
 
