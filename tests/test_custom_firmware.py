@@ -147,7 +147,12 @@ message("includes=${MICROPY_INC_USERMOD}")
 def test_cmake_ports_get_the_source(tmp_path, form, report):
     """USER_C_MODULES=.../micropython.cmake (or its folder) gives the CMake ports m2v_native.c and its folder."""
     need(BOARD)  # the MicroPython source
-    emuboard.ensure_commands(("cmake",))
+    try:
+        emuboard.ensure_commands(("cmake",))
+    except emuboard.ToolsMissing as e:
+        if emuboard.in_ci():
+            pytest.fail(f"cmake is required in CI: {e}")
+        pytest.skip(str(e))
     native = emuboard.DEVICE / "native"
     (tmp_path / "CMakeLists.txt").write_text(USERMOD_CMAKE)
     modules = native / "micropython.cmake" if form == "file" else native
