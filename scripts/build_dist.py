@@ -30,11 +30,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from . import build_lock
+from .mpy_arch import ARCHS  # (the builds, also what make flash chooses from)
 
-import build_lock  # noqa: E402
-from mpy_arch import ARCHS  # noqa: E402  (the builds, also what make flash chooses from)
+ROOT = Path(__file__).resolve().parent.parent
 
 PKG = ROOT / "device" / "m2v"
 MANIFEST = ROOT / "device" / "manifest.py"

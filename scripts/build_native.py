@@ -24,11 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from . import emuboard
+from . import xtensa_cc as xtensa_cc_mod
 
-import emuboard  # noqa: E402
-import xtensa_cc as xtensa_cc_mod  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SRC = ROOT / "device" / "native"
 OUT = ROOT / "firmware_assets" / "native"

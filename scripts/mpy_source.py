@@ -21,8 +21,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_lock import locked  # noqa: E402
+from .build_lock import locked
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "1.28.0"

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from mpy import MODEL, ROOT, micropython
+from mpy import MODEL, micropython
 
 from host_tools import reference
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import build_dist  # noqa: E402
+from scripts import build_dist
 
 TEXT_3K = ("The quick brown fox jumps over the lazy dog near the riverbank. " * 48)[:3000]
 

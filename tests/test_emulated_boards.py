@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import zlib
 from pathlib import Path
 
@@ -33,9 +32,7 @@ from test_device_errors import _files
 from truth import Truth, codepoint_texts, corpus, fuzz_texts, long_texts
 
 from host_tools import reference
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import emuboard  # noqa: E402
+from scripts import emuboard
 
 PROGRAMS = ROOT / "tests" / "device"
 BOARD_NAMES = list(emuboard.BOARDS)

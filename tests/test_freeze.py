@@ -9,11 +9,9 @@ from pathlib import Path
 from mpy import DEVICE, MODEL, micropython
 
 from host_tools import reference
+from scripts import freeze_model
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import freeze_model  # noqa: E402
 
 
 def test_frozen_bytes_module(tmp_path):

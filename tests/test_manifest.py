@@ -9,12 +9,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from scripts import build_dist, freeze_model, mpy_source
 
-import build_dist  # noqa: E402
-import freeze_model  # noqa: E402
-import mpy_source  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 MODULES = sorted(f"m2v/{p.name}" for p in (ROOT / "device" / "m2v").glob("*.py"))
 

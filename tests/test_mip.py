@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from mpy import MODEL
 
-import build_dist  # noqa: E402
-import flash  # noqa: E402
-from mpy import MODEL  # noqa: E402
+from scripts import build_dist, flash
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TEXTS = ["turn on the kitchen lights", "Wie spät ist es?", "", "naïve café — 3.14 😀 OK"]
 # what the board reports about the package it imported

@@ -23,17 +23,14 @@ import logging
 import sys
 from pathlib import Path
 
+from host_tools import classmeans as hcm
+from host_tools import index as hindex
+from scripts import flash
+
+from .evaluate import EX, draw
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(HERE))
-
-import flash  # noqa: E402
-from evaluate import EX, draw  # noqa: E402
-
-from host_tools import classmeans as hcm  # noqa: E402
-from host_tools import index as hindex  # noqa: E402
 
 log = logging.getLogger("enrol")
 

@@ -23,12 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-sys.path.insert(0, str(ROOT))
+from host_tools import classmeans as hcm
+from host_tools import index as hindex
+from host_tools import reference
 
-from host_tools import classmeans as hcm  # noqa: E402
-from host_tools import index as hindex  # noqa: E402
-from host_tools import reference  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 EX = ROOT / "examples" / "smart_home"
 MODEL = ROOT / "firmware_assets" / "model.m2v"

@@ -28,14 +28,11 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from host_tools import index as hindex
+from scripts import flash
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import flash  # noqa: E402
-
-from host_tools import index as hindex  # noqa: E402
 
 K = 5
 

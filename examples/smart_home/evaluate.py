@@ -20,12 +20,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from host_tools import classifier as hc
+from host_tools import index as hindex
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT))
-
-from host_tools import classifier as hc  # noqa: E402
-from host_tools import index as hindex  # noqa: E402
 
 logger = logging.getLogger("smart_home")
 
