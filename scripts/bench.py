@@ -1,6 +1,6 @@
 """Speed and heap of the device package, side by side with model2vec on CPython.
 
-    python scripts/bench.py [--model M] [--port PORT] [--csv benchmarks/results.csv]
+    m2v bench --suite embed [--model M] [--port PORT]      (python -m host_tools bench)
     make bench [PORT=/dev/ttyACM0]
 
 On the unix MicroPython (the virtual board's interpreter, .venv/bin/micropython)

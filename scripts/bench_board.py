@@ -1,6 +1,6 @@
 """Instructions per token on an emulated board (qemu ``-icount shift=0``): exact and repeatable.
 
-    python scripts/bench_board.py --board cortex-m0 [--csv benchmarks/results.csv]
+    m2v bench --suite embed --board cortex-m0      (python -m host_tools bench)
     make bench BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7
 
 Runs scripts/bench.py's device snippet (the same split of an embed into tokenizing and pooling)

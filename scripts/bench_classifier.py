@@ -1,6 +1,6 @@
 """Prediction latency and heap of m2v.Classifier on the unix MicroPython (the smart-home classifier).
 
-    python scripts/bench_classifier.py [--queries 78] [--py]
+    m2v bench --suite classifier [--py] [--suite-args '--queries 78']
     make bench-classifier
 
 The classifier is trained from examples/smart_home/intents.jsonl (13 classes,

@@ -1,6 +1,6 @@
 """Search latency and heap of m2v.Index on the unix MicroPython, for 1,000- and 10,000-entry indexes.
 
-    python scripts/bench_index.py [--sizes 1000 10000] [--queries 50]
+    m2v bench --suite index [--py] [--suite-args '--sizes 1000 10000 --queries 50']
     make bench-index
 
 Indexes are built from tests/corpus/multilingual.jsonl (the first N texts of a

@@ -1,6 +1,6 @@
 """Learning on the board: instructions (emulated boards) or microseconds (unix port) per add and per search.
 
-    python scripts/bench_learn.py --board cortex-m0|cortex-m7|rv32imc|unix [--adds 300]
+    m2v bench --suite learn [--board cortex-m0|cortex-m7|rv32imc|xtensa-lx7] [--suite-args '--adds 300']
     make bench BOARD=cortex-m0      (after the embedding figures)
 
 A version 2 index of 65 smart-home phrasings (built on the host, ``--grow``) grows on the board by

@@ -1,6 +1,6 @@
 """The cost of the per-object lock (m2v/model.py) that every public call of a Model, an Index and a Classifier takes.
 
-    python scripts/bench_lock.py [--board cortex-m0] [--csv benchmarks/results.csv]
+    m2v bench --suite lock [--board cortex-m0]
     make bench-lock
 
 Model.embed_into as written in device/m2v/model.py and the same method without its guard (both

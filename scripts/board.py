@@ -174,10 +174,10 @@ class UnixBoard(Board):
         """The interpreter and its heap option."""
         return [micropython()] + (["-X", f"heapsize={self.heap}"] if self.heap else [])
 
-    def run(self, code: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        """``micropython -c PRELUDE+code``: the finished process (its status, stdout and stderr)."""
+    def run(self, code: str, timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        """``micropython -c PRELUDE+code`` (in ``cwd``): the finished process (its status, stdout and stderr)."""
         cmd = self.command() + ["-c", self.prelude() + code]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
     def run_script(self, path: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
         """``micropython PATH ARGS`` as it is (no prelude: the script sets up its own path): the finished process."""

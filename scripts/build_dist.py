@@ -1,7 +1,7 @@
 """Cross-compile the device package, one mip package per architecture.
 
-    python scripts/build_dist.py --out dist armv6m armv7emsp xtensawin rv32imc x64
-    python scripts/build_dist.py --sources-json     # rewrite the root package.json
+    python -m scripts.build_dist --out dist armv6m armv7emsp xtensawin rv32imc x64
+    python -m scripts.build_dist --sources-json     # rewrite the root package.json
 
 For each ARCH: dist/<arch>_<mpy version>.<sub-version>/m2v/*.mpy (for example
 dist/armv6m_6.3/, the naming of emlearn-micropython's builds) and beside it a

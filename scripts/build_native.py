@@ -1,6 +1,6 @@
 """Build the package's native core (device/native, a MicroPython native module) for each architecture.
 
-    python scripts/build_native.py [--out firmware_assets/native] [ARCH ...]
+    python -m scripts.build_native [--out firmware_assets/native] [ARCH ...]
     make native [ARCH=...]
 
 Uses MicroPython v1.28.0's py/dynruntime.mk (MPY_DIR, or the shared source that scripts/emuboard.py

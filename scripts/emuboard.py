@@ -1,8 +1,8 @@
 """Emulated microcontrollers: MicroPython v1.28.0's qemu port as Cortex-M0, Cortex-M7, RV32 and Xtensa LX7 boards.
 
-    python scripts/emuboard.py build [BOARD ...]          # firmware (cached in build/qemu/)
-    python scripts/emuboard.py repl --board cortex-m0     # mpremote's REPL, the package and model in /rom
-    python scripts/emuboard.py run --board rv32imc FILE [ARG ...]   # like `mpremote run FILE`, argv set
+    python -m scripts.emuboard build [BOARD ...]          # firmware (cached in build/qemu/)
+    python -m scripts.emuboard repl --board cortex-m0     # mpremote's REPL, the package and model in /rom
+    python -m scripts.emuboard run --board rv32imc FILE [ARG ...]   # like `mpremote run FILE`, argv set
 
 Boards (``BOARDS``): ``cortex-m0`` is ports/qemu BOARD=MICROBIT (nRF51, armv6m: the RP2040's
 instruction set) with the Thumb native emitter switched on the way the rp2 port does it; ``cortex-m7``

@@ -1,6 +1,6 @@
 """Flash the m2v package and a model to a MicroPython board over mpremote.
 
-    python scripts/flash.py --port /dev/ttyACM0 [--arch ARCH] [--model M] [--mode fs|romfs]
+    python -m scripts.flash --port /dev/ttyACM0 [--arch ARCH] [--model M] [--mode fs|romfs]
     make flash PORT=/dev/ttyACM0 [ARCH=...] [MODEL=model.m2v|model folder|ORG/NAME]
 
 0. reads the board's architecture from sys.implementation._mpy

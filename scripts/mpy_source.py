@@ -1,6 +1,6 @@
 """The MicroPython source tree the tests and board builds use (tools/manifestfile.py, ports/qemu, ...).
 
-    from mpy_source import mpy_dir
+    from scripts.mpy_source import mpy_dir
     tools = mpy_dir() / "tools"
 
 ``MPY_DIR=/path/to/micropython`` names an unpacked checkout. Otherwise the

@@ -1,8 +1,8 @@
 """Virtual MicroPython board: the unix port's REPL on a pseudo-terminal.
 
-    python scripts/vboard.py start --dir build/vboard [--heap 256K]   # prints the port
+    python -m scripts.vboard start --dir build/vboard [--heap 256K]   # prints the port
     mpremote connect $(cat build/vboard/.vboard/port) resume exec "print(1+1)"
-    python scripts/vboard.py stop --dir build/vboard
+    python -m scripts.vboard stop --dir build/vboard
 
 DIR is the board's filesystem root: the interpreter runs with DIR as its working
 directory and DIR/lib on sys.path (like /lib on a real board). The unix port

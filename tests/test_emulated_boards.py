@@ -226,7 +226,7 @@ def test_native_pool_on_board(board, report):
 
 def test_architecture_read_from_board(board):
     """scripts/mpy_arch.py decodes the board's sys.implementation._mpy and picks the .mpy build it runs."""
-    import mpy_arch
+    from scripts import mpy_arch
 
     value = int(board.exec("import sys\nprint(sys.implementation._mpy)").split()[-1])
     abi = mpy_arch.decode(value)

@@ -34,7 +34,7 @@ def mip(port: str, package: Path) -> str:
 
 def test_package_json_lists_every_module():
     root = json.loads((ROOT / "package.json").read_text())
-    assert root == build_dist.sources_package(), "package.json is stale: python scripts/build_dist.py --sources-json"
+    assert root == build_dist.sources_package(), "package.json is stale: python -m scripts.build_dist --sources-json"
     assert {t for t, _ in root["urls"]} == {f"m2v/{p.name}" for p in (ROOT / "device" / "m2v").glob("*.py")}
     assert all((ROOT / url).is_file() for _, url in root["urls"])
     model = json.loads((ROOT / "firmware_assets" / "package.json").read_text())

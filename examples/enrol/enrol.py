@@ -2,7 +2,7 @@
 
     make vboard                                     # prints the virtual board's port
     make flash PORT=<port>                          # package + model
-    .venv/bin/python examples/enrol/enrol.py --port <port> [--k 3]
+    .venv/bin/python -m examples.enrol.enrol --port <port> [--k 3]
 
 1. on the board: ``m2v.classmeans.create("commands.m2vi")`` writes an empty
    class-means file, then ``clf.learn(text, intent)`` enrols K phrasings per

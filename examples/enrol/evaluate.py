@@ -1,6 +1,6 @@
 """Accuracy of a class-means classifier that learns from a few examples per intent (the host twin of the board).
 
-    .venv/bin/python examples/enrol/evaluate.py [--seeds 20] [--min-cos 0.5]
+    .venv/bin/python -m examples.enrol.evaluate [--seeds 20] [--min-cos 0.5]
 
 For K = 1, 3 and 5, K phrasings per intent of examples/smart_home/intents.jsonl
 (a seeded draw, repeated for --seeds draws) are enrolled into an empty

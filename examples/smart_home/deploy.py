@@ -2,7 +2,7 @@
 
     make vboard                                     # prints the virtual board's port
     make flash PORT=<port>                          # package + model
-    .venv/bin/python examples/smart_home/deploy.py --port <port>
+    .venv/bin/python -m examples.smart_home.deploy --port <port>
 
 1. builds build/smart_home/intents.m2vi from intents.jsonl with the host tools
    (`python -m host_tools index firmware_assets/model.m2v ... -o ...`);

@@ -1,6 +1,6 @@
 """Smart-home intents on the host: the classifier against the index, and rejection of out-of-domain phrasings.
 
-    .venv/bin/python examples/smart_home/evaluate.py
+    .venv/bin/python -m examples.smart_home.evaluate
 
 Builds build/smart_home/intents.m2vc (`python -m host_tools classifier
 firmware_assets/model.m2v intents.jsonl -o ... --reject`) and the index of
