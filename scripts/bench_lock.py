@@ -44,7 +44,7 @@ if NOLOCK:
     M.allocate_lock = None  # the path of a port without _thread
 m = m2v.load("/rom/model.m2v") if MODE == "rom" else m2v.load("/rom/model.m2v", mode="file", ram=0)
 out = m.embed("warm up")
-tok, take, get_ident = M.tok, M.take, getattr(M, "get_ident", None)  # embed_into's globals
+tok, _take, get_ident = M.tok, M._take, getattr(M, "get_ident", None)  # embed_into's globals
 exec(GUARDED)
 exec(BARE)
 M.Model.guarded = guarded
