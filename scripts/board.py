@@ -147,21 +147,29 @@ class UnixBoard(Board):
         native: bool = False,
     ) -> None:
         self.heap = heap
-        self._tmp = tempfile.TemporaryDirectory(prefix="m2v-unix-")
-        top = Path(self._tmp.name)
-        self.root = str(top / "root")
+        self._tmp: tempfile.TemporaryDirectory | None = None  # made when something is staged or run from a file
         for name, data in (files or {}).items():
-            dest = top / "root" / name
+            dest = Path(self.root) / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(data, bytes):
                 dest.write_bytes(data)
             else:
                 shutil.copy(data, dest)
-        self.device = native_device(top / "dev") if native and device is not None else device
+        self.device = native_device(self.folder() / "dev") if native and device is not None else device
         self.image: Path | None = None
         if rom:
-            self.image = top / "image.romfs"
+            self.image = self.folder() / "image.romfs"
             self.image.write_bytes(romfs_image(rom))
+
+    def folder(self) -> Path:
+        """The board's temporary folder (made on first use)."""
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="m2v-unix-")
+        return Path(self._tmp.name)
+
+    @property
+    def root(self) -> str:  # the staged files' folder
+        return str(self.folder() / "root")
 
     def prelude(self) -> str:
         """What runs before the code: the package on ``sys.path``, the ROMFS image at /rom."""
@@ -191,7 +199,7 @@ class UnixBoard(Board):
         interpreter allocates first, and the heap's layout moves per-call costs that allocate (a heap frame)
         by several times on the unix port, so a timing run keeps the one path.
         """
-        path = Path(self._tmp.name) / "main.py"
+        path = self.folder() / "main.py"
         path.write_text(self.prelude() + code)
         try:
             p = self.run_script(path, timeout=timeout)
@@ -205,7 +213,9 @@ class UnixBoard(Board):
 
     def close(self) -> None:
         """Remove the staged files."""
-        self._tmp.cleanup()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
 
 class SerialBoard(Board):
