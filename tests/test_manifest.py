@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -24,11 +25,9 @@ def manifestfile():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(str(e))
         pytest.skip(str(e))
-    sys.path.insert(0, str(tools))
-    try:
-        import manifestfile as mf
-    finally:
-        sys.path.remove(str(tools))
+    spec = importlib.util.spec_from_file_location("manifestfile", tools / "manifestfile.py")  # stdlib imports only
+    mf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mf)
     return mf
 
 
