@@ -1,7 +1,7 @@
 """Cross-compile the device package, one mip package per architecture; write the root package.json.
 
-    python scripts/build_dist.py --out dist [ARCH ...]     # default: every architecture of mpy_arch.ARCHS
-    python scripts/build_dist.py --sources-json           # rewrite the root package.json
+    python -m scripts.build_dist --out dist [ARCH ...]     # default: every architecture of mpy_arch.ARCHS
+    python -m scripts.build_dist --sources-json           # rewrite the root package.json
 
 For each ARCH: dist/<arch>_<mpy version>.<sub-version>/m2v/*.mpy (for example
 dist/armv6m_6.3/, the naming of emlearn-micropython's builds) and beside it a
@@ -33,11 +33,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from . import build_lock
+from .mpy_arch import ARCHS  # (the builds, also what make flash chooses from)
 
-import build_lock  # noqa: E402
-from mpy_arch import ARCHS  # noqa: E402  (the builds, also what make flash chooses from)
+ROOT = Path(__file__).resolve().parent.parent
 
 PKG = ROOT / "device" / "m2v"
 MANIFEST = ROOT / "device" / "manifest.py"

@@ -1,6 +1,6 @@
 """Build the package's native core (device/native, a MicroPython native module) for each architecture.
 
-    python scripts/build_native.py [--out firmware_assets/native] [ARCH ...]
+    python -m scripts.build_native [--out firmware_assets/native] [ARCH ...]
     make native [ARCH=...]
 
 Uses MicroPython v1.28.0's py/dynruntime.mk (MPY_DIR, or the shared source that scripts/emuboard.py
@@ -26,15 +26,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from . import emuboard
+from . import xtensa_cc as xtensa_cc_mod
+from .mpy_arch import ARCHS, THUMB  # the architectures, defined once
 
-import emuboard  # noqa: E402
-import xtensa_cc as xtensa_cc_mod  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SRC = ROOT / "device" / "native"
 OUT = ROOT / "firmware_assets" / "native"
-from mpy_arch import ARCHS, THUMB  # noqa: E402  (the architectures, defined once)
 
 # Debian's cross compiler per architecture (py/dynruntime.mk's $(CROSS)gcc); the Thumb ones are arm-none-eabi-gcc.
 COMPILERS = {"rv32imc": "riscv64-unknown-elf-gcc", "x64": "gcc", "xtensawin": "xtensa-esp32-elf-gcc"}

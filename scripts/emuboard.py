@@ -1,9 +1,9 @@
 """Emulated microcontrollers: MicroPython v1.28.0's qemu port as Cortex-M0, Cortex-M7, RV32 and Xtensa LX7 boards.
 
-    python scripts/emuboard.py build [BOARD ...]          # firmware (cached in build/qemu/)
-    python scripts/emuboard.py build --custom cortex-m0   # custom firmware: the C core built in, the package frozen
-    python scripts/emuboard.py repl --board cortex-m0     # mpremote's REPL, the package and model in /rom
-    python scripts/emuboard.py run --board rv32imc FILE [ARG ...]   # like `mpremote run FILE`, argv set
+    python -m scripts.emuboard build [BOARD ...]          # firmware (cached in build/qemu/)
+    python -m scripts.emuboard build --custom cortex-m0   # custom firmware: the C core built in, the package frozen
+    python -m scripts.emuboard repl --board cortex-m0     # mpremote's REPL, the package and model in /rom
+    python -m scripts.emuboard run --board rv32imc FILE [ARG ...]   # like `mpremote run FILE`, argv set
 
 Boards (``BOARDS``): ``cortex-m0`` is ports/qemu BOARD=MICROBIT (nRF51, armv6m: the RP2040's
 instruction set) with the Thumb native emitter switched on the way the rp2 port does it; ``cortex-m7``
@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import io
 import logging
 import os
 import re
@@ -49,10 +48,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import build_dist  # noqa: E402
-import mpy_source  # noqa: E402
-from build_lock import locked  # noqa: E402
+from . import build_dist, mpy_source
+from .board import BoardError, SerialBoard, romfs_image
+from .build_lock import locked
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -80,10 +78,6 @@ log = logging.getLogger("emuboard")
 
 class ToolsMissing(RuntimeError):
     """The MicroPython source or a toolchain is not available (the message says how to get it)."""
-
-
-class BoardError(RuntimeError):
-    """The emulated board failed: qemu did not start, the REPL did not answer, or code raised."""
 
 
 @dataclass(frozen=True)
@@ -325,26 +319,6 @@ def package_mpy(arch: str) -> Path:
     return build_dist.build(arch, DIST)
 
 
-def romfs_image(files: dict[str, Path | bytes], arch: str | None) -> bytes:
-    """A ROMFS image holding ``files`` (image path -> host file or bytes), plus lib/m2v for ``arch``."""
-    from mpremote.romfs import make_romfs
-
-    with tempfile.TemporaryDirectory() as d:
-        top = Path(d)
-        if arch:
-            with build_dist.locked(arch, DIST):  # no other process rebuilds it while it is copied
-                shutil.copytree(package_mpy(arch), top / "lib" / "m2v")
-        for name, data in files.items():
-            dest = top / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(data, bytes):
-                dest.write_bytes(data)
-            else:
-                shutil.copy(data, dest)
-        with contextlib.redirect_stdout(io.StringIO()):
-            return make_romfs(d, mpy_cross=False)
-
-
 # ----------------------------------------------------------------- the running board
 
 _CALIBRATE = {
@@ -373,8 +347,11 @@ def _spin(a0):
 }
 
 
-class Board:
-    """A running emulated board with a ROMFS image mounted at /rom and /rom/lib on sys.path."""
+class QemuBoard(SerialBoard):
+    """A running emulated board with a ROMFS image mounted at /rom and /rom/lib on sys.path (scripts/board.py)."""
+
+    root = "/rom"
+    writable = False
 
     def __init__(
         self,
@@ -386,7 +363,7 @@ class Board:
         custom: bool = False,
     ) -> None:
         self.spec = BOARDS[board]
-        self.name = board
+        super().__init__("", name=board)
         self.heap = heap
         if len(image) > self.spec.image_max:
             raise BoardError(f"{board}: a {len(image)}-byte image does not fit its {self.spec.image_max} bytes")
@@ -412,32 +389,13 @@ class Board:
             rest = self.proc.stdout.read() if self.proc.stdout else ""
             raise BoardError(f"qemu did not start {board}: {first}{rest[-2000:]}")
         self.port = found.group(0)
-        from mpremote.transport_serial import SerialTransport
-
-        self.transport = SerialTransport(self.port, baudrate=115200)
-        self.transport.enter_raw_repl(soft_reset=False)
-        self._mount()
         self._ipt: float | None = None
+        self._mount()
 
-    def exec(self, code: str, timeout: float = 600, echo: bool = False) -> str:
-        """Run ``code`` in the board's raw REPL; return its output, raise BoardError on an exception."""
+    def check_alive(self) -> None:
+        """Raise BoardError when qemu has exited."""
         if self.proc.poll() is not None:
             raise BoardError(f"{self.name}: qemu exited ({self.proc.returncode})")
-        chunks: list[bytes] = []
-
-        def consume(data: bytes) -> None:
-            chunks.append(data)
-            if echo:
-                sys.stdout.write(data.decode(errors="replace"))
-                sys.stdout.flush()
-
-        self.transport.exec_raw_no_follow(code)
-        out, err = self.transport.follow(timeout, consume)
-        raw = b"".join(chunks)
-        text = (raw[:-1] if raw.endswith(b"\x04") else raw).decode(errors="replace")
-        if err:
-            raise BoardError(f"{self.name}: {err.decode(errors='replace')[-3000:]}\noutput:\n{text[-2000:]}")
-        return text
 
     def _mount(self) -> None:
         # the image at /rom, its lib on sys.path (after boot and after every soft reset)
@@ -449,15 +407,8 @@ class Board:
 
     def reset(self) -> None:
         """Soft-reset the board (a fresh heap, no module imported) and mount the image again."""
-        self.transport.enter_raw_repl(soft_reset=True)
+        super().reset()
         self._mount()
-
-    def run_file(self, path: Path, *argv: str, timeout: float = 3600, echo: bool = False) -> str:
-        """``mpremote run PATH`` on a freshly reset board (``reset``), with ``sys.argv`` set to [name, *argv]:
-        the program's source sent to the board, as ``mpremote`` does after a reset."""
-        self.reset()
-        pre = f"import sys\nsys.argv[:] = {[Path(path).name, *argv]!r}\n"
-        return self.exec(pre + Path(path).read_text(), timeout=timeout, echo=echo)
 
     def instructions_per_tick(self) -> float:
         """Instructions per ``time.ticks_us()`` unit (only meaningful under ``icount=True``)."""
@@ -476,8 +427,10 @@ class Board:
 
     def close(self) -> None:
         """Stop qemu and remove the image."""
-        with contextlib.suppress(Exception):
-            self.transport.close()
+        if self._transport is not None:
+            with contextlib.suppress(Exception):
+                self._transport.close()
+            self._transport = None
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
@@ -485,13 +438,9 @@ class Board:
             self.proc.stdout.close()
         self._tmp.cleanup()
 
-    def __enter__(self) -> Board:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
+Board = QemuBoard  # the name the tests and benchmarks know it by
 def default_image(arch: str, extra: dict[str, Path | bytes] | None = None) -> bytes:
     """The package for ``arch``, the default model as /rom/model.m2v, and ``extra`` files."""
     return romfs_image({"model.m2v": ROOT / "firmware_assets" / "model.m2v", **(extra or {})}, arch)
@@ -500,11 +449,10 @@ def default_image(arch: str, extra: dict[str, Path | bytes] | None = None) -> by
 # ----------------------------------------------------------------- command line
 
 
-def start_for_mpremote(board: str, heap: int = HEAP_RP2040, custom: bool = False) -> Board:
+def start_for_mpremote(board: str, heap: int = HEAP_RP2040, custom: bool = False) -> QemuBoard:
     """A board with the package and the default model in /rom, its port free for mpremote (``resume``)."""
-    b = Board(board, default_image(BOARDS[board].arch), heap=heap, custom=custom)
-    b.transport.exit_raw_repl()
-    b.transport.close()
+    b = QemuBoard(board, default_image(BOARDS[board].arch), heap=heap, custom=custom)
+    b.release()
     return b
 
 
@@ -548,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if a.cmd == "repl":
             return _repl(a.board, a.heap, a.custom)
-        with Board(a.board, default_image(BOARDS[a.board].arch), heap=a.heap, custom=a.custom) as brd:
+        with QemuBoard(a.board, default_image(BOARDS[a.board].arch), heap=a.heap, custom=a.custom) as brd:
             brd.run_file(a.file, *a.args, echo=True)
         return 0
     except (ToolsMissing, BoardError) as e:

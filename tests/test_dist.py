@@ -8,10 +8,9 @@ from pathlib import Path
 from mpy import MODEL, micropython
 
 from host_tools import reference
+from scripts.mpy_arch import ARCHS
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-from mpy_arch import ARCHS  # noqa: E402
 
 TEXT = "The quick brown fox jumps over the lazy dog; café déjà vu 42!"
 
@@ -19,8 +18,8 @@ TEXT = "The quick brown fox jumps over the lazy dog; café déjà vu 42!"
 def test_dist_builds_and_runs(tmp_path):
     out = tmp_path / "dist"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_dist.py"), "--out", str(out)],  # default: every one of ARCHS
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "scripts.build_dist", "--out", str(out)],  # default: every one of ARCHS
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.stem for p in (ROOT / "device" / "m2v").glob("*.py"))
@@ -54,8 +53,8 @@ def test_dist_builds_and_runs(tmp_path):
 
 def test_dist_fails_clearly(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_dist.py"), "--out", str(tmp_path), "nosucharch"],
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "scripts.build_dist", "--out", str(tmp_path), "nosucharch"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode != 0
     assert "mpy-cross failed" in proc.stderr
@@ -64,8 +63,8 @@ def test_dist_fails_clearly(tmp_path):
 def test_two_builds_at_once_into_one_folder(tmp_path):
     """Parallel test workers (and two `make flash` runs) build into one dist/: each build ends whole."""
     out = tmp_path / "dist"
-    cmd = [sys.executable, str(ROOT / "scripts" / "build_dist.py"), "--out", str(out), "x64"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    cmd = [sys.executable, "-m", "scripts.build_dist", "--out", str(out), "x64"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     for p in procs:
         p.stdout.close()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import zlib
 from pathlib import Path
 
@@ -33,9 +32,7 @@ from test_device_errors import _files
 from truth import Truth, codepoint_texts, corpus, fuzz_texts, long_texts
 
 from host_tools import reference
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import emuboard  # noqa: E402
+from scripts import emuboard
 
 PROGRAMS = ROOT / "tests" / "device"
 BOARD_NAMES = list(emuboard.BOARDS)
@@ -229,7 +226,7 @@ def test_native_pool_on_board(board, report):
 
 def test_architecture_read_from_board(board):
     """scripts/mpy_arch.py decodes the board's sys.implementation._mpy and picks the .mpy build it runs."""
-    import mpy_arch
+    from scripts import mpy_arch
 
     value = int(board.exec("import sys\nprint(sys.implementation._mpy)").split()[-1])
     abi = mpy_arch.decode(value)
@@ -276,8 +273,7 @@ def mip_files_embed(name: str, natives: tuple[str, ...] | None = None) -> tuple[
     The board compiles the sources and embeds MIP_TEXTS, which must equal the reference in C (``model.impl``
     native); returns the board's architecture and the C core module it loaded.
     """
-    import build_dist
-    import mpy_arch
+    from scripts import build_dist, mpy_arch
 
     urls = build_dist.sources_package()["urls"]
     if natives is not None:
@@ -296,7 +292,7 @@ def mip_files_embed(name: str, natives: tuple[str, ...] | None = None) -> tuple[
 def test_mip_files_pick_the_boards_build(name, report):
     """The files the README's mip line installs (the root package.json: the sources and every architecture's C core)
     in /rom/lib/m2v: the board compiles the sources, loads the C core of its own architecture and embeds in C."""
-    import mpy_arch
+    from scripts import mpy_arch
 
     need(name)
     arch, native = mip_files_embed(name)
@@ -307,7 +303,7 @@ def test_mip_files_pick_the_boards_build(name, report):
 def test_every_thumb_build_on_cortex_m7(report):
     """Each Thumb C core alone beside the sources on the emulated Cortex-M7 (an armv7emdp firmware, which loads
     every Thumb build): the loader falls back to it, and it embeds bit for bit."""
-    import mpy_arch
+    from scripts import mpy_arch
 
     need("cortex-m7")
     thumb = [a for a in mpy_arch.ARCHS if a in mpy_arch.THUMB]

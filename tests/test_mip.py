@@ -12,13 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from mpy import MODEL
 
-import build_dist  # noqa: E402
-import flash  # noqa: E402
-import mpy_arch  # noqa: E402
-from mpy import MODEL  # noqa: E402
+from scripts import build_dist, flash, mpy_arch
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TEXTS = ["turn on the kitchen lights", "Wie spät ist es?", "", "naïve café — 3.14 😀 OK"]
 # what the board reports about the package it imported
@@ -72,7 +70,7 @@ def mip(port: str, package: str | Path, tmp: Path | None = None) -> str:
 def test_package_json_lists_every_module():
     """The root package.json is generated (scripts/build_dist.py --sources-json): every source and every C core."""
     root = json.loads((ROOT / "package.json").read_text())
-    assert root == build_dist.sources_package(), "package.json is stale: python scripts/build_dist.py --sources-json"
+    assert root == build_dist.sources_package(), "package.json is stale: python -m scripts.build_dist --sources-json"
     assert (ROOT / "package.json").read_text() == build_dist.dump(root)
     want = {f"m2v/{p.name}" for p in (ROOT / "device" / "m2v").glob("*.py")}
     want |= {f"m2v/_native_{arch}.mpy" for arch in mpy_arch.ARCHS}

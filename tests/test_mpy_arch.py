@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from mpy import micropython
+
+from scripts import build_dist, mpy_arch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import build_dist  # noqa: E402
-import mpy_arch  # noqa: E402
-from mpy import micropython  # noqa: E402
 
 VIPER = "import micropython\n@micropython.viper\ndef f(x: int) -> int:\n    return x + 1\n"
 
