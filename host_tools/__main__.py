@@ -7,10 +7,11 @@ command (what the Makefile runs). Every subcommand's ``--help`` shows an example
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import logging
 import os
-import subprocess
+import shlex
 import sys
 from pathlib import Path
 
@@ -45,6 +46,22 @@ def is_clone(root: Path) -> bool:
     return root == HERE.parent and (root / "pyproject.toml").is_file()
 
 
+def scripts_module(root: Path, name: str):  # noqa: ANN201 (a module)
+    """Import the module ``name`` of ``root``'s scripts package.
+
+    That is ``scripts`` in a clone (its root on sys.path, as ``python -m host_tools`` run there has it),
+    the wheel's copy ``host_tools._repo.scripts`` when installed.
+    """
+    for package in ("scripts", "host_tools._repo.scripts"):
+        try:
+            module = importlib.import_module(f"{package}.{name}")
+        except ModuleNotFoundError:
+            continue
+        if Path(module.__file__).resolve().parents[1] == root.resolve():
+            return module
+    raise CommandError(f"no scripts/{name}.py importable from {root}: run from the clone's root, or reinstall")
+
+
 def cache_dir() -> Path:
     """Where an installed m2v builds the package and converts models (a clone uses its own dist/ and build/)."""
     base = os.environ.get("M2V_CACHE") or os.path.join(
@@ -74,8 +91,7 @@ def _inspect(path: Path) -> str:
 
 def _flash(args: argparse.Namespace) -> int:
     root = tree()
-    sys.path.insert(0, str(root / "scripts"))
-    import flash as fl  # scripts/flash.py (the clone's, or the wheel's copy)
+    fl = scripts_module(root, "flash")  # scripts/flash.py (the clone's, or the wheel's copy)
 
     from host_tools.modeldir import ModelError
 
@@ -99,25 +115,52 @@ def _flash(args: argparse.Namespace) -> int:
     return 0
 
 
+# The benchmark suites (scripts/bench*.py, modules of this one entry point) and the boards each runs on.
+SUITES = ("embed", "learn", "lock", "index", "classifier")
+EMULATED = ("cortex-m0", "cortex-m7", "rv32imc", "xtensa-lx7")  # scripts/emuboard.py's BOARDS
+
+
+def bench_runs(args: argparse.Namespace, root: Path) -> list[tuple[str, list[str]]]:
+    """List the (scripts module, argv) runs ``m2v bench`` makes.
+
+    One suite with ``--suite``; without it, the embedding figures, then learning (and, on the unix port,
+    the classifier), then the plot.
+    """
+    extra = shlex.split(args.suite_args or "")
+    model = str(args.model or root / "firmware_assets" / "model.m2v")
+    port = ["--port", args.port] if args.port else []
+    board = ["--board", args.board] if args.board else []
+    if args.suite in ("index", "classifier", "lock") and args.port:
+        raise CommandError(f"--suite {args.suite} runs on the unix port and the emulated boards, not on --port")
+    if args.suite in ("index", "classifier") and args.board:
+        raise CommandError(f"--suite {args.suite} runs on the unix port (no --board)")
+    py = ["--py"] if args.py else []
+    one = {
+        "embed": ("bench_board", board) if args.board else ("bench", ["--model", model, *port]),
+        "learn": ("bench_learn", ["--board", args.board or "unix"]),
+        "lock": ("bench_lock", board),
+        "index": ("bench_index", py),
+        "classifier": ("bench_classifier", py),
+    }
+    if args.suite:
+        name, argv = one[args.suite]
+        return [(name, argv + extra)]
+    runs = [one["embed"]]
+    if args.board:
+        runs.append(one["learn"])  # per add, per search
+    elif not args.port:
+        runs += [one["classifier"], one["learn"]]
+    # then redraw docs/instructions_per_token.png from benchmarks/results.csv (needs the [plot] extra)
+    return runs + [("plot_bench", [])]
+
+
 def _bench(args: argparse.Namespace) -> int:
     root = tree()
-    if not (root / "tests" / "mpy.py").is_file():
+    if not is_clone(root) or not (root / "tests" / "corpus").is_dir():
         raise CommandError("m2v bench runs the benchmarks of a clone of the repository (scripts/, tests/)")
-    py = [sys.executable]
-    if args.board:
-        runs = [py + [str(root / "scripts" / "bench_board.py"), "--board", args.board]]
-        runs.append(py + [str(root / "scripts" / "bench_learn.py"), "--board", args.board])  # per add, per search
-    else:
-        model = str(args.model or root / "firmware_assets" / "model.m2v")
-        port = ["--port", args.port] if args.port else []
-        runs = [py + [str(root / "scripts" / "bench.py"), "--model", model, *port]]
-        if not args.port:
-            runs.append(py + [str(root / "scripts" / "bench_classifier.py")])
-            runs.append(py + [str(root / "scripts" / "bench_learn.py"), "--board", "unix"])
-    # then redraw docs/instructions_per_token.png from benchmarks/results.csv (needs the [plot] extra)
-    runs.append(py + [str(root / "scripts" / "plot_bench.py")])
-    for cmd in runs:
-        rc = subprocess.run(cmd, cwd=root).returncode
+    for name, argv in bench_runs(args, root):
+        logger.info("m2v bench: %s %s", name, " ".join(argv))
+        rc = scripts_module(root, name).main(argv)
         if rc:
             return rc
     return 0
@@ -238,16 +281,25 @@ def parser() -> argparse.ArgumentParser:
         help="speed and heap figures (in a clone of the repository); appends to benchmarks/results.csv",
         description="Speed and heap of the default model on the unix MicroPython (or a board with --port) next "
         "to model2vec on CPython, or instructions per token on an emulated board with --board; appends to "
-        "benchmarks/results.csv, then draws docs/instructions_per_token.png from it (with the [plot] extra).",
+        "benchmarks/results.csv, then draws docs/instructions_per_token.png from it (with the [plot] extra). "
+        "--suite runs one suite alone: embed (the embedding figures), learn (Index.add, search, class means), "
+        "lock (the per-object lock's cost), index (m2v.Index search), classifier (m2v.Classifier predict).",
         epilog="examples:\n"
         "  m2v bench\n"
         "  m2v bench --port /dev/ttyACM0 --model my_model.m2v\n"
-        "  m2v bench --board cortex-m0",
+        "  m2v bench --board cortex-m0\n"
+        "  m2v bench --suite lock --board rv32imc\n"
+        "  m2v bench --suite index --suite-args '--sizes 1000 --queries 10'",
         formatter_class=fmt,
     )
+    b.add_argument("--suite", choices=SUITES, help="one suite alone (default: embed, then learn and, on the "
+                   "unix port, classifier), e.g. --suite lock")  # fmt: skip
+    b.add_argument("--suite-args", metavar="ARGS", help="more options for the suite's own parser, quoted, e.g. "
+                   "--suite-args '--adds 30' (learn), '--sizes 1000' (index), '--queries 10' (classifier)")  # fmt: skip
+    b.add_argument("--py", action="store_true", help="index, classifier: also time the pure-Python scan")
     b.add_argument("--model", help="the .m2v model to time (default firmware_assets/model.m2v), e.g. --model x.m2v")
     b.add_argument("--port", help="time on this board instead of the unix port, e.g. --port /dev/ttyACM0")
-    b.add_argument("--board", choices=["cortex-m0", "cortex-m7", "rv32imc", "xtensa-lx7"],
+    b.add_argument("--board", choices=EMULATED,
                    help="instructions per token on this emulated board, e.g. --board cortex-m0")  # fmt: skip
     return p
 

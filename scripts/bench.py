@@ -1,6 +1,6 @@
 """Speed and heap of the device package, side by side with model2vec on CPython.
 
-    python scripts/bench.py [--model M] [--port PORT] [--csv benchmarks/results.csv]
+    m2v bench --suite embed [--model M] [--port PORT]      (python -m host_tools bench)
     make bench [PORT=/dev/ttyACM0]
 
 On the unix MicroPython (the virtual board's interpreter, .venv/bin/micropython)
@@ -38,25 +38,18 @@ import contextlib
 import csv
 import io
 import json
-import os
 import platform
 import random
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+from host_tools import binfmt as bf
+from host_tools import reference
 
-from mpy import DEVICE, MODEL, micropython, romfs_image  # noqa: E402
-
-from host_tools import binfmt as bf  # noqa: E402
-from host_tools import reference  # noqa: E402
+from .board import DEVICE, MODEL, ROOT, SerialBoard, UnixBoard, romfs_image
 
 CORPUS = ROOT / "tests" / "corpus" / "multilingual.jsonl"
 MODEL_DIR = ROOT / "firmware_assets" / "potion-minilm-micro"
@@ -174,7 +167,7 @@ def multilingual_groups(n: int = 24, seed: int = 19) -> dict[str, list[str]]:
     languages), ``nonascii`` (the others, drawn in turn from each script: Cyrillic, Arabic, Devanagari,
     CJK, Hangul, Thai, ... and accented Latin) and ``fuzz`` (tests/truth.py's seeded texts of rare
     scripts, symbols and special tokens); n texts of 20-200 characters each (fuzz: any length)."""
-    from truth import fuzz_texts
+    from tests.truth import fuzz_texts
 
     rows = [json.loads(line) for line in CORPUS.read_text().splitlines()]
     rows = [r for r in rows if 20 <= len(r["text"]) <= 200]
@@ -200,7 +193,7 @@ def multilingual_groups(n: int = 24, seed: int = 19) -> dict[str, list[str]]:
 
 def texts_by_group() -> dict[str, list[str]]:
     """Real English sentences, grouped by token count (host tokenizer, as the device counts)."""
-    from truth import Truth
+    from tests.truth import Truth
 
     rows = [json.loads(line) for line in CORPUS.read_text().splitlines()]
     en = [r["text"] for r in rows if r["lang"] == "en-Latn" and 20 <= len(r["text"]) <= 200]
@@ -261,24 +254,8 @@ print("@@" + json.dumps(res))
 def run_mpy(prelude: str, port: str | None, timeout: float = 1800, snippet: str = SNIPPET,
             device: Path = DEVICE) -> dict:
     """Run a snippet on the board at ``port``, or on the unix port with the package folder ``device``."""
-    code = prelude + snippet
-    if port:
-        sys.path.insert(0, str(ROOT / "scripts"))
-        from flash import board_json
-
-        return board_json(port, code, timeout)
-    pre = f"import sys\nsys.path.insert(0, {str(device)!r})\n"
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(pre + code)
-    try:
-        cmd = [micropython(), "-X", "heapsize=8M", f.name]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    finally:
-        os.unlink(f.name)
-    for line in p.stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    raise RuntimeError(f"micropython bench failed ({p.returncode}):\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
+    with SerialBoard(port) if port else UnixBoard(heap="8M", device=device) as b:
+        return b.result(prelude + snippet, timeout)
 
 
 def cpython(groups: dict[str, list[str]], model: Path) -> dict[str, dict[str, float]]:
@@ -325,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     cp1 = cpython(groups, a.model)
     mp = {}
     with tempfile.TemporaryDirectory() as d:
-        image = romfs_image(a.model, Path(d) / "image.romfs")
+        image = Path(d) / "image.romfs"
+        image.write_bytes(romfs_image({"model.m2v": a.model}))
         configs = [("board", "py"), ("board", "native")] if a.port else [
             ("rom", "native"), ("rom", "py"), ("file", "native"), ("file", "py"), ("file+ram", "native"),
             ("file+ram", "py"), ("file+auto", "native")]  # fmt: skip
@@ -422,6 +400,3 @@ def append_rows(path: Path, machine: str, rows: list[tuple[str, float]]) -> None
             w.writerow([stamp, machine, metric, f"{value:.6g}" if isinstance(value, float) else value])
     print(f"{len(rows)} rows appended to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
-
-if __name__ == "__main__":
-    sys.exit(main())

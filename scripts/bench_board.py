@@ -1,6 +1,6 @@
 """Instructions per token on an emulated board (qemu ``-icount shift=0``): exact and repeatable.
 
-    python scripts/bench_board.py --board cortex-m0 [--csv benchmarks/results.csv]
+    m2v bench --suite embed --board cortex-m0      (python -m host_tools bench)
     make bench BOARD=cortex-m0|cortex-m7|rv32imc|xtensa-lx7
 
 Runs scripts/bench.py's device snippet (the same split of an embed into tokenizing and pooling) on
@@ -29,16 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import bench  # noqa: E402
-import emuboard  # noqa: E402
+from . import bench, emuboard
+from .board import ROOT, open_board
 
 log = logging.getLogger("bench_board")
 RAM_TABLES = 100_000  # docs/BOARDS.md's advice for an RP2040: the tokenizer's tables in RAM
@@ -116,8 +110,7 @@ print("@@%d %d %d" % (held, free, lo))
 
 def layout(board: str, heap: int, mode: str) -> tuple[int, int, int]:
     """The LAYOUT figures (held, free, largest free block) for the default load in mode on a fresh board."""
-    image = emuboard.default_image(emuboard.BOARDS[board].arch, {})
-    with emuboard.Board(board, image, heap=heap) as b:
+    with open_board(board, heap=heap) as b:
         out = b.exec(f"SRC = '/rom/model.m2v'\nMODE = {mode!r}\n" + LAYOUT, timeout=600)
     line = next(x for x in out.splitlines() if x.startswith("@@"))
     held, free, big = (int(x) for x in line[2:].split())
@@ -126,13 +119,12 @@ def layout(board: str, heap: int, mode: str) -> tuple[int, int, int]:
 
 def run(board: str, heap: int, groups: dict, mode: str, ram: int | None, reads: bool, impl: str = "native") -> dict:
     """One configuration on a fresh board; the snippet's figures with ticks turned into instructions."""
-    image = emuboard.default_image(emuboard.BOARDS[board].arch, {"bench.json": json.dumps(groups).encode()})
     prelude = (
         "import json\nTEXTS = json.load(open('/rom/bench.json'))\n"
         f"MODE = {'rom' if mode == 'rom' else 'file'!r}\nSRC = {'' if mode == 'rom' else '/rom/model.m2v'!r}\n"
         f"IMPL = {impl!r}\nROUNDS = 1\nRAM = {ram!r}\n"
     )
-    with emuboard.Board(board, image, heap=heap, icount=True) as b:
+    with open_board(board, {"bench.json": json.dumps(groups).encode()}, heap=heap, icount=True) as b:
         ipt = b.instructions_per_tick()
         out = b.exec(prelude + bench.SNIPPET + (READS if reads else ""), timeout=1800)
     found = [json.loads(line[2:]) for line in out.splitlines() if line.startswith("@@")]
@@ -214,6 +206,3 @@ def main(argv: list[str] | None = None) -> int:
     bench.append_rows(a.csv, machine, rows)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

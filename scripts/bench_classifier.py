@@ -1,6 +1,6 @@
 """Prediction latency and heap of m2v.Classifier on the unix MicroPython (the smart-home classifier).
 
-    python scripts/bench_classifier.py [--queries 78] [--py]
+    m2v bench --suite classifier [--py] [--suite-args '--queries 78']
     make bench-classifier
 
 The classifier is trained from examples/smart_home/intents.jsonl (13 classes,
@@ -22,26 +22,21 @@ import contextlib
 import io
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+from host_tools import classifier as hc
+from host_tools import index as hindex
+from host_tools import reference
 
-from bench_index import mpy_package, run  # noqa: E402
-
-from host_tools import classifier as hc  # noqa: E402
-from host_tools import index as hindex  # noqa: E402
-from host_tools import reference  # noqa: E402
+from .bench_index import mpy_package, run
+from .board import ROOT
 
 MODEL = ROOT / "firmware_assets" / "model.m2v"
 EX = ROOT / "examples" / "smart_home"
 
 BOARD = r"""
-import sys, gc, time, json
-sys.path.insert(0, {pkg!r})
+import gc, time, json
 mode, impl = {mode!r}, {impl!r}
 if mode == "buf":
     import vfs
@@ -113,13 +108,10 @@ def main(argv: list[str] | None = None) -> int:
             (d / "img").write_bytes(make_romfs(str(rom), mpy_cross=False))
         for mode in ("buf", "file"):
             for impl in impls:
-                code = BOARD.format(pkg=str(pkg), mode=mode, impl=impl, image=str(d / "img"), model=str(MODEL),
+                code = BOARD.format(mode=mode, impl=impl, image=str(d / "img"), model=str(MODEL),
                                     queries=str(d / "q.json"), clf=str(path))  # fmt: skip
-                tv, tt, te, kept, alloc = run(code, "1M")
+                tv, tt, te, kept, alloc = run(code, "1M", pkg)
                 size = path.stat().st_size
                 print(f"{mode:5} {impl:6} {tv:10,d} {tt:8,d} {te:9,d} {kept:7,d} {alloc:10,d} {size:7,d}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Search latency and heap of m2v.Index on the unix MicroPython, for 1,000- and 10,000-entry indexes.
 
-    python scripts/bench_index.py [--sizes 1000 10000] [--queries 50]
+    m2v bench --suite index [--py] [--suite-args '--sizes 1000 10000 --queries 50']
     make bench-index
 
 Indexes are built from tests/corpus/multilingual.jsonl (the first N texts of a
@@ -26,18 +26,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from host_tools import index as hindex
+from host_tools import reference
 
-from host_tools import index as hindex  # noqa: E402
-from host_tools import reference  # noqa: E402
+from .board import ROOT, UnixBoard
 
 MODEL = ROOT / "firmware_assets" / "model.m2v"
 CORPUS = ROOT / "tests" / "corpus" / "multilingual.jsonl"
 
 BOARD = r"""
-import sys, gc, time, json
-sys.path.insert(0, {pkg!r})
+import gc, time, json
 mode, impl = {mode!r}, {impl!r}
 if mode == "buf":
     import vfs
@@ -88,13 +86,10 @@ def mpy_package(out: Path) -> Path:
     return out
 
 
-def run(code: str, heap: str) -> list:
-    exe = str(Path(sys.executable).parent / "micropython")
-    p = subprocess.run([exe, "-X", f"heapsize={heap}", "-c", code], capture_output=True, text=True, timeout=3600)
-    for line in p.stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    raise SystemExit(f"bench_index: micropython failed:\n{p.stdout[-1500:]}{p.stderr[-1500:]}")
+def run(code: str, heap: str, pkg: Path) -> list:
+    """The snippet's figures on the unix port with ``heap``, the package folder ``pkg`` first on sys.path."""
+    with UnixBoard(heap=heap, device=pkg) as b:
+        return b.result(code, timeout=3600)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,13 +125,10 @@ def main(argv: list[str] | None = None) -> int:
             for mode in ("buf", "file"):
                 for impl in impls:
                     heap = "8M" if mode == "buf" and n > 2000 else ("2M" if mode == "buf" else "256K")
-                    code = BOARD.format(pkg=str(pkg), mode=mode, impl=impl, image=str(d / "img"), model=str(MODEL),
+                    code = BOARD.format(mode=mode, impl=impl, image=str(d / "img"), model=str(MODEL),
                                         queries=str(d / "q.json"), index=str(path))  # fmt: skip
-                    tv, tt, kept, alloc = run(code, heap)
+                    tv, tt, kept, alloc = run(code, heap, pkg)
                     print(f"{n:8,d} {mode:5} {impl:6} {tv / 1000:10.2f} {tt / 1000:8.2f} {kept:8,d} {alloc:9,d} "
                           f"{path.stat().st_size:11,d}")  # fmt: skip
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

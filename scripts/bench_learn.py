@@ -1,6 +1,6 @@
 """Learning on the board: instructions (emulated boards) or microseconds (unix port) per add and per search.
 
-    python scripts/bench_learn.py --board cortex-m0|cortex-m7|rv32imc|unix [--adds 300]
+    m2v bench --suite learn [--board cortex-m0|cortex-m7|rv32imc|xtensa-lx7] [--suite-args '--adds 300']
     make bench BOARD=cortex-m0      (after the embedding figures)
 
 A version 2 index of 65 smart-home phrasings (built on the host, ``--grow``) grows on the board by
@@ -17,19 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT))
+from host_tools import index as hindex
+from host_tools import reference
 
-import emuboard  # noqa: E402
-
-from host_tools import index as hindex  # noqa: E402
-from host_tools import reference  # noqa: E402
+from . import emuboard
+from .board import ROOT, open_board
 
 log = logging.getLogger("bench_learn")
 MODEL = ROOT / "firmware_assets" / "model.m2v"
@@ -101,26 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     base = hindex.build_index(ref, items[::5], grow=True)
     texts = [t for _, t in items]
     sizes = sorted({a.adds // 3, a.adds})
-    unit = "instructions"
-    with tempfile.TemporaryDirectory() as d:
-        top = Path(d)
-        (top / "grow.m2vi").write_bytes(base)
-        (top / "texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
-        if a.board == "unix":
-            (top / "model.m2v").write_bytes(MODEL.read_bytes())
-            pre = f"ROOT = {str(top)!r}\nRAM = False\nWORK = {str(top / 'work.m2vi')!r}\nSIZES = {sizes!r}\n"
-            (top / "work.m2vi").write_bytes(base)
-            exe = str(Path(sys.executable).parent / "micropython")
-            code = f"import sys\nsys.path.insert(0, {str(ROOT / 'device')!r})\n" + ram_file_source() + pre + SNIPPET
-            p = subprocess.run([exe, "-X", "heapsize=1M", "-c", code], capture_output=True, text=True, timeout=900)
-            out, ipt, unit = p.stdout + p.stderr, 1.0, "µs"
-        else:
-            files = {"grow.m2vi": top / "grow.m2vi", "texts.json": top / "texts.json"}
-            image = emuboard.default_image(emuboard.BOARDS[a.board].arch, files)
-            with emuboard.Board(a.board, image, icount=True) as b:
-                ipt = b.instructions_per_tick()
-                pre = f"ROOT = '/rom'\nRAM = True\nSIZES = {sizes!r}\n"
-                out = b.exec(ram_file_source() + pre + SNIPPET, timeout=3600)
+    files = {"grow.m2vi": base, "texts.json": json.dumps(texts, ensure_ascii=False).encode()}
+    if a.board == "unix":
+        files["work.m2vi"] = base  # the copy that grows (the unix port writes files; the qemu boards do not)
+    with open_board(a.board, files, heap="1M" if a.board == "unix" else None, icount=True) as b:
+        ipt = b.instructions_per_tick()
+        unit = "instructions" if ipt else "µs"
+        # a writable root: the index grows in its file; else in a RAM copy behind the file methods
+        pre = f"ROOT = {b.root!r}\nRAM = {not b.writable}\nSIZES = {sizes!r}\n"
+        if b.writable:
+            pre += f"WORK = {b.root + '/work.m2vi'!r}\n"
+        out = b.exec(ram_file_source() + pre + SNIPPET, timeout=3600)
+        ipt = ipt or 1.0
     found = [json.loads(ln[2:]) for ln in out.splitlines() if ln.startswith("@@")]
     if not found:
         raise SystemExit(f"bench_learn: no result:\n{out[-2000:]}")
@@ -143,6 +128,3 @@ def main(argv: list[str] | None = None) -> int:
               f"at most {max(h[2] for h in hs)} B kept")  # fmt: skip
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """The cost of the per-object lock (m2v/model.py) that every public call of a Model, an Index and a Classifier takes.
 
-    python scripts/bench_lock.py [--board cortex-m0] [--csv benchmarks/results.csv]
+    m2v bench --suite lock [--board cortex-m0]
     make bench-lock
 
 Model.embed_into as written in device/m2v/model.py and the same method without its guard (both
@@ -21,22 +21,12 @@ fragmented 8 MB heap)."""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import bench  # noqa: E402
-import emuboard  # noqa: E402
-from mpy import micropython, native_device  # noqa: E402
+from . import bench, emuboard
+from .board import MODEL, ROOT, Board, UnixBoard, open_board
 
 log = logging.getLogger("bench_lock")
 
@@ -54,7 +44,7 @@ if NOLOCK:
     M.allocate_lock = None  # the path of a port without _thread
 m = m2v.load("/rom/model.m2v") if MODE == "rom" else m2v.load("/rom/model.m2v", mode="file", ram=0)
 out = m.embed("warm up")
-tok, take, get_ident = M.tok, M.take, getattr(M, "get_ident", None)  # embed_into's globals
+tok, _take, get_ident = M.tok, M._take, getattr(M, "get_ident", None)  # embed_into's globals
 exec(GUARDED)
 exec(BARE)
 M.Model.guarded = guarded
@@ -119,32 +109,22 @@ def prelude(texts: list[str], mode: str, rounds: int, nolock: bool) -> str:
             f"GUARDED = {guarded!r}\nBARE = {bare!r}\n")  # fmt: skip
 
 
-def on_board(board: str, texts: list[str], mode: str, rounds: int) -> dict:
-    image = emuboard.default_image(emuboard.BOARDS[board].arch)
-    with emuboard.Board(board, image, icount=True) as b:
-        ipt = b.instructions_per_tick()
-        out = b.exec(prelude(texts, mode, rounds, False) + SNIPPET, timeout=3600)
-    r = json.loads(next(line[2:] for line in out.splitlines() if line.startswith("@@")))
-    r["ipt"] = ipt
+def measure(b: Board, texts: list[str], mode: str, rounds: int, nolock: bool) -> dict:
+    """The snippet's figures on ``b``, with its instructions per tick (None off qemu)."""
+    r = b.result(prelude(texts, mode, rounds, nolock) + SNIPPET, timeout=3600)
+    r["ipt"] = b.instructions_per_tick()
     return r
+
+
+def on_board(board: str, texts: list[str], mode: str, rounds: int) -> dict:
+    with open_board(board, icount=True) as b:
+        return measure(b, texts, mode, rounds, False)
 
 
 def on_unix(texts: list[str], nolock: bool, rounds: int) -> dict:
     """The snippet on the unix port with the x64 C core, the model in a mounted ROMFS image."""
-    from mpy import MODEL, romfs_image
-
-    with tempfile.TemporaryDirectory() as d:
-        dev = native_device(Path(d) / "dev")
-        img = romfs_image(MODEL, Path(d) / "model.romfs")
-        pre = (f"import sys, vfs\nsys.path.insert(0, {str(dev)!r})\n"
-               f"vfs.mount(vfs.VfsRom(open({str(img)!r}, 'rb').read()), '/rom')\n")  # fmt: skip
-        code = Path(d) / "b.py"
-        code.write_text(pre + prelude(texts, "rom", rounds, nolock) + SNIPPET)
-        p = subprocess.run([micropython(), "-X", "heapsize=8M", str(code)], capture_output=True, text=True, timeout=600)
-    for line in p.stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    raise RuntimeError(p.stdout[-2000:] + p.stderr[-2000:])
+    with UnixBoard(heap="8M", native=True, rom={"model.m2v": MODEL}) as b:
+        return measure(b, texts, "rom", rounds, nolock)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,6 +162,3 @@ def main(argv: list[str] | None = None) -> int:
                                                             ("short.unix.nolock.guard_ns_per_call", ns_fl)])
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

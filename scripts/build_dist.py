@@ -1,7 +1,7 @@
-"""Cross-compile the device package, one mip package per architecture.
+"""Cross-compile the device package, one mip package per architecture; write the root package.json.
 
-    python scripts/build_dist.py --out dist armv6m armv7emsp xtensawin rv32imc x64
-    python scripts/build_dist.py --sources-json     # rewrite the root package.json
+    python -m scripts.build_dist --out dist [ARCH ...]     # default: every architecture of mpy_arch.ARCHS
+    python -m scripts.build_dist --sources-json           # rewrite the root package.json
 
 For each ARCH: dist/<arch>_<mpy version>.<sub-version>/m2v/*.mpy (for example
 dist/armv6m_6.3/, the naming of emlearn-micropython's builds) and beside it a
@@ -11,11 +11,14 @@ package.json that mip installs from:
     mpremote mip install https://HOST/PATH/armv6m_6.3/package.json   # wherever the folder is published
 
 -march is always given: the viper cores (m2v/_tok_buf.py, _tok_file.py, _pool_viper.py, _rows.py)
-need native code for the target.
-Where firmware_assets/native/<arch>/_native.mpy exists (the committed C core,
-scripts/build_native.py), it goes into the package as m2v/_native.mpy.
-The root package.json (sources, compiled by the board on import) lists the same
-modules; tests/test_mip.py checks that it matches :func:`sources_package`.
+need native code for the target. The C core, firmware_assets/native/<arch>/_native.mpy (committed,
+scripts/build_native.py), goes into the package as m2v/_native.mpy.
+
+The root package.json (what `mpremote mip install github:OWNER/REPO` reads) lists the sources
+(compiled by the board on import) and the C core of every architecture as
+m2v/_native_<arch>.mpy, of which the board loads its own (m2v/tok.py, native()); it is generated
+by :func:`sources_package` from the same two definitions the builds use, :func:`sources` and
+:func:`native_build`, and tests/test_mip.py checks that the committed file is current.
 """
 
 from __future__ import annotations
@@ -30,11 +33,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from . import build_lock
+from .mpy_arch import ARCHS  # (the builds, also what make flash chooses from)
 
-import build_lock  # noqa: E402
-from mpy_arch import ARCHS  # noqa: E402  (the builds, also what make flash chooses from)
+ROOT = Path(__file__).resolve().parent.parent
 
 PKG = ROOT / "device" / "m2v"
 MANIFEST = ROOT / "device" / "manifest.py"
@@ -54,6 +56,11 @@ def sources() -> list[Path]:
     return sorted(PKG.glob("*.py"))
 
 
+def native_build(arch: str) -> Path:
+    """The committed C core for ``arch`` (scripts/build_native.py writes it; every arch of ARCHS has one)."""
+    return NATIVE / arch / "_native.mpy"
+
+
 def version() -> str:
     """The package version, from device/manifest.py's metadata() (its one source)."""
     m = re.search(r"""metadata\([^)]*version\s*=\s*["']([^"']+)["']""", MANIFEST.read_text())
@@ -63,8 +70,9 @@ def version() -> str:
 
 
 def sources_package() -> dict:
-    """The root package.json: the sources, at their paths in the repository."""
-    urls = [[f"m2v/{p.name}", f"device/m2v/{p.name}"] for p in sources()]
+    """The root package.json: the sources and every architecture's C core, at their paths in the repository."""
+    urls = [[f"m2v/{p.name}", p.relative_to(ROOT).as_posix()] for p in sources()]
+    urls += [[f"m2v/_native_{arch}.mpy", native_build(arch).relative_to(ROOT).as_posix()] for arch in ARCHS]
     return {"urls": urls, "deps": [], "version": version()}
 
 
@@ -119,9 +127,11 @@ def _build(arch: str, out: Path, opt: int) -> Path:
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0 or not target.exists():
                 raise SystemExit(f"build_dist: mpy-cross failed for {src.name} ({arch}):\n{proc.stdout}{proc.stderr}")
-        native = NATIVE / arch / "_native.mpy"  # the C core (scripts/build_native.py), where it is built for arch
+        native = native_build(arch)  # the C core (scripts/build_native.py); built for each of ARCHS
         if native.exists():
             shutil.copy(native, stage / "m2v" / native.name)
+        elif arch in ARCHS:
+            raise SystemExit(f"build_dist: no C core for {arch}: {native} is missing (make native ARCH={arch})")
         files = sorted((stage / "m2v").glob("*.mpy"))
         urls = [[f"m2v/{p.name}", f"m2v/{p.name}"] for p in files]
         pkg = {"urls": urls, "deps": [], "version": version()}
@@ -144,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.sources_json:
         (ROOT / "package.json").write_text(dump(sources_package()))
-        print(f"{ROOT / 'package.json'}: {len(sources())} modules, version {version()}")
+        size = sum(native_build(a).stat().st_size for a in ARCHS)
+        print(f"{ROOT / 'package.json'}: {len(sources())} modules and the C core for {len(ARCHS)} architectures"
+              f" ({size} bytes), version {version()}")
         return 0
     for arch in a.archs:
         dest = build(arch, a.out, a.opt).parent

@@ -1,6 +1,6 @@
 """An exclusive lock around a build step that two processes may start at once.
 
-    from build_lock import locked
+    from scripts.build_lock import locked
     with locked(BUILD / "qemu" / ".cortex-m0.lock"):
         ...  # check the stamp, build if stale, use the result
 

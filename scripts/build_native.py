@@ -1,13 +1,15 @@
 """Build the package's native core (device/native, a MicroPython native module) for each architecture.
 
-    python scripts/build_native.py [--out firmware_assets/native] [ARCH ...]
+    python -m scripts.build_native [--out firmware_assets/native] [ARCH ...]
     make native [ARCH=...]
 
 Uses MicroPython v1.28.0's py/dynruntime.mk (MPY_DIR, or the shared source that scripts/emuboard.py
-unpacks) with Debian's cross compilers: gcc-arm-none-eabi for armv6m (RP2040) and armv7emsp
-(RP2350, Cortex-M7), gcc-riscv64-unknown-elf for rv32imc, the host gcc for x64, and for xtensawin
-(ESP32, ESP32-S3) Debian's LLVM 22 through scripts/xtensa_cc.py (clang-22 and llvm-mc-22 made into
-the ``gcc`` that py/dynruntime.mk calls), or Espressif's xtensa-esp32-elf-gcc where it is on PATH
+unpacks) with Debian's cross compilers: gcc-arm-none-eabi for the Thumb architectures, armv6m
+(RP2040, Cortex-M0+), armv7m (Cortex-M3), armv7emsp (RP2350, Cortex-M4/M33: single-precision FPU)
+and armv7emdp (Cortex-M7 with a double-precision FPU: STM32F7/H7, i.MX RT), gcc-riscv64-unknown-elf
+for rv32imc, the host gcc for x64, and for xtensawin (ESP32, ESP32-S3) Debian's LLVM 22 through
+scripts/xtensa_cc.py (clang-22 and llvm-mc-22 made into the ``gcc`` that py/dynruntime.mk calls),
+or Espressif's xtensa-esp32-elf-gcc where it is on PATH
 (``--xtensa-cc gcc``; the committed build and the rebuild test are LLVM's).
 The results, OUT/<arch>/_native.mpy, are committed: scripts/build_dist.py puts the one for the
 board's architecture into the package, and tests/test_native.py checks that this build gives
@@ -24,17 +26,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from . import emuboard
+from . import xtensa_cc as xtensa_cc_mod
+from .mpy_arch import ARCHS, THUMB  # the architectures, defined once
 
-import emuboard  # noqa: E402
-import xtensa_cc as xtensa_cc_mod  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SRC = ROOT / "device" / "native"
 OUT = ROOT / "firmware_assets" / "native"
-ARCHS = ("armv6m", "armv7emsp", "xtensawin", "rv32imc", "x64")
-COMPILERS = {"armv6m": "arm-none-eabi-gcc", "armv7emsp": "arm-none-eabi-gcc", "rv32imc": "riscv64-unknown-elf-gcc",
-             "x64": "gcc", "xtensawin": "xtensa-esp32-elf-gcc"}  # fmt: skip
+
+# Debian's cross compiler per architecture (py/dynruntime.mk's $(CROSS)gcc); the Thumb ones are arm-none-eabi-gcc.
+COMPILERS = {"rv32imc": "riscv64-unknown-elf-gcc", "x64": "gcc", "xtensawin": "xtensa-esp32-elf-gcc"}
+COMPILERS.update((a, "arm-none-eabi-gcc") for a in THUMB)
 log = logging.getLogger("build_native")
 
 
@@ -50,8 +53,8 @@ def build(arch: str, out_dir: Path, xtensa: str = "auto") -> Path:
 
     ``xtensa``: for xtensawin, ``llvm`` (Debian's LLVM 22), ``gcc`` (xtensa-esp32-elf-gcc) or ``auto``.
     """
-    if arch in ("armv6m", "armv7emsp", "rv32imc"):
-        emuboard.ensure_tools(emuboard.BOARDS[{"armv6m": "cortex-m0", "armv7emsp": "cortex-m7"}.get(arch, "rv32imc")])
+    if arch in THUMB or arch == "rv32imc":  # the emulated board's toolchain (Debian packages)
+        emuboard.ensure_tools(emuboard.BOARDS["rv32imc" if arch == "rv32imc" else "cortex-m0"])
     llvm = arch == "xtensawin" and xtensa_cc(xtensa) == "llvm"
     if llvm:
         emuboard.ensure_commands((f"clang-{xtensa_cc_mod.LLVM}", f"llvm-mc-{xtensa_cc_mod.LLVM}"))

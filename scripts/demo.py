@@ -11,12 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from . import emuboard, flash, vboard
 
-import emuboard  # noqa: E402
-import flash  # noqa: E402
-import vboard  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SENTENCES = [
     "It will rain all afternoon, so take an umbrella.",

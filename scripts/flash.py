@@ -1,6 +1,6 @@
 """Flash the m2v package and a model to a MicroPython board over mpremote.
 
-    python scripts/flash.py --port /dev/ttyACM0 [--arch ARCH] [--model M] [--mode fs|romfs]
+    python -m scripts.flash --port /dev/ttyACM0 [--arch ARCH] [--model M] [--mode fs|romfs]
     make flash PORT=/dev/ttyACM0 [ARCH=...] [MODEL=model.m2v|model folder|ORG/NAME]
 
 0. reads the board's architecture from sys.implementation._mpy
@@ -43,12 +43,9 @@ import time
 import zlib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+from . import build_dist, mpy_arch
 
-import build_dist  # noqa: E402
-import mpy_arch  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 MODEL = ROOT / "firmware_assets" / "model.m2v"
 MODELS = ROOT / "build" / "models"  # models converted from a folder or a hub id
@@ -146,7 +143,7 @@ def install_package(port: str, arch: str, dist: Path, abi: mpy_arch.BoardABI | N
         if abi is not None and built != abi.abi:
             raise FlashError(
                 f"the board's firmware loads .mpy {abi.abi}, the package is built as {built} by this mpy-cross:"
-                " native code in .mpy 6.3 needs MicroPython v1.23 or later"
+                " native code in .mpy 6.3 needs MicroPython v1.24 or later (proven on v1.28.0)"
             )
         board_exec(
             port,

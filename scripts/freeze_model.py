@@ -3,7 +3,7 @@
 Frozen into firmware (``firmware_assets/manifest.py``), the bytes stay in
 flash and ``m2v.Model(m2v_model.MODEL)`` reads them in place, like ROMFS.
 
-    python scripts/freeze_model.py firmware_assets/model.m2v -o build/frozen/m2v_model.py
+    python -m scripts.freeze_model firmware_assets/model.m2v -o build/frozen/m2v_model.py
 """
 
 from __future__ import annotations

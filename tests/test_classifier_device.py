@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mpy import DEVICE, MODEL, micropython, native_device
+from mpy import DEVICE, MODEL, micropython
 from test_index_device import romfs
 
 from host_tools import classifier as hc
 from host_tools import index as hindex
 from host_tools import reference
+from scripts.board import UnixBoard
 
 ROOT = Path(__file__).resolve().parent.parent
 EX = ROOT / "examples" / "smart_home"
@@ -125,11 +126,10 @@ def run_snippet(tmp: Path, clf: Path, queries: list, mode: str, impl: str, buf: 
     image = tmp / "img.romfs"
     if mode == "rom":
         romfs({"model.m2v": MODEL, "clf.m2vc": clf}, image)
-    dev = native_device(tmp / "dev") if impl == "native" else DEVICE  # the x64 build's C core, or none
-    code = f"import sys\nsys.path.insert(0, {str(dev)!r})\n" + SNIPPET.format(
+    code = SNIPPET.format(
         mode=mode, impl=impl, image=str(image), model=str(MODEL), clf=str(clf), queries=str(tmp / "q.json"), buf=buf
     )
-    proc = subprocess.run([micropython(), "-X", "heapsize=4M", "-c", code], capture_output=True, text=True, timeout=900)
+    proc = UnixBoard(heap="4M", native=impl == "native").run(code, timeout=900)  # the x64 build's C core, or none
     assert proc.returncode == 0, proc.stderr[-2000:]
     return [json.loads(line) for line in proc.stdout.splitlines()]
 
@@ -196,7 +196,7 @@ def test_bad_files_rejected_on_the_board(tmp_path, clf_path):
     for name, data, _ in cases:
         (tmp_path / f"{name}.m2vc").write_bytes(data)
     code = (
-        f"import sys\nsys.path.insert(0, {str(DEVICE)!r})\nimport m2v\n"
+        "import m2v\n"
         f"for name in {[c[0] for c in cases]!r}:\n"
         "    for mode in ('file', 'buf'):\n"
         "        try:\n"
@@ -205,7 +205,7 @@ def test_bad_files_rejected_on_the_board(tmp_path, clf_path):
         "        except ValueError as e:\n"
         "            print(name, mode, 'ValueError', e)\n"
     )
-    proc = subprocess.run([micropython(), "-X", "heapsize=1M", "-c", code], capture_output=True, text=True, timeout=120)
+    proc = UnixBoard(heap="1M").run(code, timeout=120)
     assert proc.returncode == 0, proc.stderr[-1500:]
     lines = proc.stdout.splitlines()
     assert len(lines) == 2 * len(cases)
@@ -224,7 +224,7 @@ def test_text_with_another_model_is_refused_on_the_board(tmp_path, clf_path):
     data[12:16] = (zlib.crc32(bytes(data[16:])) & 0xFFFFFFFF).to_bytes(4, "little")
     other.write_bytes(bytes(data))
     code = (
-        f"import sys\nsys.path.insert(0, {str(DEVICE)!r})\nimport m2v\n"
+        "import m2v\n"
         f"c = m2v.Classifier({str(clf_path)!r}, model=m2v.load({str(MODEL)!r}))\n"
         "print('same', c.predict('turn off the lights')[0])\n"
         f"c = m2v.Classifier({str(clf_path)!r}, model=m2v.load({str(other)!r}))\n"
@@ -235,7 +235,7 @@ def test_text_with_another_model_is_refused_on_the_board(tmp_path, clf_path):
         "except ValueError as e:\n"
         "    print('refused', e)\n"
     )
-    proc = subprocess.run([micropython(), "-X", "heapsize=2M", "-c", code], capture_output=True, text=True, timeout=120)
+    proc = UnixBoard(heap="2M").run(code, timeout=120)
     assert proc.returncode == 0, proc.stderr[-1500:]
     lines = proc.stdout.splitlines()
     host = hc.Classifier(clf_path)
@@ -249,7 +249,7 @@ def test_text_with_another_model_is_refused_on_the_board(tmp_path, clf_path):
 def test_heap_of_a_prediction(tmp_path, clf_path, report):
     """An open classifier keeps a few hundred bytes; a prediction on a vector allocates almost nothing."""
     code = (
-        f"import sys, gc\nsys.path.insert(0, {str(DEVICE)!r})\nimport m2v, m2v.classifier\n"
+        "import gc\nimport m2v, m2v.classifier\n"
         f"model = m2v.load({str(MODEL)!r}, mode='file')\nv = model.embed('dim the lights a little')\n"
         "for mode in ('file', 'buf'):\n"
         "    gc.collect(); a = gc.mem_alloc()\n"
@@ -262,7 +262,7 @@ def test_heap_of_a_prediction(tmp_path, clf_path, report):
         "    print(mode, kept, per)\n"
         "    c.close()\n"
     )
-    proc = subprocess.run([micropython(), "-X", "heapsize=1M", "-c", code], capture_output=True, text=True, timeout=120)
+    proc = UnixBoard(heap="1M").run(code, timeout=120)
     assert proc.returncode == 0, proc.stderr[-1500:]
     for line in proc.stdout.splitlines():
         mode, kept, per = line.split()

@@ -29,6 +29,7 @@ from mpy import DEVICE, MODEL, micropython, native_device, romfs_image
 from test_corrupt import expected_message, flip_offsets
 
 from host_tools import binfmt as bf
+from scripts.board import UnixBoard
 
 SCALE = int(os.environ.get("M2V_FUZZ", "1"))  # make fuzz: more cases
 TEXTS = ["turn on the kitchen lights", "Wie spät ist es?", "naïve café 😀 [CLS] x [SEP]", "日本語のテキスト"]
@@ -267,8 +268,6 @@ def test_random_damage_without_crc_never_crashes_or_hangs(good, tmp_path, report
 def test_wrong_inputs_and_empty_texts(tmp_path):
     """Non-strings raise TypeError (bytes too: decode first); empty or whitespace-only text gives the zero vector."""
     code = f"""
-import sys
-sys.path.insert(0, {str(DEVICE)!r})
 import m2v
 for mode in ('file', 'buf'):
     m = m2v.load({str(MODEL)!r}, mode=mode)
@@ -284,7 +283,7 @@ for mode in ('file', 'buf'):
         print('ZERO', mode, repr(t), not any(v), m.tokenize(t) == [])
     m.close()
 """
-    proc = subprocess.run([micropython(), "-X", "heapsize=2M", "-c", code], capture_output=True, text=True, timeout=120)
+    proc = UnixBoard(heap="2M").run(code, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert not [x for x in lines if x.startswith("NO ERROR")]

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from mpy import MODEL, ROOT, micropython
+from mpy import MODEL
 
 from host_tools import reference
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import build_dist  # noqa: E402
+from scripts import build_dist
+from scripts.board import UnixBoard
 
 TEXT_3K = ("The quick brown fox jumps over the lazy dog near the riverbank. " * 48)[:3000]
 
@@ -34,10 +32,7 @@ def mpy_dir(tmp_path_factory) -> Path:
 
 
 def run(code: str, path: Path, heap: str) -> subprocess.CompletedProcess:
-    pre = f"import sys\nsys.path.insert(0, {str(path)!r})\n"
-    return subprocess.run(
-        [micropython(), "-X", f"heapsize={heap}", "-c", pre + code], capture_output=True, text=True, timeout=120
-    )
+    return UnixBoard(heap=heap, device=path).run(code, timeout=120)
 
 
 def figures(proc: subprocess.CompletedProcess) -> dict[str, int]:

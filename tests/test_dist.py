@@ -8,30 +8,33 @@ from pathlib import Path
 from mpy import MODEL, micropython
 
 from host_tools import reference
+from scripts.mpy_arch import ARCHS
 
 ROOT = Path(__file__).resolve().parent.parent
-ARCHS = ["armv6m", "armv7emsp", "xtensawin", "rv32imc", "x64"]
+
 TEXT = "The quick brown fox jumps over the lazy dog; café déjà vu 42!"
 
 
 def test_dist_builds_and_runs(tmp_path):
     out = tmp_path / "dist"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_dist.py"), "--out", str(out), *ARCHS],
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "scripts.build_dist", "--out", str(out)],  # default: every one of ARCHS
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.stem for p in (ROOT / "device" / "m2v").glob("*.py"))
     for arch in ARCHS:
         got = sorted(p.stem for p in (out / f"{arch}_6.3" / "m2v").glob("*.mpy"))
-        # the C core goes into every architecture it is built for (firmware_assets/native)
-        want = sorted(names + ["_native"]) if (ROOT / "firmware_assets" / "native" / arch).is_dir() else names
+        want = sorted(names + ["_native"])  # every architecture's package carries its C core (firmware_assets/native)
         assert got == want, arch
         for name in want:
             head = (out / f"{arch}_6.3" / "m2v" / f"{name}.mpy").read_bytes()[:2]
             assert head == b"M\x06", (arch, name, head)
+        native = (out / f"{arch}_6.3" / "m2v" / "_native.mpy").read_bytes()
+        assert native == (ROOT / "firmware_assets" / "native" / arch / "_native.mpy").read_bytes(), arch
         pkg = json.loads((out / f"{arch}_6.3" / "package.json").read_text())  # mip installs from it
         assert pkg["urls"] == [[f"m2v/{n}.mpy", f"m2v/{n}.mpy"] for n in want], arch
+    assert sorted(p.name for p in out.glob("*_6.3")) == sorted(f"{a}_6.3" for a in ARCHS)
 
     code = (
         f"import sys\nsys.path.insert(0, {str(out / 'x64_6.3')!r})\n"
@@ -50,8 +53,8 @@ def test_dist_builds_and_runs(tmp_path):
 
 def test_dist_fails_clearly(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_dist.py"), "--out", str(tmp_path), "nosucharch"],
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "scripts.build_dist", "--out", str(tmp_path), "nosucharch"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode != 0
     assert "mpy-cross failed" in proc.stderr
@@ -60,8 +63,8 @@ def test_dist_fails_clearly(tmp_path):
 def test_two_builds_at_once_into_one_folder(tmp_path):
     """Parallel test workers (and two `make flash` runs) build into one dist/: each build ends whole."""
     out = tmp_path / "dist"
-    cmd = [sys.executable, str(ROOT / "scripts" / "build_dist.py"), "--out", str(out), "x64"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    cmd = [sys.executable, "-m", "scripts.build_dist", "--out", str(out), "x64"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     for p in procs:
         p.stdout.close()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import zlib
 from pathlib import Path
 
@@ -34,9 +33,7 @@ from test_device_errors import _files
 from truth import Truth, codepoint_texts, corpus, fuzz_texts, long_texts
 
 from host_tools import reference
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import emuboard  # noqa: E402
+from scripts import emuboard
 
 PROGRAMS = ROOT / "tests" / "device"
 BOARD_NAMES = list(emuboard.BOARDS)
@@ -225,13 +222,15 @@ def test_native_pool_on_board(board, report):
 
 def test_architecture_read_from_board(board):
     """scripts/mpy_arch.py decodes the board's sys.implementation._mpy and picks the .mpy build it runs."""
-    import mpy_arch
+    from scripts import mpy_arch
 
     value = int(board.exec("import sys\nprint(sys.implementation._mpy)").split()[-1])
     abi = mpy_arch.decode(value)
     native = {"cortex-m0": "armv6m", "cortex-m7": "armv7emdp", "rv32imc": "rv32imc", "xtensa-lx7": "xtensawin"}[board.name]
     assert abi.arch == native and (abi.mpy_version, abi.sub_version) == (6, 3)
-    assert mpy_arch.dist_arch(abi.arch) == emuboard.BOARDS[board.name].arch
+    assert mpy_arch.dist_arch(abi.arch) == native  # make flash installs the board's own build, each is built
+    # the build these tests run on it (cortex-m7: armv7emsp, the RP2350's, which its armv7emdp loader accepts)
+    assert mpy_arch.accepts(abi.arch, emuboard.BOARDS[board.name].arch)
     if board.name == "rv32imc":
         assert abi.arch_flags, "the qemu RV32 port reports its Zba extension"
 
@@ -253,6 +252,60 @@ def test_heap_esp32_class(name, report):
             f"import {fig['import']} B, load {fig['load']} B, embed 3,000 chars {fig['embed']} B, "
             f"free after {fig['free']} B",
         )
+
+
+MIP_PROBE = """
+import json, m2v, sys
+m = m2v.load("/rom/model.m2v")
+vs = [list(m.embed(t)) for t in {texts!r}]
+print("@@" + json.dumps({{"mpy": sys.implementation._mpy, "impl": m.impl, "native": m2v.tok.native().__name__, "v": vs}}))
+"""
+MIP_TEXTS = ["turn on the kitchen lights", "naïve café — 3.14 😀 OK", ""]
+
+
+def mip_files_embed(name: str, natives: tuple[str, ...] | None = None) -> tuple[str, str]:
+    """The root package.json's files (``natives``: only these architectures' C cores) in /rom/lib/m2v of board ``name``.
+
+    The board compiles the sources and embeds MIP_TEXTS, which must equal the reference in C (``model.impl``
+    native); returns the board's architecture and the C core module it loaded.
+    """
+    from scripts import build_dist, mpy_arch
+
+    urls = build_dist.sources_package()["urls"]
+    if natives is not None:
+        urls = [[t, u] for t, u in urls if t.removeprefix("m2v/_native_").removesuffix(".mpy") in natives or "_native_" not in t]
+    files: dict[str, Path | bytes] = {f"lib/{t}": ROOT / u for t, u in urls}
+    with emuboard.Board(name, emuboard.romfs_image({"model.m2v": MODEL, **files}, None)) as b:  # no package build
+        out = b.exec(MIP_PROBE.format(texts=MIP_TEXTS))
+    got = json.loads(out.split("@@", 1)[1])
+    assert got["impl"]["tok"] == got["impl"]["pool"] == "native", got["impl"]
+    ref = reference.load(MODEL)
+    assert got["v"] == [[int(x) for x in ref.embed(t)] for t in MIP_TEXTS]
+    return mpy_arch.decode(got["mpy"]).arch, got["native"]
+
+
+@pytest.mark.parametrize("name", BOARD_NAMES)
+def test_mip_files_pick_the_boards_build(name, report):
+    """The files the README's mip line installs (the root package.json: the sources and every architecture's C core)
+    in /rom/lib/m2v: the board compiles the sources, loads the C core of its own architecture and embeds in C."""
+    from scripts import mpy_arch
+
+    need(name)
+    arch, native = mip_files_embed(name)
+    assert native == f"m2v._native_{mpy_arch.dist_arch(arch)}", (arch, native)
+    report(f"{name} mip files ({arch})", f"{native} loaded, {len(MIP_TEXTS)} vectors equal to the reference")
+
+
+def test_every_thumb_build_on_cortex_m7(report):
+    """Each Thumb C core alone beside the sources on the emulated Cortex-M7 (an armv7emdp firmware, which loads
+    every Thumb build): the loader falls back to it, and it embeds bit for bit."""
+    from scripts import mpy_arch
+
+    need("cortex-m7")
+    thumb = [a for a in mpy_arch.ARCHS if a in mpy_arch.THUMB]
+    for build in thumb:
+        assert mip_files_embed("cortex-m7", (build,)) == ("armv7emdp", f"m2v._native_{build}"), build
+    report("cortex-m7 Thumb C cores", f"{', '.join(thumb)}: each loaded and equal to the reference")
 
 
 # ------------------------------------------------- the same programs on the unix port

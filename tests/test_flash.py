@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from mpy import MODEL
+
+from scripts import flash
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import flash  # noqa: E402
-from mpy import MODEL  # noqa: E402
 
 TEXTS = ["turn on the kitchen lights", "Wie spät ist es?", "", "naïve café — 3.14 😀 OK"]
 
@@ -160,7 +159,7 @@ def test_flash_killed_at_any_point(board, tmp_path, model_128, kill_after):
     new = flash.reference_vectors(model_128, TEXTS)
 
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "flash.py"), "--port", port, "--arch", "x64",
+        [sys.executable, "-m", "scripts.flash", "--port", port, "--arch", "x64",
          "--model", str(model_128)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip

@@ -6,14 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mpy import DEVICE, MODEL, micropython
+from mpy import MODEL
 
 from host_tools import reference
+from scripts import freeze_model
+from scripts.board import UnixBoard
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import freeze_model  # noqa: E402
 
 
 def test_frozen_bytes_module(tmp_path):
@@ -24,12 +23,11 @@ def test_frozen_bytes_module(tmp_path):
     (tmp_path / "m2v_model.py").unlink()
     text = "the frozen model answers from flash"
     code = (
-        f"import sys\nsys.path.insert(0, {str(DEVICE)!r})\nsys.path.insert(0, {str(tmp_path)!r})\n"
         "import m2v, m2v_model\n"
         "m = m2v.Model(m2v_model.MODEL)\n"
         f"print(len(m2v_model.MODEL), list(m.embed({text!r})))\n"
     )
-    proc = subprocess.run([micropython(), "-X", "heapsize=4M", "-c", code], capture_output=True, text=True, timeout=120)
+    proc = UnixBoard(heap="4M").run(code, timeout=120, cwd=tmp_path)  # m2v_model from the working directory
     assert proc.returncode == 0, proc.stderr[-1500:]
     n, vec = proc.stdout.split(" ", 1)
     assert int(n) == size

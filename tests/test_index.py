@@ -183,18 +183,16 @@ def test_smart_home_deploy_on_virtual_board(tmp_path):
     import subprocess
     import sys
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import flash
-    import vboard
+    from scripts import flash, vboard
 
     d = tmp_path / "board"
     port = vboard.start(d, "256K")
     try:
         flash.flash(port, ROOT / "firmware_assets" / "model.m2v", "x64", dist=tmp_path / "dist", log=lambda s: None)
         p = subprocess.run(
-            [sys.executable, str(ROOT / "examples" / "smart_home" / "deploy.py"), "--port", port,
+            [sys.executable, "-m", "examples.smart_home.deploy", "--port", port,
              "--index", str(tmp_path / "intents.m2vi"), "--classifier", str(tmp_path / "intents.m2vc")],
-            capture_output=True, text=True, timeout=600,
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
     finally:
         vboard.stop(d)

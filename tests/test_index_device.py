@@ -32,6 +32,7 @@ from mpy import DEVICE, MODEL, micropython, native_device
 
 from host_tools import index as hindex
 from host_tools import reference
+from scripts.board import UnixBoard
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus" / "multilingual.jsonl"
@@ -290,7 +291,7 @@ def test_text_query_with_another_model_is_refused_on_the_board(tmp_path):
     data[12:16] = (zlib.crc32(bytes(data[16:])) & 0xFFFFFFFF).to_bytes(4, "little")
     other.write_bytes(bytes(data))
     code = (
-        f"import sys\nsys.path.insert(0, {str(DEVICE)!r})\nimport m2v\n"
+        "import m2v\n"
         f"ok = m2v.Index({str(idx)!r}, model=m2v.load({str(MODEL)!r})).search('lights on', 1)\n"
         "print('same', ok[0][1])\n"
         "try:\n"
@@ -299,7 +300,7 @@ def test_text_query_with_another_model_is_refused_on_the_board(tmp_path):
         "except ValueError as e:\n"
         "    print('refused', e)\n"
     )
-    proc = subprocess.run([micropython(), "-X", "heapsize=2M", "-c", code], capture_output=True, text=True, timeout=120)
+    proc = UnixBoard(heap="2M").run(code, timeout=120)
     assert proc.returncode == 0, proc.stderr[-1500:]
     lines = proc.stdout.splitlines()
     assert lines[0] == "same turn on the lights"

@@ -25,6 +25,7 @@ from mpy import DEVICE, MODEL, micropython, native_device, run_py
 from host_tools import classmeans as hcm
 from host_tools import index as hindex
 from host_tools import reference
+from scripts.board import UnixBoard
 
 ROOT = Path(__file__).resolve().parent.parent
 EX = ROOT / "examples" / "smart_home"
@@ -180,8 +181,7 @@ def test_append_cut_at_every_byte(tmp_path, ref, data, last, report):
     want = [[s, i, before.label(i)] for s, i in before.search_ids(query, 5)]
     code = CUT.format(model=str(MODEL), grown=str(g), size=len(grown), slot=slot, before=want, query=query,
                       n_before=before.count, redo=redo)  # fmt: skip
-    proc = subprocess.run([micropython(), "-X", "heapsize=512K", "-c", "import sys\nsys.path.insert(0, "
-                           f"{str(DEVICE)!r})\n" + code], cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip
+    proc = UnixBoard(heap="512K").run(code, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.splitlines()[-2:] == ["repaired True", "bad 0"], proc.stdout[-1500:]
     for cut in range(len(grown) - slot, len(grown) + 1):  # the host reader: the same

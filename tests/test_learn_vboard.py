@@ -24,10 +24,9 @@ from mpy import DEVICE, MODEL
 
 from host_tools import index as hindex
 from host_tools import reference
+from scripts import flash
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import flash  # noqa: E402
 
 EX = ROOT / "examples" / "smart_home"
 LOOP = """
@@ -94,7 +93,7 @@ def interpreter_pid(d: Path) -> int:
 
 def restarted(d: Path, port: str, old: int) -> None:
     """Wait until the virtual board runs a new interpreter (it restarts a dead one) and shows its prompt."""
-    import vboard
+    from scripts import vboard
 
     end = time.monotonic() + 20
     while time.monotonic() < end and interpreter_pid(d) == old:
@@ -164,7 +163,7 @@ def test_enrol_example_on_virtual_board(board, tmp_path):
     shutil.copytree(DEVICE / "m2v", d / "lib" / "m2v")
     shutil.copy(MODEL, d / "model.m2v")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "enrol" / "enrol.py"), "--port", port, "--k", "1", "--limit", "12",
+        [sys.executable, "-m", "examples.enrol.enrol", "--port", port, "--k", "1", "--limit", "12",
          "--out", str(tmp_path / "c.m2vi")],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip

@@ -9,12 +9,11 @@ import zlib
 from pathlib import Path
 
 from hubcache import REPO_ID, make_cache
+from mpy import MODEL
+
+from scripts import flash
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import flash  # noqa: E402
-from mpy import MODEL  # noqa: E402
 
 VENV = Path(sys.executable).parent.parent
 

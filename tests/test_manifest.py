@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -9,12 +10,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from scripts import build_dist, freeze_model, mpy_source
 
-import build_dist  # noqa: E402
-import freeze_model  # noqa: E402
-import mpy_source  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 MODULES = sorted(f"m2v/{p.name}" for p in (ROOT / "device" / "m2v").glob("*.py"))
 
@@ -27,11 +25,9 @@ def manifestfile():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(str(e))
         pytest.skip(str(e))
-    sys.path.insert(0, str(tools))
-    try:
-        import manifestfile as mf
-    finally:
-        sys.path.remove(str(tools))
+    spec = importlib.util.spec_from_file_location("manifestfile", tools / "manifestfile.py")  # stdlib imports only
+    mf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mf)
     return mf
 
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from mpy import micropython
+
+from scripts import build_dist, mpy_arch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import build_dist  # noqa: E402
-import mpy_arch  # noqa: E402
-from mpy import micropython  # noqa: E402
 
 VIPER = "import micropython\n@micropython.viper\ndef f(x: int) -> int:\n    return x + 1\n"
 
@@ -53,8 +51,8 @@ def test_decode_refuses_garbage():
 
 @pytest.mark.parametrize(
     ("board_arch", "best"),
-    [("armv6m", "armv6m"), ("armv7m", "armv6m"), ("armv7em", "armv6m"), ("armv7emsp", "armv7emsp"),
-     ("armv7emdp", "armv7emsp"), ("xtensawin", "xtensawin"), ("rv32imc", "rv32imc"), ("x64", "x64"),
+    [("armv6m", "armv6m"), ("armv7m", "armv7m"), ("armv7em", "armv7m"), ("armv7emsp", "armv7emsp"),
+     ("armv7emdp", "armv7emdp"), ("xtensawin", "xtensawin"), ("rv32imc", "rv32imc"), ("x64", "x64"),
      ("x86", None), ("armv6", None), ("xtensa", None), ("rv64imc", None), (None, None)],
 )  # fmt: skip
 def test_best_build_per_board(board_arch, best):
@@ -78,3 +76,58 @@ def test_unix_port_reports_x64():
                        capture_output=True, text=True, check=True)  # fmt: skip
     abi = mpy_arch.decode(int(p.stdout))
     assert (abi.arch, abi.abi) == ("x64", "6.3")
+
+
+# The package's C core lookup (m2v/tok.py, native()) run on the unix port for every architecture a
+# board can report: its sys.implementation._mpy and its imports stand in, the files it may import are
+# those the root package.json installs (m2v/_native_<arch>.mpy for each of ARCHS). It prints, per
+# _mpy value, the modules it tried and the one it took.
+LOOKUP = """
+import json, sys
+sys.path.insert(0, {device!r})
+from m2v import tok
+installed = set({installed!r})
+out = {{}}
+for mpy in {values!r}:
+    class Impl:
+        _mpy = mpy
+        version = sys.implementation.version
+    class Sys:
+        implementation = Impl
+        modules = {{}}
+    tried = []
+    def imp(name):
+        tried.append(name)
+        if name not in installed:
+            raise ImportError("no module named " + name)
+        Sys.modules[name] = name  # what sys.modules holds once the import ran
+    tok.sys, tok.__import__, tok.C = Sys, imp, None
+    out[mpy] = [tried, tok.native() or None]
+tok.sys, tok.C = sys, None
+print(json.dumps(out))
+"""
+
+
+def test_loader_takes_the_best_build_the_board_loads():
+    """On every architecture (Thumb ones included, no firmware needed) the lookup tries only builds the board
+    loads, newest first, and takes dist_arch's: armv7em boards run armv7m, armv7emdp boards their own."""
+    installed = [t[:-4].replace("/", ".") for t, _ in build_dist.sources_package()["urls"] if t.endswith(".mpy")]
+    assert sorted(installed) == sorted(f"m2v._native_{a}" for a in mpy_arch.ARCHS)
+    values = [mpy_arch.encode(a) for a in mpy_arch.NATIVE_ARCHS] + [0x32F06]  # + RP2350 RISC-V (extension flags)
+    code = LOOKUP.format(device=str(ROOT / "device"), installed=installed, values=values)
+    p = subprocess.run([micropython(), "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    got = json.loads(p.stdout.splitlines()[-1])
+    assert len(got) == len(values)
+    for value in values:
+        tried, took = got[str(value)]
+        arch = mpy_arch.decode(value).arch
+        best = mpy_arch.dist_arch(arch)
+        assert took == (f"m2v._native_{best}" if best else None), (arch, tried)
+        assert tried[:2] == ["_m2v_native", "m2v._native"], (arch, tried)  # firmware's own, then make dist's
+        builds = [n.rpartition("_native_")[2] for n in tried[2:]]
+        assert all(mpy_arch.accepts(arch, b) for b in builds), (arch, tried)  # never one the board refuses
+        if arch in mpy_arch.THUMB:  # the board's own first, then older ones
+            assert builds == sorted(builds, key=mpy_arch.THUMB.index, reverse=True), (arch, tried)
+    for arch in mpy_arch.THUMB:  # every Thumb board gets a build: armv6m's at worst
+        assert got[str(mpy_arch.encode(arch))][1] is not None, arch

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 
 import pytest
 from mpy import DEVICE, ROOT, micropython
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import build_native  # noqa: E402
-import emuboard  # noqa: E402
+from scripts import build_native, emuboard
 
 
 def test_committed_builds_are_the_sources_build(tmp_path, report):

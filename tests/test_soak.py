@@ -16,7 +16,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import zlib
 
 import numpy as np
@@ -27,9 +26,7 @@ from test_emulated_boards import PROGRAMS, need
 from host_tools import classifier as hc
 from host_tools import index as hindex
 from host_tools import reference
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import emuboard  # noqa: E402
+from scripts import emuboard
 
 CORPUS = ROOT / "tests" / "corpus" / "multilingual.jsonl"
 EX = ROOT / "examples" / "smart_home"

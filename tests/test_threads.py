@@ -26,6 +26,7 @@ from mpy import MODEL, micropython, native_device, run_py
 from host_tools import classifier as hc
 from host_tools import index as hindex
 from host_tools import reference
+from scripts.board import UnixBoard
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "tests" / "device" / "threads.py"
@@ -195,8 +196,6 @@ print("equal", all(got[i] == bytes(m2v._model().embed(texts[i])) for i in range(
 
 def test_threads_first_use_load_the_default_model_once(files, tmp_path):
     os.symlink(MODEL, tmp_path / "model.m2v")  # m2v.DEFAULT_PATHS: model.m2v in the working directory
-    code = f"import sys\nsys.path.insert(0, {str(files['dev'])!r})\n" + FIRST_LOAD
-    p = subprocess.run([micropython(), "-X", "heapsize=8M", "-c", code], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=300)  # fmt: skip
+    p = UnixBoard(heap="8M", device=files["dev"]).run(FIRST_LOAD, timeout=300, cwd=tmp_path)
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.splitlines() == ["loads 1 done 4", "equal True"], p.stdout + p.stderr

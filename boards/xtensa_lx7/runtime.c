@@ -231,3 +231,14 @@ int __finitef(float x) {
     fbits u = {x};
     return ((u.i >> 23) & 0xff) != 0xff;
 }
+
+// wcslen, for custom firmware with frozen modules: LLVM makes py/frozenmod.c's loop over the
+// frozen modules' sizes (uint32_t, up to a zero) into a call to it (no_builtin: not into itself)
+#include <wchar.h>
+__attribute__((no_builtin("wcslen"))) size_t wcslen(const wchar_t *s) {
+    const wchar_t *p = s;
+    while (*p) {
+        p++;
+    }
+    return (size_t)(p - s);
+}

@@ -79,15 +79,20 @@ def native():
         elif 0 < arch < len(_ARCHS):
             names.append(_PKG + "._native_" + _ARCHS[arch])
         why = "no build of the C core for " + (_ARCHS[arch] if arch else "a port without native code")
+        if sys.implementation.version < (1, 24):
+            # before v1.24 gc.collect() could free a native .mpy's data (MicroPython's "explicitly
+            # track native BSS/rodata"): only a built-in core is safe there
+            names = names[:1]
+            why = "the C core's .mpy needs MicroPython v1.24 or later"
         for name in names:
             try:
-                __import__(name)
+                m = __import__(name)
             except ImportError:  # not in this install
                 continue
             except ValueError as e:  # "incompatible .mpy file": firmware older or newer than the build's
                 why = name + ": " + str(e)
                 continue
-            C = sys.modules[name]
+            C = sys.modules.get(name, m)  # a built-in module is not in sys.modules (m: a dotted name's package)
             why = None
             break
     return C

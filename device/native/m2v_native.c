@@ -13,7 +13,17 @@
 // accumulator fits an int32 and every sum of squares after scaling stays below 2**30;
 // nothing here can overflow. Every table read is bounds-checked: a damaged model raises,
 // never reads past a buffer.
+// One source, two builds: the native module above (MICROPY_ENABLE_DYNRUNTIME, set by
+// py/dynruntime.mk: the runtime reached through mp_fun_table, the module's globals stored by
+// mpy_init) and a user C module built into firmware (micropython.mk, micropython.cmake:
+// the runtime called directly, the built-in module _m2v_native with a const globals table in
+// flash). Both export the functions listed once in M2V_FUNCTIONS at the end.
+#if MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
+#else
+#include "py/objlist.h"
+#include "py/runtime.h"
+#endif
 
 // small helpers inlined whatever -Os decides: a call costs more than their bodies in the loops
 #define INLINE static inline __attribute__((always_inline))
@@ -1711,18 +1721,42 @@ static mp_obj_t tk_field(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(field_obj, 4, 4, tk_field);
 
+// The module's functions, one line each for both builds: (name's qstr, function object). The
+// qstrs are spelt out: py/dynruntime.mk's mpy_ld finds a native module's qstrs in its source text.
+#define M2V_FUNCTIONS(F) \
+    F(MP_QSTR_zero, zero_obj) \
+    F(MP_QSTR_acc_row, acc_row_obj) \
+    F(MP_QSTR_acc_recs_f, acc_recs_f_obj) \
+    F(MP_QSTR_acc_recs, acc_recs_obj) \
+    F(MP_QSTR_normalize_into, normalize_into_obj) \
+    F(MP_QSTR_scan, scan_obj) \
+    F(MP_QSTR_embed, embed_obj) \
+    F(MP_QSTR_flush, flush_obj) \
+    F(MP_QSTR_find_run, find_run_obj) \
+    F(MP_QSTR_field, field_obj) \
+    F(MP_QSTR_scan_rows, scan_rows_obj)
+
+#if MICROPY_ENABLE_DYNRUNTIME
+#define M2V_STORE(q, obj) mp_store_global(q, MP_OBJ_FROM_PTR(&obj));
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
-    mp_store_global(MP_QSTR_zero, MP_OBJ_FROM_PTR(&zero_obj));
-    mp_store_global(MP_QSTR_acc_row, MP_OBJ_FROM_PTR(&acc_row_obj));
-    mp_store_global(MP_QSTR_acc_recs_f, MP_OBJ_FROM_PTR(&acc_recs_f_obj));
-    mp_store_global(MP_QSTR_acc_recs, MP_OBJ_FROM_PTR(&acc_recs_obj));
-    mp_store_global(MP_QSTR_normalize_into, MP_OBJ_FROM_PTR(&normalize_into_obj));
-    mp_store_global(MP_QSTR_scan, MP_OBJ_FROM_PTR(&scan_obj));
-    mp_store_global(MP_QSTR_embed, MP_OBJ_FROM_PTR(&embed_obj));
-    mp_store_global(MP_QSTR_flush, MP_OBJ_FROM_PTR(&flush_obj));
-    mp_store_global(MP_QSTR_find_run, MP_OBJ_FROM_PTR(&find_run_obj));
-    mp_store_global(MP_QSTR_field, MP_OBJ_FROM_PTR(&field_obj));
-    mp_store_global(MP_QSTR_scan_rows, MP_OBJ_FROM_PTR(&scan_rows_obj));
+    M2V_FUNCTIONS(M2V_STORE)
     MP_DYNRUNTIME_INIT_EXIT
 }
+#else
+// The built-in module's name, pasted so that the native module's qstrs (found in this text by
+// mpy_ld) stay as they were: the firmware's qstr pass reads the preprocessed source.
+#define M2V_MODULE_QSTR(name) MP_QSTR ## _ ## name
+#define M2V_ENTRY(q, obj) {MP_ROM_QSTR(q), MP_ROM_PTR(&obj)},
+static const mp_rom_map_elem_t m2v_native_globals_table[] = {
+    {MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(M2V_MODULE_QSTR(_m2v_native))},
+    M2V_FUNCTIONS(M2V_ENTRY)
+};
+static MP_DEFINE_CONST_DICT(m2v_native_globals, m2v_native_globals_table);
+
+const mp_obj_module_t m2v_native_module = {
+    .base = {&mp_type_module},
+    .globals = (mp_obj_dict_t *)&m2v_native_globals,
+};
+MP_REGISTER_MODULE(M2V_MODULE_QSTR(_m2v_native), m2v_native_module);
+#endif

@@ -2,7 +2,7 @@
 
     make vboard                                     # prints the virtual board's port
     make flash PORT=<port>                          # package + model
-    .venv/bin/python examples/enrol/enrol.py --port <port> [--k 3]
+    .venv/bin/python -m examples.enrol.enrol --port <port> [--k 3]
 
 1. on the board: ``m2v.classmeans.create("commands.m2vi")`` writes an empty
    class-means file, then ``clf.learn(text, intent)`` enrols K phrasings per
@@ -23,17 +23,14 @@ import logging
 import sys
 from pathlib import Path
 
+from host_tools import classmeans as hcm
+from host_tools import index as hindex
+from scripts import flash
+
+from .evaluate import EX, draw
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(HERE))
-
-import flash  # noqa: E402
-from evaluate import EX, draw  # noqa: E402
-
-from host_tools import classmeans as hcm  # noqa: E402
-from host_tools import index as hindex  # noqa: E402
 
 log = logging.getLogger("enrol")
 

@@ -1,6 +1,6 @@
 """Accuracy of a class-means classifier that learns from a few examples per intent (the host twin of the board).
 
-    .venv/bin/python examples/enrol/evaluate.py [--seeds 20] [--min-cos 0.5]
+    .venv/bin/python -m examples.enrol.evaluate [--seeds 20] [--min-cos 0.5]
 
 For K = 1, 3 and 5, K phrasings per intent of examples/smart_home/intents.jsonl
 (a seeded draw, repeated for --seeds draws) are enrolled into an empty
@@ -23,12 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-sys.path.insert(0, str(ROOT))
+from host_tools import classmeans as hcm
+from host_tools import index as hindex
+from host_tools import reference
 
-from host_tools import classmeans as hcm  # noqa: E402
-from host_tools import index as hindex  # noqa: E402
-from host_tools import reference  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 EX = ROOT / "examples" / "smart_home"
 MODEL = ROOT / "firmware_assets" / "model.m2v"

@@ -2,7 +2,7 @@
 
     make vboard                                     # prints the virtual board's port
     make flash PORT=<port>                          # package + model
-    .venv/bin/python examples/smart_home/deploy.py --port <port>
+    .venv/bin/python -m examples.smart_home.deploy --port <port>
 
 1. builds build/smart_home/intents.m2vi from intents.jsonl with the host tools
    (`python -m host_tools index firmware_assets/model.m2v ... -o ...`);
@@ -28,14 +28,11 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from host_tools import index as hindex
+from scripts import flash
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import flash  # noqa: E402
-
-from host_tools import index as hindex  # noqa: E402
 
 K = 5
 

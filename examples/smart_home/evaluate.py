@@ -1,6 +1,6 @@
 """Smart-home intents on the host: the classifier against the index, and rejection of out-of-domain phrasings.
 
-    .venv/bin/python examples/smart_home/evaluate.py
+    .venv/bin/python -m examples.smart_home.evaluate
 
 Builds build/smart_home/intents.m2vc (`python -m host_tools classifier
 firmware_assets/model.m2v intents.jsonl -o ... --reject`) and the index of
@@ -20,12 +20,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from host_tools import classifier as hc
+from host_tools import index as hindex
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT))
-
-from host_tools import classifier as hc  # noqa: E402
-from host_tools import index as hindex  # noqa: E402
 
 logger = logging.getLogger("smart_home")
 

@@ -1,0 +1,1 @@
+"""Programs built on the package; run from the repository root as ``python -m examples.<folder>.<name>``."""
