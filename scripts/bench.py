@@ -109,8 +109,6 @@ def timed(texts, stub):
     # no-ops (in file mode also the record and centroid-row reads); with the native
     # core's whole-embed call (tok.fast, buffer models), stub times its tokenizer alone
     f = getattr(tok, "fast", None)
-    if f is True:
-        f = tok.get_fast()
     if stub and f:
         T, c = m.tok.T, m.tok.c
         t0 = time.ticks_us()

