@@ -116,14 +116,16 @@ def board_arch(port: str) -> str | None:
     return board_abi(port).arch
 
 
-def choose_arch(abi: mpy_arch.BoardABI, arch: str | None) -> str:
-    """The build to install: ``arch`` if the board loads it, else the best one for the board."""
+def choose_arch(abi: mpy_arch.BoardABI, arch: str | None) -> str | None:
+    """The build to install: ``arch`` if the board loads it, else the best one for the board.
+
+    None for a firmware without native code: the package's bytecode loads there, its C core does not.
+    """
     mpy = f"sys.implementation._mpy = {abi.value:#x}"
     if abi.arch is None:
-        raise FlashError(
-            f"the board's firmware cannot load native code ({mpy}): m2v's .mpy files hold viper code;"
-            " use a firmware with the native emitter"
-        )
+        if arch is not None:
+            raise FlashError(f"the board's firmware cannot load native code ({mpy}): leave ARCH unset")
+        return None
     best = mpy_arch.dist_arch(abi.arch) or abi.arch  # mpy-cross builds the board's own arch too
     if arch is None:
         return best
@@ -135,12 +137,17 @@ def choose_arch(abi: mpy_arch.BoardABI, arch: str | None) -> str:
     return arch
 
 
-def install_package(port: str, arch: str, dist: Path, abi: mpy_arch.BoardABI | None = None, log=print) -> None:
-    with build_dist.locked(arch, dist):  # no other `make flash` rebuilds dist/ until the files are on the board
-        pkg = build_dist.build(arch, dist)
-        files = sorted(pkg.glob("*.mpy"))
-        built = build_dist.mpy_abi(files)
-        if abi is not None and built != abi.abi:
+def package_files(arch: str | None, dist: Path) -> list[Path]:
+    """The built package's files for a board of ``arch``; None: without the C core (its bytecode is any arch's)."""
+    pkg = build_dist.build(arch or mpy_arch.ARCHS[0], dist)
+    return sorted(f for f in pkg.glob("*.mpy") if arch or f.name != "_native.mpy")
+
+
+def install_package(port: str, arch: str | None, dist: Path, abi: mpy_arch.BoardABI | None = None, log=print) -> None:
+    with build_dist.locked(arch or mpy_arch.ARCHS[0], dist):  # no other `make flash` rebuilds it meanwhile
+        files = package_files(arch, dist)
+        built = build_dist.mpy_abi(files) if arch else None
+        if abi is not None and built is not None and built != abi.abi:
             raise FlashError(
                 f"the board's firmware loads .mpy {abi.abi}, the package is built as {built} by this mpy-cross:"
                 " native code in .mpy 6.3 needs MicroPython v1.24 or later (proven on v1.28.0)"
@@ -153,7 +160,8 @@ def install_package(port: str, arch: str, dist: Path, abi: mpy_arch.BoardABI | N
             "for n in os.listdir('lib/m2v'):\n    os.remove('lib/m2v/' + n)\n",
         )
         mpremote(port, "fs", "cp", *[str(f) for f in files], ":lib/m2v/")
-        log(f"package: {len(files)} files ({sum(f.stat().st_size for f in files)} bytes, {arch}) -> :lib/m2v/")
+        size = sum(f.stat().st_size for f in files)
+        log(f"package: {len(files)} files ({size} bytes, {arch or 'no C core'}) -> :lib/m2v/")
 
 
 VERIFY = """
@@ -396,7 +404,11 @@ def flash(
         raise FlashError("mode must be fs or romfs")
     abi = board_abi(port)
     arch = choose_arch(abi, arch)
-    log(f"board: {abi.arch} native code, .mpy {abi.abi}; installing the {arch} build")
+    if arch is None:
+        log(f"board: no native code (.mpy {abi.abi}): installing the package without its C core; the"
+            " pure-Python code runs, about 100x slower, and the board says so at the first load")  # fmt: skip
+    else:
+        log(f"board: {abi.arch} native code, .mpy {abi.abi}; installing the {arch} build")
     model = resolve_model(model, log=log)
     image = None
     if mode == "romfs":

@@ -1,6 +1,7 @@
 """Flash a virtual board (unix port on a pty) over mpremote; survive an interrupted model transfer."""
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -177,3 +178,36 @@ def test_flash_killed_at_any_point(board, tmp_path, model_128, kill_after):
     print(f"\nflash killed after {kill_after} s: {outcome}")
     flash.flash(port, model_128, "x64", dist=dist, log=lambda _: None)
     assert on_board(port) == new
+
+
+def test_board_without_native_code_gets_the_package_without_its_c_core(tmp_path):
+    """A firmware without native code: `make flash` installs the bytecode, the board runs the twins and says so."""
+    from host_tools import reference
+    from scripts import mpy_arch
+    from scripts.board import UnixBoard
+
+    abi = mpy_arch.decode(mpy_arch.encode(None))
+    assert flash.choose_arch(abi, None) is None
+    with pytest.raises(flash.FlashError, match="cannot load native code"):
+        flash.choose_arch(abi, "armv6m")
+    files = flash.package_files(None, tmp_path / "dist")
+    want = {p.stem + ".mpy" for p in (ROOT / "device" / "m2v").glob("*.py")}
+    assert {f.name for f in files} == want  # every module, no _native.mpy
+    assert all(f.read_bytes()[2] == 0 for f in files)  # no architecture in any header: any v6 firmware loads them
+    code = (
+        "import json, m2v\n"
+        f"m = m2v.load({str(MODEL)!r})\n"
+        f"v = [list(m.embed(t)) for t in {TEXTS!r}]\n"
+        "print('@@' + json.dumps([m.impl, v]))\n"
+    )
+    with UnixBoard(device=tmp_path / "pkg") as b:
+        (tmp_path / "pkg" / "m2v").mkdir(parents=True)
+        for f in files:
+            (tmp_path / "pkg" / "m2v" / f.name).write_bytes(f.read_bytes())
+        p = b.run(code)
+    assert p.returncode == 0, p.stderr[-2000:]
+    impl, vectors = next(json.loads(x[2:]) for x in p.stdout.splitlines() if x.startswith("@@"))
+    assert impl == {"tok": "py", "pool": "py", "loop": "py"}
+    assert "m2v: C core not loaded" in p.stderr
+    m = reference.load(MODEL)
+    assert vectors == [[int(x) for x in m.embed(t)] for t in TEXTS]
