@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -220,32 +219,25 @@ class UnixBoard(Board):
         """The interpreter and its heap option."""
         return [micropython()] + (["-X", f"heapsize={self.heap}"] if self.heap else [])
 
-    def _spawn(self, args: list[str], timeout: float, cwd: Path | str | None, env: dict[str, str] | None):
-        """The interpreter with ``args``, in ``cwd``, with ``env`` added to this process's environment."""
-        return subprocess.run(self.command() + args, capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                              env={**os.environ, **env} if env else None)  # fmt: skip
+    def _spawn(self, args: list[str], timeout: float, cwd: Path | str | None) -> subprocess.CompletedProcess:
+        """The interpreter with ``args``, in ``cwd``: the finished process."""
+        return subprocess.run(self.command() + args, capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
     def run(
-        self,
-        code: str,
-        timeout: float = 600,
-        cwd: Path | str | None = None,
-        argv: Sequence[str] | None = None,
-        env: dict[str, str] | None = None,
+        self, code: str, timeout: float = 600, cwd: Path | str | None = None, argv: Sequence[str] | None = None
     ) -> subprocess.CompletedProcess:
-        """``micropython -c PRELUDE+code`` (in ``cwd``, ``sys.argv`` set to ``argv`` when given, ``env`` added
-        to the environment): the finished process (its status, stdout and stderr)."""
-        return self._spawn(["-c", self.prelude(argv) + code], timeout, cwd, env)
+        """``micropython -c PRELUDE+code`` (in ``cwd``, ``sys.argv`` set to ``argv`` when given): the finished
+        process (its status, stdout and stderr)."""
+        return self._spawn(["-c", self.prelude(argv) + code], timeout, cwd)
 
     def run_script(
-        self, path: Path, *args: str, timeout: float = 3600, cwd: Path | str | None = None,
-        env: dict[str, str] | None = None,
-    ) -> subprocess.CompletedProcess:  # fmt: skip
+        self, path: Path, *args: str, timeout: float = 3600, cwd: Path | str | None = None
+    ) -> subprocess.CompletedProcess:
         """The program ``path`` with ``sys.argv`` [its name, *args] after the prelude (``run_file`` with the
         finished process, its status, stdout and stderr, handed back): its source in the board's main.py."""
-        return self._main(self.prelude([Path(path).name, *args]) + Path(path).read_text(), timeout, cwd, env)
+        return self._main(self.prelude([Path(path).name, *args]) + Path(path).read_text(), timeout, cwd)
 
-    def _main(self, source: str, timeout: float, cwd: Path | str | None, env: dict[str, str] | None):
+    def _main(self, source: str, timeout: float, cwd: Path | str | None) -> subprocess.CompletedProcess:
         """Run ``source`` from ``main.py`` in the board's folder (no length limit on the command line).
 
         One run at a time: the file's path is part of what the interpreter allocates first, and the heap's
@@ -255,13 +247,13 @@ class UnixBoard(Board):
         path = self.folder() / "main.py"
         path.write_text(source)
         try:
-            return self._spawn([str(path)], timeout, cwd, env)
+            return self._spawn([str(path)], timeout, cwd)
         finally:
             path.unlink()
 
     def exec(self, code: str, timeout: float = 600, echo: bool = False) -> str:
         """Run ``code`` from the board's main.py; its stdout, BoardError if it failed."""
-        return checked(self._main(self.prelude() + code, timeout, None, None), echo)
+        return checked(self._main(self.prelude() + code, timeout, None), echo)
 
     def run_file(self, path: Path, *argv: str, timeout: float = 3600, echo: bool = False) -> str:
         """Run the program ``path`` with ``sys.argv`` set to [its name, *argv]; its stdout, BoardError if it failed."""
