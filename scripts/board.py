@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import shutil
 import subprocess
@@ -72,15 +73,18 @@ def romfs_image(files: dict[str, Path | bytes], arch: str | None = None) -> byte
                 dest.write_bytes(data)
             else:
                 shutil.copy(data, dest)
-        # the largest file's data at a multiple of 4 in the image (a pad file last, "~pad": the image's
-        # length is made even at its start, so only bytes after the file move it by one): an
-        # unaligned model makes every file-mode read of the board's firmware copy bytewise, about
-        # 120 instructions more each on cortex-m0, and the figures move with unrelated file sizes
+        # the largest file's data at a multiple of 4 in the image: an unaligned model makes every file-mode
+        # read of the board's firmware copy bytewise, about 120 instructions more each on cortex-m0, and the
+        # figures move with unrelated file sizes. The builder writes names in sorted order and makes the
+        # image's length even with a byte at its start, so a pad file first ("!pad", 0-3 bytes) moves the
+        # file by its size and one last ("~pad", 0-1 bytes) by that byte: together any multiple of 4
         big = max((p for p in top.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size, default=None)
         head = big.read_bytes()[:4096] if big else b""
-        for pad in range(8):
-            if pad:
-                (top / "~pad").write_bytes(bytes(pad - 1))
+        for first, last in itertools.product((None, 0, 1, 2, 3), (None, 0, 1)):
+            for name, size in (("!pad", first), ("~pad", last)):
+                (top / name).unlink(missing_ok=True)
+                if size is not None:
+                    (top / name).write_bytes(bytes(size))
             with contextlib.redirect_stdout(io.StringIO()):
                 image = make_romfs(d, mpy_cross=False)
             if not head or image.find(head) % 4 == 0:
