@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,15 +73,18 @@ def romfs_image(files: dict[str, Path | bytes], arch: str | None = None) -> byte
                 dest.write_bytes(data)
             else:
                 shutil.copy(data, dest)
-        # the largest file's data at a multiple of 4 in the image (a pad file last, "~pad": the image's
-        # length is made even at its start, so only bytes after the file move it by one): an
-        # unaligned model makes every file-mode read of the board's firmware copy bytewise, about
-        # 120 instructions more each on cortex-m0, and the figures move with unrelated file sizes
+        # the largest file's data at a multiple of 4 in the image: an unaligned model makes every file-mode
+        # read of the board's firmware copy bytewise, about 120 instructions more each on cortex-m0, and the
+        # figures move with unrelated file sizes. The builder writes names in sorted order and makes the
+        # image's length even with a byte at its start, so a pad file first ("!pad", 0-3 bytes) moves the
+        # file by its size and one last ("~pad", 0-1 bytes) by that byte: together any multiple of 4
         big = max((p for p in top.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size, default=None)
         head = big.read_bytes()[:4096] if big else b""
-        for pad in range(8):
-            if pad:
-                (top / "~pad").write_bytes(bytes(pad - 1))
+        for first, last in itertools.product((None, 0, 1, 2, 3), (None, 0, 1)):
+            for name, size in (("!pad", first), ("~pad", last)):
+                (top / name).unlink(missing_ok=True)
+                if size is not None:
+                    (top / name).write_bytes(bytes(size))
             with contextlib.redirect_stdout(io.StringIO()):
                 image = make_romfs(d, mpy_cross=False)
             if not head or image.find(head) % 4 == 0:
@@ -100,6 +105,15 @@ def result_of(out: str) -> Any:
         if line.startswith("@@"):
             return json.loads(line[2:])
     raise BoardError("no @@ result line in the output:\n" + out[-2000:])
+
+
+def checked(p: subprocess.CompletedProcess, echo: bool = False) -> str:
+    """The stdout of the finished interpreter ``p`` (written out too when ``echo``); BoardError if it failed."""
+    if echo:
+        sys.stdout.write(p.stdout)
+    if p.returncode != 0:
+        raise BoardError(f"micropython failed ({p.returncode}):\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
+    return p.stdout
 
 
 class Board:
@@ -141,11 +155,18 @@ class Board:
 
 
 class UnixBoard(Board):
-    """The unix port: one interpreter process per run, the package folder ``device`` first on ``sys.path``.
+    """The unix port: one interpreter process per run, the package folder(s) ``device`` first on ``sys.path``.
 
-    ``heap``: ``-X heapsize=`` (e.g. "8M", or bytes; None: the port's default). ``files`` are copied into a
+    ``heap``: ``-X heapsize=`` (e.g. "8M", or bytes; None: the port's default). ``device``: the folder holding
+    the package, or several folders (first first on ``sys.path``), or None. ``files`` are copied into a
     temporary folder (``root``); ``rom`` files go into a ROMFS image mounted at /rom before the code runs;
-    ``native``: a copy of the package with the committed x64 C core (as the unix port's build carries it).
+    ``native``: a copy of the package with the committed x64 C core (as the unix port's build carries it)
+    in place of the first folder.
+
+    Tests state what runs (the folders, files, heap, ``argv``, working folder); the board puts the folders
+    on ``sys.path`` and mounts the image in its ``prelude``: the code run never edits ``sys.path`` itself.
+    ``run`` and ``run_script`` hand back the finished process (status, stdout, stderr) for tests that
+    check a failure's exit status or stderr; ``exec`` raises BoardError as every board does.
     """
 
     name = "unix"
@@ -153,7 +174,7 @@ class UnixBoard(Board):
     def __init__(
         self,
         heap: str | int | None = "8M",
-        device: Path | None = DEVICE,
+        device: Path | Sequence[Path] | None = DEVICE,
         files: dict[str, Path | bytes] | None = None,
         rom: dict[str, Path | bytes] | None = None,
         native: bool = False,
@@ -167,7 +188,11 @@ class UnixBoard(Board):
                 dest.write_bytes(data)
             else:
                 shutil.copy(data, dest)
-        self.device = native_device(self.folder() / "dev") if native and device is not None else device
+        paths = [] if device is None else [Path(device)] if isinstance(device, (str, Path)) else list(device)
+        if native and paths:
+            paths[0] = native_device(self.folder() / "dev")
+        self.paths: list[Path] = paths
+        self.device = paths[0] if paths else None  # the package's folder
         self.image: Path | None = None
         if rom:
             self.image = self.folder() / "image.romfs"
@@ -183,9 +208,13 @@ class UnixBoard(Board):
     def root(self) -> str:  # the staged files' folder
         return str(self.folder() / "root")
 
-    def prelude(self) -> str:
-        """What runs before the code: the package on ``sys.path``, the ROMFS image at /rom."""
-        pre = f"import sys\nsys.path.insert(0, {str(self.device)!r})\n" if self.device is not None else ""
+    def prelude(self, argv: Sequence[str] | None = None) -> str:
+        """What runs before the code: the package folders on ``sys.path``, ``sys.argv`` when ``argv`` is given,
+        the ROMFS image at /rom."""
+        pre = "".join(f"sys.path.insert({i}, {str(p)!r})\n" for i, p in enumerate(self.paths))
+        if argv is not None:
+            pre += f"sys.argv[:] = {[str(a) for a in argv]!r}\n"
+        pre = "import sys\n" + pre if pre else ""
         if self.image is not None:
             pre += f"import vfs\nvfs.mount(vfs.VfsRom(open({str(self.image)!r}, 'rb').read()), '/rom')\n"
         return pre
@@ -194,34 +223,45 @@ class UnixBoard(Board):
         """The interpreter and its heap option."""
         return [micropython()] + (["-X", f"heapsize={self.heap}"] if self.heap else [])
 
-    def run(self, code: str, timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess:
-        """``micropython -c PRELUDE+code`` (in ``cwd``): the finished process (its status, stdout and stderr)."""
-        cmd = self.command() + ["-c", self.prelude() + code]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    def _spawn(self, args: list[str], timeout: float, cwd: Path | str | None) -> subprocess.CompletedProcess:
+        """The interpreter with ``args``, in ``cwd``: the finished process."""
+        return subprocess.run(self.command() + args, capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
-    def run_script(self, path: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
-        """``micropython PATH ARGS`` as it is (no prelude: the script sets up its own path): the finished process."""
-        cmd = self.command() + [str(path), *map(str, args)]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    def run(
+        self, code: str, timeout: float = 600, cwd: Path | str | None = None, argv: Sequence[str] | None = None
+    ) -> subprocess.CompletedProcess:
+        """``micropython -c PRELUDE+code`` (in ``cwd``, ``sys.argv`` set to ``argv`` when given): the finished
+        process (its status, stdout and stderr)."""
+        return self._spawn(["-c", self.prelude(argv) + code], timeout, cwd)
 
-    def exec(self, code: str, timeout: float = 600, echo: bool = False) -> str:
-        """Run ``code`` from a file (no length limit on the command line); its stdout, BoardError if it failed.
+    def run_script(
+        self, path: Path, *args: str, timeout: float = 3600, cwd: Path | str | None = None
+    ) -> subprocess.CompletedProcess:
+        """The program ``path`` with ``sys.argv`` [its name, *args] after the prelude (``run_file`` with the
+        finished process, its status, stdout and stderr, handed back): its source in the board's main.py."""
+        return self._main(self.prelude([Path(path).name, *args]) + Path(path).read_text(), timeout, cwd)
 
-        The file is ``main.py`` in the board's folder, one run at a time: its path is part of what the
-        interpreter allocates first, and the heap's layout moves per-call costs that allocate (a heap frame)
-        by several times on the unix port, so a timing run keeps the one path.
+    def _main(self, source: str, timeout: float, cwd: Path | str | None) -> subprocess.CompletedProcess:
+        """Run ``source`` from ``main.py`` in the board's folder (no length limit on the command line).
+
+        One run at a time: the file's path is part of what the interpreter allocates first, and the heap's
+        layout moves per-call costs that allocate (a heap frame) by several times on the unix port, so a
+        timing run keeps the one path.
         """
         path = self.folder() / "main.py"
-        path.write_text(self.prelude() + code)
+        path.write_text(source)
         try:
-            p = self.run_script(path, timeout=timeout)
+            return self._spawn([str(path)], timeout, cwd)
         finally:
             path.unlink()
-        if echo:
-            sys.stdout.write(p.stdout)
-        if p.returncode != 0:
-            raise BoardError(f"micropython failed ({p.returncode}):\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
-        return p.stdout
+
+    def exec(self, code: str, timeout: float = 600, echo: bool = False) -> str:
+        """Run ``code`` from the board's main.py; its stdout, BoardError if it failed."""
+        return checked(self._main(self.prelude() + code, timeout, None), echo)
+
+    def run_file(self, path: Path, *argv: str, timeout: float = 3600, echo: bool = False) -> str:
+        """Run the program ``path`` with ``sys.argv`` set to [its name, *argv]; its stdout, BoardError if it failed."""
+        return checked(self.run_script(path, *argv, timeout=timeout), echo)
 
     def close(self) -> None:
         """Remove the staged files."""

@@ -1,10 +1,11 @@
 # Runs under the MicroPython unix port: tokenise and embed texts with the
 # device package, one JSON text per input line, one result line per text:
 # "id id id|v v v ..." (or "!ExcName: message" when embed raised).
-# usage: micropython device_runner.py DEVICE_DIR MODE IMPL MODEL_OR_IMAGE IN OUT
+# usage: micropython device_runner.py MODE IMPL MODEL_OR_IMAGE IN OUT, with the
+# package on sys.path (scripts/board.py's UnixBoard.run_script puts it there)
 # MODE: file (stream the model file), fileram (file mode with the tokenizer's
 # tables in RAM), filepart (some of them: the trie's bit vector and samples), buf (read it into RAM), rom (mount a ROMFS image)
-# IMPL: native (the C core: DEVICE_DIR's m2v holds its _native.mpy) or py (the
+# IMPL: native (the C core: the package holds its _native.mpy) or py (the
 # pure-Python twins: _tok_py.py, _pool_py.py), m2v.use(IMPL) before the load,
 # so that only the selected core modules are imported. The last line is
 # "=tok=K pool=K tables=T": model.impl after the last text, what ran, and
@@ -13,8 +14,7 @@
 import json
 import sys
 
-dev, mode, impl, src, inp, outp = sys.argv[1:7]
-sys.path.insert(0, dev)
+mode, impl, src, inp, outp = sys.argv[1:6]
 import m2v
 
 m2v.use(impl)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from scripts import board
-from scripts.board import DEVICE, MODEL, ROOT, micropython, native_device  # noqa: F401  (the tests' names)
+from scripts.board import DEVICE, MODEL, ROOT, native_device  # noqa: F401  (the tests' names)
 
 RUNNER = Path(__file__).resolve().parent / "device_runner.py"
 
@@ -42,8 +42,8 @@ def _run_chunk(texts: list[str], mode: str, impl: str, src: Path, heapsize: str,
     with tempfile.TemporaryDirectory() as d:
         inp, outp = Path(d) / "in.jsonl", Path(d) / "out.txt"
         inp.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
-        with board.UnixBoard(heap=heapsize, device=None) as b:  # the runner puts ``device`` on sys.path
-            proc = b.run_script(RUNNER, str(device), mode, impl, str(src), str(inp), str(outp), timeout=3600)
+        with board.UnixBoard(heap=heapsize, device=device) as b:
+            proc = b.run_script(RUNNER, mode, impl, str(src), str(inp), str(outp), timeout=3600)
         if proc.returncode != 0:
             raise RuntimeError(f"micropython failed ({proc.returncode}): {(proc.stdout + proc.stderr)[-2000:]}")
         lines = outp.read_text().split("\n")[:-1]

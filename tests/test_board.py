@@ -35,6 +35,23 @@ def test_unix_board_runs_stages_and_raises(tmp_path):
     assert not Path(root).exists()  # close removed the folder
 
 
+def test_unix_board_folders_argv_cwd_and_status(tmp_path):
+    """run and run_script: several folders on sys.path in their order, sys.argv, the working folder, and the
+    finished process (exit status, stdout, stderr) handed back."""
+    for folder, names in (("a", ("which",)), ("b", ("which", "only_b"))):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / f"{name}.py").write_text(f"NAME = {folder!r}\n")
+    prog = tmp_path / "prog.py"
+    prog.write_text("import os, sys, which, only_b\nprint(which.NAME, only_b.NAME, sys.argv, os.getcwd())\n"
+                    "print('to stderr', file=sys.stderr)\nsys.exit(5)\n")  # fmt: skip
+    with UnixBoard(heap=None, device=[tmp_path / "a", tmp_path / "b"]) as b:
+        for p in (b.run_script(prog, "x", "y", cwd=tmp_path),
+                  b.run(prog.read_text(), cwd=tmp_path, argv=["prog.py", "x", "y"])):  # fmt: skip
+            assert (p.returncode, p.stderr) == (5, "to stderr\n"), p
+            assert p.stdout == f"a b ['prog.py', 'x', 'y'] {tmp_path}\n"
+
+
 def test_unix_board_rom_and_raw_run():
     """A ROMFS image at /rom; run() gives the finished process as the tests' run_py does."""
     with UnixBoard(heap="2M", rom={"model.m2v": MODEL}) as b:

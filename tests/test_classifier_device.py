@@ -13,16 +13,14 @@ model are checked through small snippets.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
-import subprocess
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from mpy import DEVICE, MODEL, micropython
+from mpy import MODEL
 from test_index_device import romfs
 
 from host_tools import classifier as hc
@@ -57,21 +55,15 @@ def texts() -> list[str]:
 
 
 def run_script(root: Path, mode: str, timeout: float = 900) -> list[str]:
-    """Run tests/device/classify.py with the package on MICROPYPATH; cwd = root (file) or /rom (ROMFS image)."""
-    env = {**os.environ, "MICROPYPATH": str(DEVICE)}
+    """Run tests/device/classify.py with the package on sys.path; cwd = root (file) or /rom (ROMFS image)."""
     if mode == "file":
-        args = [micropython(), "-X", "heapsize=256K", str(SCRIPT)]
-        cwd = root
+        board, cwd = UnixBoard(heap="256K"), root
     else:
-        romfs({n: root / n for n in ("model.m2v", "clf.m2vc", "clf_texts.jsonl")}, root / "img.romfs")
-        code = (
-            f"import vfs\nvfs.mount(vfs.VfsRom(open({str(root / 'img.romfs')!r}, 'rb').read()), '/rom')\n"
-            f"exec(open({str(SCRIPT)!r}).read())\n"
-        )
-        args = [micropython(), "-X", "heapsize=4M", "-c", code]
+        board = UnixBoard(heap="4M", rom={n: root / n for n in ("model.m2v", "clf.m2vc", "clf_texts.jsonl")})
         cwd = root / "elsewhere"  # no clf.m2vc here: the script must find /rom
         cwd.mkdir(exist_ok=True)
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    with board:
+        proc = board.run_script(SCRIPT, cwd=cwd, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout.splitlines()
 

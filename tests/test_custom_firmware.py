@@ -31,7 +31,8 @@ TRAILER = """
 C = m2v.tok.native()
 print("core %s file=%s package=%s" % (C.__name__, hasattr(C, "__file__"), m2v.__file__))
 """
-# the package on /rom/pkg ahead of the frozen one (the ROMFS image holds it there)
+# the package on /rom/pkg ahead of the frozen one (the ROMFS image holds it there): written into the code
+# run, not left to the board, because the one board runs both installs, this line alone telling them apart
 ROMFS_FIRST = "import sys\nsys.path.insert(0, '/rom/pkg')\n"
 # heap taken by importing the package and finding its C core; then the core's functions, and an
 # error raised in C (its message compressed into the firmware, as ports/rp2 and esp32 do too)

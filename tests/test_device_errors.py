@@ -20,12 +20,11 @@ import os
 import random
 import re
 import struct
-import subprocess
 import zlib
 from pathlib import Path
 
 import pytest
-from mpy import DEVICE, MODEL, micropython, native_device, romfs_image
+from mpy import DEVICE, MODEL, native_device, romfs_image
 from test_corrupt import expected_message, flip_offsets
 
 from host_tools import binfmt as bf
@@ -41,7 +40,6 @@ TEXTS = ["turn on the kitchen lights", "Wie spät ist es?", "naïve café 😀 [
 #   rom   arg=[image]               mount a ROMFS image, m2v.load('/rom/model.m2v')
 DEVICE_SCRIPT = r"""
 import sys, io, json
-sys.path.insert(0, DEV)
 import m2v
 from m2v.model import Model
 good = bytearray(open(MODEL, 'rb').read())
@@ -91,11 +89,10 @@ def run_cases(cases: list, tmp: Path, timeout: float = 600, dev: Path = DEVICE, 
     (tmp / "cases.json").write_text(json.dumps(cases))
     out = tmp / "out.jsonl"
     code = (
-        f"DEV = {str(dev)!r}\nMODEL = {str(MODEL)!r}\nCASES = {str(tmp / 'cases.json')!r}\n"
+        f"MODEL = {str(MODEL)!r}\nCASES = {str(tmp / 'cases.json')!r}\n"
         f"OUT = {str(out)!r}\nTEXTS = {TEXTS!r}\nRAM = {ram!r}\n" + DEVICE_SCRIPT
     )
-    proc = subprocess.run([micropython(), "-X", "heapsize=8M", "-c", code], capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    proc = UnixBoard(heap="8M", device=dev).run(code, timeout=timeout)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]  # a crash would end the process
     got = dict(json.loads(line) for line in out.read_text().splitlines())
     assert len(got) == len(cases), "the device stopped early"

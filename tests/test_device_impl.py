@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mpy import DEVICE, MODEL, micropython, native_device, run_device
+from mpy import DEVICE, MODEL, native_device, run_device
 from truth import Truth, corpus
 
 from host_tools import reference
+from scripts.board import UnixBoard
 
 # (mode, impl) as tests/device_runner.py takes them: every mode with each kind
 CONFIGS = [(mode, impl) for mode in ("rom", "file", "fileram") for impl in ("native", "py")]
@@ -69,8 +70,7 @@ def test_intact_package_runs_every_mode(want):
 
 
 def run_snippet(dev: Path, code: str) -> subprocess.CompletedProcess:
-    pre = f"import sys\nsys.path.insert(0, {str(dev)!r})\n"
-    return subprocess.run([micropython(), "-c", pre + code], capture_output=True, text=True, timeout=120)
+    return UnixBoard(heap=None, device=dev).run(code, timeout=120)
 
 
 LOADS = f"""

@@ -5,9 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mpy import MODEL, micropython
+from mpy import MODEL
 
 from host_tools import reference
+from scripts.board import UnixBoard
 from scripts.mpy_arch import ARCHS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,15 +38,13 @@ def test_dist_builds_and_runs(tmp_path):
     assert sorted(p.name for p in out.glob("*_6.3")) == sorted(f"{a}_6.3" for a in ARCHS)
 
     code = (
-        f"import sys\nsys.path.insert(0, {str(out / 'x64_6.3')!r})\n"
         "import m2v\n"
         "assert m2v.__file__.endswith('.mpy'), m2v.__file__\n"
         f"m = m2v.load({str(MODEL)!r}, mode='file', ram=0)\n"  # through the page cache
         f"print(' '.join(str(x) for x in m.embed({TEXT!r})))\n"
         "assert m.impl['tok'] == m.impl['pool'] == 'native' and m.ram_tables == 0, m.impl\n"  # C through the cache
     )
-    cmd = [micropython(), "-X", "heapsize=512K", "-c", code]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    run = UnixBoard(heap="512K", device=out / "x64_6.3").run(code, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     got = [int(x) for x in run.stdout.split()]
     assert got == [int(x) for x in reference.load(MODEL).embed(TEXT)]

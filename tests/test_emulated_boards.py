@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mpy import MODEL, ROOT, micropython, romfs_image
+from mpy import MODEL, ROOT
 from test_device_errors import _files
 from truth import Truth, codepoint_texts, corpus, fuzz_texts, long_texts
 
@@ -313,34 +313,28 @@ def test_every_thumb_build_on_cortex_m7(report):
 
 def test_programs_run_unchanged_on_unix_port(tmp_path, expected, bad_models, report):
     """tests/device/*.py on the unix MicroPython with the package from source (no C core: the twins), same results."""
-    import subprocess
+    from scripts.board import UnixBoard
 
     texts = py_texts()
     (tmp_path / "t.jsonl").write_bytes(jsonl(texts))
-    img = romfs_image(MODEL, tmp_path / "m.romfs")
-    pre = (
-        f"import sys, vfs\nsys.path.insert(0, {str(ROOT / 'device')!r})\n"
-        f"vfs.mount(vfs.VfsRom(open({str(img)!r}, 'rb').read()), '/rom')\n"
-    )
+    with UnixBoard(heap="8M", rom={"model.m2v": MODEL}) as unix:  # the package on sys.path, the image at /rom
 
-    def run(program: str, *argv: str) -> str:
-        code = pre + f"sys.argv[:] = {[program, *argv]!r}\n" + (PROGRAMS / program).read_text()
-        p = subprocess.run([micropython(), "-X", "heapsize=8M", "-c", code], capture_output=True, text=True,
-                           timeout=600)  # fmt: skip
-        assert p.returncode == 0, (p.stdout + p.stderr)[-2000:]
-        return p.stdout
+        def run(program: str, *argv: str) -> str:
+            p = unix.run((PROGRAMS / program).read_text(), timeout=600, argv=[program, *argv])
+            assert p.returncode == 0, (p.stdout + p.stderr)[-2000:]
+            return p.stdout
 
-    for mode, path in (("buf", "/rom/model.m2v"), ("file", str(MODEL))):
-        out = run("parity.py", path, mode, "py", str(tmp_path / "t.jsonl"))
-        compare(out, texts, expected.crcs(texts), f"unix parity.py {mode}/py", report)
-        assert f"impl tok=py pool=py tables={mode}" in out
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    for n, (data, _) in bad_models.items():
-        (bad / n).write_bytes(data)
-    check_bad_models(run("bad_models.py", str(bad)), bad_models)
-    (tmp_path / "t3k.txt").write_text(TEXT_3K)
-    assert run("heap.py", str(MODEL), str(tmp_path / "t3k.txt"), "file").strip().endswith("heap: ok")
+        for mode, path in (("buf", "/rom/model.m2v"), ("file", str(MODEL))):
+            out = run("parity.py", path, mode, "py", str(tmp_path / "t.jsonl"))
+            compare(out, texts, expected.crcs(texts), f"unix parity.py {mode}/py", report)
+            assert f"impl tok=py pool=py tables={mode}" in out
+        bad = tmp_path / "bad"
+        bad.mkdir()
+        for n, (data, _) in bad_models.items():
+            (bad / n).write_bytes(data)
+        check_bad_models(run("bad_models.py", str(bad)), bad_models)
+        (tmp_path / "t3k.txt").write_text(TEXT_3K)
+        assert run("heap.py", str(MODEL), str(tmp_path / "t3k.txt"), "file").strip().endswith("heap: ok")
 
 
 # ------------------------------------------------- make slow: everything on every board

@@ -19,7 +19,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 import zlib
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mpy import DEVICE, MODEL, micropython, native_device
+from mpy import MODEL
 
 from host_tools import index as hindex
 from host_tools import reference
@@ -43,8 +42,7 @@ N_ENTRIES, N_QUERIES, N_FAST = 10_000, 1_000, 200
 # result per output line: [[score, entry, label], ...] or "!Exc: message".
 RUNNER = r"""
 import sys, json
-dev, mode, impl, src, model, inp, outp, k = sys.argv[1:9]
-sys.path.insert(0, dev)
+mode, impl, src, model, inp, outp, k = sys.argv[1:8]
 import m2v
 import m2v._rows as rows
 m2v.use(impl)  # the model's tokenizer and pooling and the index's scan
@@ -85,13 +83,12 @@ def romfs(files: dict[str, Path], out: Path) -> Path:
 
 
 def _chunk(queries: list, mode: str, impl: str, src: Path, workdir: Path, tag: str) -> list:
-    runner, inp, outp = workdir / "runner.py", workdir / f"in{tag}.jsonl", workdir / f"out{tag}.jsonl"
-    runner.write_text(RUNNER)
+    inp, outp = workdir / f"in{tag}.jsonl", workdir / f"out{tag}.jsonl"
     inp.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in queries), encoding="utf-8")
     heap = "16M" if mode == "rom" else "256K"
-    dev = native_device(workdir / f"dev{tag}") if impl == "native" else DEVICE  # the x64 build's C core, or none
-    cmd = [micropython(), "-X", f"heapsize={heap}", str(runner), str(dev), mode, impl, str(src), str(MODEL)]
-    proc = subprocess.run(cmd + [str(inp), str(outp), str(K)], capture_output=True, text=True, timeout=3600)
+    argv = ["runner.py", mode, impl, str(src), str(MODEL), str(inp), str(outp), str(K)]
+    with UnixBoard(heap=heap, native=impl == "native") as b:  # the x64 build's C core, or none
+        proc = b.run(RUNNER, timeout=3600, argv=argv)
     if proc.returncode != 0:
         raise RuntimeError(f"micropython failed ({proc.returncode}): {proc.stderr[-2000:]}")
     out = [json.loads(line) for line in outp.read_text(encoding="utf-8").splitlines()]

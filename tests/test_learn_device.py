@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-import subprocess
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from mpy import DEVICE, MODEL, micropython, native_device, run_py
+from mpy import MODEL, run_py
 
 from host_tools import classmeans as hcm
 from host_tools import index as hindex
@@ -115,9 +114,8 @@ def test_learn_program_equals_host(tmp_path, ref, data, impl, report):
     want = host_expected(ref, data)
     (tmp_path / "root").mkdir()
     root = board_files(tmp_path / "root", data)
-    dev = native_device(tmp_path / "dev") if impl == "native" else DEVICE  # the x64 build's C core, or none
-    proc = subprocess.run([micropython(), "-X", "heapsize=512K", str(PROGRAM), impl], cwd=root, capture_output=True,
-                          text=True, timeout=600, env={"MICROPYPATH": str(dev)})  # fmt: skip
+    with UnixBoard(heap="512K", native=impl == "native") as b:  # the x64 build's C core, or none
+        proc = b.run_script(PROGRAM, impl, cwd=root, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert lines[0] == f"impl scan={impl}"

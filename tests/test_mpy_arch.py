@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from mpy import micropython
 
 from scripts import build_dist, mpy_arch
+from scripts.board import UnixBoard
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,8 +72,8 @@ def test_thumb_rule():
 
 
 def test_unix_port_reports_x64():
-    p = subprocess.run([micropython(), "-c", "import sys; print(sys.implementation._mpy)"],
-                       capture_output=True, text=True, check=True)  # fmt: skip
+    p = UnixBoard(heap=None, device=None).run("import sys; print(sys.implementation._mpy)")
+    assert p.returncode == 0, p.stderr
     abi = mpy_arch.decode(int(p.stdout))
     assert (abi.arch, abi.abi) == ("x64", "6.3")
 
@@ -84,7 +84,6 @@ def test_unix_port_reports_x64():
 # _mpy value, the modules it tried and the one it took.
 LOOKUP = """
 import json, sys
-sys.path.insert(0, {device!r})
 from m2v import tok
 installed = set({installed!r})
 out = {{}}
@@ -114,8 +113,8 @@ def test_loader_takes_the_best_build_the_board_loads():
     installed = [t[:-4].replace("/", ".") for t, _ in build_dist.sources_package()["urls"] if t.endswith(".mpy")]
     assert sorted(installed) == sorted(f"m2v._native_{a}" for a in mpy_arch.ARCHS)
     values = [mpy_arch.encode(a) for a in mpy_arch.NATIVE_ARCHS] + [0x32F06]  # + RP2350 RISC-V (extension flags)
-    code = LOOKUP.format(device=str(ROOT / "device"), installed=installed, values=values)
-    p = subprocess.run([micropython(), "-c", code], capture_output=True, text=True, timeout=60)
+    code = LOOKUP.format(installed=installed, values=values)
+    p = UnixBoard(heap=None, device=ROOT / "device").run(code, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
     got = json.loads(p.stdout.splitlines()[-1])
     assert len(got) == len(values)

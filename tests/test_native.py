@@ -9,12 +9,12 @@ and on every emulated board (tests/test_emulated_boards.py runs the same device 
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
-from mpy import DEVICE, ROOT, micropython
+from mpy import DEVICE, ROOT
 
 from scripts import build_native, emuboard
+from scripts.board import UnixBoard
 
 
 def test_committed_builds_are_the_sources_build(tmp_path, report):
@@ -34,9 +34,8 @@ def test_native_pool_and_rows_equal_python_on_unix_port(tmp_path, report):
     pkg = tmp_path / "m2v"
     shutil.copytree(DEVICE / "m2v", pkg)
     shutil.copy(build_native.OUT / "x64" / "_native.mpy", pkg / "_native.mpy")
-    code = f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nsys.argv[:] = ['native_pool.py', '300', '11']\n"
-    code += (ROOT / "tests" / "device" / "native_pool.py").read_text()
-    p = subprocess.run([micropython(), "-c", code], capture_output=True, text=True, timeout=300)
+    code = (ROOT / "tests" / "device" / "native_pool.py").read_text()
+    p = UnixBoard(heap=None, device=tmp_path).run(code, timeout=300, argv=["native_pool.py", "300", "11"])
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.strip().splitlines()[-2:] == ["native_pool: 300 cases, 0 mismatches, errors 2/2",
                                                   "native_rows: 300 cases, 0 mismatches, errors 2/2"], p.stdout[-500:]
@@ -49,11 +48,11 @@ def test_core_for_another_architecture_raises(tmp_path):
     shutil.copytree(DEVICE / "m2v", pkg)
     shutil.copy(build_native.OUT / "armv6m" / "_native.mpy", pkg / "_native.mpy")
     code = (
-        f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nimport m2v\n"
+        "import m2v\n"
         f"m = m2v.load({str(ROOT / 'firmware_assets' / 'model.m2v')!r})\nm.embed('x')\nprint(m.impl['tok'])\n"
         "try:\n    m2v.use('native')\nexcept ValueError as e:\n    print('ValueError:', e)\n"
     )
-    p = subprocess.run([micropython(), "-c", code], capture_output=True, text=True, timeout=120)
+    p = UnixBoard(heap=None, device=tmp_path).run(code, timeout=120)  # stderr: the line the package prints
     assert p.returncode == 0, p.stderr[-2000:]
     said, lines = p.stderr.splitlines(), p.stdout.splitlines()
     assert len(said) == 1 and said[0].startswith("m2v: C core not loaded (m2v._native: incompatible .mpy"), said

@@ -15,18 +15,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import zlib
 
 import numpy as np
 import pytest
-from mpy import DEVICE, MODEL, ROOT, micropython
+from mpy import DEVICE, MODEL, ROOT
 from test_emulated_boards import PROGRAMS, need
 
 from host_tools import classifier as hc
 from host_tools import index as hindex
 from host_tools import reference
 from scripts import emuboard
+from scripts.board import UnixBoard
 
 CORPUS = ROOT / "tests" / "corpus" / "multilingual.jsonl"
 EX = ROOT / "examples" / "smart_home"
@@ -67,9 +67,8 @@ def test_soak_unix_port(tmp_path, soak_files, report):
     for name, data in soak_files.items():
         (tmp_path / name).write_bytes(data)
     os.symlink(MODEL, tmp_path / "model.m2v")
-    env = {**os.environ, "MICROPYPATH": str(DEVICE)}
-    p = subprocess.run([micropython(), "-X", "heapsize=256K", str(PROGRAMS / "soak.py"), "200"], cwd=tmp_path,
-                       env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    with UnixBoard(heap="256K", device=DEVICE) as b:
+        p = b.run_script(PROGRAMS / "soak.py", "200", cwd=tmp_path, timeout=600)
     assert p.returncode == 0, p.stdout[-1500:] + p.stderr[-1500:]
     check(p.stdout, 200, report, "unix 256K")
 

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from mpy import MODEL, micropython, native_device, run_py
+from mpy import MODEL, native_device, run_py
 
 from host_tools import classifier as hc
 from host_tools import index as hindex
@@ -52,11 +51,12 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 def run_threads(files, mode: str, impl: str, threads: int, rounds: int, seed: int = 1, own: bool = False) -> dict:
     texts = files["dir"] / ("short.jsonl" if impl == "py" else "long.jsonl")
-    cmd = [micropython(), "-X", "heapsize=8M", str(HARNESS), str(files["dev"]), mode, impl, str(MODEL),
-           str(files["index"]), str(files["clf"]), str(texts), str(threads), str(rounds), str(seed)]  # fmt: skip
+    args = [mode, impl, str(MODEL), str(files["index"]), str(files["clf"]), str(texts), str(threads), str(rounds),
+            str(seed)]  # fmt: skip
     if own:
-        cmd.append("own")
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        args.append("own")
+    with UnixBoard(heap="8M", device=files["dev"]) as b:
+        p = b.run_script(HARNESS, *args, timeout=900)
     assert p.returncode == 0, f"rc {p.returncode} (a crash or a hang)\n{p.stdout[-2000:]}{p.stderr[-2000:]}"
     lines = dict(line.split(" ", 1) for line in p.stdout.splitlines() if " " in line and not line.startswith("impl"))
     out = {"ok": int(lines["ok"]), "bad": lines["bad"], "exc": lines["exc"], "impl": p.stdout.splitlines()[-1]}

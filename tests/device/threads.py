@@ -1,6 +1,7 @@
 # Threads sharing one model, one index and one classifier, on the unix port
 # (its _thread has no GIL, like the RP2040's second core). Usage:
-#   micropython threads.py DEVICE_DIR MODE IMPL MODEL INDEX CLF TEXTS THREADS ROUNDS [SEED [OWN]]
+#   micropython threads.py MODE IMPL MODEL INDEX CLF TEXTS THREADS ROUNDS [SEED [OWN]]
+# with the package on sys.path (scripts/board.py's UnixBoard.run_script).
 # MODE: file or buf; IMPL: native or py (m2v.use: the tokenizer, pooling and the
 # scan of the index and classifier). Every text
 # of TEXTS (one JSON string per line) is first embedded, searched (k=3) and
@@ -17,11 +18,10 @@ import json
 import sys
 import time
 
-dev, mode, impl, model_p, index_p, clf_p, texts_p = sys.argv[1:8]
-n_threads, rounds = int(sys.argv[8]), int(sys.argv[9])
-seed = int(sys.argv[10]) if len(sys.argv) > 10 else 1
-own = len(sys.argv) > 11 and sys.argv[11] == "own"
-sys.path.insert(0, dev)
+mode, impl, model_p, index_p, clf_p, texts_p = sys.argv[1:7]
+n_threads, rounds = int(sys.argv[7]), int(sys.argv[8])
+seed = int(sys.argv[9]) if len(sys.argv) > 9 else 1
+own = len(sys.argv) > 10 and sys.argv[10] == "own"
 import m2v
 
 m2v.use(impl)
