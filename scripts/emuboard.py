@@ -287,7 +287,9 @@ def _firmware(spec: BoardSpec, src: Path, heap: int, custom: bool = False) -> Pa
     if elf.exists() and stamp.exists() and stamp.read_text() == key:
         return elf
     log.info("building %s firmware (heap %d) in %s", board, heap, out)
-    if spec.board_dir and stamp.exists():  # make does not see a changed board file or compiler shim
+    # make does not see a changed board file or compiler shim, nor a C module's new qstrs or a changed
+    # frozen package (an incremental custom build kept stale qstr tables: no embed() in the module)
+    if (spec.board_dir or custom) and stamp.exists():
         shutil.rmtree(out)
     if not elf.exists():
         # Only main.c's static heap array depends on MICROPY_HEAP_SIZE: start from another heap
