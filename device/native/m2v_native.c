@@ -1579,21 +1579,8 @@ static void pool_out(pool_t *p, tk_t *tk, int pool) {
     tk->c[C_NOUT] = 0;
 }
 
-// embed(T, c, text, out[, stages]): the whole of Model.embed_into for a buffer model in one call,
-// tokenizer and pooling in C: the state reset, the accumulator zeroed, the scan with every
-// full batch of OUT pooled on the spot, the last word, the last batch, the normalisation
-// into out. Returns 1 when out holds the vector; 0 before it has touched anything (text
-// not a str, out not an array("h") of dims: the Python path raises the error); 2 when the
-// scan stopped where the Python loop of m2v/tok.py takes over (a byte that may start an
-// added token, a code point of the STR or HANGUL kind): then c, OUT and the accumulator
-// hold the state to go on from, exactly as after the Python loop's own scan call.
-// stages 1 (make bench's per-stage profile): the tokenizer alone, the batches dropped
-// unpooled and out left as it is; 3, the default: everything.
-static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
-    int pool = n_args < 5 || (mp_obj_get_int(args[4]) & 2);
-    if (mp_obj_get_type(args[2]) != &mp_type_str) {
-        return MP_OBJ_NEW_SMALL_INT(0);
-    }
+// embed's body (below): the whole embed with the text a str; 1 done, 0 not started, 2 handed over
+static __attribute__((noinline)) int embed_run(const mp_obj_t *args, int pool) {
     tk_t tk;
     tk_init(&tk, args[0], args[1]);
     int32_t *cc = tk.c;
@@ -1603,7 +1590,7 @@ static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
     mp_buffer_info_t bo;
     mp_get_buffer_raise(args[3], &bo, MP_BUFFER_RW);
     if (bo.typecode != 'h' || bo.len != 2 * (size_t)cc[C_DIMS]) {
-        return MP_OBJ_NEW_SMALL_INT(0);
+        return 0;
     }
     size_t ntext, nacc, nwc;
     const uint8_t *t = buffer(args[2], &ntext, MP_BUFFER_READ);
@@ -1641,7 +1628,7 @@ static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
             break;
         }
         if (!tk.first.p[t[i]] || i == forced) {
-            return MP_OBJ_NEW_SMALL_INT(2);  // a code point of an unknown kind: tok.run raises
+            return 2;  // a code point of an unknown kind: tok.run raises
         }
         // a byte that may start an added token (tok.run's loop): the longest one there is one
         // token, after the current word and the queued batch; none: the byte as any other
@@ -1671,7 +1658,130 @@ static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
     if (pool) {
         normalize(p.acc, bo.buf, p.dims, cc[C_NB], cc[C_Q]);
     }
-    return MP_OBJ_NEW_SMALL_INT(1);
+    return 1;
+}
+
+// The model's lock (m2v/model.py: _new_guard, _enter, _leave), taken by embed() so that
+// Model.embed_into needs no exception handler (which made its frame a heap block per call).
+// g's items: [lk, owner] without _thread, [lk, owner, get_ident] with it. The fast path
+// only: 1 when taken; 0 when not free (another thread's call, a re-entry, a closed model),
+// which Model._embed hands to _enter, the one place that waits or raises.
+static mp_obj_t *guard_items(mp_obj_t g) {
+    if (mp_obj_get_type(g) == &mp_type_list) {
+        mp_obj_list_t *l = MP_OBJ_TO_PTR(g);
+        if (l->len >= 2 && (l->items[0] == mp_const_none || l->len >= 3)) {
+            return l->items;
+        }
+    }
+    mp_raise_ValueError(MP_ERROR_TEXT("m2v: bad object lock"));
+}
+
+// lk.name(*arg): acquire(0) and release() of a _thread lock
+static mp_obj_t lock_call(mp_obj_t lk, qstr name, int n, mp_obj_t arg) {
+    mp_obj_t m[3];
+    mp_load_method(lk, name, m);
+    m[2] = arg;
+    return m[1] == MP_OBJ_NULL ? mp_call_function_n_kw(m[0], n, 0, m + 2) : mp_call_function_n_kw(m[0], n + 1, 0, m + 1);
+}
+
+static int guard_take(mp_obj_t *g) {
+    mp_obj_t lk = g[0];
+    if (lk == mp_const_none) {  // no _thread: owner 1 marks a call (_enter)
+        if (g[1] != MP_OBJ_NEW_SMALL_INT(0)) {
+            return 0;
+        }
+        g[1] = MP_OBJ_NEW_SMALL_INT(1);
+        return 1;
+    }
+    if (lock_call(lk, MP_QSTR_acquire, 1, MP_OBJ_NEW_SMALL_INT(0)) != mp_const_true) {
+        return 0;
+    }
+    if (g[1] != MP_OBJ_NEW_SMALL_INT(0)) {  // closed: _enter's _take releases and raises
+        lock_call(lk, MP_QSTR_release, 0, MP_OBJ_NULL);
+        return 0;
+    }
+    g[1] = mp_call_function_n_kw(g[2], 0, 0, NULL);  // get_ident(): a re-entry's _take compares it
+    return 1;
+}
+
+static void guard_drop(mp_obj_t *g) {
+    g[1] = MP_OBJ_NEW_SMALL_INT(0);
+    if (g[0] != mp_const_none) {
+        lock_call(g[0], MP_QSTR_release, 0, MP_OBJ_NULL);
+    }
+}
+
+// An exception handler around embed_run: the runtime's nlr_push (the native emitter's own: through
+// mp_fun_table in the native module, where a firmware with setjmp-based NLR, as xtensawin's, gives
+// nlr_push_tail and setjmp), in a buffer laid out as the firmware's nlr_buf_t (prev, ret_val, then
+// its registers or jmp_buf: at most 17 words, xtensawin's, and the pystack pointer).
+#if MICROPY_ENABLE_DYNRUNTIME
+typedef struct {
+    void *prev, *ret_val;
+    uintptr_t regs[30];
+} __attribute__((aligned(8))) catch_t;
+typedef int (*setjmp_t)(void *);
+INLINE unsigned int catch_push(catch_t *c) {
+    if (mp_fun_table.setjmp_) {
+        mp_fun_table.nlr_push((nlr_buf_t *)c);
+        return (unsigned int)((setjmp_t)mp_fun_table.setjmp_)(c->regs);
+    }
+    return mp_fun_table.nlr_push((nlr_buf_t *)c);
+}
+#define catch_pop() mp_fun_table.nlr_pop()
+#define catch_raise(c) mp_fun_table.raise(MP_OBJ_FROM_PTR((c)->ret_val))
+#else
+typedef nlr_buf_t catch_t;
+#define catch_push(c) nlr_push(c)
+#define catch_pop() nlr_pop()
+#define catch_raise(c) nlr_jump((c)->ret_val)
+#endif
+
+// embed(T, c, text, out[, stages]): the whole of Model.embed_into in one call,
+// tokenizer and pooling in C: the state reset, the accumulator zeroed, the scan with every
+// full batch of OUT pooled on the spot, the last word, the last batch, the normalisation
+// into out. Returns 1 when out holds the vector; 0 before it has touched anything (text
+// not a str, out not an array("h") of dims: the Python path raises the error); 2 when the
+// scan stopped where the Python loop of m2v/tok.py takes over (a byte that may start an
+// added token, a code point of the STR or HANGUL kind): then c, OUT and the accumulator
+// hold the state to go on from, exactly as after the Python loop's own scan call.
+// stages 1 (make bench's per-stage profile): the tokenizer alone, the batches dropped
+// unpooled and out left as it is; 3: everything; 7, the default: everything under the model's
+// lock (T[GUARD]), which it takes first (3 when it is not free: nothing touched; Model._embed
+// takes it then, or raises) and releases on return or any exception, but after 2 (Model._embed
+// goes on under it). Whenever out holds the vector it records the run in model.impl (T[IMPL]).
+static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
+    int stages = n_args < 5 ? 7 : (int)mp_obj_get_int(args[4]);
+    if (mp_obj_get_type(args[2]) != &mp_type_str) {
+        return MP_OBJ_NEW_SMALL_INT(0);
+    }
+    int r = 0;
+    if (!(stages & 4)) {
+        r = embed_run(args, stages & 2);
+    } else {
+        mp_obj_t *g = guard_items(item(args[0], T_GUARD));
+        if (!guard_take(g)) {
+            return MP_OBJ_NEW_SMALL_INT(3);
+        }
+        catch_t c;
+        if (catch_push(&c) == 0) {
+            r = embed_run(args, stages & 2);
+            catch_pop();
+        } else {
+            guard_drop(g);  // g: its list is T's, alive whatever happened
+            catch_raise(&c);
+        }
+        if (r != 2) {
+            guard_drop(g);
+        }
+    }
+    if (r == 1 && (stages & 2)) {  // model.impl: what ran (Model.__init__'s keys)
+        mp_obj_t impl = item(args[0], T_IMPL), native = MP_OBJ_NEW_QSTR(MP_QSTR_native);
+        mp_obj_dict_store(impl, MP_OBJ_NEW_QSTR(MP_QSTR_tok), native);
+        mp_obj_dict_store(impl, MP_OBJ_NEW_QSTR(MP_QSTR_pool), native);
+        mp_obj_dict_store(impl, MP_OBJ_NEW_QSTR(MP_QSTR_loop), native);
+    }
+    return MP_OBJ_NEW_SMALL_INT(r);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(embed_obj, 4, 5, embed);
 
