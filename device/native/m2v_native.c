@@ -8,7 +8,8 @@
 //   m2v/_pool_py.py's;
 // - scan_rows, the int8 row scan of the index and the classifier, twin of m2v/_rows.py's _scan_py.
 // m2v/tok.py selects these or the twins (m2v.use). Twins by design within this file:
-// mac_t1 and mac2_t1, the Thumb-1 multiply-adds of one row and of two, the same element.
+// mac_t1 and mac2_t1, the Thumb-1 multiply-adds of one row and of two, the same element;
+// scale_t1's two loops (shifts left and right) and quotients14_t1's two elements a pass.
 // Integer bounds are the format's: |wcode| * 127 * max_length < 2**30, so every
 // accumulator fits an int32 and every sum of squares after scaling stays below 2**30;
 // nothing here can overflow. Every table read is bounds-checked: a damaged model raises,
@@ -506,11 +507,12 @@ INLINE void quotients(const int32_t *acc, const int32_t *e, int16_t *o, uint32_t
 }
 
 #if defined(__ARM_ARCH_6M__)
-// quotients' loop for q = 14 (the format's out_shift) and acc < e, in Thumb-1 by hand, as
-// mac_t1: gcc keeps M, r and half on the stack (about 30 instructions per element); here
-// acc r0, e ip, out r2, M r3, r r4, half r8: 21 or 22. The same arithmetic as quotients'
-// C: a = |v| ((v + s) ^ s, s = v >> 31), y = a * M >> 17, y += (a << 14) + half - y * r >= r
-// (unsigned), out = (y ^ s) - s, stored as 16 bits as -(int16_t)y is: bit-identical.
+// quotients' loop for q = 14 (the format's out_shift) and e - acc a positive even number, in
+// Thumb-1 by hand, as mac_t1: gcc keeps M, r and half on the stack (about 30 instructions per
+// element); here acc r0, e ip, out r2, M r3, r r4, half r8, two elements a pass: about 19. The
+// same arithmetic as quotients' C: a = |v| ((v + s) ^ s, s = v >> 31), y = a * M >> 17,
+// y += (a << 14) + half - y * r >= r (unsigned), out = (y ^ s) - s, stored as 16 bits as
+// -(int16_t)y is: bit-identical.
 static __attribute__((naked, noinline)) void quotients14_t1(const int32_t *acc, const int32_t *e, int16_t *o,
     uint32_t M, uint32_t r, uint32_t half) {
     __asm__ volatile (
@@ -523,7 +525,7 @@ static __attribute__((naked, noinline)) void quotients14_t1(const int32_t *acc, 
         "mov r8, r7\n"
         "mov ip, r1\n"
         "1:\n"
-        "ldr r7, [r0]\n"
+        "ldmia r0!, {r7}\n"
         "asrs r6, r7, #31\n"
         "adds r7, r7, r6\n"
         "eors r7, r6\n"  // a
@@ -541,9 +543,27 @@ static __attribute__((naked, noinline)) void quotients14_t1(const int32_t *acc, 
         "2:\n"
         "eors r1, r6\n"
         "subs r1, r1, r6\n"
-        "strh r1, [r2]\n"
-        "adds r0, r0, #4\n"
-        "adds r2, r2, #2\n"
+        "strh r1, [r2, #0]\n"
+        "ldmia r0!, {r7}\n"
+        "asrs r6, r7, #31\n"
+        "adds r7, r7, r6\n"
+        "eors r7, r6\n"  // a
+        "movs r1, r7\n"
+        "muls r1, r3, r1\n"
+        "lsrs r1, r1, #17\n"  // y
+        "lsls r7, r7, #14\n"
+        "add r7, r8\n"  // x
+        "movs r5, r1\n"
+        "muls r5, r4, r5\n"
+        "subs r7, r7, r5\n"
+        "cmp r7, r4\n"
+        "bcc 3f\n"
+        "adds r1, r1, #1\n"
+        "3:\n"
+        "eors r1, r6\n"
+        "subs r1, r1, r6\n"
+        "strh r1, [r2, #2]\n"
+        "adds r2, r2, #4\n"
         "cmp r0, ip\n"
         "bne 1b\n"
         "pop {r7}\n"
@@ -712,8 +732,12 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     // 2**(32 - norm_bits) and a * M < 2**32; a * M >> (31 - q) is below (a << q) / r by
     // less than 2**(norm_bits + q - 31) <= 1/2, so below the rounded quotient by at most 1.
     uint32_t M = udiv32((uint32_t)1 << 31, r);
-    if (q == 14) {  // the format's out_shift: quotients14_t1 (acc < e: n > 0, since m > 0)
-        quotients14_t1(acc, e, out, M, r, half);
+    if (q == 14) {  // the format's out_shift: quotients14_t1 on pairs, then an odd last element
+        const int32_t *h = acc + (n & ~(mp_int_t)1);
+        if (h > acc) {
+            quotients14_t1(acc, h, out, M, r, half);
+        }
+        quotients(h, e, out + (h - acc), M, r, half, 14);
     } else {
         quotients(acc, e, out, M, r, half, (uint32_t)q);
     }
