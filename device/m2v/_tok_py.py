@@ -46,6 +46,10 @@ T_RCACHE = const(21)
 # it is: u16 count, then per token u8 len, its bytes, u32 id, u16 row, u16 code)
 T_POOL = const(22)
 T_ADDED = const(23)
+# ... for the native core's embed() in one call: the model's lock (model._new_guard: the call holds
+# it, so that Model.embed_into needs no try/finally) and model.impl (the call records itself)
+T_GUARD = const(24)
+T_IMPL = const(25)
 
 # c: parameters (set once) ...
 C_HS = const(0)

@@ -3,8 +3,6 @@
 # Heap: `import m2v` costs a few KB; the first load imports the tokenizer and
 # pooling modules, then _load.py (parsing and validation), which is dropped
 # when the load ends, leaving one contiguous hole rather than scattered ones.
-# Twin by design: Model.embed_into writes out _enter and _leave (the lock's
-# calls cost 2,800 instructions on a Cortex-M0, 2% of an embed).
 import gc
 import sys
 from array import array
@@ -62,8 +60,8 @@ class FileSection:
 # rewrites it: one call at a time may run on an object. o._guard = [lk,
 # owner]: lk a _thread lock (None on a port without _thread), owner 0, the
 # get_ident() of the thread in a call, or _CLOSED. Every public method
-# holds it for its call (@_locked; Model.embed_into writes _enter and _leave
-# out: a call costs 1,000 instructions on a Cortex-M0); private methods
+# holds it for its call (@_locked; Model.embed_into's C call takes it in C,
+# m2v_native.c guard_take, and the other paths through _enter); private methods
 # (_name) run under it. A call on an object another thread is in waits for
 # it; the thread that is in the call entering again (a micropython.schedule
 # or interrupt callback between two bytecodes of the call) raises
@@ -84,7 +82,9 @@ _CLOSED = const(-1)
 
 
 def _new_guard():
-    return [allocate_lock() if allocate_lock else None, 0]
+    # [lk, owner], and get_ident where there is a lock: the C core's embed() takes the guard
+    # itself (m2v_native.c guard_take) and sets the owner as _enter does
+    return [allocate_lock(), 0, get_ident] if allocate_lock else [None, 0]
 
 
 _LOADING = _new_guard()
@@ -147,7 +147,7 @@ def _locked(f):
     # f as a method that holds its object's lock for the call: the public
     # methods of an Index, a Classifier and ClassMeans (a search costs
     # millions of instructions, this call a few thousand; Model.embed_into,
-    # far cheaper, writes the lock out). f calls only _methods: a public
+    # far cheaper, has the C core take it). f calls only _methods: a public
     # method called under the lock would take it again and raise.
     def call(self, *a, **kw):
         g = self._guard
@@ -199,9 +199,9 @@ class Model:
         # (tok.run) or "native+py" (the C call, then tok.run from where it stopped:
         # a damaged model's unknown normaliser kind, where tok.run raises)
         self.impl = {"tok": tok.kind, "pool": tok.kind, "loop": None}
+        self._guard = _new_guard()  # one call at a time (above); T[GUARD] holds it too
         self.tok = tok.Tokenizer(self)
         self._sink = self
-        self._guard = _new_guard()  # one call at a time (below)
 
     def token(self, tid, row, code):
         # embed()'s sink: acc += WCODES[code] * CENTROIDS[row]
@@ -236,33 +236,30 @@ class Model:
 
     def embed_into(self, text, out):
         # Write the Q14 unit vector for text into out (array('h') of length dims).
-        # The model's lock: _enter and _leave (above) written out (calls
-        # to them cost 2,800 instructions on a Cortex-M0, 2% of an embed)
+        # The C core (tok.fast) runs the whole embed in one call: it takes and releases the
+        # model's lock itself (T[GUARD], released on any exception) and records model.impl,
+        # so that this frame holds no exception handler and stays small enough for the C
+        # stack (a larger one is a heap block per call). It returns 1 when out holds the
+        # vector; anything else goes on in _embed.
+        f = tok.fast
+        r = f(self.tok.T, self.tok.c, text, out) if f else 0
+        if r == 1:
+            return out
+        return self._embed(text, out, r)
+
+    def _embed(self, text, out, r):
+        # embed_into's other paths, under the model's lock. r 0: no C core, or the C call
+        # did not start (text or out wrong: the checks below raise); 3: it did not start as
+        # the lock was not free (another thread's call: _enter waits; a re-entry or a closed
+        # model: _enter raises); 2: it stopped where tok.run goes on (a damaged model's
+        # unknown normaliser kind), still holding the lock, with acc, c and OUT its state.
         g = self._guard
-        lk = g[0]
-        if lk:
-            if not lk.acquire(0):
-                _take(g, 0)
-            elif g[1]:
-                _take(g, 1)
-            g[1] = get_ident()
-        elif g[1]:
-            _take(g, 1)
-        else:
-            g[1] = 1
+        if r != 2:
+            _enter(g)
         try:
-            # A buffer model with the native core runs the whole embed in one C call
-            # (tok.fast): this method's and tok.run()'s Python cost more than the C does
-            # per text. It returns 1 (done), 0 (not started: the checks below raise) or
-            # 2 (stopped where tok.run goes on: only at a damaged model's unknown normaliser kind).
-            f = tok.fast
-            r = 0
-            t = self.tok
-            if f:  # the C core reads the tables in RAM and, in file mode, the others through the page cache
-                r = f(t.T, t.c, text, out)
+            if r == 3:  # the lock is ours now: the C call again, without its own (stages 3)
+                r = tok.fast(self.tok.T, self.tok.c, text, out, 3)
                 if r == 1:
-                    imp = self.impl
-                    imp["tok"] = imp["pool"] = imp["loop"] = "native"
                     return out
             d = self.dims
             if len(out) != d:
@@ -278,9 +275,7 @@ class Model:
             imp["loop"] = "native+py" if r else "py"  # r is 2 here: the C call handed over to tok.run
             return out
         finally:
-            g[1] = 0
-            if lk:
-                lk.release()
+            _leave(g)
 
     def embed(self, text):
         return self.embed_into(text, array("h", bytes(2 * self.dims)))

@@ -137,11 +137,13 @@ class Tokenizer:
         cen = t[_CENTROIDS]
         # one list, allocated once (T's layout: _tok_py.py): the tables and scratch buffers;
         # file mode's page cache; T[ACCEL] (the native core's, see below); what the native
-        # core's embed() pools with (in file mode the rows are read into the cache's row buffer)
+        # core's embed() pools with (in file mode the rows are read into the cache's row buffer);
+        # the model's lock and impl, which embed() takes and records (Model.embed_into)
         self.T = [m.ascii] + t[_SYMMAP : _SYMMAP + 6] + [
             m.records, m.added_first, bytearray(4 * mwc + 8), self.out, m.runs,
             pc and pc.buf, pc and pc.tags, pc and pc.file, pc and pc.slots,
-            None, m.acc, None if pc else cen, m.wcodes, pc and pc.row, None, m.pool, t[_ADDED]]  # fmt: skip
+            None, m.acc, None if pc else cen, m.wcodes, pc and pc.row, None, m.pool, t[_ADDED],
+            m._guard, m.impl]  # fmt: skip
         c = array("i", bytes(4 * _C_LEN))
         c[_C_HS], c[_C_GS], c[_C_TS], c[_C_SB] = m.h_shift, m.g_shift, m.t_shift, m.sample_bytes
         c[_C_ESC], c[_C_RB], c[_C_MWC] = m.esc_base, m.rec_bits, mwc

@@ -27,6 +27,8 @@ enum {
     T_RCACHE = 21,
     T_POOL = 22,
     T_ADDED = 23,
+    T_GUARD = 24,
+    T_IMPL = 25,
 };
 enum {
     C_HS = 0,

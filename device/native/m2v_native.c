@@ -8,7 +8,8 @@
 //   m2v/_pool_py.py's;
 // - scan_rows, the int8 row scan of the index and the classifier, twin of m2v/_rows.py's _scan_py.
 // m2v/tok.py selects these or the twins (m2v.use). Twins by design within this file:
-// mac_t1 and mac2_t1, the Thumb-1 multiply-adds of one row and of two, the same element.
+// mac_t1 and mac2_t1, the Thumb-1 multiply-adds of one row and of two, the same element;
+// scale_t1's two loops (shifts left and right) and quotients14_t1's two elements a pass.
 // Integer bounds are the format's: |wcode| * 127 * max_length < 2**30, so every
 // accumulator fits an int32 and every sum of squares after scaling stays below 2**30;
 // nothing here can overflow. Every table read is bounds-checked: a damaged model raises,
@@ -83,6 +84,18 @@ INLINE uint32_t field(const uint8_t *r, size_t nrec, uint32_t pos, uint32_t mask
     return (v >> (pos & 7)) & mask;
 }
 
+// p[0:n] = 0, four words per pass (about 1.75 instructions a word on armv6m, where the plain
+// loop takes 4: 1,000 instructions of every embed's 256)
+static void zero32(int32_t *p, size_t n) {
+    int32_t *e = p + n;
+    for (; p + 4 <= e; p += 4) {
+        p[0] = 0, p[1] = 0, p[2] = 0, p[3] = 0;
+    }
+    for (; p < e; p++) {
+        *p = 0;
+    }
+}
+
 // zero(acc, n): acc[0:n] = 0, the sums of a new text
 static mp_obj_t zero(mp_obj_t acc_in, mp_obj_t n_in) {
     size_t nacc;
@@ -91,9 +104,7 @@ static mp_obj_t zero(mp_obj_t acc_in, mp_obj_t n_in) {
     if (n < 0 || (size_t)n > nacc / 4) {
         mp_raise_msg(&mp_type_IndexError, MP_ERROR_TEXT("m2v table index out of range"));
     }
-    for (mp_int_t d = 0; d < n; d++) {
-        acc[d] = 0;
-    }
+    zero32(acc, (size_t)n);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(zero_obj, zero);
@@ -496,11 +507,12 @@ INLINE void quotients(const int32_t *acc, const int32_t *e, int16_t *o, uint32_t
 }
 
 #if defined(__ARM_ARCH_6M__)
-// quotients' loop for q = 14 (the format's out_shift) and acc < e, in Thumb-1 by hand, as
-// mac_t1: gcc keeps M, r and half on the stack (about 30 instructions per element); here
-// acc r0, e ip, out r2, M r3, r r4, half r8: 21 or 22. The same arithmetic as quotients'
-// C: a = |v| ((v + s) ^ s, s = v >> 31), y = a * M >> 17, y += (a << 14) + half - y * r >= r
-// (unsigned), out = (y ^ s) - s, stored as 16 bits as -(int16_t)y is: bit-identical.
+// quotients' loop for q = 14 (the format's out_shift) and e - acc a positive even number, in
+// Thumb-1 by hand, as mac_t1: gcc keeps M, r and half on the stack (about 30 instructions per
+// element); here acc r0, e ip, out r2, M r3, r r4, half r8, two elements a pass: about 19. The
+// same arithmetic as quotients' C: a = |v| ((v + s) ^ s, s = v >> 31), y = a * M >> 17,
+// y += (a << 14) + half - y * r >= r (unsigned), out = (y ^ s) - s, stored as 16 bits as
+// -(int16_t)y is: bit-identical.
 static __attribute__((naked, noinline)) void quotients14_t1(const int32_t *acc, const int32_t *e, int16_t *o,
     uint32_t M, uint32_t r, uint32_t half) {
     __asm__ volatile (
@@ -513,7 +525,7 @@ static __attribute__((naked, noinline)) void quotients14_t1(const int32_t *acc, 
         "mov r8, r7\n"
         "mov ip, r1\n"
         "1:\n"
-        "ldr r7, [r0]\n"
+        "ldmia r0!, {r7}\n"
         "asrs r6, r7, #31\n"
         "adds r7, r7, r6\n"
         "eors r7, r6\n"  // a
@@ -531,9 +543,27 @@ static __attribute__((naked, noinline)) void quotients14_t1(const int32_t *acc, 
         "2:\n"
         "eors r1, r6\n"
         "subs r1, r1, r6\n"
-        "strh r1, [r2]\n"
-        "adds r0, r0, #4\n"
-        "adds r2, r2, #2\n"
+        "strh r1, [r2, #0]\n"
+        "ldmia r0!, {r7}\n"
+        "asrs r6, r7, #31\n"
+        "adds r7, r7, r6\n"
+        "eors r7, r6\n"  // a
+        "movs r1, r7\n"
+        "muls r1, r3, r1\n"
+        "lsrs r1, r1, #17\n"  // y
+        "lsls r7, r7, #14\n"
+        "add r7, r8\n"  // x
+        "movs r5, r1\n"
+        "muls r5, r4, r5\n"
+        "subs r7, r7, r5\n"
+        "cmp r7, r4\n"
+        "bcc 3f\n"
+        "adds r1, r1, #1\n"
+        "3:\n"
+        "eors r1, r6\n"
+        "subs r1, r1, r6\n"
+        "strh r1, [r2, #2]\n"
+        "adds r2, r2, #4\n"
         "cmp r0, ip\n"
         "bne 1b\n"
         "pop {r7}\n"
@@ -544,6 +574,69 @@ static __attribute__((naked, noinline)) void quotients14_t1(const int32_t *acc, 
 #endif
 
 #if defined(__ARM_ARCH_6M__)
+// scale's loop for acc < e in Thumb-1 by hand (gcc's takes 21 instructions per element, this
+// 16): a = |v| ((v + s) ^ s, s = v >> 31), shifted left by sh (right when right is not 0),
+// stored with its sign ((a ^ s) - s), ss += a * a; the same arithmetic as scale's C. Returns ss,
+// or 0xFFFFFFFF where scale raises: ss reaching 2**30 (checked per element, so that no sum
+// wraps) or an a of 2**15 or more (their OR, checked at the end: a larger a's square may wrap,
+// which only the OR sees). acc r0, e r1, sh r5, ss r4, the OR r7.
+static __attribute__((naked, noinline)) uint32_t scale_t1(int32_t *acc, const int32_t *e, uint32_t sh,
+    int right) {
+    __asm__ volatile (
+        ".syntax unified\n"
+        "push {r4, r5, r6, r7, lr}\n"
+        "movs r4, #0\n"
+        "movs r7, #0\n"
+        "movs r5, r2\n"
+        "cmp r3, #0\n"
+        "bne 3f\n"
+        "1:\n"
+        "ldr r2, [r0]\n"
+        "asrs r3, r2, #31\n"
+        "adds r2, r2, r3\n"
+        "eors r2, r3\n"
+        "lsls r2, r5\n"
+        "orrs r7, r2\n"
+        "movs r6, r2\n"
+        "muls r6, r2, r6\n"
+        "adds r4, r4, r6\n"
+        "lsrs r6, r4, #30\n"
+        "bne 5f\n"
+        "eors r2, r3\n"
+        "subs r2, r2, r3\n"
+        "stmia r0!, {r2}\n"
+        "cmp r0, r1\n"
+        "bne 1b\n"
+        "b 4f\n"
+        "3:\n"
+        "ldr r2, [r0]\n"
+        "asrs r3, r2, #31\n"
+        "adds r2, r2, r3\n"
+        "eors r2, r3\n"
+        "lsrs r2, r5\n"
+        "orrs r7, r2\n"
+        "movs r6, r2\n"
+        "muls r6, r2, r6\n"
+        "adds r4, r4, r6\n"
+        "lsrs r6, r4, #30\n"
+        "bne 5f\n"
+        "eors r2, r3\n"
+        "subs r2, r2, r3\n"
+        "stmia r0!, {r2}\n"
+        "cmp r0, r1\n"
+        "bne 3b\n"
+        "4:\n"
+        "lsrs r7, r7, #15\n"
+        "bne 5f\n"
+        "movs r0, r4\n"
+        "pop {r4, r5, r6, r7, pc}\n"
+        "5:\n"
+        "movs r0, #0\n"
+        "mvns r0, r0\n"
+        "pop {r4, r5, r6, r7, pc}\n"
+        ".syntax divided\n");
+}
+
 // normalize's first pass for e - acc a positive multiple of 4, in Thumb-1 by hand: the OR
 // of |acc[d]| ((v + s) ^ s, s = v >> 31, as the C loop), four words per ldmia, about 4.75
 // instructions per element where gcc's loop takes 8.
@@ -614,11 +707,18 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     }
     // now 2**(norm_bits-1) <= max|acc| * 2**k < 2**norm_bits, and the sum of squares < 2**30
     uint32_t ss = 0;
+    #if defined(__ARM_ARCH_6M__)
+    ss = k >= 0 ? scale_t1(acc, e, (uint32_t)k, 0) : scale_t1(acc, e, (uint32_t)-k, 1);  // acc < e: m > 0
+    if (ss >> 30) {
+        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: norm_bits out of range"));
+    }
+    #else
     if (k >= 0) {
         ss = scale(acc, e, (uint32_t)k, 0);
     } else {
         ss = scale(acc, e, (uint32_t)-k, 1);
     }
+    #endif
     uint32_t r = isqrt(ss);  // >= 1: m > 0 leaves some |v[d]| >= 2**(norm_bits-1)
     if (ss - r * r > r) {
         r++;
@@ -632,8 +732,12 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     // 2**(32 - norm_bits) and a * M < 2**32; a * M >> (31 - q) is below (a << q) / r by
     // less than 2**(norm_bits + q - 31) <= 1/2, so below the rounded quotient by at most 1.
     uint32_t M = udiv32((uint32_t)1 << 31, r);
-    if (q == 14) {  // the format's out_shift: quotients14_t1 (acc < e: n > 0, since m > 0)
-        quotients14_t1(acc, e, out, M, r, half);
+    if (q == 14) {  // the format's out_shift: quotients14_t1 on pairs, then an odd last element
+        const int32_t *h = acc + (n & ~(mp_int_t)1);
+        if (h > acc) {
+            quotients14_t1(acc, h, out, M, r, half);
+        }
+        quotients(h, e, out + (h - acc), M, r, half, 14);
     } else {
         quotients(acc, e, out, M, r, half, (uint32_t)q);
     }
@@ -1579,21 +1683,8 @@ static void pool_out(pool_t *p, tk_t *tk, int pool) {
     tk->c[C_NOUT] = 0;
 }
 
-// embed(T, c, text, out[, stages]): the whole of Model.embed_into for a buffer model in one call,
-// tokenizer and pooling in C: the state reset, the accumulator zeroed, the scan with every
-// full batch of OUT pooled on the spot, the last word, the last batch, the normalisation
-// into out. Returns 1 when out holds the vector; 0 before it has touched anything (text
-// not a str, out not an array("h") of dims: the Python path raises the error); 2 when the
-// scan stopped where the Python loop of m2v/tok.py takes over (a byte that may start an
-// added token, a code point of the STR or HANGUL kind): then c, OUT and the accumulator
-// hold the state to go on from, exactly as after the Python loop's own scan call.
-// stages 1 (make bench's per-stage profile): the tokenizer alone, the batches dropped
-// unpooled and out left as it is; 3, the default: everything.
-static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
-    int pool = n_args < 5 || (mp_obj_get_int(args[4]) & 2);
-    if (mp_obj_get_type(args[2]) != &mp_type_str) {
-        return MP_OBJ_NEW_SMALL_INT(0);
-    }
+// embed's body (below): the whole embed with the text a str; 1 done, 0 not started, 2 handed over
+static __attribute__((noinline)) int embed_run(const mp_obj_t *args, int pool) {
     tk_t tk;
     tk_init(&tk, args[0], args[1]);
     int32_t *cc = tk.c;
@@ -1603,7 +1694,7 @@ static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
     mp_buffer_info_t bo;
     mp_get_buffer_raise(args[3], &bo, MP_BUFFER_RW);
     if (bo.typecode != 'h' || bo.len != 2 * (size_t)cc[C_DIMS]) {
-        return MP_OBJ_NEW_SMALL_INT(0);
+        return 0;
     }
     size_t ntext, nacc, nwc;
     const uint8_t *t = buffer(args[2], &ntext, MP_BUFFER_READ);
@@ -1624,9 +1715,7 @@ static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
     for (int k = C_WN; k < C_END; k++) {
         cc[k] = 0;
     }
-    for (size_t d = 0; d < p.dims; d++) {
-        p.acc[d] = 0;
-    }
+    zero32(p.acc, p.dims);
     int force = 0;
     size_t forced = (size_t)-1;
     for (;;) {
@@ -1641,7 +1730,7 @@ static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
             break;
         }
         if (!tk.first.p[t[i]] || i == forced) {
-            return MP_OBJ_NEW_SMALL_INT(2);  // a code point of an unknown kind: tok.run raises
+            return 2;  // a code point of an unknown kind: tok.run raises
         }
         // a byte that may start an added token (tok.run's loop): the longest one there is one
         // token, after the current word and the queued batch; none: the byte as any other
@@ -1671,7 +1760,130 @@ static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
     if (pool) {
         normalize(p.acc, bo.buf, p.dims, cc[C_NB], cc[C_Q]);
     }
-    return MP_OBJ_NEW_SMALL_INT(1);
+    return 1;
+}
+
+// The model's lock (m2v/model.py: _new_guard, _enter, _leave), taken by embed() so that
+// Model.embed_into needs no exception handler (which made its frame a heap block per call).
+// g's items: [lk, owner] without _thread, [lk, owner, get_ident] with it. The fast path
+// only: 1 when taken; 0 when not free (another thread's call, a re-entry, a closed model),
+// which Model._embed hands to _enter, the one place that waits or raises.
+static mp_obj_t *guard_items(mp_obj_t g) {
+    if (mp_obj_get_type(g) == &mp_type_list) {
+        mp_obj_list_t *l = MP_OBJ_TO_PTR(g);
+        if (l->len >= 2 && (l->items[0] == mp_const_none || l->len >= 3)) {
+            return l->items;
+        }
+    }
+    mp_raise_ValueError(MP_ERROR_TEXT("m2v: bad object lock"));
+}
+
+// lk.name(*arg): acquire(0) and release() of a _thread lock
+static mp_obj_t lock_call(mp_obj_t lk, qstr name, int n, mp_obj_t arg) {
+    mp_obj_t m[3];
+    mp_load_method(lk, name, m);
+    m[2] = arg;
+    return m[1] == MP_OBJ_NULL ? mp_call_function_n_kw(m[0], n, 0, m + 2) : mp_call_function_n_kw(m[0], n + 1, 0, m + 1);
+}
+
+static int guard_take(mp_obj_t *g) {
+    mp_obj_t lk = g[0];
+    if (lk == mp_const_none) {  // no _thread: owner 1 marks a call (_enter)
+        if (g[1] != MP_OBJ_NEW_SMALL_INT(0)) {
+            return 0;
+        }
+        g[1] = MP_OBJ_NEW_SMALL_INT(1);
+        return 1;
+    }
+    if (lock_call(lk, MP_QSTR_acquire, 1, MP_OBJ_NEW_SMALL_INT(0)) != mp_const_true) {
+        return 0;
+    }
+    if (g[1] != MP_OBJ_NEW_SMALL_INT(0)) {  // closed: _enter's _take releases and raises
+        lock_call(lk, MP_QSTR_release, 0, MP_OBJ_NULL);
+        return 0;
+    }
+    g[1] = mp_call_function_n_kw(g[2], 0, 0, NULL);  // get_ident(): a re-entry's _take compares it
+    return 1;
+}
+
+static void guard_drop(mp_obj_t *g) {
+    g[1] = MP_OBJ_NEW_SMALL_INT(0);
+    if (g[0] != mp_const_none) {
+        lock_call(g[0], MP_QSTR_release, 0, MP_OBJ_NULL);
+    }
+}
+
+// An exception handler around embed_run: the runtime's nlr_push (the native emitter's own: through
+// mp_fun_table in the native module, where a firmware with setjmp-based NLR, as xtensawin's, gives
+// nlr_push_tail and setjmp), in a buffer laid out as the firmware's nlr_buf_t (prev, ret_val, then
+// its registers or jmp_buf: at most 17 words, xtensawin's, and the pystack pointer).
+#if MICROPY_ENABLE_DYNRUNTIME
+typedef struct {
+    void *prev, *ret_val;
+    uintptr_t regs[30];
+} __attribute__((aligned(8))) catch_t;
+typedef int (*setjmp_t)(void *);
+INLINE unsigned int catch_push(catch_t *c) {
+    if (mp_fun_table.setjmp_) {
+        mp_fun_table.nlr_push((nlr_buf_t *)c);
+        return (unsigned int)((setjmp_t)mp_fun_table.setjmp_)(c->regs);
+    }
+    return mp_fun_table.nlr_push((nlr_buf_t *)c);
+}
+#define catch_pop() mp_fun_table.nlr_pop()
+#define catch_raise(c) mp_fun_table.raise(MP_OBJ_FROM_PTR((c)->ret_val))
+#else
+typedef nlr_buf_t catch_t;
+#define catch_push(c) nlr_push(c)
+#define catch_pop() nlr_pop()
+#define catch_raise(c) nlr_jump((c)->ret_val)
+#endif
+
+// embed(T, c, text, out[, stages]): the whole of Model.embed_into in one call,
+// tokenizer and pooling in C: the state reset, the accumulator zeroed, the scan with every
+// full batch of OUT pooled on the spot, the last word, the last batch, the normalisation
+// into out. Returns 1 when out holds the vector; 0 before it has touched anything (text
+// not a str, out not an array("h") of dims: the Python path raises the error); 2 when the
+// scan stopped where the Python loop of m2v/tok.py takes over (a byte that may start an
+// added token, a code point of the STR or HANGUL kind): then c, OUT and the accumulator
+// hold the state to go on from, exactly as after the Python loop's own scan call.
+// stages 1 (make bench's per-stage profile): the tokenizer alone, the batches dropped
+// unpooled and out left as it is; 3: everything; 7, the default: everything under the model's
+// lock (T[GUARD]), which it takes first (3 when it is not free: nothing touched; Model._embed
+// takes it then, or raises) and releases on return or any exception, but after 2 (Model._embed
+// goes on under it). Whenever out holds the vector it records the run in model.impl (T[IMPL]).
+static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
+    int stages = n_args < 5 ? 7 : (int)mp_obj_get_int(args[4]);
+    if (mp_obj_get_type(args[2]) != &mp_type_str) {
+        return MP_OBJ_NEW_SMALL_INT(0);
+    }
+    int r = 0;
+    if (!(stages & 4)) {
+        r = embed_run(args, stages & 2);
+    } else {
+        mp_obj_t *g = guard_items(item(args[0], T_GUARD));
+        if (!guard_take(g)) {
+            return MP_OBJ_NEW_SMALL_INT(3);
+        }
+        catch_t c;
+        if (catch_push(&c) == 0) {
+            r = embed_run(args, stages & 2);
+            catch_pop();
+        } else {
+            guard_drop(g);  // g: its list is T's, alive whatever happened
+            catch_raise(&c);
+        }
+        if (r != 2) {
+            guard_drop(g);
+        }
+    }
+    if (r == 1 && (stages & 2)) {  // model.impl: what ran (Model.__init__'s keys)
+        mp_obj_t impl = item(args[0], T_IMPL), native = MP_OBJ_NEW_QSTR(MP_QSTR_native);
+        mp_obj_dict_store(impl, MP_OBJ_NEW_QSTR(MP_QSTR_tok), native);
+        mp_obj_dict_store(impl, MP_OBJ_NEW_QSTR(MP_QSTR_pool), native);
+        mp_obj_dict_store(impl, MP_OBJ_NEW_QSTR(MP_QSTR_loop), native);
+    }
+    return MP_OBJ_NEW_SMALL_INT(r);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(embed_obj, 4, 5, embed);
 

@@ -1,0 +1,72 @@
+"""The model's lock taken inside the C core's one-call embed (m2v_native.c embed, docs/THREADS.md).
+
+Model.embed_into has no exception handler of its own: the C call takes the model's lock and must
+release it on every way out. On the unix port with the x64 C core, with the ``_thread`` lock and with
+the owner flag of a port without ``_thread``: an exception raised inside the C call (the model's file
+failing in the middle of an embed, a KeyboardInterrupt) reaches the caller, leaves the lock free and
+the model usable (the next embed equals the one computed before); a closed model still refuses.
+"""
+
+from __future__ import annotations
+
+import pytest
+from mpy import MODEL
+
+from scripts.board import UnixBoard
+
+CODE = r"""
+import m2v, m2v.model
+if NOLOCK:
+    m2v.model.allocate_lock = None
+class Failing:
+    # the model's file; readinto raises exc once when armed (the C core reads through it)
+    def __init__(s, f):
+        s.f, s.exc = f, None
+    def seek(s, *a):
+        return s.f.seek(*a)
+    def tell(s):
+        return s.f.tell()
+    def read(s, *a):
+        return s.f.read(*a)
+    def readinto(s, b):
+        if s.exc:
+            e, s.exc = s.exc, None
+            raise e
+        return s.f.readinto(b)
+    def close(s):
+        s.f.close()
+f = Failing(open(MODEL, "rb"))
+m = m2v.load(f, mode="file", ram=0)
+t = "turn the kitchen lights on"
+alone = m.embed(t)
+g = m._guard
+print("lock", g[0] is not None, m.impl["loop"])
+for exc in (OSError(5), KeyboardInterrupt()):
+    f.exc = exc
+    try:
+        m.embed(t)
+        print("no error")
+    except BaseException as e:
+        print(type(e).__name__, "owner", g[1], "held", bool(g[0] and g[0].locked()))
+    print("after", m.embed(t) == alone, m.impl["loop"], f.exc is None)
+m.close()
+try:
+    m.embed(t)
+except ValueError as e:
+    print("closed", e)
+"""
+
+
+@pytest.mark.parametrize("nolock", [0, 1])
+def test_exception_in_the_c_embed_releases_the_lock(nolock):
+    with UnixBoard(heap="4M", native=True) as b:
+        p = b.run(f"MODEL = {str(MODEL)!r}\nNOLOCK = {nolock}\n" + CODE, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.splitlines() == [
+        f"lock {not nolock} native",
+        "OSError owner 0 held False",
+        "after True native True",
+        "KeyboardInterrupt owner 0 held False",
+        "after True native True",
+        "closed m2v object is closed",
+    ], p.stdout
