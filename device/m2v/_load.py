@@ -94,6 +94,11 @@ _FRAG_CACHE = const(4 * 1024)
 # the page cache's slots at most while the trie is paged (beyond it a row cache saves more
 # reads per byte: scripts/file_reads.py)
 _MAX_SLOTS = const(256)
+# NODES's first bytes in RAM at most, after the page slots: replayed (scripts/file_reads.py),
+# 2 KB of it next to 256 slots and 8 rows give 1.58 reads per token where 256 slots and 16 rows
+# give 2.01 (on the 100 KiB heap the 1.8 KB left next to 64 slots would give 3.25 against 4.22, and
+# there it is not taken: the package would then hold 42 KB after load, against 40 KB)
+_HEAD = const(2048)
 
 
 
@@ -318,8 +323,14 @@ def _init(m, src, check_crc, ram):
         while 2 * k * slot <= a and k < _MAX_SLOTS:
             k *= 2
         m.cache_bytes = k << PS
+        # then, once the cache has its _MAX_SLOTS, the head of NODES in RAM (the top of the
+        # trie, read by every word), up to _HEAD bytes of what the slots leave
+        h = 0
+        if s[_NODES] is None and k == _MAX_SLOTS:
+            h = min(_HEAD, a - k * slot) & ~63
+            h = h if h >= 256 else 0
         # what the budget leaves for the native core's tables and row cache (tok.py)
-        m.ram_left = max(0, ram - k * slot)
+        m.ram_left = max(0, ram - k * slot - h)
         pc = PageCache()
         pc.file, pc.tags, pc.buf = f, array("i", b"\xff" * (4 * k)), bytearray(k << PS)
         pc.sm, pc.row = k - 1, bytearray(d)
@@ -337,6 +348,21 @@ def _init(m, src, check_crc, ram):
                 s[i] = f.read(n)
             else:
                 s[i] = FileSection(pc, off, n)
+        if isinstance(s[_NODES], FileSection):
+            b = None
+            if h:
+                try:
+                    b = bytearray(h)
+                except MemoryError:  # the heap's fragments: the cache alone
+                    b = None
+            if b:
+                f.seek(secs[_NODES][0])
+                if f.readinto(b) != h:
+                    raise ModelError("truncated m2v model: short read")
+                m.cache_bytes += h
+            # the C core reads it in place of the cache (m2v_native.c tab_t); None: no head (an
+            # attribute either way: the C core's lookup of a missing one costs more per call)
+            s[_NODES].head = b
         m.cache = pc
     else:
         for i in range(1, _N_SECTIONS + 1):

@@ -769,9 +769,11 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(scan_rows_obj, 11, 11, scan_rows);
 // Either way P[i] is its byte i for lo <= i < hi: the whole of a buffer, the part of a file
 // section that one page of the cache holds (span()), so that a read costs one compare
 // either way and the word-at-a-time loops run within [lo, hi).
+// A file section may hold its first nhead bytes in RAM (head: m2v/_load.py gives NODES the
+// top of the trie, the pages every word walks through), read there without the cache.
 typedef struct {
-    const uint8_t *p, *P;
-    size_t n, lo, hi;
+    const uint8_t *p, *P, *head;
+    size_t n, lo, hi, nhead;
     uint32_t off;
 } tab_t;
 
@@ -883,6 +885,7 @@ static NORETURN void out_of_range(void) {
 static void table(tab_t *t, mp_obj_t T, int k) {
     t->p = t->P = buffer(item(T, k), &t->n, MP_BUFFER_READ);
     t->lo = 0, t->hi = t->n, t->off = 0;
+    t->head = NULL, t->nhead = 0;
 }
 
 // A file section's paged spans are dropped when the cache reads a page: the slot they
@@ -909,6 +912,12 @@ static void tk_drop(tk_t *tk) {  // (no array of them: rv32imc's gcc would copy 
 static void span(tk_t *tk, tab_t *t, size_t i) {
     if (t->p || i >= t->n) {
         out_of_range();
+    }
+    if (i < t->nhead) {
+        t->P = t->head;
+        t->lo = 0;
+        t->hi = t->nhead;
+        return;
     }
     uint32_t a = t->off + (uint32_t)i, m = tk->pc.misses;
     const uint8_t *pg = pc_page(&tk->pc, a >> PS);
@@ -938,6 +947,7 @@ static void tab_init(tk_t *tk, tab_t *t, mp_obj_t T, int k) {
         t->p = t->P = bi.buf;
         t->n = t->hi = bi.len;
         t->lo = t->off = 0;
+        t->head = NULL, t->nhead = 0;
         return;
     }
     if (!tk->paged) {
@@ -952,6 +962,16 @@ static void tab_init(tk_t *tk, tab_t *t, mp_obj_t T, int k) {
     t->n = (size_t)n;
     t->lo = t->hi = 0;
     t->off = (uint32_t)off;
+    t->head = NULL, t->nhead = 0;
+    if (k == T_NODES) {  // its head in RAM, if any (m2v/_load.py sets the attribute, None or a buffer)
+        mp_obj_t h[2];
+        mp_load_method_maybe(o, MP_QSTR_head, h);
+        if (h[0] != MP_OBJ_NULL && h[0] != mp_const_none) {
+            size_t nh;
+            t->head = buffer(h[0], &nh, MP_BUFFER_READ);
+            t->nhead = nh < t->n ? nh : t->n;
+        }
+    }
 }
 
 static uint32_t sample(tk_t *tk, tab_t *t, uint32_t k, int32_t sb);
