@@ -23,6 +23,7 @@
 #else
 #include "py/objlist.h"
 #include "py/runtime.h"
+#include "py/stream.h"
 #endif
 
 // small helpers inlined whatever -Os decides: a call costs more than their bodies in the loops
