@@ -84,13 +84,21 @@ _PART = (_HASKIDS, _GSTART)
 # on boards with room two thirds, stay free, and the cap keeps a large heap's model
 # from taking what the application may want later; an explicit ram= buys more speed
 # (the whole of the tables is 87 KB for the default model). Measured on cortex-m0 (make
-# bench BOARD=cortex-m0, docs/MEMORY.md): the package then holds about 53 KB of a
-# 192 KiB heap and about 40 KB of a 100 KiB one.
+# bench BOARD=cortex-m0, docs/MEMORY.md): the package then holds about 57 KB of a
+# 192 KiB heap and about 40 KB of a 100 KiB one (with the bench's texts in the heap).
 _CORE_SHARE = const(24 * 1024)
 _MAX_SHARE = const(44 * 1024)
 _MIN_FREE = const(48 * 1024)
 # ram=None and the heap's fragments too small for the tables: the page cache alone
 _FRAG_CACHE = const(4 * 1024)
+# the page cache's slots at most while the trie is paged (beyond it a row cache saves more
+# reads per byte: scripts/file_reads.py)
+_MAX_SLOTS = const(256)
+# NODES's first bytes in RAM at most, after the page slots: replayed (scripts/file_reads.py),
+# 2 KB of it next to 256 slots and 8 rows give 1.58 reads per token where 256 slots and 16 rows
+# give 2.01 (on the 100 KiB heap the 1.8 KB left next to 64 slots would give 3.25 against 4.22, and
+# there it is not taken: the package would then hold 42 KB after load, against 40 KB)
+_HEAD = const(2048)
 
 
 
@@ -292,21 +300,37 @@ def _init(m, src, check_crc, ram):
                 s[i] = None
             m.ram_tables = 0
             ram = _FRAG_CACHE
-        # the page cache (a slot: its page, its tag, its memoryview and its list entry,
-        # 2**PS + 4 + 32 + 8 bytes at most): 8 slots, or the largest power of two that
-        # what the budget leaves beyond the native core's finer samples holds (their
-        # size as m2v/_spend.py computes it: they save the most per byte), up to 64
-        # slots, and beyond that half of it (the other half: the core's row cache);
-        # the order measured on cortex-m0 (make bench BOARD=cortex-m0)
+        # the page cache (a slot: its page, its memoryview of 4 words, its list entry and
+        # its tag: 2**PS + 24 bytes on a 32-bit board): 8 slots, or the largest power of
+        # two that what the budget leaves beyond the native core's finer samples holds
+        # (their size as m2v/_spend.py computes it: they save the most per byte), up to
+        # _MAX_SLOTS while the trie is paged (the core's row cache gets what is left); with
+        # every table in RAM the cache holds records only: up to 64 slots, beyond that half.
+        # The order is measured (scripts/file_reads.py: the C core's page and row reads per
+        # token of the bench's texts, replayed through the caches and checked against the
+        # reads counted on the unix port and by make bench BOARD=cortex-m0, docs/PERFORMANCE.md
+        # "File reads"): with the trie paged a page slot saves more reads per byte than a
+        # row slot, up to 256 slots; in a 44 KiB budget 256 slots and 16 rows give 2.01 reads
+        # per token, 128 slots and 64 rows 2.38, 128 slots, 8 rows and T[ACCEL]'s 4,096
+        # group starts 2.60.
         nn = secs[_NODES][1]
         a = ram - (2 * (1024 + (nn >> 5) + (nn >> 6) + 2) if nn < 65536 else 0)
-        a = max(a >> 1, min(a, 64 * ((1 << PS) + 44)))
+        w = struct.calcsize("P")
+        slot = (1 << PS) + 5 * w + 4  # its page, memoryview (4 words), list entry and tag
+        if part is _RAM:  # the cache holds only records: half of it, the rest to the row cache
+            a = max(a >> 1, min(a, 64 * slot))
         k = 4 if auto and not ram else 8  # ram=None on a heap with nothing to spare: the least
-        while 2 * k * ((1 << PS) + 44) <= a:
+        while 2 * k * slot <= a and k < _MAX_SLOTS:
             k *= 2
         m.cache_bytes = k << PS
+        # then, once the cache has its _MAX_SLOTS, the head of NODES in RAM (the top of the
+        # trie, read by every word), up to _HEAD bytes of what the slots leave
+        h = 0
+        if s[_NODES] is None and k == _MAX_SLOTS:
+            h = min(_HEAD, a - k * slot) & ~63
+            h = h if h >= 256 else 0
         # what the budget leaves for the native core's tables and row cache (tok.py)
-        m.ram_left = max(0, ram - k * ((1 << PS) + 44))
+        m.ram_left = max(0, ram - k * slot - h)
         pc = PageCache()
         pc.file, pc.tags, pc.buf = f, array("i", b"\xff" * (4 * k)), bytearray(k << PS)
         pc.sm, pc.row = k - 1, bytearray(d)
@@ -324,6 +348,21 @@ def _init(m, src, check_crc, ram):
                 s[i] = f.read(n)
             else:
                 s[i] = FileSection(pc, off, n)
+        if isinstance(s[_NODES], FileSection):
+            b = None
+            if h:
+                try:
+                    b = bytearray(h)
+                except MemoryError:  # the heap's fragments: the cache alone
+                    b = None
+            if b:
+                f.seek(secs[_NODES][0])
+                if f.readinto(b) != h:
+                    raise ModelError("truncated m2v model: short read")
+                m.cache_bytes += h
+            # the C core reads it in place of the cache (m2v_native.c tab_t); None: no head (an
+            # attribute either way: the C core's lookup of a missing one costs more per call)
+            s[_NODES].head = b
         m.cache = pc
     else:
         for i in range(1, _N_SECTIONS + 1):

@@ -11,9 +11,11 @@ from micropython import const
 #   samples leave the longest skips), a terminal rank every 32 nodes, a HASKIDS rank every
 #   64: 8 KB with 1,024 groups for the default model, about 3,000 instructions per token;
 # - file mode: T[RCACHE], a direct-mapped cache of centroid rows (4 + dims bytes each),
-#   the largest power of two of rows that fits, up to one slot per row: 2,048 rows save 85%
-#   of the row reads, 256 rows 71%, 64 rows 50%, 16 rows 29% (one read, about 2,800
-#   instructions on cortex-m0, per miss);
+#   the largest power of two of rows that fits, up to one slot per row: on the bench's
+#   texts (ascii / non-ascii) 8 rows save 14-38% of the row reads, 16 rows 21-47%, 32
+#   rows 33-61%, 64 rows 42-69% (scripts/file_reads.py); a miss is one read, straight into
+#   the row's slot from a file of the board's filesystem (a copy through the row buffer,
+#   about 300 instructions on cortex-m0, made 8 rows cost more than they saved);
 # - then 4,096 groups instead of 1,024 (6 KB more, about 130 instructions per token).
 _GROUPS = const(1024)
 _GROUPS_MORE = const(4096)

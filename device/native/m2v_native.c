@@ -24,6 +24,7 @@
 #else
 #include "py/objlist.h"
 #include "py/runtime.h"
+#include "py/stream.h"
 #endif
 
 // small helpers inlined whatever -Os decides: a call costs more than their bodies in the loops
@@ -248,14 +249,17 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(acc_row_obj, 4, 4, acc_row);
 
 // file mode's page cache (m2v/model.py PageCache): the pages in one buffer, page q of the
 // file in slot q & sm, its number in tags[slot]; slots, a memoryview per slot (readinto's
-// target); the file's methods (mp_load_method: no bound method allocated); misses, the
-// pages read so far (a reader that holds a pointer into a slot knows it may be stale)
+// target); the file's methods (mp_load_method: no bound method allocated), or its stream
+// protocol (sp: a built-in binary stream, such as a file of the board's filesystem); misses,
+// the pages read so far (a reader that holds a pointer into a slot knows it may be stale)
 typedef struct {
     const uint8_t *pages;
     int32_t *tags;
     mp_obj_t slots;
     uint32_t sm, misses;
     mp_obj_t seek[2], readinto[2];
+    mp_obj_t file;
+    const mp_stream_p_t *sp;
 } pc_t;
 
 // What pooling reads: the accumulator, the centroids, the records and their layout, the
@@ -308,14 +312,39 @@ static mp_obj_t call1(const mp_obj_t *meth, mp_obj_t arg) {
     return mp_call_function_n_kw(meth[0], 2, 0, a);
 }
 
-// seek to off and fill buf (n bytes) from the model's file: a short read is an error (the
-// loader checked the file's size: the file has changed or the stream is broken)
-static void read_at(const pool_t *p, uint32_t off, mp_obj_t buf, size_t n) {
-    call1(p->pc.seek, MP_OBJ_NEW_SMALL_INT(off));
-    mp_obj_t got = call1(p->pc.readinto, buf);
-    if (got == mp_const_none || (size_t)mp_obj_get_int(got) != n) {
-        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: short read"));
+// n bytes at file offset off into dst through the file's stream protocol (pc->sp): its seek
+// and read, called directly (through the file's methods a read costs about 420 instructions
+// more on cortex-m0: make bench BOARD=cortex-m0, 256 page slots); the bytes read
+static size_t stream_at(const pc_t *pc, uint32_t off, void *dst, size_t n) {
+    struct mp_stream_seek_t sk;
+    sk.offset = off;
+    sk.whence = MP_SEEK_SET;
+    int err;
+    if (pc->sp->ioctl(pc->file, MP_STREAM_SEEK, (uintptr_t)&sk, &err) == MP_STREAM_ERROR) {
+        mp_raise_OSError(err);
     }
+    mp_uint_t got = pc->sp->read(pc->file, dst, n, &err);
+    if (got == MP_STREAM_ERROR) {
+        mp_raise_OSError(err);
+    }
+    return got;
+}
+
+// seek to off and fill buf (n bytes at dst) from the model's file: a short read is an error
+// (the loader checked the file's size: the file has changed or the stream is broken)
+static void read_at(const pool_t *p, uint32_t off, mp_obj_t buf, void *dst, size_t n) {
+    if (p->pc.sp) {
+        if (stream_at(&p->pc, off, dst, n) == n) {
+            return;
+        }
+    } else {
+        call1(p->pc.seek, MP_OBJ_NEW_SMALL_INT(off));
+        mp_obj_t got = call1(p->pc.readinto, buf);
+        if (got != mp_const_none && (size_t)mp_obj_get_int(got) == n) {
+            return;
+        }
+    }
+    mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: short read"));
 }
 
 // the page holding file byte q << PS, read into its slot on a miss (a page at the end of the
@@ -323,8 +352,12 @@ static void read_at(const pool_t *p, uint32_t off, mp_obj_t buf, size_t n) {
 static const uint8_t *pc_page(pc_t *p, uint32_t q) {
     uint32_t s = q & p->sm;
     if ((uint32_t)p->tags[s] != q) {
-        call1(p->seek, MP_OBJ_NEW_SMALL_INT(q << PS));
-        call1(p->readinto, item(p->slots, (int)s));
+        if (p->sp) {
+            stream_at(p, q << PS, (uint8_t *)p->pages + (s << PS), 1 << PS);
+        } else {
+            call1(p->seek, MP_OBJ_NEW_SMALL_INT(q << PS));
+            call1(p->readinto, item(p->slots, (int)s));
+        }
         p->tags[s] = (int32_t)q;
         p->misses++;
     }
@@ -355,23 +388,32 @@ static void pool_check(pool_t *p, size_t nacc, size_t nwc) {
     p->nmax = udiv32((uint32_t)p->nrec << 3, p->rb);  // so that out[k] * rb cannot wrap
 }
 
-// file mode: acc += m * centroid row (< the rows: checked), through the row cache if any
-static void pool_row_f(pool_t *p, uint32_t row, int32_t m) {
+// file mode: centroid row `row` (< the rows: checked), in its slot of the row cache (read
+// on a miss), or without one read into the row buffer
+static const int8_t *row_f(pool_t *p, uint32_t row) {
     size_t dims = p->dims;
-    const int8_t *rp = p->row;
     if (p->rrows) {
         uint32_t slot = row & p->rmask;
         int8_t *sp = p->rrows + (size_t)slot * dims;
         if ((uint32_t)p->rtags[slot] != row) {
-            read_at(p, p->ocen + row * dims, p->rowobj, dims);
-            copy(sp, p->row, dims);
+            if (p->pc.sp) {  // straight into the slot, empty until the read is whole
+                p->rtags[slot] = -1;
+                read_at(p, p->ocen + row * dims, p->rowobj, sp, dims);
+            } else {
+                read_at(p, p->ocen + row * dims, p->rowobj, p->row, dims);
+                copy(sp, p->row, dims);
+            }
             p->rtags[slot] = (int32_t)row;
         }
-        rp = sp;
-    } else {
-        read_at(p, p->ocen + row * dims, p->rowobj, dims);
+        return sp;
     }
-    mac(p->acc, rp, m, dims);
+    read_at(p, p->ocen + row * dims, p->rowobj, p->row, dims);
+    return p->row;
+}
+
+// file mode: acc += m * centroid row, through the row cache if any
+static void pool_row_f(pool_t *p, uint32_t row, int32_t m) {
+    mac(p->acc, row_f(p, row), m, p->dims);
 }
 
 // acc += wcodes[code] * centroid row: an added token (Model.token's checks)
@@ -393,6 +435,7 @@ static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
     size_t dims = p->dims;
     const int8_t *held = NULL;  // a token's row waiting for a second one (mac2)
     int32_t hm = 0;
+    uint32_t hrow = 0;  // file mode: held's row, in its slot of the row cache
     for (size_t k = 0; k < n; k++) {
         uint32_t pos = (uint32_t)out[k] * p->rb + p->ib;
         if (out[k] < 0 || (uint32_t)out[k] > p->nmax || ((pos + p->mb + p->wb - 1) >> 3) >= p->nrec) {
@@ -404,7 +447,23 @@ static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
             if ((size_t)(row + 1) * dims > p->ncen) {
                 mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
             }
-            pool_row_f(p, row, m);
+            if (!p->rrows) {  // one row buffer: no row can wait
+                pool_row_f(p, row, m);
+                continue;
+            }
+            if (held && row != hrow && !((row ^ hrow) & p->rmask)) {
+                mac(p->acc, held, hm, dims);  // this row's read would overwrite the waiting one's slot
+                held = NULL;
+            }
+            const int8_t *rp = row_f(p, row);
+            if (held) {
+                mac2(p->acc, held, hm, rp, m, dims);
+                held = NULL;
+            } else {
+                held = rp;
+                hm = m;
+                hrow = row;
+            }
             continue;
         }
         uint32_t row = field(p->rec, p->nrec, pos, mmask);
@@ -815,9 +874,11 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(scan_rows_obj, 11, 11, scan_rows);
 // Either way P[i] is its byte i for lo <= i < hi: the whole of a buffer, the part of a file
 // section that one page of the cache holds (span()), so that a read costs one compare
 // either way and the word-at-a-time loops run within [lo, hi).
+// A file section may hold its first nhead bytes in RAM (head: m2v/_load.py gives NODES the
+// top of the trie, the pages every word walks through), read there without the cache.
 typedef struct {
-    const uint8_t *p, *P;
-    size_t n, lo, hi;
+    const uint8_t *p, *P, *head;
+    size_t n, lo, hi, nhead;
     uint32_t off;
 } tab_t;
 
@@ -867,6 +928,17 @@ static void pc_init(pc_t *pc, mp_obj_t T, const int32_t *cc, mp_obj_t f) {
     pc->misses = 0;
     mp_load_method(f, MP_QSTR_seek, pc->seek);
     mp_load_method(f, MP_QSTR_readinto, pc->readinto);
+    // a built-in binary stream is read through its protocol; anything else (a class
+    // defined in Python, such as a wrapper that counts reads) through its methods
+    pc->file = f;
+    pc->sp = NULL;
+    const mp_obj_type_t *t = mp_obj_get_type(f);
+    if (!(t->flags & MP_TYPE_FLAG_INSTANCE_TYPE) && MP_OBJ_TYPE_HAS_SLOT(t, protocol)) {
+        const mp_stream_p_t *sp = MP_OBJ_TYPE_GET_SLOT(t, protocol);
+        if (sp->read && sp->ioctl && !sp->is_text) {
+            pc->sp = sp;
+        }
+    }
 }
 
 // acc_recs_f(T, c, acc, f, row, cen, n, wcodes, ib, mb, wb, dims, ncen): acc_recs for file
@@ -918,6 +990,7 @@ static NORETURN void out_of_range(void) {
 static void table(tab_t *t, mp_obj_t T, int k) {
     t->p = t->P = buffer(item(T, k), &t->n, MP_BUFFER_READ);
     t->lo = 0, t->hi = t->n, t->off = 0;
+    t->head = NULL, t->nhead = 0;
 }
 
 // A file section's paged spans are dropped when the cache reads a page: the slot they
@@ -944,6 +1017,12 @@ static void tk_drop(tk_t *tk) {  // (no array of them: rv32imc's gcc would copy 
 static void span(tk_t *tk, tab_t *t, size_t i) {
     if (t->p || i >= t->n) {
         out_of_range();
+    }
+    if (i < t->nhead) {
+        t->P = t->head;
+        t->lo = 0;
+        t->hi = t->nhead;
+        return;
     }
     uint32_t a = t->off + (uint32_t)i, m = tk->pc.misses;
     const uint8_t *pg = pc_page(&tk->pc, a >> PS);
@@ -973,6 +1052,7 @@ static void tab_init(tk_t *tk, tab_t *t, mp_obj_t T, int k) {
         t->p = t->P = bi.buf;
         t->n = t->hi = bi.len;
         t->lo = t->off = 0;
+        t->head = NULL, t->nhead = 0;
         return;
     }
     if (!tk->paged) {
@@ -987,6 +1067,16 @@ static void tab_init(tk_t *tk, tab_t *t, mp_obj_t T, int k) {
     t->n = (size_t)n;
     t->lo = t->hi = 0;
     t->off = (uint32_t)off;
+    t->head = NULL, t->nhead = 0;
+    if (k == T_NODES) {  // its head in RAM, if any (m2v/_load.py sets the attribute, None or a buffer)
+        mp_obj_t h[2];
+        mp_load_method_maybe(o, MP_QSTR_head, h);
+        if (h[0] != MP_OBJ_NULL && h[0] != mp_const_none) {
+            size_t nh;
+            t->head = buffer(h[0], &nh, MP_BUFFER_READ);
+            t->nhead = nh < t->n ? nh : t->n;
+        }
+    }
 }
 
 static uint32_t sample(tk_t *tk, tab_t *t, uint32_t k, int32_t sb);
