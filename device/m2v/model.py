@@ -46,8 +46,10 @@ class FileSection:
         pc = self.cache
         s = p & pc.sm
         if pc.tags[s] != p:
-            # a miss: page p into slot s
+            # a miss: page p into slot s, empty until the read is whole (a read that raises
+            # midway must not leave the slot's old tag on new bytes)
             f = pc.file
+            pc.tags[s] = -1
             f.seek(p << _PS)
             f.readinto(pc.slots[s])
             pc.tags[s] = p
@@ -214,7 +216,8 @@ class Model:
             f = pc.file
             f.seek(cen.off + row * d)
             r = pc.row
-            f.readinto(r)
+            if f.readinto(r) != d:  # the file changed since the load (the C core's read_at)
+                raise ValueError("corrupt m2v model: short read")
         else:
             r = cen[row * d : row * d + d]
         tok.pool.acc_row(self.acc, r, self.wcodes[code], d)
