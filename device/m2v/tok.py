@@ -71,7 +71,7 @@ def native():
     # The C core's module, or False (why says why).
     global C, why
     if C is None:
-        C = False
+        c = False  # set once the lookup ends: an error raised by an import (MemoryError) propagates
         arch = (getattr(sys.implementation, "_mpy", 0) >> 10) & 15
         names = ["_m2v_native", _PKG + "._native"]
         if 4 <= arch <= 8:  # Thumb
@@ -92,9 +92,10 @@ def native():
             except ValueError as e:  # "incompatible .mpy file": firmware older or newer than the build's
                 why = name + ": " + str(e)
                 continue
-            C = sys.modules.get(name, m)  # a built-in module is not in sys.modules (m: a dotted name's package)
+            c = sys.modules.get(name, m)  # a built-in module is not in sys.modules (m: a dotted name's package)
             why = None
             break
+        C = c
     return C
 
 
