@@ -112,6 +112,15 @@ def test_with_the_c_core_it_runs_by_default(tmp_path):
     assert lines[5] == "use native: accepted"
 
 
+def test_native_refuses_an_out_that_is_not_int16(tmp_path):
+    # the C call refuses out when it is not an array("h"): the embed must not then pool int16s into it
+    code = (f"import m2v\nfrom array import array\nm = m2v.load({str(MODEL)!r}, mode='file', ram=0)\n"
+            "try:\n    m.embed_into('turn on the lights', array('i', bytes(4 * m.dims)))\n    print('no error')\n"
+            "except ValueError as e:\n    print(e)\n")  # fmt: skip
+    proc = run_snippet(native_device(tmp_path), code)
+    assert proc.stdout.splitlines() == ["out must be an array('h')"], proc.stdout + proc.stderr
+
+
 def test_unknown_kind_is_refused():
     for kind in ('"viper"', '"fast"'):
         proc = run_snippet(DEVICE, f"import m2v\ntry:\n    m2v.use({kind})\nexcept ValueError as e:\n    print(e)\n")

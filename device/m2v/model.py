@@ -252,10 +252,11 @@ class Model:
 
     def _embed(self, text, out, r):
         # embed_into's other paths, under the model's lock. r 0: no C core, or the C call
-        # did not start (text or out wrong: the checks below raise); 3: it did not start as
-        # the lock was not free (another thread's call: _enter waits; a re-entry or a closed
-        # model: _enter raises); 2: it stopped where tok.run goes on (a damaged model's
-        # unknown normaliser kind), still holding the lock, with acc, c and OUT its state.
+        # did not start (text or out wrong, out not an array("h") among them: the checks
+        # below raise); 3: it did not start as the lock was not free (another thread's
+        # call: _enter waits; a re-entry or a closed model: _enter raises); 2: it stopped
+        # where tok.run goes on (a damaged model's unknown normaliser kind), still holding
+        # the lock, with acc, c and OUT its state.
         g = self._guard
         if r != 2:
             _enter(g)
@@ -267,6 +268,9 @@ class Model:
             d = self.dims
             if len(out) != d:
                 raise ValueError("out must have %d elements" % d)
+            if not r and tok.fast and isinstance(text, str):
+                # the C call refused out (not an array('h')): pooling would write int16s into it
+                raise ValueError("out must be an array('h')")
             acc = self.acc
             p = tok.pool
             if not r:
