@@ -31,7 +31,6 @@ _BIAS_MAX = const(0x10000000)  # |bias| <= 2**28 (FORMAT.md, classifier §4)
 _SLACK = const(0x20000)  # 2**17 >= the scan's rounding terms (FORMAT.md, classifier §4)
 
 
-
 class Classifier(_rows.RowFile):
     WHAT = "classifier"
 

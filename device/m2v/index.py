@@ -39,8 +39,6 @@ _BUF_ENTRIES = const(64)  # entries per scan call in buffer mode
 _Q14_PEAK = const(16417)  # |q[d]| of a Q14 unit vector (FORMAT.md §6)
 
 
-
-
 def slot_size(d, label_max):
     # bytes of an appended entry: record, label length, label, CRC-32, to 4 bytes
     return (d + 2 + 1 + label_max + 4 + 3) & ~3
