@@ -55,7 +55,9 @@ def scripts_module(root: Path, name: str):  # noqa: ANN201 (a module)
     for package in ("scripts", "host_tools._repo.scripts"):
         try:
             module = importlib.import_module(f"{package}.{name}")
-        except ModuleNotFoundError:
+        except ModuleNotFoundError as e:
+            if e.name is not None and not f"{package}.{name}.".startswith(e.name + "."):
+                raise  # the module is there, one of its own imports is missing: say which
             continue
         if Path(module.__file__).resolve().parents[1] == root.resolve():
             return module
