@@ -32,15 +32,15 @@ T_CACHE = const(12)  # its pages, one bytearray
 T_TAGS = const(13)  # the page number in each slot
 T_FILE = const(14)
 T_SLOTS = const(15)  # a memoryview of each slot
-# ... the native core's RAM tables (finer samples of the trie), an array("H") that it
-# fills on its first call (None: none; the other cores do not read it)
+# ... the native core's RAM tables (finer samples of the trie), a buffer of 16-bit entries
+# (m2v/_spend.py) that it fills on its first call (None: none; the twin does not read it)
 T_ACCEL = const(16)
 # ... for the native core's embed(): the accumulator, CENTROIDS (None in file mode), WCODES
 T_ACC = const(17)
 T_CEN = const(18)
 T_WCODES = const(19)
 T_ROW = const(20)  # file mode: the buffer a centroid row is read into (model.PageCache.row)
-# file mode, native core: its centroid-row cache, array("i"): C_NRC tags (-1: empty), then the rows
+# file mode, native core: its centroid-row cache, a bytearray: C_NRC int32 tags (-1: empty), then the rows
 T_RCACHE = const(21)
 # ... for the native core's scan and embed(): NORM_POOL (STR strings) and ADDED (the section as
 # it is: u16 count, then per token u8 len, its bytes, u32 id, u16 row, u16 code)
