@@ -352,6 +352,9 @@ static void read_at(const pool_t *p, uint32_t off, mp_obj_t buf, void *dst, size
 static const uint8_t *pc_page(pc_t *p, uint32_t q) {
     uint32_t s = q & p->sm;
     if ((uint32_t)p->tags[s] != q) {
+        // the slot is empty while it is read: a read that raises part way (an OSError, a
+        // KeyboardInterrupt) leaves no tag on bytes of another page for the next call to trust
+        p->tags[s] = -1;
         if (p->sp) {
             stream_at(p, q << PS, (uint8_t *)p->pages + (s << PS), 1 << PS);
         } else {
