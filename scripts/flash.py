@@ -152,6 +152,9 @@ def install_package(port: str, arch: str | None, dist: Path, abi: mpy_arch.Board
                 f"the board's firmware loads .mpy {abi.abi}, the package is built as {built} by this mpy-cross:"
                 " native code in .mpy 6.3 needs MicroPython v1.24 or later (proven on v1.28.0)"
             )
+        version = files[0].read_bytes()[1]  # bytecode: the .mpy version alone must match
+        if abi is not None and built is None and version != abi.mpy_version:
+            raise FlashError(f"the board's firmware loads .mpy version {abi.mpy_version}, the package is {version}")
         board_exec(
             port,
             "import os\n"

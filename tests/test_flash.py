@@ -190,6 +190,8 @@ def test_board_without_native_code_gets_the_package_without_its_c_core(tmp_path)
     assert flash.choose_arch(abi, None) is None
     with pytest.raises(flash.FlashError, match="cannot load native code"):
         flash.choose_arch(abi, "armv6m")
+    with pytest.raises(flash.FlashError, match="loads .mpy version 5"):  # refused before anything is removed
+        flash.install_package("/dev/null", None, tmp_path / "dist", abi._replace(mpy_version=5))
     files = flash.package_files(None, tmp_path / "dist")
     want = {p.stem + ".mpy" for p in (ROOT / "device" / "m2v").glob("*.py")}
     assert {f.name for f in files} == want  # every module, no _native.mpy
