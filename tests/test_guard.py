@@ -15,12 +15,10 @@ from mpy import MODEL
 
 from scripts.board import UnixBoard
 
-CODE = r"""
-import m2v, m2v.model
-if NOLOCK:
-    m2v.model.allocate_lock = None
+FAILING = r"""
 class Failing:
-    # the model's file; readinto raises exc once when armed (the C core reads through it)
+    # the model's file (the C core reads through it); armed (exc set), readinto writes part of
+    # the page (other bytes), then raises exc, once
     def __init__(s, f):
         s.f, s.exc = f, None
     def seek(s, *a):
@@ -31,13 +29,18 @@ class Failing:
         return s.f.read(*a)
     def readinto(s, b):
         if s.exc:
-            # part of the page read (other bytes in the slot), then the failure
             b[:] = bytes([0x5A]) * len(b)
             e, s.exc = s.exc, None
             raise e
         return s.f.readinto(b)
     def close(s):
         s.f.close()
+"""
+
+CODE = FAILING + r"""
+import m2v, m2v.model
+if NOLOCK:
+    m2v.model.allocate_lock = None
 f = Failing(open(MODEL, "rb"))
 m = m2v.load(f, mode="file", ram=0)
 t = "turn the kitchen lights on"
@@ -75,25 +78,9 @@ def test_exception_in_the_c_embed_releases_the_lock(nolock):
     ], p.stdout
 
 
-STALE = r"""
+STALE = FAILING + r"""
 import m2v
 m2v.use(KIND)
-class Failing:
-    # the model's file; when armed, readinto writes part of the page (other bytes), then raises
-    def __init__(s, f):
-        s.f, s.armed = f, False
-    def seek(s, *a):
-        return s.f.seek(*a)
-    def tell(s):
-        return s.f.tell()
-    def read(s, *a):
-        return s.f.read(*a)
-    def readinto(s, b):
-        if s.armed:
-            s.armed = False
-            b[:] = bytes([0x5A]) * len(b)
-            raise OSError(5)
-        return s.f.readinto(b)
 f = Failing(open(MODEL, "rb"))
 m = m2v.load(f, mode="file", ram=0)
 W = WORDS
@@ -103,7 +90,7 @@ for a in W:
     for b in W:
         if a != b:
             m.embed(a)  # a's pages in the cache; b's first miss fails in one of their slots
-            f.armed = True
+            f.exc = OSError(5)
             try:
                 m.embed(b)
             except OSError:
