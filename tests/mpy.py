@@ -18,6 +18,25 @@ from scripts.board import DEVICE, MODEL, ROOT, native_device  # noqa: F401  (the
 RUNNER = Path(__file__).resolve().parent / "device_runner.py"
 
 
+# MicroPython source: a file object of Python (the model's or an index's file) that hands every call to
+# the file it wraps; a test subclasses it and overrides readinto to fail or call back mid-read.
+WRAPPED_FILE = r"""
+class Wrapped:
+    def __init__(s, f):
+        s.f = f
+    def seek(s, *a):
+        return s.f.seek(*a)
+    def tell(s):
+        return s.f.tell()
+    def read(s, *a):
+        return s.f.read(*a)
+    def readinto(s, b):
+        return s.f.readinto(b)
+    def close(s):
+        s.f.close()
+"""
+
+
 def romfs_image(model: Path, out: Path) -> Path:
     """Build a ROMFS image holding model.m2v with mpremote's builder."""
     out.write_bytes(board.romfs_image({"model.m2v": model}))

@@ -11,30 +11,23 @@ page-cache slot keeps a tag over bytes the failed read wrote); a closed model st
 from __future__ import annotations
 
 import pytest
-from mpy import MODEL
+from mpy import MODEL, WRAPPED_FILE
 
 from scripts.board import UnixBoard
 
-FAILING = r"""
-class Failing:
+FAILING = WRAPPED_FILE + r"""
+class Failing(Wrapped):
     # the model's file (the C core reads through it); armed (exc set), readinto writes part of
     # the page (other bytes), then raises exc, once
     def __init__(s, f):
-        s.f, s.exc = f, None
-    def seek(s, *a):
-        return s.f.seek(*a)
-    def tell(s):
-        return s.f.tell()
-    def read(s, *a):
-        return s.f.read(*a)
+        super().__init__(f)
+        s.exc = None
     def readinto(s, b):
         if s.exc:
             b[:] = bytes([0x5A]) * len(b)
             e, s.exc = s.exc, None
             raise e
         return s.f.readinto(b)
-    def close(s):
-        s.f.close()
 """
 
 CODE = FAILING + r"""

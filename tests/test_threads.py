@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 import pytest
-from mpy import MODEL, native_device, run_py
+from mpy import MODEL, WRAPPED_FILE, native_device, run_py
 
 from host_tools import classifier as hc
 from host_tools import index as hindex
@@ -93,19 +93,14 @@ def test_threads_long(files, mode, impl, rounds):
 # same thread, as a micropython.schedule callback or an interrupt handler that
 # runs in the middle of a call would; with _thread (NOLOCK=0) and with the
 # flag of ports without it (NOLOCK=1).
-REENTRY = r"""
+REENTRY = WRAPPED_FILE + r"""
 import m2v, m2v.model
 if NOLOCK:
     m2v.model.allocate_lock = None
-class Back:
+class Back(Wrapped):
     def __init__(s, f, call):
-        s.f, s.call, s.armed, s.errs = f, call, False, []
-    def seek(s, *a):
-        return s.f.seek(*a)
-    def tell(s):
-        return s.f.tell()
-    def read(s, *a):
-        return s.f.read(*a)
+        super().__init__(f)
+        s.call, s.armed, s.errs = call, False, []
     def readinto(s, b):
         if s.armed:
             s.armed = False
@@ -115,8 +110,6 @@ class Back:
             except RuntimeError as e:
                 s.errs.append("RuntimeError: " + str(e))
         return s.f.readinto(b)
-    def close(s):
-        s.f.close()
 m = None
 fm = Back(open(MODEL, "rb"), lambda: m.embed("again"))
 m = m2v.load(fm, mode="file", ram=0)
