@@ -41,7 +41,7 @@ PS0 = 6  # the trace's page size (model.PS)
 ROW = 4  # an access to a centroid row, in a trace entry
 
 # Runs on the unix port: ARGS = [groups, texts.json, model, slots, rows, RAM section ids, trace (0/1)]. The
-# indices into T and c are m2v/_tok_py.py's (T_CACHE 12, T_TAGS 13, T_FILE 14, T_SLOTS 15, T_ACCEL 16,
+# indices into T and c are m2v/_tok_py.py's (T_CACHE 12, T_TAGS 13, T_FILE 14, T_ACCEL 16,
 # T_RCACHE 21; C_NG 15, C_SM 33, C_NRC 42); a section id i is T[i - 4] for the trie's and the runs' (T_NODES 2).
 DEVICE = r"""
 import json
@@ -82,11 +82,9 @@ m = m2v.load(path, mode="file", ram=0)
 tk, pc = m.tok, m.cache
 T, c = tk.T, tk.c
 pc.buf, pc.tags, pc.sm = bytearray(SLOTS << 6), array("i", [-1] * SLOTS), SLOTS - 1
-mv = memoryview(pc.buf)
-pc.slots = [mv[i << 6 : (i + 1) << 6] for i in range(SLOTS)]
 r = Rec(pc.file)
 pc.file = r
-T[12], T[13], T[14], T[15], c[33] = pc.buf, pc.tags, r, pc.slots, SLOTS - 1
+T[12], T[13], T[14], c[33] = pc.buf, pc.tags, r, SLOTS - 1
 for sid in RAMSEC:
     fs = m._s[sid]
     b = bytearray(fs.size)

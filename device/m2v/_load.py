@@ -68,38 +68,60 @@ def _err(msg):
 # what is left of the budget, or all of it when the tables do not fit, sizes
 # the page cache
 _RAM = (_NODES, _NORM_RUNS, _HASKIDS, _NORM_POOL, _GSTART, _HRANK, _TRANK)
-# a budget below the whole: the tables the native core reads most per byte, in that order,
-# while they fit (the core reads the others, NODES among them, through the page cache; the
-# Python twin reads every table through it then). HRANK and TRANK are left out:
-# the core's own finer samples (m2v/_spend.py's T[ACCEL]) replace them, and measured on
-# cortex-m0 (make bench) 8 KB of those, or of page cache, save more than NORM_RUNS's 8.6 KB.
-_PART = (_HASKIDS, _GSTART)
+# a budget below the whole (the core reads the tables not in RAM, NODES among them, through
+# the page cache; the Python twin reads every table through it then): spent in the order of
+# file reads and instructions saved per byte, measured (scripts/file_reads.py replays the C
+# core's reads through the caches; make bench BOARD=cortex-m0 counts reads and instructions):
+# the native core's finer samples (m2v/_spend.py's T[ACCEL], 8 KB: about 3,000 instructions
+# per token, they also replace HRANK and TRANK), GSTART (1.3 KB), page slots up to
+# _MID_SLOTS, HASKIDS (7.9 KB) when _spend.py's head of NODES and first 8 rows still fit
+# beside it, then slots up to _MAX_SLOTS; what is left goes to _spend.py (head of
+# NODES, row cache, more groups). Replayed: a 64-byte slot saves about 0.02 reads per token
+# up to 128 slots, 1 KB of NODES's head 0.55, a KB of row cache 0.15, a KB of HASKIDS 0.07;
+# NORM_RUNS (8.6 KB) less than any of them.
+_MID_SLOTS = const(128)
+# the page cache's slots at most (beyond it a row cache saves more reads per byte)
+_MAX_SLOTS = const(256)
+_PART = (_GSTART, -_MID_SLOTS, _HASKIDS, -_MAX_SLOTS)  # a section id, or -slots: the page cache up to that
+_HEAD = const(1024)  # m2v/_spend.py's head of NODES, at most
 # ram=None: the heap the model may spend on speed (tables in RAM, page cache, the native
-# core's tables and row cache), from F, the heap free at load: a third of F, but at
-# least 24 KiB (what the C core's essentials take for the default model: the trie's bit
-# vector and group samples 9 KB, its finer samples 8 KB, a 64-page cache 7 KB), never
-# more than half of F and never more than 44 KiB; nothing when F is below 48 KiB (then
-# the application and the embed's own few KB need all of it: the ram=0 footprint, which
-# works in a 32 KiB heap). The heap belongs to the application: at least half of F, and
-# on boards with room two thirds, stay free, and the cap keeps a large heap's model
-# from taking what the application may want later; an explicit ram= buys more speed
-# (the whole of the tables is 87 KB for the default model). Measured on cortex-m0 (make
-# bench BOARD=cortex-m0, docs/MEMORY.md): the package then holds about 57 KB of a
-# 192 KiB heap and about 40 KB of a 100 KiB one (with the bench's texts in the heap).
-_CORE_SHARE = const(24 * 1024)
+# core's tables and row cache), from F, the heap free at load (share(), the one definition:
+# a buffer model's share is the native core's, m2v/_spend.py): nothing when F is below 48 KiB
+# (then the application and the embed's own few KB need all of it: the ram=0 footprint,
+# which works in a 32 KiB heap); else a third of F, but at least 24 KiB (what the C core's
+# essentials take for the default model: the trie's bit vector and group samples 9 KB, its
+# finer samples 8 KB, a 64-page cache 4 KB), never more than half of F, and never more than
+# the larger of 44 KiB and F/8. The heap belongs to the application: at least half of F,
+# two thirds on boards with room, and on a large heap seven eighths stay free; the cap keeps
+# a board's model from taking what the application may want later, while a heap of
+# megabytes (the unix port, an ESP32-S3 with PSRAM: F/8 from 352 KiB of free heap up) lets
+# the model take its speed from it: from about 700 KB free all of the tables (87 KB for the
+# default model) and a row cache that holds every centroid row (2,048 slots of 260 B), which
+# brings file mode to ROMFS speed. An explicit ram= buys more speed. Measured on cortex-m0
+# (make bench BOARD=cortex-m0, docs/PERFORMANCE.md "File reads"): the package then holds
+# about 57 KB of a 192 KiB heap and about 40 KB of a 100 KiB one (with the bench's texts in
+# the heap).
+_KEEP = const(8 * 1024)
+_CORE_SHARE = const(21 * 1024)
 _MAX_SHARE = const(44 * 1024)
 _MIN_FREE = const(48 * 1024)
 # ram=None and the heap's fragments too small for the tables: the page cache alone
 _FRAG_CACHE = const(4 * 1024)
-# the page cache's slots at most while the trie is paged (beyond it a row cache saves more
-# reads per byte: scripts/file_reads.py)
-_MAX_SLOTS = const(256)
-# NODES's first bytes in RAM at most, after the page slots: replayed (scripts/file_reads.py),
-# 2 KB of it next to 256 slots and 8 rows give 1.58 reads per token where 256 slots and 16 rows
-# give 2.01 (on the 100 KiB heap the 1.8 KB left next to 64 slots would give 3.25 against 4.22, and
-# there it is not taken: the package would then hold 42 KB after load, against 40 KB)
-_HEAD = const(2048)
 
+
+def share(free):
+    # ram=None's budget for F = free bytes of heap (above)
+    if free < _MIN_FREE:
+        return 0
+    return min(max((free - _KEEP) // 3, _CORE_SHARE), free >> 1, max(_MAX_SHARE, free >> 3))
+
+
+def _free():
+    # the free heap, collected first
+    import gc
+
+    gc.collect()
+    return gc.mem_free()
 
 
 def table(t, hs, total):
@@ -118,7 +140,7 @@ def table(t, hs, total):
 def init(m, src, check_crc, mode, ram=None):
     m.cache = None  # file mode: the page cache (model.PageCache), holding the file
     m.ram_tables = m.ram_need = m.cache_bytes = 0  # file mode: tables read into RAM, their size, page cache
-    m.ram_left = None  # file mode: what the budget leaves after the tables and page cache (tok.py)
+    m.ram_left = 0  # what the budget leaves after the tables and page cache: the native core's (tok.py)
     if mode not in (None, "buf", "file"):
         raise ValueError("mode must be 'buf' or 'file'")
     if ram is not None and (not isinstance(ram, int) or ram < 0):
@@ -266,22 +288,35 @@ def _init(m, src, check_crc, ram):
         for i in _RAM:
             need += secs[i][1]
         m.ram_need = need
+        slot = (1 << PS) + 4  # a page slot's bytes: its page and its tag (model.PageCache)
         auto = ram is None
-        if auto:  # the share of the free heap (_MAX_SHARE)
-            import gc
-
-            gc.collect()
-            ram = gc.mem_free()
-            ram = min(max(ram // 3, _CORE_SHARE), ram >> 1, _MAX_SHARE) if ram >= _MIN_FREE else 0
-        part = _RAM
-        if ram < need:  # some of the tables, leaving at least a page cache of 8 slots
+        if auto:  # the share of the free heap (share())
+            ram = share(_free())
+        # the plan: the tables to read into RAM (part) and the page cache's slots (k, a power of
+        # two; a slot costs its page and its tag), spending the budget in the order below
+        # (_PART); core: the native core's finer samples, m2v/_spend.py's first spending, kept
+        # aside here (their size as _spend.py computes it for 1,024 groups)
+        nn = secs[_NODES][1]
+        core = 2 * (1024 + (nn >> 5) + (nn >> 6) + 2) if nn < 65536 else 0
+        k = 4 if auto and not ram else 8  # ram=None on a heap with nothing to spare: the least
+        if ram < need:  # some of the tables
             part = []
-            k = ram - 8 * ((1 << PS) + 44)
+            a = ram - core - k * slot
             for i in _PART:
-                if secs[i][1] > k:
-                    break
-                part.append(i)
-                k -= secs[i][1]
+                if i < 0:  # page slots, up to -i (doubling k costs k slots more)
+                    while k < -i and k * slot <= a:
+                        a -= k * slot
+                        k *= 2
+                elif secs[i][1] + (_HEAD + 8 * (4 + d) if i == _HASKIDS else 0) <= a:
+                    part.append(i)
+                    a -= secs[i][1]
+        else:  # all of the tables: the cache holds only records: 64 slots, beyond that half of
+            # what is left, the rest to the native core's row cache
+            part = _RAM
+            a = ram - need - core
+            a = max(a >> 1, min(a, 64 * slot))
+            while 2 * k * slot <= a and k < _MAX_SLOTS:
+                k *= 2
         try:
             for i in part:
                 off, n = secs[i]
@@ -300,42 +335,15 @@ def _init(m, src, check_crc, ram):
                 s[i] = None
             m.ram_tables = 0
             ram = _FRAG_CACHE
-        # the page cache (a slot: its page, its memoryview of 4 words, its list entry and
-        # its tag: 2**PS + 24 bytes on a 32-bit board): 8 slots, or the largest power of
-        # two that what the budget leaves beyond the native core's finer samples holds
-        # (their size as m2v/_spend.py computes it: they save the most per byte), up to
-        # _MAX_SLOTS while the trie is paged (the core's row cache gets what is left); with
-        # every table in RAM the cache holds records only: up to 64 slots, beyond that half.
-        # The order is measured (scripts/file_reads.py: the C core's page and row reads per
-        # token of the bench's texts, replayed through the caches and checked against the
-        # reads counted on the unix port and by make bench BOARD=cortex-m0, docs/PERFORMANCE.md
-        # "File reads"): with the trie paged a page slot saves more reads per byte than a
-        # row slot, up to 256 slots; in a 44 KiB budget 256 slots and 16 rows give 2.01 reads
-        # per token, 128 slots and 64 rows 2.38, 128 slots, 8 rows and T[ACCEL]'s 4,096
-        # group starts 2.60.
-        nn = secs[_NODES][1]
-        a = ram - (2 * (1024 + (nn >> 5) + (nn >> 6) + 2) if nn < 65536 else 0)
-        w = struct.calcsize("P")
-        slot = (1 << PS) + 5 * w + 4  # its page, memoryview (4 words), list entry and tag
-        if part is _RAM:  # the cache holds only records: half of it, the rest to the row cache
-            a = max(a >> 1, min(a, 64 * slot))
-        k = 4 if auto and not ram else 8  # ram=None on a heap with nothing to spare: the least
-        while 2 * k * slot <= a and k < _MAX_SLOTS:
-            k *= 2
+            k = 8
         m.cache_bytes = k << PS
-        # then, once the cache has its _MAX_SLOTS, the head of NODES in RAM (the top of the
-        # trie, read by every word), up to _HEAD bytes of what the slots leave
-        h = 0
-        if s[_NODES] is None and k == _MAX_SLOTS:
-            h = min(_HEAD, a - k * slot) & ~63
-            h = h if h >= 256 else 0
-        # what the budget leaves for the native core's tables and row cache (tok.py)
-        m.ram_left = max(0, ram - k * slot - h)
+        # what the budget leaves for the native core's tables, head of NODES and row cache
+        m.ram_left = max(0, ram - k * slot)
         pc = PageCache()
         pc.file, pc.tags, pc.buf = f, array("i", b"\xff" * (4 * k)), bytearray(k << PS)
         pc.sm, pc.row = k - 1, bytearray(d)
-        mv = memoryview(pc.buf)
-        pc.slots = [mv[i << PS : (i + 1) << PS] for i in range(k)]
+        # a page read through the file's methods lands in the row buffer's first bytes
+        pc.page = memoryview(pc.row)[: 1 << PS] if d >= 1 << PS else bytearray(1 << PS)
         for i in range(1, _N_SECTIONS + 1):
             if s[i] is not None:
                 continue
@@ -349,26 +357,17 @@ def _init(m, src, check_crc, ram):
             else:
                 s[i] = FileSection(pc, off, n)
         if isinstance(s[_NODES], FileSection):
-            b = None
-            if h:
-                try:
-                    b = bytearray(h)
-                except MemoryError:  # the heap's fragments: the cache alone
-                    b = None
-            if b:
-                f.seek(secs[_NODES][0])
-                if f.readinto(b) != h:
-                    raise ModelError("truncated m2v model: short read")
-                m.cache_bytes += h
-            # the C core reads it in place of the cache (m2v_native.c tab_t); None: no head (an
+            # the top of the trie in RAM, read by the C core in place of the cache (m2v_native.c
+            # tab_t): m2v/_spend.py's (the Python twin does not read it); None: no head (an
             # attribute either way: the C core's lookup of a missing one costs more per call)
-            s[_NODES].head = b
+            s[_NODES].head = None
         m.cache = pc
     else:
         for i in range(1, _N_SECTIONS + 1):
             off, n = secs[i]
             s[i] = src[off : off + n]
         w = array("h", bytes(s[_WCODES]))
+        m.ram_left = share(_free())  # the native core's tables (m2v/_spend.py), ram=None's share
     m._s = s
     m.wcodes = w
     for v in w:

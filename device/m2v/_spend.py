@@ -4,7 +4,7 @@
 from micropython import const
 
 # What the native core spends heap on, within what the budget (ram=, or ram=None's share of
-# the free heap: _load.py's _MAX_SHARE) leaves after the loader's tables and page cache, in
+# the free heap: _load.py's share()) leaves after the loader's tables and page cache, in
 # the order of instructions saved per byte measured on cortex-m0 (make bench BOARD=cortex-m0, the real texts):
 # - T[ACCEL] (device/native/m2v_native.c build_accel), 16-bit entries: the starts of the
 #   first child groups (the largest: the children of short prefixes, where the format's
@@ -26,31 +26,32 @@ _T_RCACHE = const(21)
 _C_NRC = const(42)
 # ---- end of layout
 _NODES = const(6)  # a section id (_load.py's)
-# a buffer model's share of the heap: ram=None's (copies of _load.py's, which explains them)
-_CORE_SHARE = const(24 * 1024)
-_MAX_SHARE = const(44 * 1024)
-_MIN_FREE = const(48 * 1024)
+# file mode, NODES paged: its first bytes in RAM at most (the top of the trie, which every
+# word walks through; m2v_native.c reads them in place of the page cache), once the page
+# cache has _HEAD_SLOTS slots (scripts/file_reads.py: a KB of it saves more reads than a KB of
+# page slots or of row cache)
+_HEAD = const(1024)  # (m2v/_load.py keeps room for it beside HASKIDS)
+_HEAD_SLOTS = const(128)
 
 
 def spend(tk, m, spare):
-    # The C core's RAM tables and (file mode) row cache, within what the budget leaves after
-    # the tables and the page cache (for a buffer model: ram=None's share of the heap): spare
-    # bytes (tok.py).
+    # The C core's RAM tables, head of NODES and (file mode) row cache, within what the budget
+    # leaves after the tables and the page cache (for a buffer model: ram=None's share of the
+    # heap, m2v/_load.py share()): spare bytes (tok.py).
     # gc.mem_free() is the total, not the largest block: an allocation that the heap's fragments cannot
-    # hold raises MemoryError, and the next smaller size is tried. spare None: a buffer model,
-    # whose share of the heap is ram=None's for file mode.
-    if spare is None:
-        import gc
-
-        gc.collect()
-        spare = gc.mem_free()
-        spare = min(max(spare // 3, _CORE_SHARE), spare >> 1, _MAX_SHARE) if spare >= _MIN_FREE else 0
-    nn = len(m._s[_NODES])
+    # hold raises MemoryError, and the next smaller size is tried.
+    nodes = m._s[_NODES]
+    nn = len(nodes)
     base = (nn >> 5) + (nn >> 6) + 2  # the rank tables' entries
     g = 0
     if nn < 65536 and spare >= 2 * (_GROUPS + base):
         g = _GROUPS
         spare -= 2 * (g + base)
+    h = 0
+    if getattr(nodes, "head", 0) is None and m.cache.sm >= _HEAD_SLOTS - 1:  # NODES a FileSection
+        h = min(_HEAD, spare, nn) & ~63
+        h = h if h >= 256 else 0
+        spare -= h
     rows = 0
     if m.cache:
         rows = _RCACHE
@@ -62,7 +63,8 @@ def spend(tk, m, spare):
     if g and spare >= 2 * (_GROUPS_MORE - _GROUPS):
         g = _GROUPS_MORE
     # bytearrays, allocated in place (array(t, bytes(n)) would first make a temporary
-    # copy of n bytes, whose hole then splits the free heap the application gets)
+    # copy of n bytes, whose hole then splits the free heap the application gets), the
+    # largest first
     while g:
         try:
             tk.T[_T_ACCEL] = bytearray(2 * (g + base))
@@ -81,3 +83,14 @@ def spend(tk, m, spare):
             rc[k] = 255  # empty: the tags -1
         tk.c[_C_NRC] = rows
         tk.accel += rows * (4 + m.dims)
+    if h:
+        try:
+            b = bytearray(h)
+        except MemoryError:  # the heap's fragments: the cache alone
+            return
+        f = m.cache.file
+        f.seek(nodes.off)
+        if f.readinto(b) != h:
+            raise ValueError("corrupt m2v model: short read")  # the file changed since the load
+        nodes.head = b
+        m.cache_bytes += h

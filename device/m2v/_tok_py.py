@@ -1,5 +1,5 @@
 # Twin by design: the readable pure-Python core of the tokenizer, run where the C core
-# (device/native/m2v_native.c: scan, flush, find_run, field) does not load, and the
+# (device/native/m2v_native.c: scan, flush, field) does not load, and the
 # oracle it is tested against on the board (tests/test_device_parity.py runs both).
 # Tokenizer hot path (docs/FORMAT.md §3, §5): the ASCII scan, the WordPiece trie walk
 # and the record decode, as functions with the C core's signatures; they index anything
@@ -31,7 +31,7 @@ T_RUNS = const(11)
 T_CACHE = const(12)  # its pages, one bytearray
 T_TAGS = const(13)  # the page number in each slot
 T_FILE = const(14)
-T_SLOTS = const(15)  # a memoryview of each slot
+T_PAGE = const(15)  # one page's buffer: a Python-level stream reads a page into it (model.PageCache.page)
 # ... the native core's RAM tables (finer samples of the trie), a buffer of 16-bit entries
 # (m2v/_spend.py) that it fills on its first call (None: none; the twin does not read it)
 T_ACCEL = const(16)

@@ -23,8 +23,11 @@ class PageCache:
     # File mode's page cache, shared by the sections (FileSection) and by
     # the C core; _load.py sets its fields: file; buf, the pages in one
     # bytearray: page p of the file in slot p & sm, its number in tags[p & sm]
-    # (an array("i")); slots[s], a memoryview of slot s, so that a miss reads
-    # straight into it; row, one centroid row (Model.token, acc_recs_f).
+    # (an array("i")); row, one centroid row (Model.token, acc_recs_f); page,
+    # a buffer of one page (a memoryview of row's first bytes: no bytes of its
+    # own) that a miss read through the file's methods fills, then copied into
+    # the slot (the C core reads a board's file straight into the slot). A slot
+    # costs its page and its tag: no object of its own.
     pass
 
 
@@ -51,7 +54,8 @@ class FileSection:
             f = pc.file
             pc.tags[s] = -1
             f.seek(p << _PS)
-            f.readinto(pc.slots[s])
+            f.readinto(pc.page)
+            pc.buf[s << _PS : (s + 1) << _PS] = pc.page  # a slice of a bytearray: nothing allocated
             pc.tags[s] = p
         return pc.buf[(s << _PS) | (i & _PM)]
 

@@ -100,7 +100,7 @@ def native():
 
 
 kind = None  # the kind that runs ("native" or "py"; m2v.use); None: not selected yet
-core = None  # its tokenizer hot path (scan, flush, find_run, field): the C core or m2v._tok_py
+core = None  # its tokenizer hot path (scan, flush, field): the C core or m2v._tok_py
 pool = None  # its pooling loops (zero, acc_row, acc_recs, normalize_into): the C core or m2v._pool_py
 fast = None  # the C core's embed(), a whole embed in one call (Model.embed_into); None for "py"
 note = None  # the line the next model load prints: the C core did not load, the twin runs
@@ -142,7 +142,7 @@ class Tokenizer:
         # the model's lock and impl, which embed() takes and records (Model.embed_into)
         self.T = [m.ascii] + t[_SYMMAP : _SYMMAP + 6] + [
             m.records, m.added_first, bytearray(4 * mwc + 8), self.out, m.runs,
-            pc and pc.buf, pc and pc.tags, pc and pc.file, pc and pc.slots,
+            pc and pc.buf, pc and pc.tags, pc and pc.file, pc and pc.page,
             None, m.acc, None if pc else cen, m.wcodes, pc and pc.row, None, m.pool, t[_ADDED],
             m._guard, m.impl]  # fmt: skip
         c = array("i", bytes(4 * _C_LEN))
@@ -158,8 +158,8 @@ class Tokenizer:
         c[_C_NB], c[_C_Q], c[_C_NCEN], c[_C_UNK] = m.norm_bits, m.out_shift, m.n_centroids, m.unk_id
         # bytes of the C core's RAM tables and row cache (model.tok.accel): none for "py"
         self.accel = 0
-        spare = m.ram_left if kind == "native" else 0  # file mode: what the budget leaves; None: a buffer model
-        if spare is None or spare > 0:
+        spare = m.ram_left if kind == "native" else 0  # what the budget leaves (m2v/_load.py)
+        if spare > 0:
             # m2v/_spend.py decides and allocates, then leaves the heap (as _load.py does)
             name = _PKG + "._spend"
             __import__(name)

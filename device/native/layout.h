@@ -18,7 +18,7 @@ enum {
     T_CACHE = 12,
     T_TAGS = 13,
     T_FILE = 14,
-    T_SLOTS = 15,
+    T_PAGE = 15,
     T_ACCEL = 16,
     T_ACC = 17,
     T_CEN = 18,

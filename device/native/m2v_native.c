@@ -1,7 +1,7 @@
 // The native core of m2v (a MicroPython native module, m2v/_native.mpy): bit-identical C
 // twins of the hot paths, built with MicroPython's py/dynruntime.mk for each architecture
 // (make native) and loaded when the board's build of the package carries it:
-// - the tokenizer (docs/FORMAT.md §3, §5): scan, flush, find_run, field (buffers or file
+// - the tokenizer (docs/FORMAT.md §3, §5): scan, flush, field (buffers or file
 //   sections through the page cache; with RAM tables that refine the trie's samples:
 //   build_accel), twins of m2v/_tok_py.py's, and embed, a whole embed in one call;
 // - pooling (§6): zero, acc_row, acc_recs, acc_recs_f (file mode), normalize_into, twins of
@@ -248,14 +248,17 @@ static mp_obj_t acc_row(size_t n_args, const mp_obj_t *args) {
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(acc_row_obj, 4, 4, acc_row);
 
 // file mode's page cache (m2v/model.py PageCache): the pages in one buffer, page q of the
-// file in slot q & sm, its number in tags[slot]; slots, a memoryview per slot (readinto's
-// target); the file's methods (mp_load_method: no bound method allocated), or its stream
-// protocol (sp: a built-in binary stream, such as a file of the board's filesystem); misses,
-// the pages read so far (a reader that holds a pointer into a slot knows it may be stale)
+// file in slot q & sm, its number in tags[slot]; the file's stream protocol (sp: a built-in
+// binary stream, such as a file of the board's filesystem: a page is read straight into its
+// slot), or else its methods (mp_load_method: no bound method allocated) and page, the
+// buffer of one page a Python-level stream's readinto fills (then copied into the slot: no
+// object per slot, no allocation per read); misses, the pages read so far (a reader that
+// holds a pointer into a slot knows it may be stale)
 typedef struct {
-    const uint8_t *pages;
+    uint8_t *pages;
     int32_t *tags;
-    mp_obj_t slots;
+    mp_obj_t page;
+    const uint8_t *pagebuf;
     uint32_t sm, misses;
     mp_obj_t seek[2], readinto[2];
     mp_obj_t file;
@@ -356,10 +359,11 @@ static const uint8_t *pc_page(pc_t *p, uint32_t q) {
         // KeyboardInterrupt) leaves no tag on bytes of another page for the next call to trust
         p->tags[s] = -1;
         if (p->sp) {
-            stream_at(p, q << PS, (uint8_t *)p->pages + (s << PS), 1 << PS);
+            stream_at(p, q << PS, p->pages + (s << PS), 1 << PS);
         } else {
             call1(p->seek, MP_OBJ_NEW_SMALL_INT(q << PS));
-            call1(p->readinto, item(p->slots, (int)s));
+            call1(p->readinto, p->page);
+            copy((int8_t *)p->pages + (s << PS), (const int8_t *)p->pagebuf, 1 << PS);
         }
         p->tags[s] = (int32_t)q;
         p->misses++;
@@ -367,7 +371,7 @@ static const uint8_t *pc_page(pc_t *p, uint32_t q) {
     return p->pages + (s << PS);
 }
 
-// pc from T's page cache (T[CACHE], T[TAGS], T[SLOTS], T[FILE], c[C_SM]: indices below)
+// pc from T's page cache (T[CACHE], T[TAGS], T[PAGE], T[FILE], c[C_SM]: indices below)
 static void pc_init(pc_t *pc, mp_obj_t T, const int32_t *cc, mp_obj_t f);
 
 // field() of the records through the page cache: the bytes at or past nrec read as zero
@@ -887,7 +891,7 @@ typedef struct {
 
 
 // pool_t for file mode (dims and the layout set): the cache of T (T[CACHE], T[TAGS],
-// T[SLOTS], c[C_SM]), the records' offset and size (c[C_ORC], c[C_NREC]), the file f, the
+// T[PAGE], c[C_SM]), the records' offset and size (c[C_ORC], c[C_NREC]), the file f, the
 // row buffer, ncen centroid rows at file offset ocen
 static void pool_file(pool_t *p, mp_obj_t T, const int32_t *cc, mp_obj_t f, mp_obj_t row, mp_int_t ocen,
     mp_int_t ncen) {
@@ -919,12 +923,13 @@ static void pool_file(pool_t *p, mp_obj_t T, const int32_t *cc, mp_obj_t f, mp_o
 }
 
 static void pc_init(pc_t *pc, mp_obj_t T, const int32_t *cc, mp_obj_t f) {
-    size_t n, nt;
-    pc->pages = buffer(item(T, T_CACHE), &n, MP_BUFFER_READ);
+    size_t n, nt, np;
+    pc->pages = buffer(item(T, T_CACHE), &n, MP_BUFFER_RW);
     pc->tags = buffer(item(T, T_TAGS), &nt, MP_BUFFER_RW);
-    pc->slots = item(T, T_SLOTS);
+    pc->page = item(T, T_PAGE);
+    pc->pagebuf = buffer(pc->page, &np, MP_BUFFER_RW);
     int32_t sm = cc[C_SM];
-    if (sm < 0 || (sm & (sm + 1)) || ((size_t)sm + 1) << PS > n || ((size_t)sm + 1) * 4 > nt) {
+    if (sm < 0 || (sm & (sm + 1)) || ((size_t)sm + 1) << PS > n || ((size_t)sm + 1) * 4 > nt || np != 1 << PS) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: file-mode pooling arguments out of range"));
     }
     pc->sm = (uint32_t)sm;
@@ -1988,13 +1993,6 @@ static mp_obj_t flush(mp_obj_t T, mp_obj_t c) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(flush_obj, flush);
 
-static mp_obj_t find_run(mp_obj_t T, mp_obj_t c, mp_obj_t cp) {
-    tk_t tk;
-    tk_init(&tk, T, c);
-    return MP_OBJ_NEW_SMALL_INT(tk_find_run(&tk, mp_obj_get_int(cp)));
-}
-static MP_DEFINE_CONST_FUN_OBJ_3(find_run_obj, find_run);
-
 // field(T, c, pos, width): the width-bit field at bit pos of RECORDS (_tok_py.field): a buffer,
 // or in file mode a file section read through the page cache
 static mp_obj_t tk_field(size_t n_args, const mp_obj_t *args) {
@@ -2037,7 +2035,6 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(field_obj, 4, 4, tk_field);
     F(MP_QSTR_scan, scan_obj) \
     F(MP_QSTR_embed, embed_obj) \
     F(MP_QSTR_flush, flush_obj) \
-    F(MP_QSTR_find_run, find_run_obj) \
     F(MP_QSTR_field, field_obj) \
     F(MP_QSTR_scan_rows, scan_rows_obj)
 
