@@ -39,6 +39,18 @@ NAMES = {1: "ASCII", 2: "NORM_RUNS", 3: "NORM_POOL", 4: "ADDED", 5: "SYMMAP", 6:
 NEVER_PAGED = {1, 5, 12}  # ASCII, SYMMAP and WCODES are always in RAM
 PS0 = 6  # the trace's page size (model.PS)
 ROW = 4  # an access to a centroid row, in a trace entry
+TAG = 4  # a page slot's tag (an int32 in model.PageCache.tags): a slot costs 2**ps + TAG bytes of heap
+RTAG = 4  # a row slot's tag (an int32 in T[RCACHE])
+
+
+def heap_bytes(secs: list[tuple[int, int, str]], ps: int, slots: int, rows: int, ram: set[str], head: int,
+               groups: int, dims: int = 256) -> int:
+    """The heap a configuration spends on a 32-bit board: page slots, row slots, NODES's head, the tables
+    in RAM and T[ACCEL] (m2v/_load.py and m2v/_spend.py's sizes)."""
+    nn = next(n for _, n, name in secs if name == "NODES")
+    accel = 2 * (groups + (nn >> 5) + (nn >> 6) + 2) if groups else 0
+    tables = sum(n for _, n, name in secs if name in ram)
+    return slots * ((1 << ps) + TAG) + rows * (dims + RTAG) + head + tables + accel
 
 # Runs on the unix port: ARGS = [groups, texts.json, model, slots, rows, RAM section ids, trace (0/1)]. The
 # indices into T and c are m2v/_tok_py.py's (T_CACHE 12, T_TAGS 13, T_FILE 14, T_ACCEL 16,
@@ -234,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                         ntok = sum(data[g]["tokens"] for g in data)
                         line = f"groups {G}, 2**{ps}-byte pages x {slots}, {rows} rows, in RAM {sorted(ram)}"
                         line += f" and NODES's first {a.head} B: " if a.head else ": "
-                        line += f"{tot / ntok:.2f} reads per token"
+                        line += f"{tot / ntok:.2f} reads per token, "
+                        line += f"{heap_bytes(secs, ps, slots, rows, ram, a.head, G)} B of heap"
                         if a.check and ps == PS0 and not a.head:
                             real = run_device(tpath, dev, G, slots, rows, tuple(ids[s] for s in ram), False)
                             line += f" (counted on the unix port: {sum(real[g]['reads'] for g in real) / ntok:.2f})"

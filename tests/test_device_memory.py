@@ -17,7 +17,7 @@ import pytest
 from mpy import MODEL
 
 from host_tools import reference
-from scripts import build_dist
+from scripts import build_dist, gen_layout
 from scripts.board import UnixBoard
 
 TEXT_3K = ("The quick brown fox jumps over the lazy dog near the riverbank. " * 48)[:3000]
@@ -139,3 +139,28 @@ print("need=%d base_tables=%d base_cache=%d" % (need, m0.ram_tables, m0.cache_by
     assert got["tables_cache"] == 512 and got["more_cache"] >= 8192
     # the tables cost their own bytes (less the file sections they replace)
     assert need - 1024 <= got["tables_extra"] <= need + 1024
+
+
+def test_default_budget_by_heap(mpy_dir, report):
+    """ram=None's share (m2v/_load.py share()): nothing on a small heap, at most 44 KiB on a board's, and on a
+    heap of megabytes all of the tokenizer's tables and a row-cache slot for every centroid row."""
+    code = f"""
+import gc, m2v
+gc.collect()
+free = gc.mem_free()
+m = m2v.load({str(MODEL)!r}, mode="file")
+gc.collect()
+v = m.embed("a default budget")
+print("free=%d spent=%d tables=%d need=%d rows=%d ncen=%d v0=%d" % (free, free - gc.mem_free(), m.ram_tables,
+      m.ram_need, m.tok.c[{gen_layout.definition()["C_NRC"]}], m.n_centroids, v[0]))
+"""
+    want = int(reference.load(MODEL).embed("a default budget")[0])
+    small, board, large = (figures(run(code, mpy_dir, h)) for h in ("40K", "192K", "8M"))
+    for got in (small, board, large):
+        assert got["v0"] == want
+    assert small["tables"] == 0 and small["rows"] == 0  # below 48 KiB free: the ram=0 footprint
+    assert 0 < board["tables"] < board["need"] and board["spent"] < 64 * 1024
+    assert large["tables"] == large["need"] and large["rows"] >= large["ncen"]
+    assert large["spent"] <= large["free"] // 8 + 32 * 1024  # the share, plus the model's own objects
+    report("heap: ram=None on the unix port, 40K / 192K / 8M heap: heap spent by load and an embed (B)",
+           f"{small['spent']} / {board['spent']} / {large['spent']}")

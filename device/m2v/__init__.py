@@ -28,10 +28,9 @@ def load(path=None, check_crc=True, mode=None, ram=None):
     # core's finer samples, a page cache, a row cache, and once they fit all of
     # the tables (model.ram_need bytes: 87 KB for the default model; then
     # tokenizing runs as fast as in ROMFS, the records and centroid rows still
-    # streamed). ram=None (the default): a third of the heap free at load, at
-    # least 24 KiB, at most half of it and 44 KiB, nothing below 48 KiB free
-    # (_load.py, docs/BOARDS.md "Memory on the board"); ram=0: the smallest
-    # footprint (a 512-byte page cache).
+    # streamed). ram=None (the default): a share of the heap free at load
+    # that leaves most of it to the application (_load.py share(), docs/BOARDS.md
+    # "Memory on the board"); ram=0: the smallest footprint (a 512-byte page cache).
     # check_crc=False skips the
     # CRC-32 pass (about 0.7 MB read) on boards where it is slow: the header,
     # section table and sizes are still checked, but the contents of the

@@ -85,22 +85,24 @@ _MAX_SLOTS = const(256)
 _PART = (_GSTART, -_MID_SLOTS, _HASKIDS, -_MAX_SLOTS)  # a section id, or -slots: the page cache up to that
 _HEAD = const(1024)  # m2v/_spend.py's head of NODES, at most
 # ram=None: the heap the model may spend on speed (tables in RAM, page cache, the native
-# core's tables and row cache), from F, the heap free at load (share(), the one definition:
-# a buffer model's share is the native core's, m2v/_spend.py): nothing when F is below 48 KiB
-# (then the application and the embed's own few KB need all of it: the ram=0 footprint,
-# which works in a 32 KiB heap); else a third of F, but at least 24 KiB (what the C core's
-# essentials take for the default model: the trie's bit vector and group samples 9 KB, its
-# finer samples 8 KB, a 64-page cache 4 KB), never more than half of F, and never more than
-# the larger of 44 KiB and F/8. The heap belongs to the application: at least half of F,
-# two thirds on boards with room, and on a large heap seven eighths stay free; the cap keeps
-# a board's model from taking what the application may want later, while a heap of
-# megabytes (the unix port, an ESP32-S3 with PSRAM: F/8 from 352 KiB of free heap up) lets
-# the model take its speed from it: from about 700 KB free all of the tables (87 KB for the
-# default model) and a row cache that holds every centroid row (2,048 slots of 260 B), which
-# brings file mode to ROMFS speed. An explicit ram= buys more speed. Measured on cortex-m0
-# (make bench BOARD=cortex-m0, docs/PERFORMANCE.md "File reads"): the package then holds
-# about 57 KB of a 192 KiB heap and about 40 KB of a 100 KiB one (with the bench's texts in
-# the heap).
+# core's tables, head of NODES and row cache), from F, the heap free at load (share(), the
+# one definition; a buffer model's share goes to the native core's tables, m2v/_spend.py):
+# nothing when F is below 48 KiB (then the application and the embed's own few KB need all
+# of it: the ram=0 footprint, which works in a 32 KiB heap); else a third of what F holds
+# beyond _KEEP, but at least 21 KiB (the C core's essentials for the default model, _PART's
+# first steps: its finer samples 8 KB, GSTART 1.3 KB, a 128-page cache 8.7 KB, NODES's first
+# KB and 8 rows 2 KB), never more than half of F, and never more than the larger of 44 KiB
+# and F/8. The heap belongs to the application: at least half of F stays free, about two
+# thirds on boards with room, seven eighths on a large heap; the 44 KiB cap keeps a board's
+# model from taking what the application may want later, while a heap of megabytes (the
+# unix port, an ESP32-S3 with PSRAM: F/8 binds from 352 KiB free up) lets the model take its
+# speed from it: from about 700 KB free all of the tables (87 KB for the default model) and
+# a row cache that holds every centroid row (2,048 slots of 260 B): file mode at ROMFS
+# speed. _KEEP: measured on cortex-m0 (make bench BOARD=cortex-m0, the bench's texts in the
+# heap), a third of F itself made the package hold 42.3 KB of a 100 KiB heap, over the 40 KB
+# it may; a third beyond 8 KiB spends the essentials there (39.2 KB held, 2.7 file reads per
+# token), and on a 192 KiB heap the cap binds either way (62.0 KB held, 1.4 reads per token).
+# An explicit ram= buys more speed.
 _KEEP = const(8 * 1024)
 _CORE_SHARE = const(21 * 1024)
 _MAX_SHARE = const(44 * 1024)
