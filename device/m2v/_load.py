@@ -96,13 +96,14 @@ _HEAD = const(1024)  # m2v/_spend.py's head of NODES, at most
 # thirds on boards with room, seven eighths on a large heap; the 44 KiB cap keeps a board's
 # model from taking what the application may want later, while a heap of megabytes (the
 # unix port, an ESP32-S3 with PSRAM: F/8 binds from 352 KiB free up) lets the model take its
-# speed from it: from about 700 KB free all of the tables (87 KB for the default model) and
-# a row cache that holds every centroid row (2,048 slots of 260 B): file mode at ROMFS
-# speed. _KEEP: measured on cortex-m0 (make bench BOARD=cortex-m0, the bench's texts in the
-# heap), a third of F itself made the package hold 42.3 KB of a 100 KiB heap, over the 40 KB
-# it may; a third beyond 8 KiB spends the essentials there (39.2 KB held, 2.7 file reads per
-# token), and on a 192 KiB heap the cap binds either way (62.0 KB held, 1.4 reads per token).
-# An explicit ram= buys more speed.
+# speed from it: from about 700 KB free all of the tables (87 KB for the default model), and
+# from about 5.2 MB free (the unix port's 8 MB heap) a row cache that holds every centroid
+# row too (2,048 slots of 260 B): file mode at about ROMFS speed. _KEEP: measured on
+# cortex-m0 (make bench BOARD=cortex-m0, the bench's texts in the heap), a third of F itself
+# made the package hold 42.3 KB of a 100 KiB heap, over the 40 KB it may; a third beyond
+# 8 KiB spends the essentials there (39.2 KB held, 2.7 file reads per token), and on a
+# 192 KiB heap the cap binds either way (62.0 KB held, 1.4 reads per token). An explicit
+# ram= buys more speed.
 _KEEP = const(8 * 1024)
 _CORE_SHARE = const(21 * 1024)
 _MAX_SHARE = const(44 * 1024)
