@@ -313,10 +313,11 @@ def _init(m, src, check_crc, ram):
                 elif secs[i][1] + (_HEAD + 8 * (4 + d) if i == _HASKIDS else 0) <= a:
                     part.append(i)
                     a -= secs[i][1]
-        else:  # all of the tables: the cache holds only records: 64 slots, beyond that half of
-            # what is left, the rest to the native core's row cache
+        else:  # all of the tables: the cache holds only records: beside the native core's first
+            # 8 rows (they save more reads per byte than pages of records), 64 slots, beyond that
+            # half of what is left, the rest to the row cache
             part = _RAM
-            a = ram - need - core
+            a = ram - need - core - 8 * (4 + d)
             a = max(a >> 1, min(a, 64 * slot))
             while 2 * k * slot <= a and k < _MAX_SLOTS:
                 k *= 2
