@@ -102,6 +102,27 @@ def test_heap_share_copy():
     assert spend["HEAD"] == load["HEAD"]
 
 
+def test_core_reserve_is_spend_size():
+    # the loader keeps aside for the native core's finer samples (_load._core) what m2v/_spend.py then allocates
+    code = """
+from array import array
+from m2v import _load, _spend
+class O:
+    pass
+for nn in (2, 1000, 62795, 65535):
+    tk, m = O(), O()
+    tk.T, tk.c, tk.accel = [None] * 32, array("i", bytes(4 * 64)), 0
+    m._s, m.cache, m.n_centroids, m.dims = [None] * 14, None, 2000, 256
+    m._s[6] = bytearray(nn)
+    _spend.spend(tk, m, _load._core(nn))
+    print(nn, tk.accel, _load._core(nn))
+"""
+    proc = run_py(code)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()]
+    assert len(rows) == 4 and all(int(r[1]) == int(r[2]) > 0 for r in rows), proc.stdout
+
+
 def test_page_shift_copies():
     model = evaluate(consts(PKG / "model.py"))
     assert model["PM"] == (1 << model["PS"]) - 1

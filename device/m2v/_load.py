@@ -119,6 +119,12 @@ def share(free):
     return min(max((free - _KEEP) // 3, _CORE_SHARE), free >> 1, max(_MAX_SHARE, free >> 3))
 
 
+def _core(nn):
+    # the native core's finer samples with 1,024 groups for a trie of nn nodes, as m2v/_spend.py
+    # sizes them (tests/test_device_layout.py runs both): what the budget keeps aside for them
+    return 2 * (1024 + (nn >> 5) + (nn >> 6) + 2) if nn < 65536 else 0
+
+
 def _free():
     # the free heap, collected first
     import gc
@@ -298,9 +304,8 @@ def _init(m, src, check_crc, ram):
         # the plan: the tables to read into RAM (part) and the page cache's slots (k, a power of
         # two; a slot costs its page and its tag), spending the budget in the order below
         # (_PART); core: the native core's finer samples, m2v/_spend.py's first spending, kept
-        # aside here (their size as _spend.py computes it for 1,024 groups)
-        nn = secs[_NODES][1]
-        core = 2 * (1024 + (nn >> 5) + (nn >> 6) + 2) if nn < 65536 else 0
+        # aside here
+        core = _core(secs[_NODES][1])
         k = 4 if auto and not ram else 8  # ram=None on a heap with nothing to spare: the least
         if ram < need:  # some of the tables
             part = []
