@@ -10,6 +10,8 @@ from micropython import const
 #   first child groups (the largest: the children of short prefixes, where the format's
 #   samples leave the longest skips), a terminal rank every 32 nodes, a HASKIDS rank every
 #   64: 8 KB with 1,024 groups for the default model, about 3,000 instructions per token;
+# - file mode, NODES paged and 128 page slots: NODES's first KB in RAM (_HEAD below: 0.55 file
+#   reads per token fewer, scripts/file_reads.py);
 # - file mode: T[RCACHE], a direct-mapped cache of centroid rows (4 + dims bytes each),
 #   the largest power of two of rows that fits, up to one slot per row: on the bench's
 #   texts (ascii / non-ascii) 8 rows save 14-38% of the row reads, 16 rows 21-47%, 32
