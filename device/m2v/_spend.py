@@ -9,14 +9,17 @@ from micropython import const
 # - T[ACCEL] (device/native/m2v_native.c build_accel), 16-bit entries: the starts of the
 #   first child groups (the largest: the children of short prefixes, where the format's
 #   samples leave the longest skips), a terminal rank every 32 nodes, a HASKIDS rank every
-#   64: 8 KB with 1,024 groups for the default model, about 3,000 instructions per token;
+#   64, the run of each 128 code points, the roots' children: 9 KB with 1,024 groups for
+#   the default model, 3,000 (ASCII) to 5,000 (non-ASCII) instructions per token (ROMFS);
 # - file mode: T[RCACHE], a direct-mapped cache of centroid rows (4 + dims bytes each),
 #   the largest power of two of rows that fits, up to one slot per row: on the bench's
 #   texts (ascii / non-ascii) 8 rows save 14-38% of the row reads, 16 rows 21-47%, 32
 #   rows 33-61%, 64 rows 42-69% (scripts/file_reads.py); a miss is one read, straight into
 #   the row's slot from a file of the board's filesystem (a copy through the row buffer,
 #   about 300 instructions on cortex-m0, made 8 rows cost more than they saved);
-# - then 4,096 groups instead of 1,024 (6 KB more, about 130 instructions per token).
+# - then 4,096 entries for groups instead of 1,024 (6 KB more): 1,024 exact starts and more,
+#   and a start every 16 groups for all of them (where the format samples one in 64): about
+#   270 (ASCII) to 780 (non-ASCII) instructions per token in ROMFS mode.
 _GROUPS = const(1024)
 _GROUPS_MORE = const(4096)
 _RCACHE = const(8)  # rows at least

@@ -1542,18 +1542,20 @@ static int32_t child(tk_t *tk, int32_t node, uint32_t s) {
 // nearer of the two samples around it (_tok_py._rank_t_py)
 // child() with NODES and HASKIDS in RAM and every RAM table there (tk->fast: a model in
 // ROMFS, a buffer, or file mode with the trie in RAM): the same steps with direct reads and
-// few live values, so that the loops keep them in registers (on cortex-m0 about 120
-// instructions a call on the bench's non-ASCII texts, where child() took about 230).
+// few live values, so that the loops keep them in registers: on cortex-m0, the bench's
+// non-ASCII texts (make bench BOARD=cortex-m0), about 130 instructions a call on average,
+// where child() takes about 190 with the same tables (and took 260 before GFINE and ROOTS).
 // node < n_nodes (a root, or child()'s result); GROUPS' and GFINE's entries are build_accel's,
 // at most n_nodes; every skip and scan is bounded by n_nodes.
-static __attribute__((noinline)) int32_t child_ram(tk_t *tk, uint32_t un, uint32_t s) {
+static __attribute__((noinline)) int32_t child_ram(tk_t *tk, int32_t node, uint32_t s) {
+    uint32_t un = (uint32_t)node;
     if (un < 2 && s < 64) {
         uint32_t r = tk->roots[(un << 6) | s];
         return r == 0xFFFF ? -1 : (int32_t)r;
     }
     uint32_t q = un >> HF, b = un & 63;
     if ((q << (HF - 3)) + 8 > tk->hk.n) {  // the last, short block of HASKIDS
-        return child(tk, (int32_t)un, s);
+        return child(tk, node, s);
     }
     const word_t *w = (const word_t *)(tk->hk.p + (q << (HF - 3)));  // aligned: tk->fast
     const uint8_t *P = tk->nodes.p;
@@ -1671,43 +1673,27 @@ static int32_t wordpiece(tk_t *tk, size_t n) {
     if (n > w->n) {
         out_of_range();
     }
-    const int fast = tk->fast;
-    const uint8_t *P = tk->nodes.p;  // NODES in RAM when fast: child_ram's results are below n_nodes
+    // child_ram when the trie and the RAM tables allow (tk->fast), else child(); NODES in RAM
+    // then, child_ram's results below n_nodes
+    int32_t (*step)(tk_t *, int32_t, uint32_t) = tk->fast ? child_ram : child;
+    const uint8_t *P = tk->fast ? tk->nodes.p : NULL;
     while (pos < n) {
         int32_t node = pos == 0 ? 0 : 1, best = -1;
         size_t best_end = 0;
         for (size_t i = pos; i < n; i++) {
             uint32_t b = w->p[i], s = tk->symmap.p[b];  // symmap.n >= 256: tk_init
-            if (fast) {
-                if (s == 255) {  // an escaped byte: two symbols
-                    node = child_ram(tk, (uint32_t)node, esc + (b >> 6));
-                    if (node < 0) {
-                        break;
-                    }
-                    s = b & 63;
-                }
-                node = child_ram(tk, (uint32_t)node, s);
-                if (node < 0) {
-                    break;
-                }
-                if (P[node] & 0x40) {
-                    best = node;
-                    best_end = i + 1;
-                }
-                continue;
-            }
-            if (s == 255) {
-                node = child(tk, node, esc + (b >> 6));
+            if (s == 255) {  // an escaped byte: two symbols
+                node = step(tk, node, esc + (b >> 6));
                 if (node < 0) {
                     break;
                 }
                 s = b & 63;
             }
-            node = child(tk, node, s);
+            node = step(tk, node, s);
             if (node < 0) {
                 break;
             }
-            if (at(tk, &tk->nodes, (size_t)node) & 0x40) {
+            if ((P ? P[node] : at(tk, &tk->nodes, (size_t)node)) & 0x40) {
                 best = node;
                 best_end = i + 1;
             }
@@ -1809,17 +1795,15 @@ static int32_t tk_find_run(tk_t *tk, int32_t cp) {
     return lo;
 }
 
-// One normalised code point into the current word (Tokenizer._out): an isolated one
-// (punctuation, CJK) is a word of its own. Past max_word_chars the word will be [UNK]: its
-// characters are counted, not stored (WORD holds 4 * max_word_chars bytes: tk_scan checks).
-static void emit(tk_t *tk, uint32_t u, uint32_t iso) {
+// One normalised code point u appended to the current word as UTF-8 (Tokenizer._out). Past
+// max_word_chars the word will be [UNK]: its characters are counted, not stored (WORD holds
+// 4 * max_word_chars bytes: tk_scan checks). Inlined in tk_scan's loop for a word character
+// (about 20 instructions a code point on cortex-m0 less than a call of emit).
+INLINE void put(tk_t *tk, uint32_t u) {
     int32_t *cc = tk->c;
-    if (iso) {
-        tk_flush(tk);
-    }
     int32_t wc = cc[C_WC] + 1;
     cc[C_WC] = wc;
-    if (wc <= cc[C_MWC]) {  // u as UTF-8
+    if (wc <= cc[C_MWC]) {
         uint8_t *w = (uint8_t *)tk->word.p;
         size_t n = (size_t)cc[C_WN];
         if (u < 0x80) {
@@ -1839,6 +1823,15 @@ static void emit(tk_t *tk, uint32_t u, uint32_t iso) {
         }
         cc[C_WN] = (int32_t)n;
     }
+}
+
+// One normalised code point into the current word: an isolated one (punctuation, CJK) is
+// a word of its own.
+static __attribute__((noinline)) void emit(tk_t *tk, uint32_t u, uint32_t iso) {
+    if (iso) {
+        tk_flush(tk);
+    }
+    put(tk, u);
     if (iso) {
         tk_flush(tk);
     }
@@ -1978,7 +1971,11 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end, int force) {
             }
             iso = kb & 8;
         }
-        emit(tk, (uint32_t)cp, iso);
+        if (iso) {
+            emit(tk, (uint32_t)cp, iso);
+        } else {
+            put(tk, (uint32_t)cp);
+        }
     }
     cc[C_I] = (int32_t)i;
     cc[C_CHARS] = chars;
