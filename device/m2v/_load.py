@@ -77,7 +77,7 @@ _PART = (_HASKIDS, _GSTART)
 # ram=None: the heap the model may spend on speed (tables in RAM, page cache, the native
 # core's tables and row cache), from F, the heap free at load: a third of F, but at
 # least 24 KiB (what the C core's essentials take for the default model: the trie's bit
-# vector and group samples 9 KB, its finer samples 8 KB, a 64-page cache 7 KB), never
+# vector and group samples 9 KB, its finer samples 9 KB, a 64-page cache 7 KB), never
 # more than half of F and never more than 44 KiB; nothing when F is below 48 KiB (then
 # the application and the embed's own few KB need all of it: the ram=0 footprint, which
 # works in a 32 KiB heap). The heap belongs to the application: at least half of F, and
