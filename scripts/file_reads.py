@@ -104,7 +104,7 @@ for sid in RAMSEC:
     r.f.readinto(b)
     T[sid - 4] = b
 nn = len(m._s[6])
-T[16] = bytearray(2 * (G + (nn >> 5) + (nn >> 6) + 2)) if G else None
+T[16] = bytearray(2 * (G + (nn >> 5) + (nn >> 6) + 2 + 643)) if G else None  # m2v/_spend.py's base
 c[15] = 0
 T[21], c[42] = None, 0
 if ROWS:

@@ -8,6 +8,7 @@ and on every emulated board (tests/test_emulated_boards.py runs the same device 
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -59,3 +60,32 @@ def test_core_for_another_architecture_raises(tmp_path):
     assert said[0].endswith("); running the pure-Python twin"), said
     assert lines[0] == "py", lines
     assert lines[1].startswith("ValueError: the C core does not load: m2v._native: incompatible .mpy"), lines
+
+
+def test_paged_trie_with_fine_group_samples_equals_buffer_mode(tmp_path, report):
+    """File mode with every table paged and T[ACCEL] as m2v/_spend.py allocates it for a large budget (4,096 group
+    entries: exact starts and GFINE, a start every 16 groups): child() reads NODES through the page cache with the
+    fine samples; its tokens and vectors equal buffer mode's (child_ram), on corpus and fuzz texts."""
+    from truth import fuzz_texts
+
+    shutil.copytree(DEVICE / "m2v", tmp_path / "m2v")
+    shutil.copy(build_native.OUT / "x64" / "_native.mpy", tmp_path / "m2v" / "_native.mpy")
+    rows = (ROOT / "tests" / "corpus" / "multilingual.jsonl").read_text().splitlines()
+    texts = [json.loads(r)["text"] for r in rows[:400]] + fuzz_texts(100, 7)
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    code = (
+        "import json, sys, m2v\nfrom m2v._tok_py import T_ACCEL, T_NODES, C_NG\n"
+        "texts = json.load(open(sys.argv[1]))\nmb = m2v.load(sys.argv[2])\nmf = m2v.load(sys.argv[2], mode='file', ram=0)\n"
+        "import m2v._spend\nmf.tok.T[T_ACCEL] = None\nmf.tok.c[C_NG] = 0\nm2v._spend.spend(mf.tok, mf, 100000)\n"
+        "mf.embed('x')\nh = mf.tok.T[T_ACCEL]\n"
+        "print('paged', type(mf.tok.T[T_NODES]).__name__, 'gf', h[2] | h[3] << 8, 'fine', (h[4] | h[5] << 8) > 0)\n"
+        "bad = sum(mb.tokenize(t) != mf.tokenize(t) or list(mb.embed(t)) != list(mf.embed(t)) for t in texts)\n"
+        "print(len(texts), 'texts', bad, 'mismatches', mb.impl['tok'], mf.impl['tok'])\n"
+    )
+    p = UnixBoard(heap="8M", device=tmp_path).run(code, timeout=300, argv=["x.py", str(tmp_path / "texts.json"),
+                                                                           str(ROOT / "firmware_assets" / "model.m2v")])
+    assert p.returncode == 0, p.stderr[-2000:]
+    lines = p.stdout.strip().splitlines()
+    assert lines[0] == "paged FileSection gf 4 fine True", lines  # NODES through the cache; GFINE's shift, entries
+    assert lines[1] == f"{len(texts)} texts 0 mismatches native native", lines
+    report("unix paged trie with GFINE vs buffer mode", f"{len(texts)} texts, 0 mismatches")

@@ -72,7 +72,7 @@ _RAM = (_NODES, _NORM_RUNS, _HASKIDS, _NORM_POOL, _GSTART, _HRANK, _TRANK)
 # the page cache; the Python twin reads every table through it then): spent in the order of
 # file reads and instructions saved per byte, measured (scripts/file_reads.py replays the C
 # core's reads through the caches; make bench BOARD=cortex-m0 counts reads and instructions):
-# the native core's finer samples (m2v/_spend.py's T[ACCEL], 8 KB: about 3,000 instructions
+# the native core's finer samples (m2v/_spend.py's T[ACCEL], 9 KB: 3,000-5,000 instructions
 # per token, they also replace HRANK and TRANK), GSTART (1.3 KB), page slots up to
 # _MID_SLOTS, HASKIDS (7.9 KB) when _spend.py's head of NODES and first 8 rows still fit
 # beside it, then slots up to _MAX_SLOTS; what is left goes to _spend.py (head of
@@ -90,7 +90,7 @@ _HEAD = const(1024)  # m2v/_spend.py's head of NODES, at most
 # nothing when F is below 48 KiB (then the application and the embed's own few KB need all
 # of it: the ram=0 footprint, which works in a 32 KiB heap); else a third of what F holds
 # beyond _KEEP, but at least 21 KiB (the C core's essentials for the default model, _PART's
-# first steps: its finer samples 8 KB, GSTART 1.3 KB, a 128-page cache 8.7 KB, NODES's first
+# first steps: its finer samples 9 KB, GSTART 1.3 KB, a 128-page cache 8.7 KB, NODES's first
 # KB and 8 rows 2 KB), never more than half of F, and never more than the larger of 44 KiB
 # and F/8. The heap belongs to the application: at least half of F stays free, about two
 # thirds on boards with room, seven eighths on a large heap; the 44 KiB cap keeps a board's
@@ -122,7 +122,8 @@ def share(free):
 def _core(nn):
     # the native core's finer samples with 1,024 groups for a trie of nn nodes, as m2v/_spend.py
     # sizes them (tests/test_device_layout.py runs both): what the budget keeps aside for them
-    return 2 * (1024 + (nn >> 5) + (nn >> 6) + 2) if nn < 65536 else 0
+    # (643: _spend.py's _FIXED, the run index, the roots' children and the header)
+    return 2 * (1024 + (nn >> 5) + (nn >> 6) + 2 + 643) if nn < 65536 else 0
 
 
 def _free():

@@ -985,8 +985,11 @@ typedef struct {
     int32_t *out;
     size_t nout;  // entries in out
     // the RAM tables of T[ACCEL] (build_accel), or NULL
-    const uint16_t *groups, *tfine, *hfine;
+    const uint16_t *groups, *gfine, *tfine, *hfine, *ridx, *roots;
     size_t ng;  // entries in groups
+    size_t nfine;  // entries in gfine (none: NULL)
+    int gf;  // its shift
+    int fast;  // NODES and HASKIDS (word-aligned) in RAM and the RAM tables with GFINE: child_ram()
 } tk_t;
 
 static NORETURN void out_of_range(void) {
@@ -1090,37 +1093,53 @@ static void tab_init(tk_t *tk, tab_t *t, mp_obj_t T, int k) {
 static uint32_t sample(tk_t *tk, tab_t *t, uint32_t k, int32_t sb);
 static uint32_t pop_tab(tk_t *tk, tab_t *t, size_t a, size_t b);
 static uint32_t flags_tab(tk_t *tk, tab_t *t, size_t a, size_t b, int bit);
+static uint32_t run_start(tk_t *tk, size_t o);
+static int32_t child(tk_t *tk, int32_t node, uint32_t s);
 
 // The native core's RAM tables, T[ACCEL]: a buffer of 16-bit entries that m2v/_spend.py sizes (what the heap
-// spares) and that the first call fills from the trie. They refine the format's samples
-// (docs/FORMAT.md §4), whose spacing the 720,000-byte budget sets:
-//   GROUPS[g], g < ng: the first node of child group g (GSTART samples one group in
-//     2**g_shift; the first groups are the largest, where the skips between samples are
-//     longest);
+// spares) and that the first call fills from the trie and the normaliser's runs. They refine the format's
+// samples (docs/FORMAT.md §3, §4), whose spacing the 720,000-byte budget sets. In order:
+//   a header of ACC_HEAD entries: E, the exact group starts; gf, the fine samples' shift (0: none);
+//     their count;
+//   GROUPS[g], g < E: the first node of child group g (the first groups are the largest, where
+//     skips between samples would be longest);
+//   GFINE[k]: the first node of group k << gf, for every group (GSTART samples one in 2**g_shift:
+//     64 in the default model, where a non-ASCII word's deep groups were a skip of 16 groups
+//     on average; 16 with 4,096 entries, skips of 4);
 //   TFINE[k]: the terminal nodes before node k << TF (TRANK: one per 2**t_shift nodes);
-//   HFINE[k]: the set HASKIDS bits before node k << HF (HRANK: one per 2**h_shift nodes).
-// The default model's shifts are 6, 8 and 8.
-// Entries are 16-bit: a trie of more than 65,535 nodes gets no tables (C_NG = -1).
+//   HFINE[k]: the set HASKIDS bits before node k << HF (HRANK: one per 2**h_shift nodes);
+//   RIDX[p], p < NRIDX: the NORM_RUNS entry holding code point p << RS, so that a lookup
+//     bisects the few runs of one 128-code-point page, not all of them (11 steps in the
+//     default model's 1,432 runs);
+//   ROOTS[r * 64 + s]: the child of root r with symbol s (0xFFFF: none), every token's first
+//     step, in the two largest groups (39 and 37 nodes in the default model).
+// The default model's shifts are 6, 8 and 8. The fixed part (all but GROUPS and GFINE) is
+// (n_nodes >> TF) + (n_nodes >> HF) + 2 + NRIDX + NROOTS + ACC_HEAD entries (m2v/_spend.py's base).
+// Entries are 16-bit: a trie of more than 65,535 nodes or more than 65,535 runs gets no
+// tables (C_NG = -1).
 #define TF 5
 #define HF 6
+#define RS 7
+#define NRIDX 512
+#define NROOTS 128
+#define ACC_HEAD 3
+#define EXACT 1024  // exact group starts at least, where there are fine samples
 
 static void build_accel(tk_t *tk, uint16_t *a, size_t n) {
     int32_t *cc = tk->c;
     tab_t *nd = &tk->nodes;
-    size_t nn = nd->n, ntf = (nn >> TF) + 1, nhf = (nn >> HF) + 1;
+    size_t nn = nd->n, ntf = (nn >> TF) + 1, nhf = (nn >> HF) + 1, nruns = (size_t)cc[C_NRUNS];
     cc[C_NG] = -1;
-    if (nn > 65535 || n < ntf + nhf + 2 || tk->hk.n < (nn + 7) >> 3) {
+    if (nn > 65535 || n < ntf + nhf + NRIDX + NROOTS + ACC_HEAD + 2 || tk->hk.n < (nn + 7) >> 3 || nruns > 65535
+        || nruns < 1 || nruns * 6 > tk->runs.n) {
         return;
     }
-    size_t G = n - ntf - nhf, j = sample(tk, &tk->gst, 0, cc[C_SB]), g = 0;
-    uint16_t *tf = a + G, *hf = tf + ntf;
-    while (g < G && j < nn) {
-        a[g++] = (uint16_t)j;
-        while (j < nn && !(at(tk, nd, j++) & 0x80)) {
-        }
-    }
-    if (g < G && j == nn) {
-        a[g++] = (uint16_t)j;  // the end of the last group
+    size_t G = n - ntf - nhf - NRIDX - NROOTS - ACC_HEAD;
+    uint16_t *gr = a + ACC_HEAD, *tf = gr + G, *hf = tf + ntf, *ri = hf + nhf, *ro = ri + NRIDX;
+    // the roots' children first (child() without the RAM tables: tk's are not set yet)
+    for (uint32_t k = 0; k < NROOTS; k++) {
+        int32_t c = child(tk, (int32_t)(k >> 6), k & 63);
+        ro[k] = c < 0 ? 0xFFFF : (uint16_t)c;
     }
     uint32_t r = 0;
     for (size_t k = 0; k < ntf; k++) {
@@ -1134,7 +1153,51 @@ static void build_accel(tk_t *tk, uint16_t *a, size_t n) {
         size_t e = (k + 1) << (HF - 3);
         r += pop_tab(tk, &tk->hk, k << (HF - 3), e < tk->hk.n ? e : tk->hk.n);
     }
-    cc[C_NG] = (int32_t)g;
+    // r: the groups. The finest samples of every group (one more for the end) that fit
+    // next to EXACT exact starts at least, then the exact starts in the rest
+    size_t E = G < EXACT ? G : EXACT, F = G - E, gf = 1, nf = 0;
+    while (gf < 16 && (r >> gf) + 2 > F) {
+        gf++;
+    }
+    if (gf >= (size_t)cc[C_GS]) {  // no finer than GSTART: none
+        gf = 0;
+    } else {
+        F = (r >> gf) + 2;
+        E = G - F;
+    }
+    uint16_t *fine = gr + E;
+    size_t j = sample(tk, &tk->gst, 0, cc[C_SB]), g = 0, e = 0;
+    uint32_t fm = gf ? ((uint32_t)1 << gf) - 1 : 0;
+    while (j < nn && (g < E || gf)) {
+        if (g < E) {
+            gr[e++] = (uint16_t)j;
+        }
+        if (gf && !(g & fm) && nf < F) {
+            fine[nf++] = (uint16_t)j;
+        }
+        g++;
+        while (j < nn && !(at(tk, nd, j++) & 0x80)) {
+        }
+    }
+    if (j == nn) {  // the end of the last group
+        if (e < E) {
+            gr[e++] = (uint16_t)j;
+        }
+        if (gf && !(g & fm) && nf < F) {
+            fine[nf++] = (uint16_t)j;
+        }
+    }
+    // the run of each page's first code point, in one pass over the runs
+    size_t k = 0;
+    for (size_t p = 0; p < NRIDX; p++) {
+        uint32_t cp = (uint32_t)p << RS;
+        while (k + 1 < nruns && run_start(tk, (k + 1) * 6) <= cp) {
+            k++;
+        }
+        ri[p] = (uint16_t)k;
+    }
+    a[0] = (uint16_t)e, a[1] = (uint16_t)gf, a[2] = (uint16_t)nf;
+    cc[C_NG] = (int32_t)e;
 }
 
 static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
@@ -1168,28 +1231,38 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: tokenizer parameters out of range"));
     }
     // T[ACCEL]: the RAM tables, filled on the first call (None: the package gave none)
-    tk->groups = tk->tfine = tk->hfine = NULL;
-    tk->ng = 0;
+    tk->groups = tk->gfine = tk->tfine = tk->hfine = tk->ridx = tk->roots = NULL;
+    tk->ng = tk->nfine = 0;
+    tk->gf = tk->fast = 0;
     mp_obj_t a = item(T, T_ACCEL);
     if (a != mp_const_none) {
         mp_buffer_info_t bi;
         mp_get_buffer_raise(a, &bi, MP_BUFFER_RW);
         size_t na = bi.len / 2, nn = tk->nodes.n;
-        if ((uintptr_t)bi.buf & 1) {  // a bytearray (m2v/_spend.py: no temporary copy) or array("H")
+        uint16_t *h = bi.buf;
+        if ((uintptr_t)h & 1) {  // a bytearray (m2v/_spend.py: no temporary copy) or array("H")
             mp_raise_ValueError(MP_ERROR_TEXT("tokenizer tables: an aligned buffer expected"));
         }
         if (cc[C_NG] == 0) {
-            build_accel(tk, bi.buf, na);
+            build_accel(tk, h, na);
         }
         if (cc[C_NG] > 0) {
-            size_t ntf = (nn >> TF) + 1, nhf = (nn >> HF) + 1;
-            if (na < ntf + nhf + (size_t)cc[C_NG]) {
+            size_t ntf = (nn >> TF) + 1, nhf = (nn >> HF) + 1, fixed = ntf + nhf + NRIDX + NROOTS + ACC_HEAD;
+            if (na < fixed || h[0] != (size_t)cc[C_NG] || (size_t)h[0] + h[2] > na - fixed || h[1] >= 16) {
                 mp_raise_ValueError(MP_ERROR_TEXT("tokenizer state too short"));
             }
-            tk->groups = bi.buf;
-            tk->ng = (size_t)cc[C_NG];
-            tk->tfine = tk->groups + (na - ntf - nhf);
+            tk->groups = h + ACC_HEAD;
+            tk->ng = h[0];
+            if (h[1] && h[2]) {
+                tk->gfine = tk->groups + tk->ng;
+                tk->gf = h[1];
+                tk->nfine = h[2];
+            }
+            tk->tfine = h + (na - fixed) + ACC_HEAD;
             tk->hfine = tk->tfine + ntf;
+            tk->ridx = tk->hfine + nhf;
+            tk->roots = tk->ridx + NRIDX;
+            tk->fast = tk->gfine && tk->nodes.p && tk->hk.p && !((uintptr_t)tk->hk.p & 3);
         }
     }
 }
@@ -1217,9 +1290,11 @@ static uint32_t sample(tk_t *tk, tab_t *t, uint32_t k, int32_t sb) {
 
 // The trie's scans go four bytes at a time over aligned words (Cortex-M0 faults on an
 // unaligned load): the counts a rank or select needs are per-byte flag bits, summed in
-// the word's byte lanes and added up by one multiply. On the real texts of make bench a
-// token costs about 520 node steps of group skipping, 65 of terminal rank and 20 bytes
-// of HASKIDS rank (the format's sample spacing, docs/FORMAT.md §4): word steps divide them by 4.
+// the word's byte lanes and added up by one multiply. With the format's samples alone
+// (docs/FORMAT.md §4) a token of make bench's real texts cost about 520 node steps of group
+// skipping, 65 of terminal rank and 20 bytes of HASKIDS rank: word steps divide them by 4,
+// and the RAM tables (build_accel) bound them: a skip of at most 8 groups (GFINE), a terminal
+// rank over at most 16 nodes (TFINE), a HASKIDS rank over two words (HFINE).
 
 INLINE uint32_t lanes(uint32_t x) {  // the sum of the four byte lanes of x (each < 64)
     return (x * 0x01010101u) >> 24;
@@ -1345,41 +1420,75 @@ static size_t skip_back(tk_t *tk, tab_t *t, size_t j, uint32_t k) {
     }
 }
 
+// 4 bytes at p as a little-endian word: one load where aligned (Cortex-M0 faults otherwise)
+INLINE uint32_t ld32(const uint8_t *p) {
+    if (aligned(p)) {
+        return *(const word_t *)p;
+    }
+    return p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
 // child(node, s): the child of node with symbol s, or -1 (_tok_py._child_py)
 static int32_t child(tk_t *tk, int32_t node, uint32_t s) {
     const int32_t *cc = tk->c;
     tab_t *hk = &tk->hk, *nd = &tk->nodes;
     size_t nn = nd->n;
-    uint32_t un = (uint32_t)node, hb = at(tk, hk, un >> 3);
-    if (!((hb >> (un & 7)) & 1)) {
-        return -1;
+    uint32_t un = (uint32_t)node, g;
+    if (un < 2 && s < 64 && tk->roots) {  // a root: ROOTS
+        uint32_t r = tk->roots[(un << 6) | s];
+        return r == 0xFFFF ? -1 : (int32_t)r;
     }
-    // rank of HASKIDS before node, from the nearer sample: the one after node less the
-    // bits in [node, sample), or the one before it plus the bits in [sample, node)
-    // (HFINE's samples when the RAM tables are there)
-    int32_t sb = cc[C_SB], hs = tk->hfine ? HF : cc[C_HS];
-    uint32_t q = un >> hs, e = un >> 3, g;
-    if ((un & ((uint32_t)1 << (hs - 1))) && (size_t)(q + 1) << hs < nn) {
-        q++;
-        g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
-        size_t j = (size_t)q << (hs - 3);
-        if (j > hk->n) {
-            out_of_range();
+    int32_t sb = cc[C_SB];
+    const uint8_t *hp = hk->p;
+    if (tk->hfine && hp && ((size_t)(un >> HF) + 1) << (HF - 3) <= hk->n) {
+        // HASKIDS in RAM: the 64 bits from node's HFINE sample on as two words; node's bit
+        // and the set bits before it (about 40 instructions on cortex-m0, where a rank from
+        // the nearer sample through pop_tab took about 85)
+        const uint8_t *w = hp + ((un >> HF) << (HF - 3));
+        uint32_t b = un & 63, x = ld32(w);
+        g = tk->hfine[un >> HF];
+        if (b >= 32) {
+            g += pop32(x);
+            x = ld32(w + 4);
+            b -= 32;
         }
-        g -= pop_tab(tk, hk, e + 1, j) + pop32(hb >> (un & 7));
+        if (!((x >> b) & 1)) {
+            return -1;
+        }
+        g += pop32(x & (((uint32_t)1 << b) - 1));
     } else {
-        g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
-        g += pop_tab(tk, hk, (size_t)q << (hs - 3), e) + pop32(hb & (((uint32_t)1 << (un & 7)) - 1));
+        uint32_t hb = at(tk, hk, un >> 3);
+        if (!((hb >> (un & 7)) & 1)) {
+            return -1;
+        }
+        // rank of HASKIDS before node, from the nearer sample: the one after node less the
+        // bits in [node, sample), or the one before it plus the bits in [sample, node)
+        // (HFINE's samples when the RAM tables are there)
+        int32_t hs = tk->hfine ? HF : cc[C_HS];
+        uint32_t q = un >> hs, e = un >> 3;
+        if ((un & ((uint32_t)1 << (hs - 1))) && (size_t)(q + 1) << hs < nn) {
+            q++;
+            g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
+            size_t j = (size_t)q << (hs - 3);
+            if (j > hk->n) {
+                out_of_range();
+            }
+            g -= pop_tab(tk, hk, e + 1, j) + pop32(hb >> (un & 7));
+        } else {
+            g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
+            g += pop_tab(tk, hk, (size_t)q << (hs - 3), e) + pop32(hb & (((uint32_t)1 << (un & 7)) - 1));
+        }
     }
-    // start of group g, from the nearer sample: back from the next sample to the end of
-    // the group 2**gs - k groups before it, or on from this one over k group ends (nodes
-    // with bit 7, last_in_group)
+    // the start of group g: from GROUPS, or from the nearer sample of GFINE's (else GSTART's):
+    // back from the next sample to the end of the group 2**gs - k groups before it, or on
+    // from this one over k group ends (nodes with bit 7, last_in_group)
+    size_t j;
     if (g + 1 < tk->ng) {
         // a group in the table: its start and end without a skip, and the child found by
-        // bisection over its symbols (sorted); build_accel() made the table from these
-        // nodes, so start < end <= nn
-        size_t lo = (size_t)tk->groups[g], hi = (size_t)tk->groups[g + 1], end = hi;
-        while (lo < hi) {
+        // bisection over its symbols (sorted), the last few by a linear scan; build_accel()
+        // made the table from these nodes, so start < end <= nn
+        size_t lo = (size_t)tk->groups[g], hi = (size_t)tk->groups[g + 1];
+        while (hi - lo > 4) {
             size_t mid = (lo + hi) >> 1;
             if ((at(tk, nd, mid) & 63) < s) {
                 lo = mid + 1;
@@ -1387,31 +1496,42 @@ static int32_t child(tk_t *tk, int32_t node, uint32_t s) {
                 hi = mid;
             }
         }
-        return lo < end && (at(tk, nd, lo) & 63) == s ? (int32_t)lo : -1;
-    }
-    int32_t gs = cc[C_GS];
-    uint32_t gmask = ((uint32_t)1 << gs) - 1;
-    size_t ngs = tk->gst.n;
-    q = g >> gs;
-    uint32_t k = g & gmask;
-    size_t j;
-    if (k > (gmask + 1) >> 1 && (size_t)(q + 2) * sb <= ngs) {
-        k = gmask + 1 - k + 1;  // group ends to meet going back; j is after the last of them
-        j = sample(tk, &tk->gst, q + 1, sb);
-        if (j > nn) {
-            out_of_range();
-        }
-        j = skip_back(tk, nd, j, k);
+        j = lo;
     } else {
-        if ((size_t)(q + 1) * sb > ngs) {
-            out_of_range();
-        }
-        j = sample(tk, &tk->gst, q, sb);
-        if (k) {
-            j = skip_fwd(tk, nd, j, k);
+        int32_t gs = tk->gfine ? tk->gf : cc[C_GS];
+        uint32_t gmask = ((uint32_t)1 << gs) - 1, q = g >> gs, k = g & gmask;
+        size_t ns = tk->gfine ? tk->nfine : tk->gst.n >> (sb == 2 ? 1 : 2);  // (no divide on armv6m)
+        if (k > (gmask + 1) >> 1 && (size_t)q + 2 <= ns) {
+            k = gmask + 1 - k + 1;  // group ends to meet going back; j is after the last of them
+            j = tk->gfine ? tk->gfine[q + 1] : sample(tk, &tk->gst, q + 1, sb);
+            if (j > nn) {
+                out_of_range();
+            }
+            j = skip_back(tk, nd, j, k);
+        } else {
+            if ((size_t)q + 1 > ns) {
+                out_of_range();
+            }
+            j = tk->gfine ? tk->gfine[q] : sample(tk, &tk->gst, q, sb);
+            if (k) {
+                j = skip_fwd(tk, nd, j, k);
+            }
         }
     }
     // the group's nodes are sorted by symbol; its last has bit 7 set
+    if (nd->p) {  // in RAM: read directly
+        const uint8_t *P = nd->p;
+        for (; j < nn; j++) {
+            uint32_t nb = P[j], t = nb & 63;
+            if (t == s) {
+                return (int32_t)j;
+            }
+            if (t > s || (nb & 0x80)) {
+                return -1;
+            }
+        }
+        out_of_range();
+    }
     for (;; j++) {
         uint32_t nb = at(tk, nd, j), t = nb & 63;
         if (t == s) {
@@ -1425,6 +1545,112 @@ static int32_t child(tk_t *tk, int32_t node, uint32_t s) {
 
 // record number of terminal node best: the terminal nodes (bit 6) before it, from the
 // nearer of the two samples around it (_tok_py._rank_t_py)
+// child() with NODES and HASKIDS in RAM and every RAM table there (tk->fast: a model in
+// ROMFS, a buffer, or file mode with the trie in RAM): the same steps with direct reads and
+// few live values, so that the loops keep them in registers: on cortex-m0, the bench's
+// non-ASCII texts (make bench BOARD=cortex-m0), about 130 instructions a call on average,
+// where child() takes about 190 with the same tables (and took 260 before GFINE and ROOTS).
+// node < n_nodes (a root, or child()'s result); GROUPS' and GFINE's entries are build_accel's,
+// at most n_nodes; every skip and scan is bounded by n_nodes.
+static __attribute__((noinline)) int32_t child_ram(tk_t *tk, int32_t node, uint32_t s) {
+    uint32_t un = (uint32_t)node;
+    if (un < 2 && s < 64) {
+        uint32_t r = tk->roots[(un << 6) | s];
+        return r == 0xFFFF ? -1 : (int32_t)r;
+    }
+    uint32_t q = un >> HF, b = un & 63;
+    if ((q << (HF - 3)) + 8 > tk->hk.n) {  // the last, short block of HASKIDS
+        return child(tk, node, s);
+    }
+    const word_t *w = (const word_t *)(tk->hk.p + (q << (HF - 3)));  // aligned: tk->fast
+    const uint8_t *P = tk->nodes.p;
+    uint32_t g = tk->hfine[q], x;
+    if (b >= 32) {
+        g += pop32(*w++);
+        b -= 32;
+    }
+    x = *w;
+    if (!((x >> b) & 1)) {
+        return -1;
+    }
+    g += pop32(x & (((uint32_t)1 << b) - 1));
+    size_t nn = tk->nodes.n, j;
+    if (g + 1 < tk->ng) {  // GROUPS: bisection over the group's symbols, the last few scanned
+        size_t lo = tk->groups[g], hi = tk->groups[g + 1];
+        while (hi - lo > 4) {
+            size_t mid = (lo + hi) >> 1;
+            if ((P[mid] & 63) < s) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        j = lo;
+    } else {
+        // GFINE's nearer sample, then a skip over group ends four nodes at a time: skip_back's
+        // and skip_fwd's loops without their spans (calling them cost 46 instructions per
+        // token more on the bench's non-ASCII texts)
+        uint32_t gf = (uint32_t)tk->gf, half = (uint32_t)1 << (gf - 1), k = g & ((half << 1) - 1);
+        q = g >> gf;
+        if (k > half && q + 2 <= tk->nfine) {
+            k = (half << 1) - k + 1;  // group ends to meet going back; j is after the last of them
+            j = tk->gfine[q + 1];
+            for (;;) {
+                if (j == 0) {
+                    out_of_range();
+                }
+                if (j >= 4 && aligned(P + j)) {
+                    uint32_t m = lanes((*(const word_t *)(P + j - 4) >> 7) & 0x01010101u);
+                    if (m < k) {
+                        k -= m;
+                        j -= 4;
+                        continue;
+                    }
+                }
+                if ((P[--j] & 0x80) && --k == 0) {
+                    j++;
+                    break;
+                }
+            }
+        } else {
+            if (q + 1 > tk->nfine) {
+                out_of_range();
+            }
+            j = tk->gfine[q];
+            while (k) {
+                if (j >= nn) {
+                    out_of_range();
+                }
+                if (j + 4 <= nn && aligned(P + j)) {
+                    uint32_t m = lanes((*(const word_t *)(P + j) >> 7) & 0x01010101u);
+                    if (m < k) {
+                        k -= m;
+                        j += 4;
+                        continue;
+                    }
+                }
+                k -= P[j++] >> 7;
+            }
+        }
+    }
+    // the group's nodes are sorted by symbol; its last has bit 7 set
+    for (; j < nn; j++) {
+        uint32_t nb = P[j], t = nb & 63;
+        if (t >= s) {
+            return t == s ? (int32_t)j : -1;
+        }
+        if (nb & 0x80) {
+            return -1;
+        }
+    }
+    out_of_range();
+}
+
+// terminal nodes in NODES[a:b] (b <= n_nodes): directly when NODES is in RAM
+INLINE uint32_t flags_nd(tk_t *tk, size_t a, size_t b) {
+    return tk->nodes.p ? flags_range(tk->nodes.p, a, b, 6) : flags_tab(tk, &tk->nodes, a, b, 6);
+}
+
 static uint32_t rank_t(tk_t *tk, uint32_t best) {
     const int32_t *cc = tk->c;
     int32_t ts = cc[C_TS];
@@ -1432,17 +1658,17 @@ static uint32_t rank_t(tk_t *tk, uint32_t best) {
     if (tk->tfine) {  // the RAM table's finer samples
         uint32_t q = best >> TF;
         if ((best & ((1 << TF) - 1)) > (1 << TF) >> 1 && (size_t)(q + 1) << TF < nd->n) {
-            return tk->tfine[q + 1] - flags_tab(tk, nd, best, (size_t)(q + 1) << TF, 6);
+            return tk->tfine[q + 1] - flags_nd(tk, best, (size_t)(q + 1) << TF);
         }
-        return tk->tfine[q] + flags_tab(tk, nd, (size_t)q << TF, best, 6);
+        return tk->tfine[q] + flags_nd(tk, (size_t)q << TF, best);
     }
     uint32_t q = best >> ts;
     if ((best & (((uint32_t)1 << ts) - 1)) > ((uint32_t)1 << ts) >> 1 && (size_t)(q + 1) << ts < nd->n) {
         uint32_t r = sample(tk, &tk->tr, q + 1, cc[C_SB]);
-        return r - flags_tab(tk, nd, best, (size_t)(q + 1) << ts, 6);
+        return r - flags_nd(tk, best, (size_t)(q + 1) << ts);
     }
     uint32_t r = sample(tk, &tk->tr, q, cc[C_SB]);
-    return r + flags_tab(tk, nd, (size_t)q << ts, best, 6);
+    return r + flags_nd(tk, (size_t)q << ts, best);
 }
 
 // Greedy longest match over WORD[0:n]; record numbers to OUT from OUT[NOUT] on; returns
@@ -1455,23 +1681,27 @@ static int32_t wordpiece(tk_t *tk, size_t n) {
     if (n > w->n) {
         out_of_range();
     }
+    // child_ram when the trie and the RAM tables allow (tk->fast), else child(); NODES in RAM
+    // then, child_ram's results below n_nodes
+    int32_t (*step)(tk_t *, int32_t, uint32_t) = tk->fast ? child_ram : child;
+    const uint8_t *P = tk->fast ? tk->nodes.p : NULL;
     while (pos < n) {
         int32_t node = pos == 0 ? 0 : 1, best = -1;
         size_t best_end = 0;
         for (size_t i = pos; i < n; i++) {
             uint32_t b = w->p[i], s = tk->symmap.p[b];  // symmap.n >= 256: tk_init
             if (s == 255) {  // an escaped byte: two symbols
-                node = child(tk, node, esc + (b >> 6));
+                node = step(tk, node, esc + (b >> 6));
                 if (node < 0) {
                     break;
                 }
                 s = b & 63;
             }
-            node = child(tk, node, s);
+            node = step(tk, node, s);
             if (node < 0) {
                 break;
             }
-            if (at(tk, &tk->nodes, (size_t)node) & 0x40) {
+            if ((P ? P[node] : at(tk, &tk->nodes, (size_t)node)) & 0x40) {
                 best = node;
                 best_end = i + 1;
             }
@@ -1520,6 +1750,10 @@ static void tk_flush(tk_t *tk) {
 }
 
 static uint32_t run_start(tk_t *tk, size_t o) {
+    const uint8_t *p = tk->runs.p;
+    if (p && o + 3 <= tk->runs.n) {  // in RAM
+        return p[o] | (p[o + 1] << 8) | (p[o + 2] << 16);
+    }
     uint32_t v = at(tk, &tk->runs, o);
     v |= at(tk, &tk->runs, o + 1) << 8;
     return v | (at(tk, &tk->runs, o + 2) << 16);
@@ -1545,9 +1779,19 @@ static int32_t tk_find_run(tk_t *tk, int32_t cp) {
         out_of_range();
     }
     int32_t lo = 0, hi = nruns - 1;
+    if (tk->ridx && cp >= 0) {  // RIDX: the runs of cp's page (build_accel checked nruns)
+        uint32_t pg = (uint32_t)cp >> RS;
+        if (pg + 1 < NRIDX) {
+            lo = tk->ridx[pg], hi = tk->ridx[pg + 1];
+        } else {
+            lo = tk->ridx[NRIDX - 1];
+        }
+    }
+    const uint8_t *R = tk->runs.p;  // in RAM: read directly (nruns * 6 <= its length)
     while (lo < hi) {
         int32_t mid = (lo + hi + 1) >> 1;
-        if (run_start(tk, (size_t)mid * 6) <= (uint32_t)cp) {
+        size_t o = (size_t)mid * 6;
+        if ((R ? R[o] | (R[o + 1] << 8) | (R[o + 2] << 16) : run_start(tk, o)) <= (uint32_t)cp) {
             lo = mid;
         } else {
             hi = mid - 1;
@@ -1559,17 +1803,15 @@ static int32_t tk_find_run(tk_t *tk, int32_t cp) {
     return lo;
 }
 
-// One normalised code point into the current word (Tokenizer._out): an isolated one
-// (punctuation, CJK) is a word of its own. Past max_word_chars the word will be [UNK]: its
-// characters are counted, not stored (WORD holds 4 * max_word_chars bytes: tk_scan checks).
-static void emit(tk_t *tk, uint32_t u, uint32_t iso) {
+// One normalised code point u appended to the current word as UTF-8 (Tokenizer._out). Past
+// max_word_chars the word will be [UNK]: its characters are counted, not stored (WORD holds
+// 4 * max_word_chars bytes: tk_scan checks). Inlined in tk_scan's loop for a word character
+// (about 20 instructions a code point on cortex-m0 less than a call of emit).
+INLINE void put(tk_t *tk, uint32_t u) {
     int32_t *cc = tk->c;
-    if (iso) {
-        tk_flush(tk);
-    }
     int32_t wc = cc[C_WC] + 1;
     cc[C_WC] = wc;
-    if (wc <= cc[C_MWC]) {  // u as UTF-8
+    if (wc <= cc[C_MWC]) {
         uint8_t *w = (uint8_t *)tk->word.p;
         size_t n = (size_t)cc[C_WN];
         if (u < 0x80) {
@@ -1589,6 +1831,15 @@ static void emit(tk_t *tk, uint32_t u, uint32_t iso) {
         }
         cc[C_WN] = (int32_t)n;
     }
+}
+
+// One normalised code point into the current word: an isolated one (punctuation, CJK) is
+// a word of its own.
+static __attribute__((noinline)) void emit(tk_t *tk, uint32_t u, uint32_t iso) {
+    if (iso) {
+        tk_flush(tk);
+    }
+    put(tk, u);
     if (iso) {
         tk_flush(tk);
     }
@@ -1641,6 +1892,10 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end, int force) {
     int32_t *cc = tk->c;
     size_t i = (size_t)cc[C_I];
     int32_t chars = cc[C_CHARS], limit = cc[C_LIMIT], mwc = cc[C_MWC], room = cc[C_ROOM];
+    // the run of the last code point (c's C_RLO..C_RI, find_run's) as locals: [rlo, rhi), its
+    // kind byte kb and arg rarg; none yet (rlo = rhi)
+    int32_t rlo = 0, rhi = 0, rarg = 0;
+    uint32_t kb = 0;
     if ((size_t)mwc * 4 > tk->word.n) {
         mp_raise_ValueError(MP_ERROR_TEXT("word buffer too short"));
     }
@@ -1679,8 +1934,21 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end, int force) {
             } else {
                 cp = ((b & 7) << 18) | ((t[i + 1] & 63) << 12) | ((t[i + 2] & 63) << 6) | (t[i + 3] & 63);
             }
-            size_t o = (size_t)tk_find_run(tk, cp) * 6;
-            uint32_t kb = at(tk, &tk->runs, o + 3), kind = kb & 7;
+            if ((uint32_t)(cp - rlo) >= (uint32_t)(rhi - rlo)) {
+                // not the run of the last code point: find_run (its cache or a search), then
+                // the run's kind byte and arg, kept here until cp leaves the run
+                size_t o = (size_t)tk_find_run(tk, cp) * 6;
+                rlo = cc[C_RLO], rhi = cc[C_RHI];
+                const uint8_t *R = tk->runs.p;
+                if (R && o + 6 <= tk->runs.n) {  // in RAM
+                    kb = R[o + 3], rarg = R[o + 4] | (R[o + 5] << 8);
+                } else {
+                    kb = at(tk, &tk->runs, o + 3);
+                    rarg = at(tk, &tk->runs, o + 4);
+                    rarg |= at(tk, &tk->runs, o + 5) << 8;
+                }
+            }
+            uint32_t kind = kb & 7;
             if (kind > 5) {
                 break;  // a corrupt kind: tok.py raises
             }
@@ -1693,11 +1961,10 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end, int force) {
                 tk_flush(tk);
                 continue;
             }
-            int32_t arg = at(tk, &tk->runs, o + 4);
-            arg |= at(tk, &tk->runs, o + 5) << 8;
+            int32_t arg = rarg;
             if (kind == 4) {  // STR: kb >> 4 bytes from the pool (arg unsigned)
                 uint32_t n = kb >> 4;
-                emit_str(tk, (size_t)arg + (size_t)(uint32_t)(cp - cc[C_RLO]) * n, n, kb & 8);
+                emit_str(tk, (size_t)arg + (size_t)(uint32_t)(cp - rlo) * n, n, kb & 8);
                 continue;
             }
             if (kind == 5) {
@@ -1707,12 +1974,16 @@ static void tk_scan(tk_t *tk, const uint8_t *t, size_t end, int force) {
             if (arg > 0x7FFF) {
                 arg -= 0x10000;
             }
-            if (kind == 2 || ((cp - cc[C_RLO]) & 1) == 0) {
+            if (kind == 2 || ((cp - rlo) & 1) == 0) {
                 cp += arg;
             }
             iso = kb & 8;
         }
-        emit(tk, (uint32_t)cp, iso);
+        if (iso) {
+            emit(tk, (uint32_t)cp, iso);
+        } else {
+            put(tk, (uint32_t)cp);
+        }
     }
     cc[C_I] = (int32_t)i;
     cc[C_CHARS] = chars;
