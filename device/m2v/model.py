@@ -167,6 +167,27 @@ _CENTROIDS = const(13)  # the section id (docs/FORMAT.md §2), a copy of _load.p
 tok = None  # m2v.tok, imported by the first load (after the loader: in its hole)
 
 
+def _entry(m, T, c):
+    # Model m's embed_into(text, out): write the Q14 unit vector for text into out
+    # (array('h') of length dims). An attribute of the model, so that a call finds it in the
+    # instance dict (a method is looked up there first, a miss that scans a near-full table:
+    # about 550 instructions on a Cortex-M0) and runs one small frame: T and c closed over
+    # (three cells and two arguments: the closure's argument array stays on the C stack).
+    # The C core (tok.fast) runs the whole embed in one call: it takes and releases the
+    # model's lock itself (T[GUARD], released on any exception) and records model.impl, so
+    # that this frame holds no exception handler and stays small enough for the C stack (a
+    # larger one is a heap block per call). It returns 1 when out holds the vector; anything
+    # else goes on in _embed (m2v.use("py"): tok.fast is None).
+    def embed_into(text, out):
+        f = tok.fast
+        r = f(T, c, text, out) if f else 0
+        if r == 1:
+            return out
+        return m._embed(text, out, r)
+
+    return embed_into
+
+
 class Model:
     def __init__(self, src=None, check_crc=True, mode=None, ram=None):
         # src: a path (mode "file" streams it, "buf" maps or reads it; None
@@ -203,7 +224,7 @@ class Model:
         self.impl = {"tok": tok.kind, "pool": tok.kind, "loop": None}
         self._guard = _new_guard()  # one call at a time (above); T[GUARD] holds it too
         self.tok = tok.Tokenizer(self)
-        self._sink = self
+        self.embed_into = _entry(self, self.tok.T, self.tok.c)
 
     def token(self, tid, row, code):
         # embed()'s sink: acc += WCODES[code] * CENTROIDS[row]
@@ -236,19 +257,6 @@ class Model:
         ids = []
         self._run(text, ids)  # a list as the sink: the tokenizer appends the ids
         return ids
-
-    def embed_into(self, text, out):
-        # Write the Q14 unit vector for text into out (array('h') of length dims).
-        # The C core (tok.fast) runs the whole embed in one call: it takes and releases the
-        # model's lock itself (T[GUARD], released on any exception) and records model.impl,
-        # so that this frame holds no exception handler and stays small enough for the C
-        # stack (a larger one is a heap block per call). It returns 1 when out holds the
-        # vector; anything else goes on in _embed.
-        f = tok.fast
-        r = f(self.tok.T, self.tok.c, text, out) if f else 0
-        if r == 1:
-            return out
-        return self._embed(text, out, r)
 
     def _embed(self, text, out, r):
         # embed_into's other paths, under the model's lock. r 0: no C core, or the C call

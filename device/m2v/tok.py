@@ -235,8 +235,8 @@ class Tokenizer:
         m.impl["tok"] = kind
         self.sink = sink
         self.pool_sink = None
-        # embed() through the model's sink: pool in batches
-        if sink is getattr(m, "_sink", None):
+        # embed() through the model's sink (the model itself): pool in batches
+        if sink is m:
             self.pool_sink = sink
         c = self.c
         if not resume:
