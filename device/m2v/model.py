@@ -168,16 +168,16 @@ tok = None  # m2v.tok, imported by the first load (after the loader: in its hole
 
 
 def _entry(m, T, c):
-    # Model m's embed_into(text, out): write the Q14 unit vector for text into out
-    # (array('h') of length dims). An attribute of the model, so that a call finds it in the
-    # instance dict (a method is looked up there first, a miss that scans a near-full table:
-    # about 550 instructions on a Cortex-M0) and runs one small frame: T and c closed over
-    # (three cells and two arguments: the closure's argument array stays on the C stack).
-    # The C core (tok.fast) runs the whole embed in one call: it takes and releases the
-    # model's lock itself (T[GUARD], released on any exception) and records model.impl, so
-    # that this frame holds no exception handler and stays small enough for the C stack (a
-    # larger one is a heap block per call). It returns 1 when out holds the vector; anything
-    # else goes on in _embed (m2v.use("py"): tok.fast is None).
+    # Model m's embed_into(text, out) where the C core is not imported (its Entry's twin):
+    # write the Q14 unit vector for text into out (array('h') of length dims). An attribute
+    # of the model, so that a call finds it in the instance dict (a method is looked up
+    # there first, a miss that scans a near-full table) and runs one small frame: T, c and m
+    # closed over (three cells and two arguments: the closure's argument array stays on the
+    # C stack). tok.fast, the C core's embed (m2v.use("native") after the load), runs the
+    # whole embed in one call: it takes and releases the model's lock itself (T[GUARD],
+    # released on any exception) and records model.impl, so that this frame holds no
+    # exception handler and stays small enough for the C stack (a larger one is a heap block
+    # per call). It returns 1 when out holds the vector; anything else goes on in _embed.
     def embed_into(text, out):
         f = tok.fast
         r = f(T, c, text, out) if f else 0
@@ -224,7 +224,10 @@ class Model:
         self.impl = {"tok": tok.kind, "pool": tok.kind, "loop": None}
         self._guard = _new_guard()  # one call at a time (above); T[GUARD] holds it too
         self.tok = tok.Tokenizer(self)
-        self.embed_into = _entry(self, self.tok.T, self.tok.c)
+        # embed_into: the C core's Entry where it is imported (m2v_native.c: no Python frame),
+        # else a Python closure (_entry)
+        T, c, E = self.tok.T, self.tok.c, tok.C and tok.C.Entry
+        self.embed_into = E(T, c, self) if E else _entry(self, T, c)
 
     def token(self, tid, row, code):
         # embed()'s sink: acc += WCODES[code] * CENTROIDS[row]

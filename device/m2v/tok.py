@@ -125,6 +125,8 @@ def select(k=None):
         kind, core, pool, fast = "py", _tok_py, _pool_py, None
     else:
         kind, core, pool, fast = "native", c, c, c.embed
+    if C:  # the models' C entries (m2v/model.py) run the C embed for "native" only
+        C.active(fast is not None)
 
 
 class Tokenizer:

@@ -153,6 +153,36 @@ static __attribute__((naked, noinline)) void mac2_t1(int32_t *acc, const int8_t 
 }
 #undef M2V_MAC2_EL
 
+// mac2_t1 for a text's first pass (mac2's set): acc[d] = m * row[d] + m2 * row2[d], stored
+// where mac2_t1 adds, so that acc needs no zeroing first: 7 instructions per element.
+#define M2V_SET2_EL(k) \
+    "ldrsb r6, [r1, r5]\n" \
+    "ldrsb r7, [r3, r5]\n" \
+    "muls r6, r2, r6\n" \
+    "muls r7, r4, r7\n" \
+    "adds r6, r6, r7\n" \
+    "str r6, [r0, #" #k "]\n" \
+    "adds r5, r5, #1\n"
+static __attribute__((naked, noinline)) void set2_t1(int32_t *acc, const int8_t *row, int32_t m,
+    const int8_t *row2, int32_t m2, size_t n) {
+    __asm__ volatile (
+        ".syntax unified\n"
+        "push {r4, r5, r6, r7, lr}\n"
+        "ldr r4, [sp, #20]\n"  // m2
+        "ldr r5, [sp, #24]\n"  // n
+        "mov ip, r5\n"
+        "movs r5, #0\n"
+        "1:\n"
+        M2V_SET2_EL(0) M2V_SET2_EL(4) M2V_SET2_EL(8) M2V_SET2_EL(12)
+        M2V_SET2_EL(16) M2V_SET2_EL(20) M2V_SET2_EL(24) M2V_SET2_EL(28)
+        "adds r0, r0, #32\n"
+        "cmp r5, ip\n"
+        "bne 1b\n"
+        "pop {r4, r5, r6, r7, pc}\n"
+        ".syntax divided\n");
+}
+#undef M2V_SET2_EL
+
 // mac's loop for n a positive multiple of 8, the same way (acc r0, row r1, m r2, n r3):
 // 6 instructions per element where gcc's code takes about 7.5. Bit-identical to mac's C.
 #define M2V_MAC_EL(k) \
@@ -177,20 +207,47 @@ static __attribute__((naked, noinline)) void mac_t1(int32_t *acc, const int8_t *
         ".syntax divided\n");
 }
 #undef M2V_MAC_EL
+
+// mac_t1 for a text's first pass (mac's set): acc[d] = m * row[d], 4 instructions per element
+#define M2V_SET_EL(k) \
+    "ldrsb r6, [r1, r5]\n" \
+    "muls r6, r2, r6\n" \
+    "str r6, [r0, #" #k "]\n" \
+    "adds r5, r5, #1\n"
+static __attribute__((naked, noinline)) void set_t1(int32_t *acc, const int8_t *row, int32_t m, size_t n) {
+    __asm__ volatile (
+        ".syntax unified\n"
+        "push {r4, r5, r6, r7, lr}\n"
+        "movs r5, #0\n"
+        "1:\n"
+        M2V_SET_EL(0) M2V_SET_EL(4) M2V_SET_EL(8) M2V_SET_EL(12)
+        M2V_SET_EL(16) M2V_SET_EL(20) M2V_SET_EL(24) M2V_SET_EL(28)
+        "adds r0, r0, #32\n"
+        "cmp r5, r3\n"
+        "bne 1b\n"
+        "pop {r4, r5, r6, r7, pc}\n"
+        ".syntax divided\n");
+}
+#undef M2V_SET_EL
 #endif
 
 // acc[0:n] += m * row[0:n], eight at a time: Thumb-1 has no immediate-offset signed byte
 // load, so the unrolled body reads with constant offsets and sign-extends (about 6
-// instructions per element on Cortex-M0 instead of 10)
-static void mac(int32_t *acc, const int8_t *row, int32_t m, size_t n) {
+// instructions per element on Cortex-M0 instead of 10). set: acc holds no sums yet (a text's
+// first pass, embed_run): acc[0:n] = m * row[0:n], the same sums without zeroing acc first
+// (on armv6m set_t1 stores them; elsewhere acc is zeroed here).
+static void mac(int32_t *acc, const int8_t *row, int32_t m, size_t n, int set) {
     size_t d = 0;
     #if defined(__ARM_ARCH_6M__)
     if (n >= 8) {
         size_t n8 = n & ~(size_t)7;
-        mac_t1(acc, row, m, n8);
+        (set ? set_t1 : mac_t1)(acc, row, m, n8);
         d = n8, acc += n8, row += n8;
     }
     #endif
+    if (set) {
+        zero32(acc, n - d);
+    }
     for (; d + 8 <= n; d += 8, acc += 8, row += 8) {
         acc[0] += m * row[0];
         acc[1] += m * row[1];
@@ -208,17 +265,20 @@ static void mac(int32_t *acc, const int8_t *row, int32_t m, size_t n) {
 
 
 // acc[0:n] += m * row[0:n] + m2 * row2[0:n]: two tokens per pass over acc, one load and
-// one store of acc[d] for two products
+// one store of acc[d] for two products; set as mac's
 static __attribute__((noinline)) void mac2(int32_t *acc, const int8_t *row, int32_t m, const int8_t *row2,
-    int32_t m2, size_t n) {
+    int32_t m2, size_t n, int set) {
     size_t d = 0;
     #if defined(__ARM_ARCH_6M__)
     if (n >= 8) {
         size_t n8 = n & ~(size_t)7;
-        mac2_t1(acc, row, m, row2, m2, n8);
+        (set ? set2_t1 : mac2_t1)(acc, row, m, row2, m2, n8);
         d = n8, acc += n8, row += n8, row2 += n8;
     }
     #endif
+    if (set) {
+        zero32(acc, n - d);
+    }
     for (; d + 4 <= n; d += 4, acc += 4, row += 4, row2 += 4) {
         acc[0] += m * row[0] + m2 * row2[0];
         acc[1] += m * row[1] + m2 * row2[1];
@@ -242,7 +302,7 @@ static mp_obj_t acc_row(size_t n_args, const mp_obj_t *args) {
     if (n < 0 || (size_t)n > nacc / 4 || (size_t)n > nrow) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
     }
-    mac(acc, row, m, (size_t)n);
+    mac(acc, row, m, (size_t)n, 0);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(acc_row_obj, 4, 4, acc_row);
@@ -272,6 +332,7 @@ typedef struct {
     size_t ncen, nrec;  // bytes of CENTROIDS and of RECORDS
     uint32_t rb, ib, mb, wb, dims;
     uint32_t nmax;  // record numbers above it are past the records (pool_check)
+    int fresh;  // acc holds no sums yet (embed_run): the first pass stores them (mac's set)
     // file mode (cen and rec NULL): the records through the model's page cache (pc_page),
     // each centroid row read into row, at file offsets orc and ocen
     pc_t pc;
@@ -414,9 +475,21 @@ static const int8_t *row_f(pool_t *p, uint32_t row) {
     return p->row;
 }
 
+// acc += m * row, or on a text's first pass acc = m * row (p->fresh, then cleared)
+static void pool1(pool_t *p, const int8_t *row, int32_t m) {
+    mac(p->acc, row, m, p->dims, p->fresh);
+    p->fresh = 0;
+}
+
+// acc += m * row + m2 * row2, the same way
+static void pool2(pool_t *p, const int8_t *row, int32_t m, const int8_t *row2, int32_t m2) {
+    mac2(p->acc, row, m, row2, m2, p->dims, p->fresh);
+    p->fresh = 0;
+}
+
 // file mode: acc += m * centroid row, through the row cache if any
 static void pool_row_f(pool_t *p, uint32_t row, int32_t m) {
-    mac(p->acc, row_f(p, row), m, p->dims);
+    pool1(p, row_f(p, row), m);
 }
 
 // acc += wcodes[code] * centroid row: an added token (Model.token's checks)
@@ -426,14 +499,18 @@ static void pool_one(pool_t *p, uint32_t row, uint32_t code) {
     }
     int32_t m = p->wcodes[code];
     if (p->cen) {
-        mac(p->acc, p->cen + (size_t)row * p->dims, m, p->dims);
+        pool1(p, p->cen + (size_t)row * p->dims, m);
     } else {
         pool_row_f(p, row, m);
     }
 }
 
-// acc[d] += wcodes[code] * centroid[row][d] for the tokens whose record numbers are out[0:n]
+// acc[d] += wcodes[code] * centroid[row][d] for the tokens whose record numbers are out[0:n],
+// two a pass (mac2); on a text's first pass with n odd the first token alone, so that the
+// stores of the first pass (p->fresh) stand for the zeroing of acc at the cost of one pass of
+// mac's (set_t1 and set2_t1: on cortex-m0 about 1,000 instructions less a text)
 static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
+    int alone = p->fresh && (n & 1);  // the first token alone (then fresh is 0)
     uint32_t mmask = ((uint32_t)1 << p->mb) - 1, wmask = ((uint32_t)1 << p->wb) - 1;
     size_t dims = p->dims;
     const int8_t *held = NULL;  // a token's row waiting for a second one (mac2)
@@ -455,13 +532,16 @@ static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
                 continue;
             }
             if (held && row != hrow && !((row ^ hrow) & p->rmask)) {
-                mac(p->acc, held, hm, dims);  // this row's read would overwrite the waiting one's slot
+                pool1(p, held, hm);  // this row's read would overwrite the waiting one's slot
                 held = NULL;
             }
             const int8_t *rp = row_f(p, row);
             if (held) {
-                mac2(p->acc, held, hm, rp, m, dims);
+                pool2(p, held, hm, rp, m);
                 held = NULL;
+            } else if (alone) {
+                pool1(p, rp, m);
+                alone = 0;
             } else {
                 held = rp;
                 hm = m;
@@ -475,15 +555,18 @@ static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
             mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
         }
         if (held) {
-            mac2(p->acc, held, hm, p->cen + (size_t)row * dims, m, dims);
+            pool2(p, held, hm, p->cen + (size_t)row * dims, m);
             held = NULL;
+        } else if (alone) {
+            pool1(p, p->cen + (size_t)row * dims, m);
+            alone = 0;
         } else {
             held = p->cen + (size_t)row * dims;
             hm = m;
         }
     }
     if (held) {
-        mac(p->acc, held, hm, dims);
+        pool1(p, held, hm);
     }
 }
 
@@ -504,7 +587,7 @@ static mp_obj_t acc_recs(size_t n_args, const mp_obj_t *args) {
     if (n < 0 || (size_t)n > nout / 4 || dims < 0 || rb < 0 || ib < 0 || ib > 32 || mb < 0 || wb < 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
     }
-    p.rb = rb, p.ib = ib, p.mb = mb, p.wb = wb, p.dims = dims;
+    p.rb = rb, p.ib = ib, p.mb = mb, p.wb = wb, p.dims = dims, p.fresh = 0;
     pool_check(&p, nacc, nwc);
     pool_recs(&p, out, (size_t)n);
     return mp_const_none;
@@ -699,6 +782,44 @@ static __attribute__((naked, noinline)) uint32_t scale_t1(int32_t *acc, const in
         ".syntax divided\n");
 }
 
+// scale_t1 without its checks, 13 instructions per element, for normalize to call where they
+// cannot fire (safe below): the same arithmetic and sums. acc r0, e r1, sh r5, ss r4.
+#define M2V_SCALE_EL(shift) \
+    "ldr r2, [r0]\n" \
+    "asrs r3, r2, #31\n" \
+    "adds r2, r2, r3\n" \
+    "eors r2, r3\n" \
+    shift " r2, r5\n" \
+    "movs r6, r2\n" \
+    "muls r6, r2, r6\n" \
+    "adds r4, r4, r6\n" \
+    "eors r2, r3\n" \
+    "subs r2, r2, r3\n" \
+    "stmia r0!, {r2}\n" \
+    "cmp r0, r1\n"
+static __attribute__((naked, noinline)) uint32_t scale_safe_t1(int32_t *acc, const int32_t *e, uint32_t sh,
+    int right) {
+    __asm__ volatile (
+        ".syntax unified\n"
+        "push {r4, r5, r6, lr}\n"
+        "movs r4, #0\n"
+        "movs r5, r2\n"
+        "cmp r3, #0\n"
+        "bne 3f\n"
+        "1:\n"
+        M2V_SCALE_EL("lsls")
+        "bne 1b\n"
+        "b 4f\n"
+        "3:\n"
+        M2V_SCALE_EL("lsrs")
+        "bne 3b\n"
+        "4:\n"
+        "movs r0, r4\n"
+        "pop {r4, r5, r6, pc}\n"
+        ".syntax divided\n");
+}
+#undef M2V_SCALE_EL
+
 // normalize's first pass for e - acc a positive multiple of 4, in Thumb-1 by hand: the OR
 // of |acc[d]| ((v + s) ^ s, s = v >> 31, as the C loop), four words per ldmia, about 4.75
 // instructions per element where gcc's loop takes 8.
@@ -770,7 +891,16 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     // now 2**(norm_bits-1) <= max|acc| * 2**k < 2**norm_bits, and the sum of squares < 2**30
     uint32_t ss = 0;
     #if defined(__ARM_ARCH_6M__)
-    ss = k >= 0 ? scale_t1(acc, e, (uint32_t)k, 0) : scale_t1(acc, e, (uint32_t)-k, 1);  // acc < e: m > 0
+    // every a < 2**norm_bits (k's choice: a <= max|acc| * 2**k), so where norm_bits <= 15 and
+    // n * (2**norm_bits - 1)**2 < 2**30 no a reaches 2**15 and no partial sum of squares 2**30:
+    // scale_t1's checks cannot fire (the default model: norm_bits 11, n 256, n * x = 1,072,693,504)
+    uint32_t x = ((uint32_t)1 << (norm_bits & 15)) - 1;
+    x *= x;
+    if (norm_bits <= 15 && !((uint32_t)n >> (32 - 2 * norm_bits)) && (uint32_t)n * x < (uint32_t)1 << 30) {
+        ss = k >= 0 ? scale_safe_t1(acc, e, (uint32_t)k, 0) : scale_safe_t1(acc, e, (uint32_t)-k, 1);
+    } else {
+        ss = k >= 0 ? scale_t1(acc, e, (uint32_t)k, 0) : scale_t1(acc, e, (uint32_t)-k, 1);  // acc < e: m > 0
+    }
     if (ss >> 30) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: norm_bits out of range"));
     }
@@ -964,7 +1094,7 @@ static mp_obj_t acc_recs_f(size_t n_args, const mp_obj_t *args) {
     if (n < 0 || (size_t)n > nout / 4 || dims < 0 || rb < 0 || ib < 0 || ib > 32 || mb < 0 || wb < 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
     }
-    p.rb = rb, p.ib = ib, p.mb = mb, p.wb = wb, p.dims = dims;
+    p.rb = rb, p.ib = ib, p.mb = mb, p.wb = wb, p.dims = dims, p.fresh = 0;
     pool_file(&p, args[0], cc, args[3], args[4], mp_obj_get_int(args[5]), mp_obj_get_int(args[12]));
     pool_check(&p, nacc, nwc);
     pool_recs(&p, out, (size_t)n);
@@ -1808,7 +1938,7 @@ static __attribute__((noinline)) int embed_run(const mp_obj_t *args, int pool) {
     for (int k = C_WN; k < C_END; k++) {
         cc[k] = 0;
     }
-    zero32(p.acc, p.dims);
+    p.fresh = 1;  // acc's first pass stores (pool_recs): no zeroing; zeroed below if none ran
     int force = 0;
     size_t forced = (size_t)-1;
     for (;;) {
@@ -1823,6 +1953,9 @@ static __attribute__((noinline)) int embed_run(const mp_obj_t *args, int pool) {
             break;
         }
         if (!tk.first.p[t[i]] || i == forced) {
+            if (p.fresh) {  // acc as tok.run goes on with it: the sums so far, none
+                zero32(p.acc, p.dims);
+            }
             return 2;  // a code point of an unknown kind: tok.run raises
         }
         // a byte that may start an added token (tok.run's loop): the longest one there is one
@@ -1851,6 +1984,9 @@ static __attribute__((noinline)) int embed_run(const mp_obj_t *args, int pool) {
     tk_flush(&tk);
     pool_out(&p, &tk, pool);
     if (pool) {
+        if (p.fresh) {  // no token pooled
+            zero32(p.acc, p.dims);
+        }
         normalize(p.acc, bo.buf, p.dims, cc[C_NB], cc[C_Q]);
     }
     return 1;
@@ -1980,6 +2116,59 @@ static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(embed_obj, 4, 5, embed);
 
+// Model.embed_into without a Python frame: Entry(T, c, model) (m2v/model.py makes one per model,
+// its attribute embed_into, found in its instance dict) is a callable object; entry(text, out) runs
+// embed(T, c, text, out) and returns out when that wrote the vector, else hands over to
+// model._embed(text, out, r), as the Python entry does: a wrong argument, the lock not free, a
+// hand-over to the Python loop, or the twins selected (active(0), m2v/tok.py select: r 0). On
+// cortex-m0 a call costs about 2,000 instructions less than through a Python function.
+typedef struct {
+    mp_obj_base_t base;
+    mp_obj_t T, c, model;
+} entry_t;
+
+// the twins are selected (m2v.use("py")): no C embed. It and the native module's type are not
+// static: py/dynruntime.mk's linker takes no fixed relocation to a static in bss.
+int m2v_entry_off;
+
+#if MICROPY_ENABLE_DYNRUNTIME
+mp_obj_full_type_t m2v_entry_type;  // filled by mpy_init
+#define entry_type m2v_entry_type
+#endif
+
+static mp_obj_t entry_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
+    mp_arg_check_num(n_args, n_kw, 3, 3, false);
+    entry_t *e = mp_obj_malloc(entry_t, type);
+    e->T = args[0], e->c = args[1], e->model = args[2];
+    return MP_OBJ_FROM_PTR(e);
+}
+
+static mp_obj_t entry_call(mp_obj_t self_in, size_t n_args, size_t n_kw, const mp_obj_t *args) {
+    mp_arg_check_num(n_args, n_kw, 2, 2, false);
+    entry_t *e = MP_OBJ_TO_PTR(self_in);
+    mp_obj_t a[4] = {e->T, e->c, args[0], args[1]};
+    mp_obj_t r = m2v_entry_off ? MP_OBJ_NEW_SMALL_INT(0) : embed(4, a);
+    if (r == MP_OBJ_NEW_SMALL_INT(1)) {
+        return args[1];
+    }
+    mp_obj_t m[5];
+    mp_load_method(e->model, MP_QSTR__embed, m);
+    m[2] = args[0], m[3] = args[1], m[4] = r;
+    return m[1] == MP_OBJ_NULL ? mp_call_function_n_kw(m[0], 3, 0, m + 2) : mp_call_function_n_kw(m[0], 4, 0, m + 1);
+}
+
+#if !MICROPY_ENABLE_DYNRUNTIME
+static MP_DEFINE_CONST_OBJ_TYPE(entry_type, MP_QSTR_Entry, MP_TYPE_FLAG_NONE, make_new, entry_make_new, call,
+    entry_call);
+#endif
+
+// active(on): whether Entry objects run the C embed (m2v/tok.py select: the kind)
+static mp_obj_t active(mp_obj_t on) {
+    m2v_entry_off = !mp_obj_get_int(on);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(active_obj, active);
+
 static mp_obj_t flush(mp_obj_t T, mp_obj_t c) {
     tk_t tk;
     tk_init(&tk, T, c);
@@ -2036,6 +2225,7 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(field_obj, 4, 4, tk_field);
     F(MP_QSTR_normalize_into, normalize_into_obj) \
     F(MP_QSTR_scan, scan_obj) \
     F(MP_QSTR_embed, embed_obj) \
+    F(MP_QSTR_active, active_obj) \
     F(MP_QSTR_flush, flush_obj) \
     F(MP_QSTR_find_run, find_run_obj) \
     F(MP_QSTR_field, field_obj) \
@@ -2046,6 +2236,12 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(field_obj, 4, 4, tk_field);
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
     M2V_FUNCTIONS(M2V_STORE)
+    entry_type.base.type = (void *)&mp_type_type;
+    entry_type.flags = MP_TYPE_FLAG_NONE;
+    entry_type.name = MP_QSTR_Entry;
+    MP_OBJ_TYPE_SET_SLOT(&entry_type, make_new, entry_make_new, 0);
+    MP_OBJ_TYPE_SET_SLOT(&entry_type, call, entry_call, 1);
+    mp_store_global(MP_QSTR_Entry, MP_OBJ_FROM_PTR(&entry_type));
     MP_DYNRUNTIME_INIT_EXIT
 }
 #else
@@ -2056,6 +2252,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
 static const mp_rom_map_elem_t m2v_native_globals_table[] = {
     {MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(M2V_MODULE_QSTR(_m2v_native))},
     M2V_FUNCTIONS(M2V_ENTRY)
+    {MP_ROM_QSTR(MP_QSTR_Entry), MP_ROM_PTR(&entry_type)},
 };
 static MP_DEFINE_CONST_DICT(m2v_native_globals, m2v_native_globals_table);
 
