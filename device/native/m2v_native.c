@@ -331,7 +331,6 @@ typedef struct {
     const int16_t *wcodes;
     size_t ncen, nrec;  // bytes of CENTROIDS and of RECORDS
     uint32_t rb, ib, mb, wb, dims;
-    uint32_t nmax;  // record numbers above it are past the records (pool_check)
     int fresh;  // acc holds no sums yet (embed_run): the first pass stores them (mac's set)
     // file mode (cen and rec NULL): the records through the model's page cache (pc_page),
     // each centroid row read into row, at file offsets orc and ocen
@@ -443,13 +442,13 @@ static uint32_t field_f(pool_t *p, uint32_t pos, uint32_t mask) {
 }
 
 // The layout's bounds, checked once per call: fields of at most 17 bits, every weight code
-// in WCODES, dims within the accumulator.
+// in WCODES, dims within the accumulator, records of at most 64 bits (pool_recs' bound on a
+// record number then keeps its bit position from wrapping).
 static void pool_check(pool_t *p, size_t nacc, size_t nwc) {
     if (p->dims > nacc / 4 || p->mb > 17 || p->wb > 17 || (size_t)1 << p->wb > nwc / 2 || p->rb < 1 || p->rb > 64
         || p->nrec >= (size_t)1 << 28) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
     }
-    p->nmax = udiv32((uint32_t)p->nrec << 3, p->rb);  // so that out[k] * rb cannot wrap
 }
 
 // file mode: centroid row `row` (< the rows: checked), in its slot of the row cache (read
@@ -518,7 +517,9 @@ static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
     uint32_t hrow = 0;  // file mode: held's row, in its slot of the row cache
     for (size_t k = 0; k < n; k++) {
         uint32_t pos = (uint32_t)out[k] * p->rb + p->ib;
-        if (out[k] < 0 || (uint32_t)out[k] > p->nmax || ((pos + p->mb + p->wb - 1) >> 3) >= p->nrec) {
+        // a record number below 2**25 keeps pos below 2**31 + 32 and pos + mb + wb from wrapping
+        // (rb <= 64, ib <= 32, mb, wb <= 17: pool_check); past the records, pos's test raises
+        if ((uint32_t)out[k] >> 25 || ((pos + p->mb + p->wb - 1) >> 3) >= p->nrec) {
             mp_raise_msg(&mp_type_IndexError, MP_ERROR_TEXT("record out of range"));  // as rec[b] in _pool_py
         }
         if (!p->cen) {  // file mode: a row read per token unless the row cache holds it
@@ -654,7 +655,7 @@ INLINE void quotients(const int32_t *acc, const int32_t *e, int16_t *o, uint32_t
 #if defined(__ARM_ARCH_6M__)
 // quotients' loop for q = 14 (the format's out_shift) and e - acc a positive even number, in
 // Thumb-1 by hand, as mac_t1: gcc keeps M, r and half on the stack (about 30 instructions per
-// element); here acc r0, e ip, out r2, M r3, r r4, half r8, two elements a pass: about 19. The
+// element); here acc r0, e ip, out r2, M r3, r r4, half r8, two elements a pass: about 18. The
 // same arithmetic as quotients' C: a = |v| ((v + s) ^ s, s = v >> 31), y = a * M >> 17,
 // y += (a << 14) + half - y * r >= r (unsigned), out = (y ^ s) - s, stored as 16 bits as
 // -(int16_t)y is: bit-identical.
@@ -674,40 +675,38 @@ static __attribute__((naked, noinline)) void quotients14_t1(const int32_t *acc, 
         "asrs r6, r7, #31\n"
         "adds r7, r7, r6\n"
         "eors r7, r6\n"  // a
+        "lsls r5, r7, #14\n"
+        "add r5, r8\n"  // x
+        "muls r7, r3, r7\n"
+        "lsrs r7, r7, #17\n"  // y
         "movs r1, r7\n"
-        "muls r1, r3, r1\n"
-        "lsrs r1, r1, #17\n"  // y
-        "lsls r7, r7, #14\n"
-        "add r7, r8\n"  // x
-        "movs r5, r1\n"
-        "muls r5, r4, r5\n"
-        "subs r7, r7, r5\n"
-        "cmp r7, r4\n"
+        "muls r1, r4, r1\n"
+        "subs r5, r5, r1\n"
+        "cmp r5, r4\n"
         "bcc 2f\n"
-        "adds r1, r1, #1\n"
+        "adds r7, r7, #1\n"
         "2:\n"
-        "eors r1, r6\n"
-        "subs r1, r1, r6\n"
-        "strh r1, [r2, #0]\n"
+        "eors r7, r6\n"
+        "subs r7, r7, r6\n"
+        "strh r7, [r2, #0]\n"
         "ldmia r0!, {r7}\n"
         "asrs r6, r7, #31\n"
         "adds r7, r7, r6\n"
         "eors r7, r6\n"  // a
+        "lsls r5, r7, #14\n"
+        "add r5, r8\n"  // x
+        "muls r7, r3, r7\n"
+        "lsrs r7, r7, #17\n"  // y
         "movs r1, r7\n"
-        "muls r1, r3, r1\n"
-        "lsrs r1, r1, #17\n"  // y
-        "lsls r7, r7, #14\n"
-        "add r7, r8\n"  // x
-        "movs r5, r1\n"
-        "muls r5, r4, r5\n"
-        "subs r7, r7, r5\n"
-        "cmp r7, r4\n"
+        "muls r1, r4, r1\n"
+        "subs r5, r5, r1\n"
+        "cmp r5, r4\n"
         "bcc 3f\n"
-        "adds r1, r1, #1\n"
+        "adds r7, r7, #1\n"
         "3:\n"
-        "eors r1, r6\n"
-        "subs r1, r1, r6\n"
-        "strh r1, [r2, #2]\n"
+        "eors r7, r6\n"
+        "subs r7, r7, r6\n"
+        "strh r7, [r2, #2]\n"
         "adds r2, r2, #4\n"
         "cmp r0, ip\n"
         "bne 1b\n"
@@ -782,21 +781,21 @@ static __attribute__((naked, noinline)) uint32_t scale_t1(int32_t *acc, const in
         ".syntax divided\n");
 }
 
-// scale_t1 without its checks, 13 instructions per element, for normalize to call where they
-// cannot fire (safe below): the same arithmetic and sums. acc r0, e r1, sh r5, ss r4.
-#define M2V_SCALE_EL(shift) \
-    "ldr r2, [r0]\n" \
+// scale_t1 without its checks, for normalize to call where they cannot fire (safe below), on
+// e - acc a positive even number: the same arithmetic and sums, the signed value squared in
+// place of a (w * w = a * a), two elements a pass: 11.5 instructions per element. acc r0, e r1,
+// sh r5, ss r4.
+#define M2V_SCALE_EL(shift, k) \
+    "ldr r2, [r0, #" #k "]\n" \
     "asrs r3, r2, #31\n" \
     "adds r2, r2, r3\n" \
     "eors r2, r3\n" \
     shift " r2, r5\n" \
-    "movs r6, r2\n" \
-    "muls r6, r2, r6\n" \
-    "adds r4, r4, r6\n" \
     "eors r2, r3\n" \
     "subs r2, r2, r3\n" \
-    "stmia r0!, {r2}\n" \
-    "cmp r0, r1\n"
+    "str r2, [r0, #" #k "]\n" \
+    "muls r2, r2, r2\n" \
+    "adds r4, r4, r2\n"
 static __attribute__((naked, noinline)) uint32_t scale_safe_t1(int32_t *acc, const int32_t *e, uint32_t sh,
     int right) {
     __asm__ volatile (
@@ -807,11 +806,15 @@ static __attribute__((naked, noinline)) uint32_t scale_safe_t1(int32_t *acc, con
         "cmp r3, #0\n"
         "bne 3f\n"
         "1:\n"
-        M2V_SCALE_EL("lsls")
+        M2V_SCALE_EL("lsls", 0) M2V_SCALE_EL("lsls", 4)
+        "adds r0, r0, #8\n"
+        "cmp r0, r1\n"
         "bne 1b\n"
         "b 4f\n"
         "3:\n"
-        M2V_SCALE_EL("lsrs")
+        M2V_SCALE_EL("lsrs", 0) M2V_SCALE_EL("lsrs", 4)
+        "adds r0, r0, #8\n"
+        "cmp r0, r1\n"
         "bne 3b\n"
         "4:\n"
         "movs r0, r4\n"
@@ -896,7 +899,7 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     // scale_t1's checks cannot fire (the default model: norm_bits 11, n 256, n * x = 1,072,693,504)
     uint32_t x = ((uint32_t)1 << (norm_bits & 15)) - 1;
     x *= x;
-    if (norm_bits <= 15 && !((uint32_t)n >> (32 - 2 * norm_bits)) && (uint32_t)n * x < (uint32_t)1 << 30) {
+    if (!(n & 1) && norm_bits <= 15 && !((uint32_t)n >> (32 - 2 * norm_bits)) && (uint32_t)n * x < (uint32_t)1 << 30) {
         ss = k >= 0 ? scale_safe_t1(acc, e, (uint32_t)k, 0) : scale_safe_t1(acc, e, (uint32_t)-k, 1);
     } else {
         ss = k >= 0 ? scale_t1(acc, e, (uint32_t)k, 0) : scale_t1(acc, e, (uint32_t)-k, 1);  // acc < e: m > 0
@@ -2068,6 +2071,39 @@ typedef nlr_buf_t catch_t;
 #define catch_raise(c) nlr_jump((c)->ret_val)
 #endif
 
+// the type of a dict: mp_type_dict, which a native module reaches only as the type of a dict
+// (mpy_init)
+#if MICROPY_ENABLE_DYNRUNTIME
+const mp_obj_type_t *m2v_dict_type;
+#else
+#define m2v_dict_type (&mp_type_dict)
+#endif
+
+// impl["tok"] = impl["pool"] = impl["loop"] = "native": a dict's values set in its table, the
+// keys found by their qstrs (three stores through the runtime hash every key, a division each:
+// about 400 instructions more a call on cortex-m0); keys the table does not hold so (taken out
+// by the application, or not interned) are stored through the runtime.
+static void impl_native(mp_obj_t impl) {
+    mp_obj_t native = MP_OBJ_NEW_QSTR(MP_QSTR_native);
+    mp_obj_t tok = MP_OBJ_NEW_QSTR(MP_QSTR_tok), pool = MP_OBJ_NEW_QSTR(MP_QSTR_pool), loop = MP_OBJ_NEW_QSTR(MP_QSTR_loop);
+    int found = 0;
+    if (mp_obj_get_type(impl) == m2v_dict_type) {
+        mp_map_t *map = &((mp_obj_dict_t *)MP_OBJ_TO_PTR(impl))->map;
+        for (size_t i = 0; i < map->alloc; i++) {
+            mp_obj_t k = map->table[i].key;
+            if (k == tok || k == pool || k == loop) {
+                map->table[i].value = native;
+                found++;
+            }
+        }
+    }
+    if (found != 3) {
+        mp_obj_dict_store(impl, tok, native);
+        mp_obj_dict_store(impl, pool, native);
+        mp_obj_dict_store(impl, loop, native);
+    }
+}
+
 // embed(T, c, text, out[, stages]): the whole of Model.embed_into in one call,
 // tokenizer and pooling in C: the state reset, the accumulator zeroed, the scan with every
 // full batch of OUT pooled on the spot, the last word, the last batch, the normalisation
@@ -2107,10 +2143,7 @@ static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
         }
     }
     if (r == 1 && (stages & 2)) {  // model.impl: what ran (Model.__init__'s keys)
-        mp_obj_t impl = item(args[0], T_IMPL), native = MP_OBJ_NEW_QSTR(MP_QSTR_native);
-        mp_obj_dict_store(impl, MP_OBJ_NEW_QSTR(MP_QSTR_tok), native);
-        mp_obj_dict_store(impl, MP_OBJ_NEW_QSTR(MP_QSTR_pool), native);
-        mp_obj_dict_store(impl, MP_OBJ_NEW_QSTR(MP_QSTR_loop), native);
+        impl_native(item(args[0], T_IMPL));
     }
     return MP_OBJ_NEW_SMALL_INT(r);
 }
@@ -2242,6 +2275,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     MP_OBJ_TYPE_SET_SLOT(&entry_type, make_new, entry_make_new, 0);
     MP_OBJ_TYPE_SET_SLOT(&entry_type, call, entry_call, 1);
     mp_store_global(MP_QSTR_Entry, MP_OBJ_FROM_PTR(&entry_type));
+    m2v_dict_type = mp_obj_get_type(mp_obj_new_dict(0));
     MP_DYNRUNTIME_INIT_EXIT
 }
 #else
