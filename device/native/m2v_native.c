@@ -486,34 +486,21 @@ static void pool2(pool_t *p, const int8_t *row, int32_t m, const int8_t *row2, i
     p->fresh = 0;
 }
 
-// The row and weight-code fields of the record whose fields start at bit pos (pool_recs has
-// checked that they lie within the records): from one read of the four bytes from pos >> 3 on
-// where those hold both (pos & 7 + mb + wb <= 32: the default model's mb + wb is 18) and lie
-// within the records, in file mode within one page of the cache (the page read once, where
-// field_f takes it for every byte: about 80 instructions a token less on cortex-m0); else
-// field by field. The same bits either way: the bytes past the records that field reads as
-// zero are never among the four.
-INLINE uint32_t rec_fields(pool_t *p, uint32_t pos, uint32_t mmask, uint32_t wmask, uint32_t *code) {
+// file mode: the row and weight-code fields of the record whose fields start at bit pos
+// (pool_recs has checked that they lie within the records), from one read of the four bytes
+// from pos >> 3 on where those hold both (pos & 7 + mb + wb <= 32: the default model's mb + wb
+// is 18) and lie within the records and within one page of the cache (the page looked up once,
+// where field_f looks it up for every byte: about 200 instructions a token less on cortex-m0);
+// else field by field. The same bits either way: the bytes past the records that field_f reads
+// as zero are never among the four.
+INLINE uint32_t rec_fields_f(pool_t *p, uint32_t pos, uint32_t mmask, uint32_t wmask, uint32_t *code) {
     size_t b = pos >> 3;
-    const uint8_t *q = NULL;
-    if (p->mb + p->wb <= 25 && b + 4 <= p->nrec) {
-        if (p->cen) {
-            q = p->rec + b;
-        } else {
-            uint32_t off = p->orc + (uint32_t)b, o = off & ((1 << PS) - 1);
-            if (o <= (1 << PS) - 4) {
-                q = pc_page(&p->pc, off >> PS) + o;
-            }
-        }
-    }
-    if (q) {
+    uint32_t off = p->orc + (uint32_t)b, o = off & ((1 << PS) - 1);
+    if (p->mb + p->wb <= 25 && b + 4 <= p->nrec && o <= (1 << PS) - 4) {
+        const uint8_t *q = pc_page(&p->pc, off >> PS) + o;
         uint32_t v = ((uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24) >> (pos & 7);
         *code = (v >> p->mb) & wmask;
         return v & mmask;
-    }
-    if (p->cen) {
-        *code = field(p->rec, p->nrec, pos + p->mb, wmask);
-        return field(p->rec, p->nrec, pos, mmask);
     }
     *code = field_f(p, pos + p->mb, wmask);
     return field_f(p, pos, mmask);
@@ -556,7 +543,7 @@ static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
             mp_raise_msg(&mp_type_IndexError, MP_ERROR_TEXT("record out of range"));  // as rec[b] in _pool_py
         }
         if (!p->cen) {  // file mode: a row read per token unless the row cache holds it
-            uint32_t code, row = rec_fields(p, pos, mmask, wmask, &code);
+            uint32_t code, row = rec_fields_f(p, pos, mmask, wmask, &code);
             int32_t m = p->wcodes[code];
             if ((size_t)(row + 1) * dims > p->ncen) {
                 mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
@@ -583,8 +570,8 @@ static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
             }
             continue;
         }
-        uint32_t code, row = rec_fields(p, pos, mmask, wmask, &code);
-        int32_t m = p->wcodes[code];
+        uint32_t row = field(p->rec, p->nrec, pos, mmask);
+        int32_t m = p->wcodes[field(p->rec, p->nrec, pos + p->mb, wmask)];
         if ((size_t)(row + 1) * dims > p->ncen) {
             mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
         }
@@ -1054,13 +1041,23 @@ typedef struct {
 
 // pool_t for file mode (dims and the layout set): the cache of T (T[CACHE], T[TAGS],
 // T[SLOTS], c[C_SM]), the records' offset and size (c[C_ORC], c[C_NREC]), the file f, the
-// row buffer, ncen centroid rows at file offset ocen
+// row buffer, ncen centroid rows at file offset ocen. from: the same cache as the tokenizer
+// found it (embed_run: its fields copied, not looked up again), or NULL.
 static void pool_file(pool_t *p, mp_obj_t T, const int32_t *cc, mp_obj_t f, mp_obj_t row, mp_int_t ocen,
-    mp_int_t ncen) {
+    mp_int_t ncen, const pc_t *from) {
     size_t n, nr;
     p->cen = NULL;
     p->rec = NULL;
-    pc_init(&p->pc, T, cc, f);
+    if (from) {
+        pc_t *pc = &p->pc;  // field by field: a struct copy may be a memcpy, which a native module lacks
+        pc->pages = from->pages, pc->tags = from->tags, pc->slots = from->slots, pc->sm = from->sm;
+        pc->misses = 0;
+        pc->seek[0] = from->seek[0], pc->seek[1] = from->seek[1];
+        pc->readinto[0] = from->readinto[0], pc->readinto[1] = from->readinto[1];
+        pc->file = from->file, pc->sp = from->sp;
+    } else {
+        pc_init(&p->pc, T, cc, f);
+    }
     p->rowobj = row;
     p->row = buffer(row, &nr, MP_BUFFER_RW);
     if (cc[C_ORC] < 0 || cc[C_NREC] < 0 || ocen < 0 || ncen < 0 || nr != p->dims
@@ -1095,10 +1092,9 @@ static void pc_init(pc_t *pc, mp_obj_t T, const int32_t *cc, mp_obj_t f) {
     }
     pc->sm = (uint32_t)sm;
     pc->misses = 0;
-    mp_load_method(f, MP_QSTR_seek, pc->seek);
-    mp_load_method(f, MP_QSTR_readinto, pc->readinto);
     // a built-in binary stream is read through its protocol; anything else (a class
-    // defined in Python, such as a wrapper that counts reads) through its methods
+    // defined in Python, such as a wrapper that counts reads) through its methods, looked
+    // up only then (two lookups: about 600 instructions a call on cortex-m0)
     pc->file = f;
     pc->sp = NULL;
     const mp_obj_type_t *t = mp_obj_get_type(f);
@@ -1107,6 +1103,12 @@ static void pc_init(pc_t *pc, mp_obj_t T, const int32_t *cc, mp_obj_t f) {
         if (sp->read && sp->ioctl && !sp->is_text) {
             pc->sp = sp;
         }
+    }
+    if (!pc->sp) {
+        mp_load_method(f, MP_QSTR_seek, pc->seek);
+        mp_load_method(f, MP_QSTR_readinto, pc->readinto);
+    } else {
+        pc->seek[0] = pc->seek[1] = pc->readinto[0] = pc->readinto[1] = MP_OBJ_NULL;
     }
 }
 
@@ -1131,7 +1133,7 @@ static mp_obj_t acc_recs_f(size_t n_args, const mp_obj_t *args) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
     }
     p.rb = rb, p.ib = ib, p.mb = mb, p.wb = wb, p.dims = dims, p.fresh = 0;
-    pool_file(&p, args[0], cc, args[3], args[4], mp_obj_get_int(args[5]), mp_obj_get_int(args[12]));
+    pool_file(&p, args[0], cc, args[3], args[4], mp_obj_get_int(args[5]), mp_obj_get_int(args[12]), NULL);
     pool_check(&p, nacc, nwc);
     pool_recs(&p, out, (size_t)n);
     return mp_const_none;
@@ -1963,7 +1965,7 @@ static __attribute__((noinline)) int embed_run(const mp_obj_t *args, int pool) {
     p.wcodes = buffer(item(T, T_WCODES), &nwc, MP_BUFFER_READ);
     p.rb = cc[C_RB], p.ib = cc[C_IB], p.mb = cc[C_MB], p.wb = cc[C_WB], p.dims = cc[C_DIMS];
     if (cen == mp_const_none) {  // file mode: records and rows through the file
-        pool_file(&p, T, cc, item(T, T_FILE), item(T, T_ROW), cc[C_OCEN], cc[C_NCEN]);
+        pool_file(&p, T, cc, item(T, T_FILE), item(T, T_ROW), cc[C_OCEN], cc[C_NCEN], tk.paged ? &tk.pc : NULL);
     } else {
         p.cen = buffer(cen, &p.ncen, MP_BUFFER_READ);
         tab_t rec;
