@@ -165,6 +165,7 @@ def _locked(f):
 _CENTROIDS = const(13)  # the section id (docs/FORMAT.md §2), a copy of _load.py's
 
 tok = None  # m2v.tok, imported by the first load (after the loader: in its hole)
+_ZERO = b""  # 2 * dims zero bytes, the vectors' initial value (Model.embed): 512 B held for dims 256
 
 
 def _entry(m, T, c):
@@ -296,7 +297,14 @@ class Model:
             _leave(g)
 
     def embed(self, text):
-        return self.embed_into(text, array("h", bytes(2 * self.dims)))
+        # a new array('h') for the vector, copied from _ZERO: one allocation a call, where a
+        # temporary bytes(2 * dims) made two (on a board each allocated byte costs tens of
+        # instructions in collections: about 40,000 instructions a call on cortex-m0)
+        global _ZERO
+        z = _ZERO
+        if len(z) != 2 * self.dims:
+            z = _ZERO = bytes(2 * self.dims)
+        return self.embed_into(text, array("h", z))
 
     def close(self):
         # Close the model's file (file mode), after a call in progress; calls
