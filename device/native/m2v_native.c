@@ -86,7 +86,8 @@ INLINE uint32_t field(const uint8_t *r, size_t nrec, uint32_t pos, uint32_t mask
 }
 
 // p[0:n] = 0, four words per pass (about 1.75 instructions a word on armv6m, where the plain
-// loop takes 4: 1,000 instructions of every embed's 256)
+// loop takes 4). An embed zeroes no accumulator before its first pass (pool_recs' set), only
+// where no token was pooled.
 static void zero32(int32_t *p, size_t n) {
     int32_t *e = p + n;
     for (; p + 4 <= e; p += 4) {
@@ -121,7 +122,11 @@ static MP_DEFINE_CONST_FUN_OBJ_2(zero_obj, zero);
 // Two 16-bit lanes per register would not pay: a weight code goes up to mult_max (16,513
 // for max_length 512, docs/FORMAT.md §6), so m * row[d] needs 22 bits and two products
 // do not fit one 32-bit multiply; splitting m into bytes to make them fit doubles the
-// multiplies and still needs a lane unpacked into acc per token.
+// multiplies and still needs a lane unpacked into acc per token. Nor would three rows a pass
+// (12 instructions for three products, 4 a product where this takes 4.5): they need ten low
+// registers (acc, the index, three rows, three multipliers, two temporaries), and Thumb-1's
+// multiply and register-offset signed byte load take low registers only (a multiplier moved
+// in from a high register costs the instruction it saves).
 // AAPCS: acc r0, row r1, m r2, row2 r3, m2 and n on the stack.
 #define M2V_MAC2_EL(k) \
     "ldrsb r6, [r1, r5]\n" \
@@ -885,8 +890,10 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: normalisation arguments out of range"));
     }
     // Pointer loops, one pass each, with what they need in registers (gcc keeps indexed
-    // loops' bookkeeping on the stack on armv6m: about 67 instructions per element then,
-    // 1,000 of 256 dimensions' 2,800 per token of a short text).
+    // loops' bookkeeping on the stack on armv6m: about 67 instructions per element then).
+    // On cortex-m0 the three passes take about 4.75 + 11.5 + 18 instructions per element:
+    // about 9,500 of an embed's instructions for 256 dimensions (make bench's ROMFS texts of
+    // about 29 tokens: about 330 per token).
     int32_t *e = acc + n;
     // k needs only the bit length of max |acc[d]|, which is the bit length of their OR
     uint32_t m = 0;
