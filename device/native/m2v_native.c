@@ -501,30 +501,26 @@ static void pool_one(pool_t *p, uint32_t row, uint32_t code) {
     }
 }
 
-// acc[d] += wcodes[code] * centroid[row][d] for the tokens whose record numbers are out[0:n],
-// two a pass (mac2); on a text's first pass with n odd the first token alone, so that the
-// stores of the first pass (p->fresh) stand for the zeroing of acc at the cost of one pass of
-// mac's (set_t1 and set2_t1: on cortex-m0 about 1,000 instructions less a text)
-static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
-    int alone = p->fresh && (n & 1);  // the first token alone (then fresh is 0)
-    uint32_t mmask = ((uint32_t)1 << p->mb) - 1, wmask = ((uint32_t)1 << p->wb) - 1;
+// acc[d] += ms[i] * centroid[rows[i]][d] for i < u, the rows distinct (pool_recs), two a pass
+// (mac2); on a text's first pass (p->fresh) with u odd the first row alone, so that its stores
+// stand for the zeroing of acc at the cost of one pass of mac's (set_t1 and set2_t1: on
+// cortex-m0 about 1,000 instructions less a text). A row whose weights sum to 0 adds nothing.
+static void pool_rows(pool_t *p, const uint32_t *rows, const int32_t *ms, size_t u) {
     size_t dims = p->dims;
-    const int8_t *held = NULL;  // a token's row waiting for a second one (mac2)
+    int alone = p->fresh && (u & 1);  // the first row alone (then fresh is 0)
+    const int8_t *held = NULL;  // a row waiting for a second one (mac2)
     int32_t hm = 0;
     uint32_t hrow = 0;  // file mode: held's row, in its slot of the row cache
-    for (size_t k = 0; k < n; k++) {
-        uint32_t pos = (uint32_t)out[k] * p->rb + p->ib;
-        // a record number below 2**25 keeps pos below 2**31 + 32 and pos + mb + wb from wrapping
-        // (rb <= 64, ib <= 32, mb, wb <= 17: pool_check); past the records, pos's test raises
-        if ((uint32_t)out[k] >> 25 || ((pos + p->mb + p->wb - 1) >> 3) >= p->nrec) {
-            mp_raise_msg(&mp_type_IndexError, MP_ERROR_TEXT("record out of range"));  // as rec[b] in _pool_py
+    for (size_t i = 0; i < u; i++) {
+        uint32_t row = rows[i];
+        int32_t m = ms[i];
+        if (!m) {
+            continue;
         }
-        if (!p->cen) {  // file mode: a row read per token unless the row cache holds it
-            uint32_t code, row = rec_fields_f(p, pos, mmask, wmask, &code);
-            int32_t m = p->wcodes[code];
-            if ((size_t)(row + 1) * dims > p->ncen) {
-                mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
-            }
+        const int8_t *rp;
+        if (p->cen) {
+            rp = p->cen + (size_t)row * dims;
+        } else {  // file mode: a row read unless the row cache holds it
             if (!p->rrows) {  // one row buffer: no row can wait
                 pool_row_f(p, row, m);
                 continue;
@@ -533,39 +529,84 @@ static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
                 pool1(p, held, hm);  // this row's read would overwrite the waiting one's slot
                 held = NULL;
             }
-            const int8_t *rp = row_f(p, row);
-            if (held) {
-                pool2(p, held, hm, rp, m);
-                held = NULL;
-            } else if (alone) {
-                pool1(p, rp, m);
-                alone = 0;
-            } else {
-                held = rp;
-                hm = m;
-                hrow = row;
-            }
-            continue;
-        }
-        uint32_t row = field(p->rec, p->nrec, pos, mmask);
-        int32_t m = p->wcodes[field(p->rec, p->nrec, pos + p->mb, wmask)];
-        if ((size_t)(row + 1) * dims > p->ncen) {
-            mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
+            rp = row_f(p, row);
         }
         if (held) {
-            pool2(p, held, hm, p->cen + (size_t)row * dims, m);
+            pool2(p, held, hm, rp, m);
             held = NULL;
         } else if (alone) {
-            pool1(p, p->cen + (size_t)row * dims, m);
+            pool1(p, rp, m);
             alone = 0;
         } else {
-            held = p->cen + (size_t)row * dims;
+            held = rp;
             hm = m;
+            hrow = row;
         }
     }
     if (held) {
         pool1(p, held, hm);
     }
+}
+
+// distinct rows a part of pool_recs' merge (a batch with more merges in parts), and its hash
+// table's slots (a power of two, at least twice as many: probes stay short)
+#define POOL_U 32
+#define POOL_H 64
+
+// acc[d] += wcodes[code] * centroid[row][d] for the tokens whose record numbers are out[0:n]:
+// the tokens of one row merged first, their weights summed (a text's tokens share rows often:
+// 23% of the ASCII tokens of make bench's texts repeat a row of their text, 59% of the
+// non-ASCII ones, 49% of the fuzz ones), then each row pooled once (pool_rows). The same int32
+// sums: acc[d] is the same sum of m * row[d] terms, grouped by row, and every partial sum stays
+// within the format's bound on sum |m| * 127 < 2**30.
+static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
+    uint32_t mmask = ((uint32_t)1 << p->mb) - 1, wmask = ((uint32_t)1 << p->wb) - 1;
+    size_t dims = p->dims;
+    uint32_t rows[POOL_U];
+    int32_t ms[POOL_U];
+    uint32_t slotw[POOL_H / 4];  // slot[h]: 1 + the index in rows of a row hashed to h, 0 empty
+    uint8_t *slot = (uint8_t *)slotw;
+    size_t u = 0;
+    zero32((int32_t *)slotw, POOL_H / 4);
+    for (size_t k = 0; k < n; k++) {
+        uint32_t pos = (uint32_t)out[k] * p->rb + p->ib;
+        // a record number below 2**25 keeps pos below 2**31 + 32 and pos + mb + wb from wrapping
+        // (rb <= 64, ib <= 32, mb, wb <= 17: pool_check); past the records, pos's test raises
+        if ((uint32_t)out[k] >> 25 || ((pos + p->mb + p->wb - 1) >> 3) >= p->nrec) {
+            mp_raise_msg(&mp_type_IndexError, MP_ERROR_TEXT("record out of range"));  // as rec[b] in _pool_py
+        }
+        uint32_t code, row;
+        if (p->cen) {
+            row = field(p->rec, p->nrec, pos, mmask);
+            code = field(p->rec, p->nrec, pos + p->mb, wmask);
+        } else {
+            row = rec_fields_f(p, pos, mmask, wmask, &code);
+        }
+        int32_t m = p->wcodes[code];
+        if ((size_t)(row + 1) * dims > p->ncen) {
+            mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
+        }
+        uint32_t h = (row * 0x9E3779B1u) >> 26;  // POOL_H == 64: 6 bits
+        for (; slot[h]; h = (h + 1) & (POOL_H - 1)) {
+            if (rows[slot[h] - 1] == row) {
+                break;
+            }
+        }
+        if (slot[h]) {
+            ms[slot[h] - 1] += m;
+            continue;
+        }
+        if (u == POOL_U) {  // a full part: pooled, the table emptied
+            pool_rows(p, rows, ms, u);
+            u = 0;
+            zero32((int32_t *)slotw, POOL_H / 4);
+            h = (row * 0x9E3779B1u) >> 26;
+        }
+        rows[u] = row;
+        ms[u] = m;
+        slot[h] = (uint8_t)++u;
+    }
+    pool_rows(p, rows, ms, u);
 }
 
 // acc_recs(acc, cen, rec, out, n, wcodes, rb, ib, mb, wb, dims): for the tokens whose
