@@ -691,68 +691,81 @@ INLINE void quotients(const int32_t *acc, const int32_t *e, int16_t *o, uint32_t
 }
 
 #if defined(__ARM_ARCH_6M__)
-// quotients' loop for q = 14 (the format's out_shift) and e - acc a positive even number, in
-// Thumb-1 by hand, as mac_t1: gcc keeps M, r and half on the stack (about 30 instructions per
-// element); here acc r0, e ip, out r2, M r3, r r4, half r8, two elements a pass: about 18. The
-// same arithmetic as quotients' C: a = |v| ((v + s) ^ s, s = v >> 31), y = a * M >> 17,
-// y += (a << 14) + half - y * r >= r (unsigned), out = (y ^ s) - s, stored as 16 bits as
-// -(int16_t)y is: bit-identical.
+// quotients' loop for q = 14 (the format's out_shift), e - acc a positive even number and
+// norm_bits <= 15, in Thumb-1 by hand, two elements a pass. The same quotients as quotients'
+// C, q = floor(x / r) for x = (a << 14) + half, a = |v| ((v + s) ^ s, s = v >> 31), out =
+// (q ^ s) - s stored as 16 bits as -(int16_t)q is, from P = a * M + H with H = half * M >> 14
+// (normalize): P <= 2**31 + 2**16 (a <= r, so a * M <= 2**31), and P / 2**17 is below x / r by
+// less than (a + 2) / 2**17 (a * (2**31 / r - M) < a, half * 2**17 / r - H < 2), never above.
+// So y = P >> 17 is q or q - 1, and it is q wherever P's low 17 bits are below
+// 2**17 - 2**norm_bits - 1 (then adding less than a + 2 <= 2**norm_bits + 1 cannot carry):
+// the test is one compare of those bits, shifted to the top, with lim = that bound << 15. Only
+// the rest (about 1 in 2**(16 - norm_bits)) takes the exact test y += x - y * r >= r (y <= q:
+// no wrap). About 15.5 instructions per element where the exact test on every one took 18.
+// acc r0, e ip, out r2, M r3, r r4, H r8, lim r9, half r10.
+#define M2V_QUOT_EL(k, slow, join) \
+    "ldmia r0!, {r7}\n" \
+    "asrs r6, r7, #31\n" \
+    "adds r7, r7, r6\n" \
+    "eors r7, r6\n"  /* a */ \
+    "movs r1, r7\n" \
+    "muls r1, r3, r1\n" \
+    "add r1, r8\n"  /* P */ \
+    "lsls r5, r1, #15\n" \
+    "cmp r5, r9\n" \
+    "bcs " #slow "f\n" \
+    "lsrs r1, r1, #17\n"  /* y = q */ \
+    #join ":\n" \
+    "eors r1, r6\n" \
+    "subs r1, r1, r6\n" \
+    "strh r1, [r2, #" #k "]\n"
+#define M2V_QUOT_SLOW(slow, join) \
+    #slow ":\n" \
+    "lsrs r1, r1, #17\n"  /* y */ \
+    "lsls r5, r7, #14\n" \
+    "add r5, r10\n"  /* x */ \
+    "movs r7, r1\n" \
+    "muls r7, r4, r7\n" \
+    "subs r5, r5, r7\n" \
+    "cmp r5, r4\n" \
+    "bcc 3f\n" \
+    "adds r1, r1, #1\n" \
+    "3:\n" \
+    "b " #join "b\n"
 static __attribute__((naked, noinline)) void quotients14_t1(const int32_t *acc, const int32_t *e, int16_t *o,
-    uint32_t M, uint32_t r, uint32_t half) {
+    uint32_t M, uint32_t r, uint32_t half, uint32_t H, uint32_t lim) {
     __asm__ volatile (
         ".syntax unified\n"
         "push {r4, r5, r6, r7, lr}\n"
-        "mov r7, r8\n"
-        "push {r7}\n"
-        "ldr r4, [sp, #24]\n"  // r
-        "ldr r7, [sp, #28]\n"  // half
-        "mov r8, r7\n"
+        "mov r4, r8\n"
+        "mov r5, r9\n"
+        "mov r6, r10\n"
+        "push {r4, r5, r6}\n"
+        "ldr r4, [sp, #36]\n"  // half
+        "mov r10, r4\n"
+        "ldr r4, [sp, #40]\n"  // H
+        "mov r8, r4\n"
+        "ldr r4, [sp, #44]\n"  // lim
+        "mov r9, r4\n"
+        "ldr r4, [sp, #32]\n"  // r
         "mov ip, r1\n"
         "1:\n"
-        "ldmia r0!, {r7}\n"
-        "asrs r6, r7, #31\n"
-        "adds r7, r7, r6\n"
-        "eors r7, r6\n"  // a
-        "lsls r5, r7, #14\n"
-        "add r5, r8\n"  // x
-        "muls r7, r3, r7\n"
-        "lsrs r7, r7, #17\n"  // y
-        "movs r1, r7\n"
-        "muls r1, r4, r1\n"
-        "subs r5, r5, r1\n"
-        "cmp r5, r4\n"
-        "bcc 2f\n"
-        "adds r7, r7, #1\n"
-        "2:\n"
-        "eors r7, r6\n"
-        "subs r7, r7, r6\n"
-        "strh r7, [r2, #0]\n"
-        "ldmia r0!, {r7}\n"
-        "asrs r6, r7, #31\n"
-        "adds r7, r7, r6\n"
-        "eors r7, r6\n"  // a
-        "lsls r5, r7, #14\n"
-        "add r5, r8\n"  // x
-        "muls r7, r3, r7\n"
-        "lsrs r7, r7, #17\n"  // y
-        "movs r1, r7\n"
-        "muls r1, r4, r1\n"
-        "subs r5, r5, r1\n"
-        "cmp r5, r4\n"
-        "bcc 3f\n"
-        "adds r7, r7, #1\n"
-        "3:\n"
-        "eors r7, r6\n"
-        "subs r7, r7, r6\n"
-        "strh r7, [r2, #2]\n"
+        M2V_QUOT_EL(0, 2, 4)
+        M2V_QUOT_EL(2, 5, 6)
         "adds r2, r2, #4\n"
         "cmp r0, ip\n"
         "bne 1b\n"
-        "pop {r7}\n"
-        "mov r8, r7\n"
+        "pop {r4, r5, r6}\n"
+        "mov r8, r4\n"
+        "mov r9, r5\n"
+        "mov r10, r6\n"
         "pop {r4, r5, r6, r7, pc}\n"
+        M2V_QUOT_SLOW(2, 4)
+        M2V_QUOT_SLOW(5, 6)
         ".syntax divided\n");
 }
+#undef M2V_QUOT_EL
+#undef M2V_QUOT_SLOW
 #endif
 
 #if defined(__ARM_ARCH_6M__)
@@ -904,9 +917,9 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     }
     // Pointer loops, one pass each, with what they need in registers (gcc keeps indexed
     // loops' bookkeeping on the stack on armv6m: about 67 instructions per element then).
-    // On cortex-m0 the three passes take about 4.75 + 11.5 + 18 instructions per element:
-    // about 9,500 of an embed's instructions for 256 dimensions (make bench's ROMFS texts of
-    // about 29 tokens: about 330 per token).
+    // On cortex-m0 the three passes take about 4.75 + 11.5 + 15.5 instructions per element:
+    // about 8,900 of an embed's instructions for 256 dimensions (make bench's ROMFS texts of
+    // about 29 tokens: about 300 per token).
     int32_t *e = acc + n;
     // k needs only the bit length of max |acc[d]|, which is the bit length of their OR
     uint32_t m = 0;
@@ -967,10 +980,12 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     // 2**(32 - norm_bits) and a * M < 2**32; a * M >> (31 - q) is below (a << q) / r by
     // less than 2**(norm_bits + q - 31) <= 1/2, so below the rounded quotient by at most 1.
     uint32_t M = udiv32((uint32_t)1 << 31, r);
-    if (q == 14) {  // the format's out_shift: quotients14_t1 on pairs, then an odd last element
+    if (q == 14 && norm_bits <= 15) {  // the format's out_shift: quotients14_t1 on pairs, then an odd last element
         const int32_t *h = acc + (n & ~(mp_int_t)1);
         if (h > acc) {
-            quotients14_t1(acc, h, out, M, r, half);
+            // half * M <= 2**30 (half <= r / 2); lim: quotients14_t1's bound on P's low 17 bits
+            quotients14_t1(acc, h, out, M, r, half, (half * M) >> 14,
+                (((uint32_t)1 << 17) - ((uint32_t)1 << norm_bits) - 1) << 15);
         }
         quotients(h, e, out + (h - acc), M, r, half, 14);
     } else {
