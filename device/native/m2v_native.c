@@ -225,6 +225,7 @@ static void mac(int32_t *acc, const int8_t *row, int32_t m, size_t n, int set) {
     if (set) {
         zero32(acc, n - d);
     }
+    #if !defined(__ARM_ARCH_6M__)  // (there mac_t1 leaves fewer than 8)
     for (; d + 8 <= n; d += 8, acc += 8, row += 8) {
         acc[0] += m * row[0];
         acc[1] += m * row[1];
@@ -235,6 +236,7 @@ static void mac(int32_t *acc, const int8_t *row, int32_t m, size_t n, int set) {
         acc[6] += m * row[6];
         acc[7] += m * row[7];
     }
+    #endif
     for (; d < n; d++) {
         *acc++ += m * *row++;
     }
@@ -256,12 +258,14 @@ static __attribute__((noinline)) void mac2(int32_t *acc, const int8_t *row, int3
     if (set) {
         zero32(acc, n - d);
     }
+    #if !defined(__ARM_ARCH_6M__)  // (there mac2_t1 leaves fewer than 8)
     for (; d + 4 <= n; d += 4, acc += 4, row += 4, row2 += 4) {
         acc[0] += m * row[0] + m2 * row2[0];
         acc[1] += m * row[1] + m2 * row2[1];
         acc[2] += m * row[2] + m2 * row2[2];
         acc[3] += m * row[3] + m2 * row2[3];
     }
+    #endif
     for (; d < n; d++) {
         *acc++ += m * *row++ + m2 * *row2++;
     }
