@@ -2250,17 +2250,32 @@ static mp_obj_t entry_make_new(const mp_obj_type_t *type, size_t n_args, size_t 
     return MP_OBJ_FROM_PTR(e);
 }
 
+// entry(text, out), the arguments by position or by name (as the Python twin takes them)
 static mp_obj_t entry_call(mp_obj_t self_in, size_t n_args, size_t n_kw, const mp_obj_t *args) {
-    mp_arg_check_num(n_args, n_kw, 2, 2, false);
     entry_t *e = MP_OBJ_TO_PTR(self_in);
-    mp_obj_t a[4] = {e->T, e->c, args[0], args[1]};
+    mp_obj_t a[4] = {e->T, e->c, MP_OBJ_NULL, MP_OBJ_NULL};
+    for (size_t i = 0; i < n_args && i < 2; i++) {
+        a[2 + i] = args[i];
+    }
+    for (size_t i = 0; i < n_kw; i++) {
+        mp_obj_t k = args[n_args + 2 * i];
+        int j = k == MP_OBJ_NEW_QSTR(MP_QSTR_text) ? 2 : k == MP_OBJ_NEW_QSTR(MP_QSTR_out) ? 3 : 0;
+        if (!j || a[j] != MP_OBJ_NULL) {
+            n_args = 3;  // an unknown or repeated name: the TypeError below
+            break;
+        }
+        a[j] = args[n_args + 2 * i + 1];
+    }
+    if (n_args > 2 || a[2] == MP_OBJ_NULL || a[3] == MP_OBJ_NULL) {
+        mp_raise_TypeError(MP_ERROR_TEXT("embed_into(text, out) takes text and out"));
+    }
     mp_obj_t r = m2v_entry_off ? MP_OBJ_NEW_SMALL_INT(0) : embed(4, a);
     if (r == MP_OBJ_NEW_SMALL_INT(1)) {
-        return args[1];
+        return a[3];
     }
     mp_obj_t m[5];
     mp_load_method(e->model, MP_QSTR__embed, m);
-    m[2] = args[0], m[3] = args[1], m[4] = r;
+    m[2] = a[2], m[3] = a[3], m[4] = r;
     return m[1] == MP_OBJ_NULL ? mp_call_function_n_kw(m[0], 3, 0, m + 2) : mp_call_function_n_kw(m[0], 4, 0, m + 1);
 }
 
