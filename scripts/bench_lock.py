@@ -3,8 +3,8 @@
     m2v bench --suite lock [--board cortex-m0]
     make bench-lock
 
-Model.embed_into as written in device/m2v/model.py and the same method without its guard (both
-compiled on the board from that source: scripts/bench_lock.py's twins()) embed one short text 500
+Model.embed_into's Python twin as written in device/m2v/model.py and the same without its guard
+(both compiled on the board from that source: scripts/bench_lock.py's twins()) embed one short text 500
 times each, alternating, best of 3 rounds: the difference is the guard's cost per call. On the
 emulated board (qemu ``-icount shift=0``: instructions, calibrated as scripts/bench_board.py does),
 ROMFS mode with the C core (the fastest embed, so the largest share for a per-call cost) and file
@@ -13,8 +13,8 @@ has no ``_thread``: the guard's path there is the owner flag of a port without t
 port (its ``_thread`` has no GIL), nanoseconds per call with the ``_thread`` lock and without it.
 
 Model.embed_into's C call (m2v_native.c embed) takes the lock and releases it on any exception
-itself, so the method has no exception handler and its frame (at most 11 words) is on the C
-stack, not a heap block per call."""
+itself, so the entry (the C core's Entry, or its Python twin) has no exception handler and the
+twin's frame is on the C stack, not a heap block per call."""
 
 from __future__ import annotations
 
@@ -81,19 +81,21 @@ print("@@" + json.dumps({"thread": thr, "lock": m._guard[0] is not None, "texts"
 
 
 def twins() -> tuple[str, str]:
-    """Model.embed_into as written in device/m2v/model.py, and the same method without the lock.
+    """Model.embed_into's Python twin as written in device/m2v/model.py (_entry), and the same without the lock.
 
-    The C core's embed takes the model's lock itself when called with four arguments (stages 7, the
+    A model's embed_into is the C core's Entry, which makes the same C call as this twin without a
+    Python frame; the twin stands for it here so that the lock's cost is one argument apart. The C
+    core's embed takes the model's lock itself when called with four arguments (stages 7, the
     default); the bare twin passes stages 3, everything but the lock (the cost of one more argument
     stays in the figure). Both twins are compiled on the board from this source, methods of the same
-    class side by side.
+    class side by side, T, c and the model read from the model where the closure holds them.
     """
     src = (ROOT / "device" / "m2v" / "model.py").read_text()
-    start = src.index("    def embed_into(self, text, out):")
-    end = src.index("\n    def ", start + 10)
-    lines = [line[4:] for line in src[start:end].rstrip().splitlines()]
-    guarded = "\n".join(["def guarded" + lines[0][len("def embed_into"):]] + lines[1:]) + "\n"
-    call = "f(self.tok.T, self.tok.c, text, out)"
+    start = src.index("    def embed_into(text, out):")
+    end = src.index("\n    return embed_into", start)
+    body = [line[4:] for line in src[start:end].rstrip().splitlines()[1:]]
+    guarded = "\n".join(["def guarded(self, text, out):", "    T, c, m = self.tok.T, self.tok.c, self", *body]) + "\n"
+    call = "f(T, c, text, out)"
     assert guarded.count(call) == 1, guarded
     bare = guarded.replace("def guarded", "def bare").replace(call, call[:-1] + ", 3)")
     return guarded, bare

@@ -125,3 +125,37 @@ def test_unknown_kind_is_refused():
     for kind in ('"viper"', '"fast"'):
         proc = run_snippet(DEVICE, f"import m2v\ntry:\n    m2v.use({kind})\nexcept ValueError as e:\n    print(e)\n")
         assert proc.stdout.strip() == "kind must be 'native', 'py' or None", proc.stdout + proc.stderr
+
+
+ENTRY = f"""
+import m2v
+from array import array
+m = m2v.load({str(MODEL)!r})
+ref = list(m.embed("turn on the lights"))
+out = array("h", bytes(2 * m.dims))
+def run(f):
+    try:
+        return "ok" if list(f()) == ref else "wrong vector"
+    except TypeError:
+        return "TypeError"
+print(type(m.embed_into).__name__)
+for kind in ("py", "native"):  # the kind switched after the load: the model's entry follows it
+    m2v.use(kind)
+    print(kind, run(lambda: m.embed_into("turn on the lights", out)), m.impl["loop"],
+          run(lambda: m.embed_into(out=out, text="turn on the lights")),
+          run(lambda: m.embed_into("turn on the lights", out, 1)), run(lambda: m.embed_into(text="x", o=out)))
+"""
+
+
+@pytest.mark.parametrize("core", ["native", "py"])
+def test_embed_into_entry_follows_the_kind(tmp_path, core):
+    # a model's embed_into: the C core's Entry (no Python frame) where the C core is imported, else
+    # the Python closure; either runs the kind m2v.use selects, and takes text and out by name
+    proc = run_snippet(native_device(tmp_path) if core == "native" else DEVICE, ENTRY)
+    lines = proc.stdout.splitlines()
+    assert lines[0] == ("Entry" if core == "native" else "closure"), proc.stdout + proc.stderr
+    assert lines[1] == "py ok py ok TypeError TypeError", lines
+    if core == "native":
+        assert lines[2] == "native ok native ok TypeError TypeError", lines
+    else:  # no C core in the source package: use("native") refuses, the closure goes on with the twin
+        assert "the C core does not load" in proc.stdout + proc.stderr, proc.stdout + proc.stderr

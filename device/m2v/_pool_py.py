@@ -22,16 +22,22 @@ def acc_row(acc, row, m, n):
 
 def acc_recs(acc, cen, rec, out, n, wcodes, rb, ib, mb, wb, dims):
     # acc_row for the tokens whose record numbers are out[0:n], rows read in
-    # place from the CENTROIDS buffer cen (docs/FORMAT.md §5 records, §6).
+    # place from the CENTROIDS buffer cen (docs/FORMAT.md §5 records, §6). The
+    # tokens of one row are merged first, their weights summed, and each row
+    # pooled once (as m2v_native.c pool_recs): the same integer sums, grouped by row.
     nrec = len(rec)
+    ws = {}
     for k in range(n):
         pos = out[k] * rb + ib
         row = bits(rec, pos, mb, nrec)
         code = bits(rec, pos + mb, wb, nrec)
-        o = row * dims
-        if o + dims > len(cen):
+        if row * dims + dims > len(cen):
             raise ValueError("corrupt m2v model: centroid row out of range")
-        acc_row(acc, cen[o : o + dims], wcodes[code], dims)
+        ws[row] = ws.get(row, 0) + wcodes[code]
+    for row, m in ws.items():
+        if m:
+            o = row * dims
+            acc_row(acc, cen[o : o + dims], m, dims)
 
 
 def isqrt(x):

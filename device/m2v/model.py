@@ -169,6 +169,28 @@ def _locked(f):
 _CENTROIDS = const(13)  # the section id (docs/FORMAT.md §2), a copy of _load.py's
 
 tok = None  # m2v.tok, imported by the first load (after the loader: in its hole)
+_ZERO = b""  # 2 * dims zero bytes, the vectors' initial value (Model.embed): 512 B held for dims 256
+
+
+def _entry(m, T, c):
+    # Model m's embed_into(text, out) where the C core is not imported (its Entry's twin):
+    # write the Q14 unit vector for text into out (array('h') of length dims). An attribute
+    # of the model, so that a call finds it in the instance dict (a method is looked up
+    # there first, a miss that scans a near-full table) and runs one small frame: T, c and m
+    # closed over (three cells and two arguments: the closure's argument array stays on the
+    # C stack). tok.fast, the C core's embed (m2v.use("native") after the load), runs the
+    # whole embed in one call: it takes and releases the model's lock itself (T[GUARD],
+    # released on any exception) and records model.impl, so that this frame holds no
+    # exception handler and stays small enough for the C stack (a larger one is a heap block
+    # per call). It returns 1 when out holds the vector; anything else goes on in _embed.
+    def embed_into(text, out):
+        f = tok.fast
+        r = f(T, c, text, out) if f else 0
+        if r == 1:
+            return out
+        return m._embed(text, out, r)
+
+    return embed_into
 
 
 class Model:
@@ -207,7 +229,10 @@ class Model:
         self.impl = {"tok": tok.kind, "pool": tok.kind, "loop": None}
         self._guard = _new_guard()  # one call at a time (above); T[GUARD] holds it too
         self.tok = tok.Tokenizer(self)
-        self._sink = self
+        # embed_into: the C core's Entry where it is imported (m2v_native.c: no Python frame),
+        # else a Python closure (_entry)
+        T, c, E = self.tok.T, self.tok.c, tok.C and tok.C.Entry
+        self.embed_into = E(T, c, self) if E else _entry(self, T, c)
 
     def token(self, tid, row, code):
         # embed()'s sink: acc += WCODES[code] * CENTROIDS[row]
@@ -240,19 +265,6 @@ class Model:
         ids = []
         self._run(text, ids)  # a list as the sink: the tokenizer appends the ids
         return ids
-
-    def embed_into(self, text, out):
-        # Write the Q14 unit vector for text into out (array('h') of length dims).
-        # The C core (tok.fast) runs the whole embed in one call: it takes and releases the
-        # model's lock itself (T[GUARD], released on any exception) and records model.impl,
-        # so that this frame holds no exception handler and stays small enough for the C
-        # stack (a larger one is a heap block per call). It returns 1 when out holds the
-        # vector; anything else goes on in _embed.
-        f = tok.fast
-        r = f(self.tok.T, self.tok.c, text, out) if f else 0
-        if r == 1:
-            return out
-        return self._embed(text, out, r)
 
     def _embed(self, text, out, r):
         # embed_into's other paths, under the model's lock. r 0: no C core, or the C call
@@ -289,7 +301,14 @@ class Model:
             _leave(g)
 
     def embed(self, text):
-        return self.embed_into(text, array("h", bytes(2 * self.dims)))
+        # a new array('h') for the vector, copied from _ZERO: one allocation a call, where a
+        # temporary bytes(2 * dims) made two (on a board each allocated byte costs tens of
+        # instructions in collections: about 40,000 instructions a call on cortex-m0)
+        global _ZERO
+        z = _ZERO
+        if len(z) != 2 * self.dims:
+            z = _ZERO = bytes(2 * self.dims)
+        return self.embed_into(text, array("h", z))
 
     def close(self):
         # Close the model's file (file mode), after a call in progress; calls

@@ -125,6 +125,8 @@ def select(k=None):
         kind, core, pool, fast = "py", _tok_py, _pool_py, None
     else:
         kind, core, pool, fast = "native", c, c, c.embed
+    if C:  # the models' C entries (m2v/model.py) run the C embed for "native" only
+        C.active(fast is not None)
 
 
 class Tokenizer:
@@ -235,8 +237,8 @@ class Tokenizer:
         m.impl["tok"] = kind
         self.sink = sink
         self.pool_sink = None
-        # embed() through the model's sink: pool in batches
-        if sink is getattr(m, "_sink", None):
+        # embed() through the model's sink (the model itself): pool in batches
+        if sink is m:
             self.pool_sink = sink
         c = self.c
         if not resume:

@@ -86,7 +86,8 @@ INLINE uint32_t field(const uint8_t *r, size_t nrec, uint32_t pos, uint32_t mask
 }
 
 // p[0:n] = 0, four words per pass (about 1.75 instructions a word on armv6m, where the plain
-// loop takes 4: 1,000 instructions of every embed's 256)
+// loop takes 4). An embed zeroes no accumulator before its first pass (pool_recs' set), only
+// where no token was pooled.
 static void zero32(int32_t *p, size_t n) {
     int32_t *e = p + n;
     for (; p + 4 <= e; p += 4) {
@@ -121,8 +122,15 @@ static MP_DEFINE_CONST_FUN_OBJ_2(zero_obj, zero);
 // Two 16-bit lanes per register would not pay: a weight code goes up to mult_max (16,513
 // for max_length 512, docs/FORMAT.md §6), so m * row[d] needs 22 bits and two products
 // do not fit one 32-bit multiply; splitting m into bytes to make them fit doubles the
-// multiplies and still needs a lane unpacked into acc per token.
-// AAPCS: acc r0, row r1, m r2, row2 r3, m2 and n on the stack.
+// multiplies and still needs a lane unpacked into acc per token. Nor would three rows a pass
+// (12 instructions for three products, 4 a product where this takes 4.5): they need ten low
+// registers (acc, the index, three rows, three multipliers, two temporaries), and Thumb-1's
+// multiply and register-offset signed byte load take low registers only (a multiplier moved
+// in from a high register costs the instruction it saves).
+// AAPCS: acc r0, row r1, m r2, row2 r3, m2 and n on the stack. The set variants (set2_t1,
+// set_t1: a text's first pass, mac's set) store m * row[d] (+ m2 * row2[d]) where these add to
+// acc[d], so that acc needs no zeroing first: 7 and 4 instructions per element. One body each
+// for a row pair (M2V_MAC2_FN) and a row (M2V_MAC_FN), its element (EL) the difference.
 #define M2V_MAC2_EL(k) \
     "ldrsb r6, [r1, r5]\n" \
     "ldrsb r7, [r3, r5]\n" \
@@ -133,25 +141,34 @@ static MP_DEFINE_CONST_FUN_OBJ_2(zero_obj, zero);
     "adds r7, r7, r6\n" \
     "str r7, [r0, #" #k "]\n" \
     "adds r5, r5, #1\n"
-static __attribute__((naked, noinline)) void mac2_t1(int32_t *acc, const int8_t *row, int32_t m,
-    const int8_t *row2, int32_t m2, size_t n) {
-    __asm__ volatile (
-        ".syntax unified\n"  // gcc's own Thumb-1 output is in the divided syntax
-        "push {r4, r5, r6, r7, lr}\n"
-        "ldr r4, [sp, #20]\n"  // m2
-        "ldr r5, [sp, #24]\n"  // n
-        "mov ip, r5\n"
-        "movs r5, #0\n"
-        "1:\n"
-        M2V_MAC2_EL(0) M2V_MAC2_EL(4) M2V_MAC2_EL(8) M2V_MAC2_EL(12)
-        M2V_MAC2_EL(16) M2V_MAC2_EL(20) M2V_MAC2_EL(24) M2V_MAC2_EL(28)
-        "adds r0, r0, #32\n"
-        "cmp r5, ip\n"
-        "bne 1b\n"
-        "pop {r4, r5, r6, r7, pc}\n"
-        ".syntax divided\n");
-}
-#undef M2V_MAC2_EL
+#define M2V_SET2_EL(k) \
+    "ldrsb r6, [r1, r5]\n" \
+    "ldrsb r7, [r3, r5]\n" \
+    "muls r6, r2, r6\n" \
+    "muls r7, r4, r7\n" \
+    "adds r6, r6, r7\n" \
+    "str r6, [r0, #" #k "]\n" \
+    "adds r5, r5, #1\n"
+#define M2V_MAC2_FN(name, EL) \
+    static __attribute__((naked, noinline)) void name(int32_t *acc, const int8_t *row, int32_t m, \
+        const int8_t *row2, int32_t m2, size_t n) { \
+        __asm__ volatile ( \
+            ".syntax unified\n"  /* gcc's own Thumb-1 output is in the divided syntax */ \
+            "push {r4, r5, r6, r7, lr}\n" \
+            "ldr r4, [sp, #20]\n"  /* m2 */ \
+            "ldr r5, [sp, #24]\n"  /* n */ \
+            "mov ip, r5\n" \
+            "movs r5, #0\n" \
+            "1:\n" \
+            EL(0) EL(4) EL(8) EL(12) EL(16) EL(20) EL(24) EL(28) \
+            "adds r0, r0, #32\n" \
+            "cmp r5, ip\n" \
+            "bne 1b\n" \
+            "pop {r4, r5, r6, r7, pc}\n" \
+            ".syntax divided\n"); \
+    }
+M2V_MAC2_FN(mac2_t1, M2V_MAC2_EL)
+M2V_MAC2_FN(set2_t1, M2V_SET2_EL)
 
 // mac's loop for n a positive multiple of 8, the same way (acc r0, row r1, m r2, n r3):
 // 6 instructions per element where gcc's code takes about 7.5. Bit-identical to mac's C.
@@ -162,35 +179,53 @@ static __attribute__((naked, noinline)) void mac2_t1(int32_t *acc, const int8_t 
     "adds r7, r7, r6\n" \
     "str r7, [r0, #" #k "]\n" \
     "adds r5, r5, #1\n"
-static __attribute__((naked, noinline)) void mac_t1(int32_t *acc, const int8_t *row, int32_t m, size_t n) {
-    __asm__ volatile (
-        ".syntax unified\n"
-        "push {r4, r5, r6, r7, lr}\n"
-        "movs r5, #0\n"
-        "1:\n"
-        M2V_MAC_EL(0) M2V_MAC_EL(4) M2V_MAC_EL(8) M2V_MAC_EL(12)
-        M2V_MAC_EL(16) M2V_MAC_EL(20) M2V_MAC_EL(24) M2V_MAC_EL(28)
-        "adds r0, r0, #32\n"
-        "cmp r5, r3\n"
-        "bne 1b\n"
-        "pop {r4, r5, r6, r7, pc}\n"
-        ".syntax divided\n");
-}
+#define M2V_SET_EL(k) \
+    "ldrsb r6, [r1, r5]\n" \
+    "muls r6, r2, r6\n" \
+    "str r6, [r0, #" #k "]\n" \
+    "adds r5, r5, #1\n"
+#define M2V_MAC_FN(name, EL) \
+    static __attribute__((naked, noinline)) void name(int32_t *acc, const int8_t *row, int32_t m, size_t n) { \
+        __asm__ volatile ( \
+            ".syntax unified\n" \
+            "push {r4, r5, r6, r7, lr}\n" \
+            "movs r5, #0\n" \
+            "1:\n" \
+            EL(0) EL(4) EL(8) EL(12) EL(16) EL(20) EL(24) EL(28) \
+            "adds r0, r0, #32\n" \
+            "cmp r5, r3\n" \
+            "bne 1b\n" \
+            "pop {r4, r5, r6, r7, pc}\n" \
+            ".syntax divided\n"); \
+    }
+M2V_MAC_FN(mac_t1, M2V_MAC_EL)
+M2V_MAC_FN(set_t1, M2V_SET_EL)
+#undef M2V_MAC2_EL
+#undef M2V_SET2_EL
+#undef M2V_MAC2_FN
 #undef M2V_MAC_EL
+#undef M2V_SET_EL
+#undef M2V_MAC_FN
 #endif
 
 // acc[0:n] += m * row[0:n], eight at a time: Thumb-1 has no immediate-offset signed byte
 // load, so the unrolled body reads with constant offsets and sign-extends (about 6
-// instructions per element on Cortex-M0 instead of 10)
-static void mac(int32_t *acc, const int8_t *row, int32_t m, size_t n) {
+// instructions per element on Cortex-M0 instead of 10). set: acc holds no sums yet (a text's
+// first pass, embed_run): acc[0:n] = m * row[0:n], the same sums without zeroing acc first
+// (on armv6m set_t1 stores them; elsewhere acc is zeroed here).
+static void mac(int32_t *acc, const int8_t *row, int32_t m, size_t n, int set) {
     size_t d = 0;
     #if defined(__ARM_ARCH_6M__)
     if (n >= 8) {
         size_t n8 = n & ~(size_t)7;
-        mac_t1(acc, row, m, n8);
+        (set ? set_t1 : mac_t1)(acc, row, m, n8);
         d = n8, acc += n8, row += n8;
     }
     #endif
+    if (set) {
+        zero32(acc, n - d);
+    }
+    #if !defined(__ARM_ARCH_6M__)  // (there mac_t1 leaves fewer than 8)
     for (; d + 8 <= n; d += 8, acc += 8, row += 8) {
         acc[0] += m * row[0];
         acc[1] += m * row[1];
@@ -201,6 +236,7 @@ static void mac(int32_t *acc, const int8_t *row, int32_t m, size_t n) {
         acc[6] += m * row[6];
         acc[7] += m * row[7];
     }
+    #endif
     for (; d < n; d++) {
         *acc++ += m * *row++;
     }
@@ -208,23 +244,28 @@ static void mac(int32_t *acc, const int8_t *row, int32_t m, size_t n) {
 
 
 // acc[0:n] += m * row[0:n] + m2 * row2[0:n]: two tokens per pass over acc, one load and
-// one store of acc[d] for two products
+// one store of acc[d] for two products; set as mac's
 static __attribute__((noinline)) void mac2(int32_t *acc, const int8_t *row, int32_t m, const int8_t *row2,
-    int32_t m2, size_t n) {
+    int32_t m2, size_t n, int set) {
     size_t d = 0;
     #if defined(__ARM_ARCH_6M__)
     if (n >= 8) {
         size_t n8 = n & ~(size_t)7;
-        mac2_t1(acc, row, m, row2, m2, n8);
+        (set ? set2_t1 : mac2_t1)(acc, row, m, row2, m2, n8);
         d = n8, acc += n8, row += n8, row2 += n8;
     }
     #endif
+    if (set) {
+        zero32(acc, n - d);
+    }
+    #if !defined(__ARM_ARCH_6M__)  // (there mac2_t1 leaves fewer than 8)
     for (; d + 4 <= n; d += 4, acc += 4, row += 4, row2 += 4) {
         acc[0] += m * row[0] + m2 * row2[0];
         acc[1] += m * row[1] + m2 * row2[1];
         acc[2] += m * row[2] + m2 * row2[2];
         acc[3] += m * row[3] + m2 * row2[3];
     }
+    #endif
     for (; d < n; d++) {
         *acc++ += m * *row++ + m2 * *row2++;
     }
@@ -242,7 +283,7 @@ static mp_obj_t acc_row(size_t n_args, const mp_obj_t *args) {
     if (n < 0 || (size_t)n > nacc / 4 || (size_t)n > nrow) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
     }
-    mac(acc, row, m, (size_t)n);
+    mac(acc, row, m, (size_t)n, 0);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(acc_row_obj, 4, 4, acc_row);
@@ -274,7 +315,7 @@ typedef struct {
     const int16_t *wcodes;
     size_t ncen, nrec;  // bytes of CENTROIDS and of RECORDS
     uint32_t rb, ib, mb, wb, dims;
-    uint32_t nmax;  // record numbers above it are past the records (pool_check)
+    int fresh;  // acc holds no sums yet (embed_run): the first pass stores them (mac's set)
     // file mode (cen and rec NULL): the records through the model's page cache (pc_page),
     // each centroid row read into row, at file offsets orc and ocen
     pc_t pc;
@@ -386,13 +427,13 @@ static uint32_t field_f(pool_t *p, uint32_t pos, uint32_t mask) {
 }
 
 // The layout's bounds, checked once per call: fields of at most 17 bits, every weight code
-// in WCODES, dims within the accumulator.
+// in WCODES, dims within the accumulator, records of at most 64 bits (pool_recs' bound on a
+// record number then keeps its bit position from wrapping).
 static void pool_check(pool_t *p, size_t nacc, size_t nwc) {
     if (p->dims > nacc / 4 || p->mb > 17 || p->wb > 17 || (size_t)1 << p->wb > nwc / 2 || p->rb < 1 || p->rb > 64
         || p->nrec >= (size_t)1 << 28) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
     }
-    p->nmax = udiv32((uint32_t)p->nrec << 3, p->rb);  // so that out[k] * rb cannot wrap
 }
 
 // file mode: centroid row `row` (< the rows: checked), in its slot of the row cache (read
@@ -418,9 +459,41 @@ static const int8_t *row_f(pool_t *p, uint32_t row) {
     return p->row;
 }
 
+// acc += m * row, or on a text's first pass acc = m * row (p->fresh, then cleared)
+static void pool1(pool_t *p, const int8_t *row, int32_t m) {
+    mac(p->acc, row, m, p->dims, p->fresh);
+    p->fresh = 0;
+}
+
+// acc += m * row + m2 * row2, the same way
+static void pool2(pool_t *p, const int8_t *row, int32_t m, const int8_t *row2, int32_t m2) {
+    mac2(p->acc, row, m, row2, m2, p->dims, p->fresh);
+    p->fresh = 0;
+}
+
+// file mode: the row and weight-code fields of the record whose fields start at bit pos
+// (pool_recs has checked that they lie within the records), from one read of the four bytes
+// from pos >> 3 on where those hold both (pos & 7 + mb + wb <= 32: the default model's mb + wb
+// is 18) and lie within the records and within one page of the cache (the page looked up once,
+// where field_f looks it up for every byte: about 200 instructions a token less on cortex-m0);
+// else field by field. The same bits either way: the bytes past the records that field_f reads
+// as zero are never among the four.
+INLINE uint32_t rec_fields_f(pool_t *p, uint32_t pos, uint32_t mmask, uint32_t wmask, uint32_t *code) {
+    size_t b = pos >> 3;
+    uint32_t off = p->orc + (uint32_t)b, o = off & ((1 << PS) - 1);
+    if (p->mb + p->wb <= 25 && b + 4 <= p->nrec && o <= (1 << PS) - 4) {
+        const uint8_t *q = pc_page(&p->pc, off >> PS) + o;
+        uint32_t v = ((uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24) >> (pos & 7);
+        *code = (v >> p->mb) & wmask;
+        return v & mmask;
+    }
+    *code = field_f(p, pos + p->mb, wmask);
+    return field_f(p, pos, mmask);
+}
+
 // file mode: acc += m * centroid row, through the row cache if any
 static void pool_row_f(pool_t *p, uint32_t row, int32_t m) {
-    mac(p->acc, row_f(p, row), m, p->dims);
+    pool1(p, row_f(p, row), m);
 }
 
 // acc += wcodes[code] * centroid row: an added token (Model.token's checks)
@@ -430,65 +503,118 @@ static void pool_one(pool_t *p, uint32_t row, uint32_t code) {
     }
     int32_t m = p->wcodes[code];
     if (p->cen) {
-        mac(p->acc, p->cen + (size_t)row * p->dims, m, p->dims);
+        pool1(p, p->cen + (size_t)row * p->dims, m);
     } else {
         pool_row_f(p, row, m);
     }
 }
 
-// acc[d] += wcodes[code] * centroid[row][d] for the tokens whose record numbers are out[0:n]
-static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
-    uint32_t mmask = ((uint32_t)1 << p->mb) - 1, wmask = ((uint32_t)1 << p->wb) - 1;
+// acc[d] += ms[i] * centroid[rows[i]][d] for i < u, the rows distinct (pool_recs), two a pass
+// (mac2); on a text's first pass (p->fresh) with u odd the first row alone, so that its stores
+// stand for the zeroing of acc at the cost of one pass of mac's (set_t1 and set2_t1: on
+// cortex-m0 about 1,000 instructions less a text). A row whose weights sum to 0 adds nothing.
+static void pool_rows(pool_t *p, const uint32_t *rows, const int32_t *ms, size_t u) {
     size_t dims = p->dims;
-    const int8_t *held = NULL;  // a token's row waiting for a second one (mac2)
+    int alone = p->fresh && (u & 1);  // the first row alone (then fresh is 0)
+    const int8_t *held = NULL;  // a row waiting for a second one (mac2)
     int32_t hm = 0;
     uint32_t hrow = 0;  // file mode: held's row, in its slot of the row cache
-    for (size_t k = 0; k < n; k++) {
-        uint32_t pos = (uint32_t)out[k] * p->rb + p->ib;
-        if (out[k] < 0 || (uint32_t)out[k] > p->nmax || ((pos + p->mb + p->wb - 1) >> 3) >= p->nrec) {
-            mp_raise_msg(&mp_type_IndexError, MP_ERROR_TEXT("record out of range"));  // as rec[b] in _pool_py
+    for (size_t i = 0; i < u; i++) {
+        uint32_t row = rows[i];
+        int32_t m = ms[i];
+        if (!m) {
+            continue;
         }
-        if (!p->cen) {  // file mode: a row read per token unless the row cache holds it
-            uint32_t row = field_f(p, pos, mmask);
-            int32_t m = p->wcodes[field_f(p, pos + p->mb, wmask)];
-            if ((size_t)(row + 1) * dims > p->ncen) {
-                mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
-            }
+        const int8_t *rp;
+        if (p->cen) {
+            rp = p->cen + (size_t)row * dims;
+        } else {  // file mode: a row read unless the row cache holds it
             if (!p->rrows) {  // one row buffer: no row can wait
                 pool_row_f(p, row, m);
                 continue;
             }
             if (held && row != hrow && !((row ^ hrow) & p->rmask)) {
-                mac(p->acc, held, hm, dims);  // this row's read would overwrite the waiting one's slot
+                pool1(p, held, hm);  // this row's read would overwrite the waiting one's slot
                 held = NULL;
             }
-            const int8_t *rp = row_f(p, row);
-            if (held) {
-                mac2(p->acc, held, hm, rp, m, dims);
-                held = NULL;
-            } else {
-                held = rp;
-                hm = m;
-                hrow = row;
-            }
-            continue;
-        }
-        uint32_t row = field(p->rec, p->nrec, pos, mmask);
-        int32_t m = p->wcodes[field(p->rec, p->nrec, pos + p->mb, wmask)];
-        if ((size_t)(row + 1) * dims > p->ncen) {
-            mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
+            rp = row_f(p, row);
         }
         if (held) {
-            mac2(p->acc, held, hm, p->cen + (size_t)row * dims, m, dims);
+            pool2(p, held, hm, rp, m);
             held = NULL;
+        } else if (alone) {
+            pool1(p, rp, m);
+            alone = 0;
         } else {
-            held = p->cen + (size_t)row * dims;
+            held = rp;
             hm = m;
+            hrow = row;
         }
     }
     if (held) {
-        mac(p->acc, held, hm, dims);
+        pool1(p, held, hm);
     }
+}
+
+// distinct rows a part of pool_recs' merge (a batch with more merges in parts), and its hash
+// table's slots (a power of two, at least twice as many: probes stay short)
+#define POOL_U 32
+#define POOL_H 64
+
+// acc[d] += wcodes[code] * centroid[row][d] for the tokens whose record numbers are out[0:n]:
+// the tokens of one row merged first, their weights summed (a text's tokens share rows often:
+// 23% of the ASCII tokens of make bench's texts repeat a row of their text, 59% of the
+// non-ASCII ones, 49% of the fuzz ones), then each row pooled once (pool_rows). The same int32
+// sums: acc[d] is the same sum of m * row[d] terms, grouped by row, and every partial sum stays
+// within the format's bound on sum |m| * 127 < 2**30.
+static void pool_recs(pool_t *p, const int32_t *out, size_t n) {
+    uint32_t mmask = ((uint32_t)1 << p->mb) - 1, wmask = ((uint32_t)1 << p->wb) - 1;
+    size_t dims = p->dims;
+    uint32_t rows[POOL_U];
+    int32_t ms[POOL_U];
+    uint32_t slotw[POOL_H / 4];  // slot[h]: 1 + the index in rows of a row hashed to h, 0 empty
+    uint8_t *slot = (uint8_t *)slotw;
+    size_t u = 0;
+    zero32((int32_t *)slotw, POOL_H / 4);
+    for (size_t k = 0; k < n; k++) {
+        uint32_t pos = (uint32_t)out[k] * p->rb + p->ib;
+        // a record number below 2**25 keeps pos below 2**31 + 32 and pos + mb + wb from wrapping
+        // (rb <= 64, ib <= 32, mb, wb <= 17: pool_check); past the records, pos's test raises
+        if ((uint32_t)out[k] >> 25 || ((pos + p->mb + p->wb - 1) >> 3) >= p->nrec) {
+            mp_raise_msg(&mp_type_IndexError, MP_ERROR_TEXT("record out of range"));  // as rec[b] in _pool_py
+        }
+        uint32_t code, row;
+        if (p->cen) {
+            row = field(p->rec, p->nrec, pos, mmask);
+            code = field(p->rec, p->nrec, pos + p->mb, wmask);
+        } else {
+            row = rec_fields_f(p, pos, mmask, wmask, &code);
+        }
+        int32_t m = p->wcodes[code];
+        if ((size_t)(row + 1) * dims > p->ncen) {
+            mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: centroid row out of range"));
+        }
+        uint32_t h = (row * 0x9E3779B1u) >> 26;  // POOL_H == 64: 6 bits
+        for (; slot[h]; h = (h + 1) & (POOL_H - 1)) {
+            if (rows[slot[h] - 1] == row) {
+                break;
+            }
+        }
+        if (slot[h]) {
+            ms[slot[h] - 1] += m;
+            continue;
+        }
+        if (u == POOL_U) {  // a full part: pooled, the table emptied
+            pool_rows(p, rows, ms, u);
+            u = 0;
+            zero32((int32_t *)slotw, POOL_H / 4);
+            h = (row * 0x9E3779B1u) >> 26;
+        }
+        rows[u] = row;
+        ms[u] = m;
+        slot[h] = (uint8_t)++u;
+    }
+    pool_rows(p, rows, ms, u);
 }
 
 // acc_recs(acc, cen, rec, out, n, wcodes, rb, ib, mb, wb, dims): for the tokens whose
@@ -508,7 +634,7 @@ static mp_obj_t acc_recs(size_t n_args, const mp_obj_t *args) {
     if (n < 0 || (size_t)n > nout / 4 || dims < 0 || rb < 0 || ib < 0 || ib > 32 || mb < 0 || wb < 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
     }
-    p.rb = rb, p.ib = ib, p.mb = mb, p.wb = wb, p.dims = dims;
+    p.rb = rb, p.ib = ib, p.mb = mb, p.wb = wb, p.dims = dims, p.fresh = 0;
     pool_check(&p, nacc, nwc);
     pool_recs(&p, out, (size_t)n);
     return mp_const_none;
@@ -573,70 +699,81 @@ INLINE void quotients(const int32_t *acc, const int32_t *e, int16_t *o, uint32_t
 }
 
 #if defined(__ARM_ARCH_6M__)
-// quotients' loop for q = 14 (the format's out_shift) and e - acc a positive even number, in
-// Thumb-1 by hand, as mac_t1: gcc keeps M, r and half on the stack (about 30 instructions per
-// element); here acc r0, e ip, out r2, M r3, r r4, half r8, two elements a pass: about 19. The
-// same arithmetic as quotients' C: a = |v| ((v + s) ^ s, s = v >> 31), y = a * M >> 17,
-// y += (a << 14) + half - y * r >= r (unsigned), out = (y ^ s) - s, stored as 16 bits as
-// -(int16_t)y is: bit-identical.
+// quotients' loop for q = 14 (the format's out_shift), e - acc a positive even number and
+// norm_bits <= 15, in Thumb-1 by hand, two elements a pass. The same quotients as quotients'
+// C, q = floor(x / r) for x = (a << 14) + half, a = |v| ((v + s) ^ s, s = v >> 31), out =
+// (q ^ s) - s stored as 16 bits as -(int16_t)q is, from P = a * M + H with H = half * M >> 14
+// (normalize): P <= 2**31 + 2**16 (a <= r, so a * M <= 2**31), and P / 2**17 is below x / r by
+// less than (a + 2) / 2**17 (a * (2**31 / r - M) < a, half * 2**17 / r - H < 2), never above.
+// So y = P >> 17 is q or q - 1, and it is q wherever P's low 17 bits are below
+// 2**17 - 2**norm_bits - 1 (then adding less than a + 2 <= 2**norm_bits + 1 cannot carry):
+// the test is one compare of those bits, shifted to the top, with lim = that bound << 15. Only
+// the rest (about 1 in 2**(16 - norm_bits)) takes the exact test y += x - y * r >= r (y <= q:
+// no wrap). About 15.5 instructions per element where the exact test on every one took 18.
+// acc r0, e ip, out r2, M r3, r r4, H r8, lim r9, half r10.
+#define M2V_QUOT_EL(k, slow, join) \
+    "ldmia r0!, {r7}\n" \
+    "asrs r6, r7, #31\n" \
+    "adds r7, r7, r6\n" \
+    "eors r7, r6\n"  /* a */ \
+    "movs r1, r7\n" \
+    "muls r1, r3, r1\n" \
+    "add r1, r8\n"  /* P */ \
+    "lsls r5, r1, #15\n" \
+    "cmp r5, r9\n" \
+    "bcs " #slow "f\n" \
+    "lsrs r1, r1, #17\n"  /* y = q */ \
+    #join ":\n" \
+    "eors r1, r6\n" \
+    "subs r1, r1, r6\n" \
+    "strh r1, [r2, #" #k "]\n"
+#define M2V_QUOT_SLOW(slow, join) \
+    #slow ":\n" \
+    "lsrs r1, r1, #17\n"  /* y */ \
+    "lsls r5, r7, #14\n" \
+    "add r5, r10\n"  /* x */ \
+    "movs r7, r1\n" \
+    "muls r7, r4, r7\n" \
+    "subs r5, r5, r7\n" \
+    "cmp r5, r4\n" \
+    "bcc 3f\n" \
+    "adds r1, r1, #1\n" \
+    "3:\n" \
+    "b " #join "b\n"
 static __attribute__((naked, noinline)) void quotients14_t1(const int32_t *acc, const int32_t *e, int16_t *o,
-    uint32_t M, uint32_t r, uint32_t half) {
+    uint32_t M, uint32_t r, uint32_t half, uint32_t H, uint32_t lim) {
     __asm__ volatile (
         ".syntax unified\n"
         "push {r4, r5, r6, r7, lr}\n"
-        "mov r7, r8\n"
-        "push {r7}\n"
-        "ldr r4, [sp, #24]\n"  // r
-        "ldr r7, [sp, #28]\n"  // half
-        "mov r8, r7\n"
+        "mov r4, r8\n"
+        "mov r5, r9\n"
+        "mov r6, r10\n"
+        "push {r4, r5, r6}\n"
+        "ldr r4, [sp, #36]\n"  // half
+        "mov r10, r4\n"
+        "ldr r4, [sp, #40]\n"  // H
+        "mov r8, r4\n"
+        "ldr r4, [sp, #44]\n"  // lim
+        "mov r9, r4\n"
+        "ldr r4, [sp, #32]\n"  // r
         "mov ip, r1\n"
         "1:\n"
-        "ldmia r0!, {r7}\n"
-        "asrs r6, r7, #31\n"
-        "adds r7, r7, r6\n"
-        "eors r7, r6\n"  // a
-        "movs r1, r7\n"
-        "muls r1, r3, r1\n"
-        "lsrs r1, r1, #17\n"  // y
-        "lsls r7, r7, #14\n"
-        "add r7, r8\n"  // x
-        "movs r5, r1\n"
-        "muls r5, r4, r5\n"
-        "subs r7, r7, r5\n"
-        "cmp r7, r4\n"
-        "bcc 2f\n"
-        "adds r1, r1, #1\n"
-        "2:\n"
-        "eors r1, r6\n"
-        "subs r1, r1, r6\n"
-        "strh r1, [r2, #0]\n"
-        "ldmia r0!, {r7}\n"
-        "asrs r6, r7, #31\n"
-        "adds r7, r7, r6\n"
-        "eors r7, r6\n"  // a
-        "movs r1, r7\n"
-        "muls r1, r3, r1\n"
-        "lsrs r1, r1, #17\n"  // y
-        "lsls r7, r7, #14\n"
-        "add r7, r8\n"  // x
-        "movs r5, r1\n"
-        "muls r5, r4, r5\n"
-        "subs r7, r7, r5\n"
-        "cmp r7, r4\n"
-        "bcc 3f\n"
-        "adds r1, r1, #1\n"
-        "3:\n"
-        "eors r1, r6\n"
-        "subs r1, r1, r6\n"
-        "strh r1, [r2, #2]\n"
+        M2V_QUOT_EL(0, 2, 4)
+        M2V_QUOT_EL(2, 5, 6)
         "adds r2, r2, #4\n"
         "cmp r0, ip\n"
         "bne 1b\n"
-        "pop {r7}\n"
-        "mov r8, r7\n"
+        "pop {r4, r5, r6}\n"
+        "mov r8, r4\n"
+        "mov r9, r5\n"
+        "mov r10, r6\n"
         "pop {r4, r5, r6, r7, pc}\n"
+        M2V_QUOT_SLOW(2, 4)
+        M2V_QUOT_SLOW(5, 6)
         ".syntax divided\n");
 }
+#undef M2V_QUOT_EL
+#undef M2V_QUOT_SLOW
 #endif
 
 #if defined(__ARM_ARCH_6M__)
@@ -703,6 +840,48 @@ static __attribute__((naked, noinline)) uint32_t scale_t1(int32_t *acc, const in
         ".syntax divided\n");
 }
 
+// scale_t1 without its checks, for normalize to call where they cannot fire (safe below), on
+// e - acc a positive even number: the same arithmetic and sums, the signed value squared in
+// place of a (w * w = a * a), two elements a pass: 11.5 instructions per element. acc r0, e r1,
+// sh r5, ss r4.
+#define M2V_SCALE_EL(shift, k) \
+    "ldr r2, [r0, #" #k "]\n" \
+    "asrs r3, r2, #31\n" \
+    "adds r2, r2, r3\n" \
+    "eors r2, r3\n" \
+    shift " r2, r5\n" \
+    "eors r2, r3\n" \
+    "subs r2, r2, r3\n" \
+    "str r2, [r0, #" #k "]\n" \
+    "muls r2, r2, r2\n" \
+    "adds r4, r4, r2\n"
+static __attribute__((naked, noinline)) uint32_t scale_safe_t1(int32_t *acc, const int32_t *e, uint32_t sh,
+    int right) {
+    __asm__ volatile (
+        ".syntax unified\n"
+        "push {r4, r5, r6, lr}\n"
+        "movs r4, #0\n"
+        "movs r5, r2\n"
+        "cmp r3, #0\n"
+        "bne 3f\n"
+        "1:\n"
+        M2V_SCALE_EL("lsls", 0) M2V_SCALE_EL("lsls", 4)
+        "adds r0, r0, #8\n"
+        "cmp r0, r1\n"
+        "bne 1b\n"
+        "b 4f\n"
+        "3:\n"
+        M2V_SCALE_EL("lsrs", 0) M2V_SCALE_EL("lsrs", 4)
+        "adds r0, r0, #8\n"
+        "cmp r0, r1\n"
+        "bne 3b\n"
+        "4:\n"
+        "movs r0, r4\n"
+        "pop {r4, r5, r6, pc}\n"
+        ".syntax divided\n");
+}
+#undef M2V_SCALE_EL
+
 // normalize's first pass for e - acc a positive multiple of 4, in Thumb-1 by hand: the OR
 // of |acc[d]| ((v + s) ^ s, s = v >> 31, as the C loop), four words per ldmia, about 4.75
 // instructions per element where gcc's loop takes 8.
@@ -745,8 +924,10 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: normalisation arguments out of range"));
     }
     // Pointer loops, one pass each, with what they need in registers (gcc keeps indexed
-    // loops' bookkeeping on the stack on armv6m: about 67 instructions per element then,
-    // 1,000 of 256 dimensions' 2,800 per token of a short text).
+    // loops' bookkeeping on the stack on armv6m: about 67 instructions per element then).
+    // On cortex-m0 the three passes take about 4.75 + 11.5 + 15.5 instructions per element:
+    // about 8,900 of an embed's instructions for 256 dimensions (make bench's ROMFS texts of
+    // about 29 tokens: about 300 per token).
     int32_t *e = acc + n;
     // k needs only the bit length of max |acc[d]|, which is the bit length of their OR
     uint32_t m = 0;
@@ -774,7 +955,16 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     // now 2**(norm_bits-1) <= max|acc| * 2**k < 2**norm_bits, and the sum of squares < 2**30
     uint32_t ss = 0;
     #if defined(__ARM_ARCH_6M__)
-    ss = k >= 0 ? scale_t1(acc, e, (uint32_t)k, 0) : scale_t1(acc, e, (uint32_t)-k, 1);  // acc < e: m > 0
+    // every a < 2**norm_bits (k's choice: a <= max|acc| * 2**k), so where norm_bits <= 15 and
+    // n * (2**norm_bits - 1)**2 < 2**30 no a reaches 2**15 and no partial sum of squares 2**30:
+    // scale_t1's checks cannot fire (the default model: norm_bits 11, n 256, n * x = 1,072,693,504)
+    uint32_t x = ((uint32_t)1 << (norm_bits & 15)) - 1;
+    x *= x;
+    if (!(n & 1) && norm_bits <= 15 && !((uint32_t)n >> (32 - 2 * norm_bits)) && (uint32_t)n * x < (uint32_t)1 << 30) {
+        ss = k >= 0 ? scale_safe_t1(acc, e, (uint32_t)k, 0) : scale_safe_t1(acc, e, (uint32_t)-k, 1);
+    } else {
+        ss = k >= 0 ? scale_t1(acc, e, (uint32_t)k, 0) : scale_t1(acc, e, (uint32_t)-k, 1);  // acc < e: m > 0
+    }
     if (ss >> 30) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: norm_bits out of range"));
     }
@@ -798,10 +988,12 @@ static void normalize(int32_t *acc, int16_t *out, mp_int_t n, mp_int_t norm_bits
     // 2**(32 - norm_bits) and a * M < 2**32; a * M >> (31 - q) is below (a << q) / r by
     // less than 2**(norm_bits + q - 31) <= 1/2, so below the rounded quotient by at most 1.
     uint32_t M = udiv32((uint32_t)1 << 31, r);
-    if (q == 14) {  // the format's out_shift: quotients14_t1 on pairs, then an odd last element
+    if (q == 14 && norm_bits <= 15) {  // the format's out_shift: quotients14_t1 on pairs, then an odd last element
         const int32_t *h = acc + (n & ~(mp_int_t)1);
         if (h > acc) {
-            quotients14_t1(acc, h, out, M, r, half);
+            // half * M <= 2**30 (half <= r / 2); lim: quotients14_t1's bound on P's low 17 bits
+            quotients14_t1(acc, h, out, M, r, half, (half * M) >> 14,
+                (((uint32_t)1 << 17) - ((uint32_t)1 << norm_bits) - 1) << 15);
         }
         quotients(h, e, out + (h - acc), M, r, half, 14);
     } else {
@@ -892,13 +1084,24 @@ typedef struct {
 
 // pool_t for file mode (dims and the layout set): the cache of T (T[CACHE], T[TAGS],
 // T[PAGE], c[C_SM]), the records' offset and size (c[C_ORC], c[C_NREC]), the file f, the
-// row buffer, ncen centroid rows at file offset ocen
+// row buffer, ncen centroid rows at file offset ocen. from: the same cache as the tokenizer
+// found it (embed_run: its fields copied, not looked up again), or NULL.
 static void pool_file(pool_t *p, mp_obj_t T, const int32_t *cc, mp_obj_t f, mp_obj_t row, mp_int_t ocen,
-    mp_int_t ncen) {
+    mp_int_t ncen, const pc_t *from) {
     size_t n, nr;
     p->cen = NULL;
     p->rec = NULL;
-    pc_init(&p->pc, T, cc, f);
+    if (from) {
+        pc_t *pc = &p->pc;  // field by field: a struct copy may be a memcpy, which a native module lacks
+        pc->pages = from->pages, pc->tags = from->tags, pc->sm = from->sm;
+        pc->page = from->page, pc->pagebuf = from->pagebuf;
+        pc->misses = 0;
+        pc->seek[0] = from->seek[0], pc->seek[1] = from->seek[1];
+        pc->readinto[0] = from->readinto[0], pc->readinto[1] = from->readinto[1];
+        pc->file = from->file, pc->sp = from->sp;
+    } else {
+        pc_init(&p->pc, T, cc, f);
+    }
     p->rowobj = row;
     p->row = buffer(row, &nr, MP_BUFFER_RW);
     if (cc[C_ORC] < 0 || cc[C_NREC] < 0 || ocen < 0 || ncen < 0 || nr != p->dims
@@ -934,10 +1137,9 @@ static void pc_init(pc_t *pc, mp_obj_t T, const int32_t *cc, mp_obj_t f) {
     }
     pc->sm = (uint32_t)sm;
     pc->misses = 0;
-    mp_load_method(f, MP_QSTR_seek, pc->seek);
-    mp_load_method(f, MP_QSTR_readinto, pc->readinto);
     // a built-in binary stream is read through its protocol; anything else (a class
-    // defined in Python, such as a wrapper that counts reads) through its methods
+    // defined in Python, such as a wrapper that counts reads) through its methods, looked
+    // up only then (two lookups: about 600 instructions a call on cortex-m0)
     pc->file = f;
     pc->sp = NULL;
     const mp_obj_type_t *t = mp_obj_get_type(f);
@@ -946,6 +1148,12 @@ static void pc_init(pc_t *pc, mp_obj_t T, const int32_t *cc, mp_obj_t f) {
         if (sp->read && sp->ioctl && !sp->is_text) {
             pc->sp = sp;
         }
+    }
+    if (!pc->sp) {
+        mp_load_method(f, MP_QSTR_seek, pc->seek);
+        mp_load_method(f, MP_QSTR_readinto, pc->readinto);
+    } else {
+        pc->seek[0] = pc->seek[1] = pc->readinto[0] = pc->readinto[1] = MP_OBJ_NULL;
     }
 }
 
@@ -969,8 +1177,8 @@ static mp_obj_t acc_recs_f(size_t n_args, const mp_obj_t *args) {
     if (n < 0 || (size_t)n > nout / 4 || dims < 0 || rb < 0 || ib < 0 || ib > 32 || mb < 0 || wb < 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: pooling arguments out of range"));
     }
-    p.rb = rb, p.ib = ib, p.mb = mb, p.wb = wb, p.dims = dims;
-    pool_file(&p, args[0], cc, args[3], args[4], mp_obj_get_int(args[5]), mp_obj_get_int(args[12]));
+    p.rb = rb, p.ib = ib, p.mb = mb, p.wb = wb, p.dims = dims, p.fresh = 0;
+    pool_file(&p, args[0], cc, args[3], args[4], mp_obj_get_int(args[5]), mp_obj_get_int(args[12]), NULL);
     pool_check(&p, nacc, nwc);
     pool_recs(&p, out, (size_t)n);
     return mp_const_none;
@@ -2073,7 +2281,7 @@ static __attribute__((noinline)) int embed_run(const mp_obj_t *args, int pool) {
     p.wcodes = buffer(item(T, T_WCODES), &nwc, MP_BUFFER_READ);
     p.rb = cc[C_RB], p.ib = cc[C_IB], p.mb = cc[C_MB], p.wb = cc[C_WB], p.dims = cc[C_DIMS];
     if (cen == mp_const_none) {  // file mode: records and rows through the file
-        pool_file(&p, T, cc, item(T, T_FILE), item(T, T_ROW), cc[C_OCEN], cc[C_NCEN]);
+        pool_file(&p, T, cc, item(T, T_FILE), item(T, T_ROW), cc[C_OCEN], cc[C_NCEN], tk.paged ? &tk.pc : NULL);
     } else {
         p.cen = buffer(cen, &p.ncen, MP_BUFFER_READ);
         tab_t rec;
@@ -2084,7 +2292,7 @@ static __attribute__((noinline)) int embed_run(const mp_obj_t *args, int pool) {
     for (int k = C_WN; k < C_END; k++) {
         cc[k] = 0;
     }
-    zero32(p.acc, p.dims);
+    p.fresh = 1;  // acc's first pass stores (pool_recs): no zeroing; zeroed below if none ran
     int force = 0;
     size_t forced = (size_t)-1;
     for (;;) {
@@ -2099,6 +2307,9 @@ static __attribute__((noinline)) int embed_run(const mp_obj_t *args, int pool) {
             break;
         }
         if (!tk.first.p[t[i]] || i == forced) {
+            if (p.fresh) {  // acc as tok.run goes on with it: the sums so far, none
+                zero32(p.acc, p.dims);
+            }
             return 2;  // a code point of an unknown kind: tok.run raises
         }
         // a byte that may start an added token (tok.run's loop): the longest one there is one
@@ -2127,6 +2338,9 @@ static __attribute__((noinline)) int embed_run(const mp_obj_t *args, int pool) {
     tk_flush(&tk);
     pool_out(&p, &tk, pool);
     if (pool) {
+        if (p.fresh) {  // no token pooled
+            zero32(p.acc, p.dims);
+        }
         normalize(p.acc, bo.buf, p.dims, cc[C_NB], cc[C_Q]);
     }
     return 1;
@@ -2208,6 +2422,39 @@ typedef nlr_buf_t catch_t;
 #define catch_raise(c) nlr_jump((c)->ret_val)
 #endif
 
+// the type of a dict: mp_type_dict, which a native module reaches only as the type of a dict
+// (mpy_init)
+#if MICROPY_ENABLE_DYNRUNTIME
+const mp_obj_type_t *m2v_dict_type;
+#else
+#define m2v_dict_type (&mp_type_dict)
+#endif
+
+// impl["tok"] = impl["pool"] = impl["loop"] = "native": a dict's values set in its table, the
+// keys found by their qstrs (three stores through the runtime hash every key, a division each:
+// about 400 instructions more a call on cortex-m0); keys the table does not hold so (taken out
+// by the application, or not interned) are stored through the runtime.
+static void impl_native(mp_obj_t impl) {
+    mp_obj_t native = MP_OBJ_NEW_QSTR(MP_QSTR_native);
+    mp_obj_t tok = MP_OBJ_NEW_QSTR(MP_QSTR_tok), pool = MP_OBJ_NEW_QSTR(MP_QSTR_pool), loop = MP_OBJ_NEW_QSTR(MP_QSTR_loop);
+    int found = 0;
+    if (mp_obj_get_type(impl) == m2v_dict_type) {
+        mp_map_t *map = &((mp_obj_dict_t *)MP_OBJ_TO_PTR(impl))->map;
+        for (size_t i = 0; i < map->alloc; i++) {
+            mp_obj_t k = map->table[i].key;
+            if (k == tok || k == pool || k == loop) {
+                map->table[i].value = native;
+                found++;
+            }
+        }
+    }
+    if (found != 3) {
+        mp_obj_dict_store(impl, tok, native);
+        mp_obj_dict_store(impl, pool, native);
+        mp_obj_dict_store(impl, loop, native);
+    }
+}
+
 // embed(T, c, text, out[, stages]): the whole of Model.embed_into in one call,
 // tokenizer and pooling in C: the state reset, the accumulator zeroed, the scan with every
 // full batch of OUT pooled on the spot, the last word, the last batch, the normalisation
@@ -2247,14 +2494,79 @@ static mp_obj_t embed(size_t n_args, const mp_obj_t *args) {
         }
     }
     if (r == 1 && (stages & 2)) {  // model.impl: what ran (Model.__init__'s keys)
-        mp_obj_t impl = item(args[0], T_IMPL), native = MP_OBJ_NEW_QSTR(MP_QSTR_native);
-        mp_obj_dict_store(impl, MP_OBJ_NEW_QSTR(MP_QSTR_tok), native);
-        mp_obj_dict_store(impl, MP_OBJ_NEW_QSTR(MP_QSTR_pool), native);
-        mp_obj_dict_store(impl, MP_OBJ_NEW_QSTR(MP_QSTR_loop), native);
+        impl_native(item(args[0], T_IMPL));
     }
     return MP_OBJ_NEW_SMALL_INT(r);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(embed_obj, 4, 5, embed);
+
+// Model.embed_into without a Python frame: Entry(T, c, model) (m2v/model.py makes one per model,
+// its attribute embed_into, found in its instance dict) is a callable object; entry(text, out) runs
+// embed(T, c, text, out) and returns out when that wrote the vector, else hands over to
+// model._embed(text, out, r), as the Python entry does: a wrong argument, the lock not free, a
+// hand-over to the Python loop, or the twins selected (active(0), m2v/tok.py select: r 0). On
+// cortex-m0 a call costs about 2,000 instructions less than through a Python function.
+typedef struct {
+    mp_obj_base_t base;
+    mp_obj_t T, c, model;
+} entry_t;
+
+// the twins are selected (m2v.use("py")): no C embed. It and the native module's type are not
+// static: py/dynruntime.mk's linker takes no fixed relocation to a static in bss.
+int m2v_entry_off;
+
+#if MICROPY_ENABLE_DYNRUNTIME
+mp_obj_full_type_t m2v_entry_type;  // filled by mpy_init
+#define entry_type m2v_entry_type
+#endif
+
+static mp_obj_t entry_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
+    mp_arg_check_num(n_args, n_kw, 3, 3, false);
+    entry_t *e = mp_obj_malloc(entry_t, type);
+    e->T = args[0], e->c = args[1], e->model = args[2];
+    return MP_OBJ_FROM_PTR(e);
+}
+
+// entry(text, out), the arguments by position or by name (as the Python twin takes them)
+static mp_obj_t entry_call(mp_obj_t self_in, size_t n_args, size_t n_kw, const mp_obj_t *args) {
+    entry_t *e = MP_OBJ_TO_PTR(self_in);
+    mp_obj_t a[4] = {e->T, e->c, MP_OBJ_NULL, MP_OBJ_NULL};
+    for (size_t i = 0; i < n_args && i < 2; i++) {
+        a[2 + i] = args[i];
+    }
+    for (size_t i = 0; i < n_kw; i++) {
+        mp_obj_t k = args[n_args + 2 * i];
+        int j = k == MP_OBJ_NEW_QSTR(MP_QSTR_text) ? 2 : k == MP_OBJ_NEW_QSTR(MP_QSTR_out) ? 3 : 0;
+        if (!j || a[j] != MP_OBJ_NULL) {
+            n_args = 3;  // an unknown or repeated name: the TypeError below
+            break;
+        }
+        a[j] = args[n_args + 2 * i + 1];
+    }
+    if (n_args > 2 || a[2] == MP_OBJ_NULL || a[3] == MP_OBJ_NULL) {
+        mp_raise_TypeError(MP_ERROR_TEXT("embed_into(text, out) takes text and out"));
+    }
+    mp_obj_t r = m2v_entry_off ? MP_OBJ_NEW_SMALL_INT(0) : embed(4, a);
+    if (r == MP_OBJ_NEW_SMALL_INT(1)) {
+        return a[3];
+    }
+    mp_obj_t m[5];
+    mp_load_method(e->model, MP_QSTR__embed, m);
+    m[2] = a[2], m[3] = a[3], m[4] = r;
+    return m[1] == MP_OBJ_NULL ? mp_call_function_n_kw(m[0], 3, 0, m + 2) : mp_call_function_n_kw(m[0], 4, 0, m + 1);
+}
+
+#if !MICROPY_ENABLE_DYNRUNTIME
+static MP_DEFINE_CONST_OBJ_TYPE(entry_type, MP_QSTR_Entry, MP_TYPE_FLAG_NONE, make_new, entry_make_new, call,
+    entry_call);
+#endif
+
+// active(on): whether Entry objects run the C embed (m2v/tok.py select: the kind)
+static mp_obj_t active(mp_obj_t on) {
+    m2v_entry_off = !mp_obj_get_int(on);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(active_obj, active);
 
 static mp_obj_t flush(mp_obj_t T, mp_obj_t c) {
     tk_t tk;
@@ -2305,6 +2617,7 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(field_obj, 4, 4, tk_field);
     F(MP_QSTR_normalize_into, normalize_into_obj) \
     F(MP_QSTR_scan, scan_obj) \
     F(MP_QSTR_embed, embed_obj) \
+    F(MP_QSTR_active, active_obj) \
     F(MP_QSTR_flush, flush_obj) \
     F(MP_QSTR_field, field_obj) \
     F(MP_QSTR_scan_rows, scan_rows_obj)
@@ -2314,6 +2627,13 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(field_obj, 4, 4, tk_field);
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
     M2V_FUNCTIONS(M2V_STORE)
+    entry_type.base.type = (void *)&mp_type_type;
+    entry_type.flags = MP_TYPE_FLAG_NONE;
+    entry_type.name = MP_QSTR_Entry;
+    MP_OBJ_TYPE_SET_SLOT(&entry_type, make_new, entry_make_new, 0);
+    MP_OBJ_TYPE_SET_SLOT(&entry_type, call, entry_call, 1);
+    mp_store_global(MP_QSTR_Entry, MP_OBJ_FROM_PTR(&entry_type));
+    m2v_dict_type = mp_obj_get_type(mp_obj_new_dict(0));
     MP_DYNRUNTIME_INIT_EXIT
 }
 #else
@@ -2324,6 +2644,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
 static const mp_rom_map_elem_t m2v_native_globals_table[] = {
     {MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(M2V_MODULE_QSTR(_m2v_native))},
     M2V_FUNCTIONS(M2V_ENTRY)
+    {MP_ROM_QSTR(MP_QSTR_Entry), MP_ROM_PTR(&entry_type)},
 };
 static MP_DEFINE_CONST_DICT(m2v_native_globals, m2v_native_globals_table);
 
