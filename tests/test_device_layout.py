@@ -71,7 +71,10 @@ def test_the_definition_is_complete():
     t = sorted(v for k, v in DEFINITION.items() if k.startswith("T_"))
     assert t == list(range(len(t)))  # T: one entry per slot, no gap
     c = {k: v for k, v in DEFINITION.items() if k.startswith("C_") and k not in ("C_END", "C_LEN")}
-    assert DEFINITION["C_LEN"] == max(c.values()) + 1  # c's length
+    # C_SEC is a block: an offset and a size for each of the C core's 8 tab_init tables
+    ends = [v + (16 if k == "C_SEC" else 1) for k, v in c.items()]
+    assert DEFINITION["C_LEN"] == max(ends)  # c's length
+    assert all(not c["C_SEC"] < v < c["C_SEC"] + 16 for v in c.values())  # nothing inside the block
     assert len(set(c.values())) == len(c)  # no slot used twice (C_END marks where the state ends)
 
 

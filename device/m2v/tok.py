@@ -45,7 +45,7 @@ _C_Q = const(39)
 _C_OCEN = const(40)
 _C_NCEN = const(41)
 _C_UNK = const(43)
-_C_LEN = const(47)
+_C_LEN = const(63)
 # ---- end of layout
 # section ids (docs/FORMAT.md §2), copies of _load.py's: ADDED, SYMMAP (the first of the
 # trie's, in T's order: SYMMAP, NODES, HASKIDS, HRANK, GSTART, TRANK), CENTROIDS

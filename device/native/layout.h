@@ -70,6 +70,7 @@ enum {
     C_RLO2 = 44,
     C_RHI2 = 45,
     C_RI2 = 46,
-    C_LEN = 47,
+    C_SEC = 47,
+    C_LEN = 63,
 };
 #endif

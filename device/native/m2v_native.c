@@ -1263,24 +1263,34 @@ INLINE uint32_t at(tk_t *tk, tab_t *t, size_t i) {
     return t->P[i];
 }
 
-// T[k] as a table: a buffer, or a file section (m2v/model.py FileSection: its off and size)
-static void tab_init(tk_t *tk, tab_t *t, mp_obj_t T, int k) {
+// T[k] as a table: a buffer, or a file section (m2v/model.py FileSection: its off and size,
+// looked up on the first call and kept in c[C_SEC + 2 * j]: a model's tables stay what they
+// are for its life)
+static void tab_init(tk_t *tk, tab_t *t, mp_obj_t T, int k, int j) {
+    int32_t *sec = tk->c + C_SEC + 2 * j;
     mp_obj_t o = item(T, k);
     mp_buffer_info_t bi;
-    if (mp_get_buffer(o, &bi, MP_BUFFER_READ)) {
+    if (sec[1] <= 0 && mp_get_buffer(o, &bi, MP_BUFFER_READ)) {
         t->p = t->P = bi.buf;
         t->n = t->hi = bi.len;
         t->lo = t->off = 0;
         t->head = NULL, t->nhead = 0;
+        sec[1] = -1;
         return;
     }
     if (!tk->paged) {
         pc_init(&tk->pc, T, tk->c, item(T, T_FILE));
         tk->paged = 1;
     }
-    mp_int_t off = mp_obj_get_int(mp_load_attr(o, MP_QSTR_off)), n = mp_obj_get_int(mp_load_attr(o, MP_QSTR_size));
-    if (off < 0 || n < 0 || off >= (mp_int_t)1 << 30 || n >= (mp_int_t)1 << 30) {
-        mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: tokenizer parameters out of range"));
+    mp_int_t off, n;
+    if (sec[1] > 0) {  // checked when it was stored
+        off = sec[0], n = sec[1] - 1;
+    } else {
+        off = mp_obj_get_int(mp_load_attr(o, MP_QSTR_off)), n = mp_obj_get_int(mp_load_attr(o, MP_QSTR_size));
+        if (off < 0 || n < 0 || off >= (mp_int_t)1 << 30 || n >= (mp_int_t)1 << 30) {
+            mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: tokenizer parameters out of range"));
+        }
+        sec[0] = (int32_t)off, sec[1] = (int32_t)n + 1;
     }
     t->p = t->P = NULL;
     t->n = (size_t)n;
@@ -1421,14 +1431,14 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
     table(&tk->first, T, T_FIRST);
     table(&tk->word, T, T_WORD);
     tk->paged = 0;
-    tab_init(tk, &tk->nodes, T, T_NODES);
-    tab_init(tk, &tk->hk, T, T_HASKIDS);
-    tab_init(tk, &tk->hr, T, T_HRANK);
-    tab_init(tk, &tk->gst, T, T_GSTART);
-    tab_init(tk, &tk->tr, T, T_TRANK);
-    tab_init(tk, &tk->runs, T, T_RUNS);
-    tab_init(tk, &tk->pool, T, T_POOL);
-    tab_init(tk, &tk->added, T, T_ADDED);
+    tab_init(tk, &tk->nodes, T, T_NODES, 0);
+    tab_init(tk, &tk->hk, T, T_HASKIDS, 1);
+    tab_init(tk, &tk->hr, T, T_HRANK, 2);
+    tab_init(tk, &tk->gst, T, T_GSTART, 3);
+    tab_init(tk, &tk->tr, T, T_TRANK, 4);
+    tab_init(tk, &tk->runs, T, T_RUNS, 5);
+    tab_init(tk, &tk->pool, T, T_POOL, 6);
+    tab_init(tk, &tk->added, T, T_ADDED, 7);
     tk->out = buffer(item(T, T_OUT), &n, MP_BUFFER_RW);
     tk->nout = n / 4;
     int32_t *cc = tk->c;
