@@ -146,7 +146,8 @@ def test_every_public_name_has_a_stub_and_every_stub_exists():
             problems += [f"{name}.{m} (device/m2v/{mod}.py): no stub in stubs/m2v/{mod}.pyi"
                          for m in sorted(methods - smethods)]  # fmt: skip
             problems += [f"stubs/m2v/{mod}.pyi declares method {name}.{m}, which the package does not define"
-                         for m in sorted(smethods - methods)]  # fmt: skip
+                         for m in sorted(smethods - methods - attrs)]  # fmt: skip (a callable set at init
+            # is a method to its user: Model.embed_into, the C core's Entry or its Python closure)
             problems += [f"stubs/m2v/{mod}.pyi declares attribute {name}.{a}, which the package never sets"
                          for a in sorted(sattrs - attrs - methods)]  # fmt: skip
     assert not problems, "the stubs and device/m2v disagree (add or remove the stub):\n  " + "\n  ".join(problems)

@@ -105,10 +105,12 @@ class RowFile:
 
     def _text(self, j):
         # Label j, read from LABEL_OFFS and LABELS.
-        o = struct.unpack_from("<II", bytes(self._read(self._lo_off + 4 * j, 8)), 0)
+        o = struct.unpack_from("<II", self._read(self._lo_off + 4 * j, 8), 0)
         if o[0] > o[1] or o[1] > self._lb_size:
             raise self._bad("label offsets")
-        return str(bytes(self._read(self._lb_off + o[0], o[1] - o[0])), "utf-8")
+        # str() decodes the buffer itself: no bytes() copy (a label may be hundreds of bytes,
+        # and on a small heap every such block is one more the heap's holes must find)
+        return str(self._read(self._lb_off + o[0], o[1] - o[0]), "utf-8")
 
     @_locked
     def label(self, i):

@@ -369,7 +369,7 @@ class Index(_rows.RowFile):
         if i >= self._base_n:
             o = self._log_off + (i - self._base_n) * self._slot + self.dims + 2
             b = self._read(o, 1 + self._label_max)
-            return str(bytes(b[1 : 1 + b[0]]), "utf-8")
+            return str(b[1 : 1 + b[0]], "utf-8")
         ib = self._id_bytes
         b = self._read(self._id_off + i * ib, ib)
         lid = b[0] | (b[1] << 8)
