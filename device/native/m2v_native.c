@@ -1198,6 +1198,7 @@ typedef struct {
     size_t nfine;  // entries in gfine (none: NULL)
     int gf;  // its shift
     int fast;  // NODES and HASKIDS (word-aligned) in RAM and the RAM tables with GFINE: child_ram()
+    int pgfast;  // NODES a file section and the RAM tables with GFINE: child_pg()
 } tk_t;
 
 static NORETURN void out_of_range(void) {
@@ -1243,9 +1244,12 @@ static void span(tk_t *tk, tab_t *t, size_t i) {
         t->hi = t->nhead;
         return;
     }
-    uint32_t a = t->off + (uint32_t)i, m = tk->pc.misses;
-    const uint8_t *pg = pc_page(&tk->pc, a >> PS);
-    if (tk->pc.misses != m) {
+    // a page in its slot is taken there without a call (pc_page's hit, about 15 instructions
+    // less a span on cortex-m0); a miss reads it and drops every table's span
+    uint32_t a = t->off + (uint32_t)i, q = a >> PS, sl = q & tk->pc.sm;
+    const uint8_t *pg = tk->pc.pages + (sl << PS);
+    if ((uint32_t)tk->pc.tags[sl] != q) {
+        pg = pc_page(&tk->pc, q);
         tk_drop(tk);
     }
     // the page's first byte is the section's byte b (negative: the page starts before it)
@@ -1451,7 +1455,7 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
     // T[ACCEL]: the RAM tables, filled on the first call (None: the package gave none)
     tk->groups = tk->gfine = tk->tfine = tk->hfine = tk->ridx = tk->roots = NULL;
     tk->ng = tk->nfine = 0;
-    tk->gf = tk->fast = 0;
+    tk->gf = tk->fast = tk->pgfast = 0;
     mp_obj_t a = item(T, T_ACCEL);
     if (a != mp_const_none) {
         mp_buffer_info_t bi;
@@ -1481,6 +1485,7 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
             tk->ridx = tk->hfine + nhf;
             tk->roots = tk->ridx + NRIDX;
             tk->fast = tk->gfine && tk->nodes.p && tk->hk.p && !((uintptr_t)tk->hk.p & 3);
+            tk->pgfast = !tk->nodes.p;
         }
     }
 }
@@ -1864,6 +1869,194 @@ static __attribute__((noinline)) int32_t child_ram(tk_t *tk, int32_t node, uint3
     out_of_range();
 }
 
+// GSTART's sample k (k < its entries: the caller checked), directly when it is in RAM
+INLINE uint32_t gsample(tk_t *tk, uint32_t k, int32_t sb) {
+    const uint8_t *p = tk->gst.p;
+    if (!p) {
+        return sample(tk, &tk->gst, k, sb);
+    }
+    if (sb == 2) {
+        p += (size_t)k << 1;
+        return p[0] | (p[1] << 8);
+    }
+    p += (size_t)k << 2;
+    return p[0] | (p[1] << 8) | (p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+// the flags of bit 7 (a group's last node) in the 8 nodes P[j:j+8] (aligned), in the byte lanes
+#define ENDS8(P, j) ((((*(const word_t *)((P) + (j)) >> 7) & 0x01010101u) + ((*(const word_t *)((P) + (j) + 4) >> 7) & 0x01010101u)))
+#define ENDS4(P, j) ((*(const word_t *)((P) + (j)) >> 7) & 0x01010101u)
+
+// child() with NODES a file section (file mode, the trie not in RAM) and the RAM tables there
+// (HASKIDS in RAM or paged, GFINE or GSTART's samples): child_ram's steps with NODES read
+// through its span as locals (P, lo, hi: refreshed after each span()) and the skips over group
+// ends sixteen or eight nodes at a time within a span (four or two words: their flags summed in
+// the byte lanes before the multiply), where child() checks and reloads the span at every byte
+// and steps four nodes at a time. With GSTART's samples (one in 64 groups: the default budget
+// leaves no room for GFINE in file mode) a skip crosses up to 32 groups.
+static __attribute__((noinline)) int32_t child_pg(tk_t *tk, int32_t node, uint32_t s) {
+    uint32_t un = (uint32_t)node;
+    if (un < 2 && s < 64) {
+        uint32_t r = tk->roots[(un << 6) | s];
+        return r == 0xFFFF ? -1 : (int32_t)r;
+    }
+    uint32_t q = un >> HF, b = un & 63;
+    size_t hb = (size_t)q << (HF - 3);
+    tab_t *hk = &tk->hk, *nd = &tk->nodes;
+    if (hb + 8 > hk->n) {  // the last, short block of HASKIDS
+        return child(tk, node, s);
+    }
+    if (hb - hk->lo >= hk->hi - hk->lo) {
+        span(tk, hk, hb);
+    }
+    if (hk->hi - hb < 8) {  // the block straddles two pages
+        return child(tk, node, s);
+    }
+    const uint8_t *w = hk->P + hb;
+    if (!aligned(w)) {  // (a buffer of the loader's and the cache's slots are word-aligned)
+        return child(tk, node, s);
+    }
+    uint32_t g = tk->hfine[q], x = *(const word_t *)w;
+    if (b >= 32) {
+        g += pop32(x);
+        x = *(const word_t *)(w + 4);
+        b -= 32;
+    }
+    if (!((x >> b) & 1)) {
+        return -1;
+    }
+    g += pop32(x & (((uint32_t)1 << b) - 1));
+    const uint8_t *P = nd->P;
+    size_t lo = nd->lo, hi = nd->hi, j;
+    #define NDSPAN(i) do { \
+        if ((i) - lo >= hi - lo) { \
+            span(tk, nd, (i)); \
+            P = nd->P, lo = nd->lo, hi = nd->hi; \
+        } \
+} while (0)
+    if (g + 1 < tk->ng) {  // GROUPS: bisection over the group's symbols, the last few scanned
+        size_t a = tk->groups[g], e = tk->groups[g + 1];
+        while (e - a > 4) {
+            size_t mid = (a + e) >> 1;
+            NDSPAN(mid);
+            if ((P[mid] & 63) < s) {
+                a = mid + 1;
+            } else {
+                e = mid;
+            }
+        }
+        j = a;
+    } else {
+        // GFINE's nearer sample, else GSTART's (child()'s choice)
+        int32_t sb = tk->c[C_SB];
+        uint32_t gs = tk->gfine ? (uint32_t)tk->gf : (uint32_t)tk->c[C_GS], gmask = ((uint32_t)1 << gs) - 1, k = g & gmask;
+        size_t ns = tk->gfine ? tk->nfine : tk->gst.n >> (sb == 2 ? 1 : 2), nn = nd->n;
+        q = g >> gs;
+        if (k > (gmask + 1) >> 1 && (size_t)q + 2 <= ns) {
+            k = gmask + 1 - k + 1;  // group ends to meet going back; j is after the last of them
+            j = tk->gfine ? tk->gfine[q + 1] : gsample(tk, q + 1, sb);
+            if (j > nn) {
+                out_of_range();
+            }
+            P = nd->P, lo = nd->lo, hi = nd->hi;  // (a paged GSTART's read may have dropped the span)
+            for (;;) {
+                if (j == 0) {
+                    out_of_range();
+                }
+                NDSPAN(j - 1);
+                while (j > lo) {
+                    if (aligned(P + j)) {
+                        if (j >= lo + 16) {
+                            uint32_t m = lanes(ENDS8(P, j - 16) + ENDS8(P, j - 8));
+                            if (m < k) {
+                                k -= m;
+                                j -= 16;
+                                continue;
+                            }
+                        }
+                        if (j >= lo + 8) {
+                            uint32_t m = lanes(ENDS8(P, j - 8));
+                            if (m < k) {
+                                k -= m;
+                                j -= 8;
+                                continue;
+                            }
+                        }
+                        if (j >= lo + 4) {
+                            uint32_t m = lanes(ENDS4(P, j - 4));
+                            if (m < k) {
+                                k -= m;
+                                j -= 4;
+                                continue;
+                            }
+                        }
+                    }
+                    if ((P[--j] & 0x80) && --k == 0) {
+                        j++;
+                        goto found;
+                    }
+                }
+            }
+        } else {
+            if ((size_t)q + 1 > ns) {
+                out_of_range();
+            }
+            j = tk->gfine ? tk->gfine[q] : gsample(tk, q, sb);
+            P = nd->P, lo = nd->lo, hi = nd->hi;
+            while (k) {
+                NDSPAN(j);  // IndexError at the end
+                while (j < hi) {
+                    if (aligned(P + j)) {
+                        if (j + 16 <= hi) {
+                            uint32_t m = lanes(ENDS8(P, j) + ENDS8(P, j + 8));
+                            if (m < k) {
+                                k -= m;
+                                j += 16;
+                                continue;
+                            }
+                        }
+                        if (j + 8 <= hi) {
+                            uint32_t m = lanes(ENDS8(P, j));
+                            if (m < k) {
+                                k -= m;
+                                j += 8;
+                                continue;
+                            }
+                        }
+                        if (j + 4 <= hi) {
+                            uint32_t m = lanes(ENDS4(P, j));
+                            if (m < k) {
+                                k -= m;
+                                j += 4;
+                                continue;
+                            }
+                        }
+                    }
+                    k -= P[j++] >> 7;
+                    if (!k) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+found:
+    // the group's nodes are sorted by symbol; its last has bit 7 set
+    for (;;) {
+        NDSPAN(j);  // IndexError at the end
+        for (; j < hi; j++) {
+            uint32_t nb = P[j], t = nb & 63;
+            if (t >= s) {
+                return t == s ? (int32_t)j : -1;
+            }
+            if (nb & 0x80) {
+                return -1;
+            }
+        }
+    }
+    #undef NDSPAN
+}
+
 // terminal nodes in NODES[a:b] (b <= n_nodes): directly when NODES is in RAM
 INLINE uint32_t flags_nd(tk_t *tk, size_t a, size_t b) {
     return tk->nodes.p ? flags_range(tk->nodes.p, a, b, 6) : flags_tab(tk, &tk->nodes, a, b, 6);
@@ -1901,7 +2094,7 @@ static int32_t wordpiece(tk_t *tk, size_t n) {
     }
     // child_ram when the trie and the RAM tables allow (tk->fast), else child(); NODES in RAM
     // then, child_ram's results below n_nodes
-    int32_t (*step)(tk_t *, int32_t, uint32_t) = tk->fast ? child_ram : child;
+    int32_t (*step)(tk_t *, int32_t, uint32_t) = tk->fast ? child_ram : tk->pgfast ? child_pg : child;
     const uint8_t *P = tk->fast ? tk->nodes.p : NULL;
     while (pos < n) {
         int32_t node = pos == 0 ? 0 : 1, best = -1;
@@ -1968,8 +2161,9 @@ static void tk_flush(tk_t *tk) {
 }
 
 static uint32_t run_start(tk_t *tk, size_t o) {
-    const uint8_t *p = tk->runs.p;
-    if (p && o + 3 <= tk->runs.n) {  // in RAM
+    const tab_t *r = &tk->runs;
+    if (o - r->lo < r->hi - r->lo && r->hi - o >= 3) {  // in RAM, or in the span: read directly
+        const uint8_t *p = r->P;
         return p[o] | (p[o + 1] << 8) | (p[o + 2] << 16);
     }
     uint32_t v = at(tk, &tk->runs, o);
