@@ -1198,7 +1198,6 @@ typedef struct {
     size_t nfine;  // entries in gfine (none: NULL)
     int gf;  // its shift
     int fast;  // NODES and HASKIDS (word-aligned) in RAM and the RAM tables with GFINE: child_ram()
-    int pgfast;  // NODES a file section and the RAM tables with GFINE: child_pg()
 } tk_t;
 
 static NORETURN void out_of_range(void) {
@@ -1455,7 +1454,7 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
     // T[ACCEL]: the RAM tables, filled on the first call (None: the package gave none)
     tk->groups = tk->gfine = tk->tfine = tk->hfine = tk->ridx = tk->roots = NULL;
     tk->ng = tk->nfine = 0;
-    tk->gf = tk->fast = tk->pgfast = 0;
+    tk->gf = tk->fast = 0;
     mp_obj_t a = item(T, T_ACCEL);
     if (a != mp_const_none) {
         mp_buffer_info_t bi;
@@ -1485,7 +1484,6 @@ static void tk_init(tk_t *tk, mp_obj_t T, mp_obj_t c) {
             tk->ridx = tk->hfine + nhf;
             tk->roots = tk->ridx + NRIDX;
             tk->fast = tk->gfine && tk->nodes.p && tk->hk.p && !((uintptr_t)tk->hk.p & 3);
-            tk->pgfast = !tk->nodes.p;
         }
     }
 }
@@ -1591,284 +1589,6 @@ static uint32_t flags_tab(tk_t *tk, tab_t *t, size_t a, size_t b, int bit) {
     return n;
 }
 
-// The node after the k-th group end (a node with bit 7) from node j on (k >= 1), or
-// back from node j (the k-th before it), word steps within each span.
-static size_t skip_fwd(tk_t *tk, tab_t *t, size_t j, uint32_t k) {
-    for (;;) {
-        if (j - t->lo >= t->hi - t->lo) {
-            span(tk, t, j);  // IndexError at the end
-        }
-        const uint8_t *P = t->P;
-        size_t hi = t->hi;
-        while (j < hi) {
-            if (j + 4 <= hi && aligned(P + j)) {
-                uint32_t m = lanes((*(const word_t *)(P + j) >> 7) & 0x01010101u);
-                if (m < k) {
-                    k -= m;
-                    j += 4;
-                    continue;
-                }
-            }
-            if ((P[j++] & 0x80) && --k == 0) {
-                return j;
-            }
-        }
-    }
-}
-
-static size_t skip_back(tk_t *tk, tab_t *t, size_t j, uint32_t k) {
-    for (;;) {
-        if (j == 0) {
-            out_of_range();
-        }
-        if (j - 1 - t->lo >= t->hi - t->lo) {
-            span(tk, t, j - 1);
-        }
-        const uint8_t *P = t->P;
-        size_t lo = t->lo;
-        while (j > lo) {
-            if (j >= lo + 4 && aligned(P + j)) {
-                uint32_t m = lanes((*(const word_t *)(P + j - 4) >> 7) & 0x01010101u);
-                if (m < k) {
-                    k -= m;
-                    j -= 4;
-                    continue;
-                }
-            }
-            j--;
-            if ((P[j] & 0x80) && --k == 0) {
-                return j + 1;
-            }
-        }
-    }
-}
-
-// 4 bytes at p as a little-endian word: one load where aligned (Cortex-M0 faults otherwise)
-INLINE uint32_t ld32(const uint8_t *p) {
-    if (aligned(p)) {
-        return *(const word_t *)p;
-    }
-    return p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-// child(node, s): the child of node with symbol s, or -1 (_tok_py._child_py)
-static int32_t child(tk_t *tk, int32_t node, uint32_t s) {
-    const int32_t *cc = tk->c;
-    tab_t *hk = &tk->hk, *nd = &tk->nodes;
-    size_t nn = nd->n;
-    uint32_t un = (uint32_t)node, g;
-    if (un < 2 && s < 64 && tk->roots) {  // a root: ROOTS
-        uint32_t r = tk->roots[(un << 6) | s];
-        return r == 0xFFFF ? -1 : (int32_t)r;
-    }
-    int32_t sb = cc[C_SB];
-    const uint8_t *hp = hk->p;
-    if (tk->hfine && hp && ((size_t)(un >> HF) + 1) << (HF - 3) <= hk->n) {
-        // HASKIDS in RAM: the 64 bits from node's HFINE sample on as two words; node's bit
-        // and the set bits before it (about 40 instructions on cortex-m0, where a rank from
-        // the nearer sample through pop_tab took about 85)
-        const uint8_t *w = hp + ((un >> HF) << (HF - 3));
-        uint32_t b = un & 63, x = ld32(w);
-        g = tk->hfine[un >> HF];
-        if (b >= 32) {
-            g += pop32(x);
-            x = ld32(w + 4);
-            b -= 32;
-        }
-        if (!((x >> b) & 1)) {
-            return -1;
-        }
-        g += pop32(x & (((uint32_t)1 << b) - 1));
-    } else {
-        uint32_t hb = at(tk, hk, un >> 3);
-        if (!((hb >> (un & 7)) & 1)) {
-            return -1;
-        }
-        // rank of HASKIDS before node, from the nearer sample: the one after node less the
-        // bits in [node, sample), or the one before it plus the bits in [sample, node)
-        // (HFINE's samples when the RAM tables are there)
-        int32_t hs = tk->hfine ? HF : cc[C_HS];
-        uint32_t q = un >> hs, e = un >> 3;
-        if ((un & ((uint32_t)1 << (hs - 1))) && (size_t)(q + 1) << hs < nn) {
-            q++;
-            g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
-            size_t j = (size_t)q << (hs - 3);
-            if (j > hk->n) {
-                out_of_range();
-            }
-            g -= pop_tab(tk, hk, e + 1, j) + pop32(hb >> (un & 7));
-        } else {
-            g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
-            g += pop_tab(tk, hk, (size_t)q << (hs - 3), e) + pop32(hb & (((uint32_t)1 << (un & 7)) - 1));
-        }
-    }
-    // the start of group g: from GROUPS, or from the nearer sample of GFINE's (else GSTART's):
-    // back from the next sample to the end of the group 2**gs - k groups before it, or on
-    // from this one over k group ends (nodes with bit 7, last_in_group)
-    size_t j;
-    if (g + 1 < tk->ng) {
-        // a group in the table: its start and end without a skip, and the child found by
-        // bisection over its symbols (sorted), the last few by a linear scan; build_accel()
-        // made the table from these nodes, so start < end <= nn
-        size_t lo = (size_t)tk->groups[g], hi = (size_t)tk->groups[g + 1];
-        while (hi - lo > 4) {
-            size_t mid = (lo + hi) >> 1;
-            if ((at(tk, nd, mid) & 63) < s) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        j = lo;
-    } else {
-        int32_t gs = tk->gfine ? tk->gf : cc[C_GS];
-        uint32_t gmask = ((uint32_t)1 << gs) - 1, q = g >> gs, k = g & gmask;
-        size_t ns = tk->gfine ? tk->nfine : tk->gst.n >> (sb == 2 ? 1 : 2);  // (no divide on armv6m)
-        if (k > (gmask + 1) >> 1 && (size_t)q + 2 <= ns) {
-            k = gmask + 1 - k + 1;  // group ends to meet going back; j is after the last of them
-            j = tk->gfine ? tk->gfine[q + 1] : sample(tk, &tk->gst, q + 1, sb);
-            if (j > nn) {
-                out_of_range();
-            }
-            j = skip_back(tk, nd, j, k);
-        } else {
-            if ((size_t)q + 1 > ns) {
-                out_of_range();
-            }
-            j = tk->gfine ? tk->gfine[q] : sample(tk, &tk->gst, q, sb);
-            if (k) {
-                j = skip_fwd(tk, nd, j, k);
-            }
-        }
-    }
-    // the group's nodes are sorted by symbol; its last has bit 7 set
-    if (nd->p) {  // in RAM: read directly
-        const uint8_t *P = nd->p;
-        for (; j < nn; j++) {
-            uint32_t nb = P[j], t = nb & 63;
-            if (t == s) {
-                return (int32_t)j;
-            }
-            if (t > s || (nb & 0x80)) {
-                return -1;
-            }
-        }
-        out_of_range();
-    }
-    for (;; j++) {
-        uint32_t nb = at(tk, nd, j), t = nb & 63;
-        if (t == s) {
-            return (int32_t)j;
-        }
-        if (t > s || (nb & 0x80)) {
-            return -1;
-        }
-    }
-}
-
-// record number of terminal node best: the terminal nodes (bit 6) before it, from the
-// nearer of the two samples around it (_tok_py._rank_t_py)
-// child() with NODES and HASKIDS in RAM and every RAM table there (tk->fast: a model in
-// ROMFS, a buffer, or file mode with the trie in RAM): the same steps with direct reads and
-// few live values, so that the loops keep them in registers: on cortex-m0, the bench's
-// non-ASCII texts (make bench BOARD=cortex-m0), about 130 instructions a call on average,
-// where child() takes about 190 with the same tables (and took 260 before GFINE and ROOTS).
-// node < n_nodes (a root, or child()'s result); GROUPS' and GFINE's entries are build_accel's,
-// at most n_nodes; every skip and scan is bounded by n_nodes.
-static __attribute__((noinline)) int32_t child_ram(tk_t *tk, int32_t node, uint32_t s) {
-    uint32_t un = (uint32_t)node;
-    if (un < 2 && s < 64) {
-        uint32_t r = tk->roots[(un << 6) | s];
-        return r == 0xFFFF ? -1 : (int32_t)r;
-    }
-    uint32_t q = un >> HF, b = un & 63;
-    if ((q << (HF - 3)) + 8 > tk->hk.n) {  // the last, short block of HASKIDS
-        return child(tk, node, s);
-    }
-    const word_t *w = (const word_t *)(tk->hk.p + (q << (HF - 3)));  // aligned: tk->fast
-    const uint8_t *P = tk->nodes.p;
-    uint32_t g = tk->hfine[q], x;
-    if (b >= 32) {
-        g += pop32(*w++);
-        b -= 32;
-    }
-    x = *w;
-    if (!((x >> b) & 1)) {
-        return -1;
-    }
-    g += pop32(x & (((uint32_t)1 << b) - 1));
-    size_t nn = tk->nodes.n, j;
-    if (g + 1 < tk->ng) {  // GROUPS: bisection over the group's symbols, the last few scanned
-        size_t lo = tk->groups[g], hi = tk->groups[g + 1];
-        while (hi - lo > 4) {
-            size_t mid = (lo + hi) >> 1;
-            if ((P[mid] & 63) < s) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        j = lo;
-    } else {
-        // GFINE's nearer sample, then a skip over group ends four nodes at a time: skip_back's
-        // and skip_fwd's loops without their spans (calling them cost 46 instructions per
-        // token more on the bench's non-ASCII texts)
-        uint32_t gf = (uint32_t)tk->gf, half = (uint32_t)1 << (gf - 1), k = g & ((half << 1) - 1);
-        q = g >> gf;
-        if (k > half && q + 2 <= tk->nfine) {
-            k = (half << 1) - k + 1;  // group ends to meet going back; j is after the last of them
-            j = tk->gfine[q + 1];
-            for (;;) {
-                if (j == 0) {
-                    out_of_range();
-                }
-                if (j >= 4 && aligned(P + j)) {
-                    uint32_t m = lanes((*(const word_t *)(P + j - 4) >> 7) & 0x01010101u);
-                    if (m < k) {
-                        k -= m;
-                        j -= 4;
-                        continue;
-                    }
-                }
-                if ((P[--j] & 0x80) && --k == 0) {
-                    j++;
-                    break;
-                }
-            }
-        } else {
-            if (q + 1 > tk->nfine) {
-                out_of_range();
-            }
-            j = tk->gfine[q];
-            while (k) {
-                if (j >= nn) {
-                    out_of_range();
-                }
-                if (j + 4 <= nn && aligned(P + j)) {
-                    uint32_t m = lanes((*(const word_t *)(P + j) >> 7) & 0x01010101u);
-                    if (m < k) {
-                        k -= m;
-                        j += 4;
-                        continue;
-                    }
-                }
-                k -= P[j++] >> 7;
-            }
-        }
-    }
-    // the group's nodes are sorted by symbol; its last has bit 7 set
-    for (; j < nn; j++) {
-        uint32_t nb = P[j], t = nb & 63;
-        if (t >= s) {
-            return t == s ? (int32_t)j : -1;
-        }
-        if (nb & 0x80) {
-            return -1;
-        }
-    }
-    out_of_range();
-}
-
 // GSTART's sample k (k < its entries: the caller checked), directly when it is in RAM
 INLINE uint32_t gsample(tk_t *tk, uint32_t k, int32_t sb) {
     const uint8_t *p = tk->gst.p;
@@ -1887,45 +1607,71 @@ INLINE uint32_t gsample(tk_t *tk, uint32_t k, int32_t sb) {
 #define ENDS8(P, j) ((((*(const word_t *)((P) + (j)) >> 7) & 0x01010101u) + ((*(const word_t *)((P) + (j) + 4) >> 7) & 0x01010101u)))
 #define ENDS4(P, j) ((*(const word_t *)((P) + (j)) >> 7) & 0x01010101u)
 
-// child() with NODES a file section (file mode, the trie not in RAM) and the RAM tables there
-// (HASKIDS in RAM or paged, GFINE or GSTART's samples): child_ram's steps with NODES read
-// through its span as locals (P, lo, hi: refreshed after each span()) and the skips over group
-// ends sixteen or eight nodes at a time within a span (four or two words: their flags summed in
-// the byte lanes before the multiply), where child() checks and reloads the span at every byte
-// and steps four nodes at a time. With GSTART's samples (one in 64 groups: the default budget
-// leaves no room for GFINE in file mode) a skip crosses up to 32 groups.
-static __attribute__((noinline)) int32_t child_pg(tk_t *tk, int32_t node, uint32_t s) {
-    uint32_t un = (uint32_t)node;
-    if (un < 2 && s < 64) {
+// child(node, s): the child of node with symbol s, or -1 (_tok_py._child_py). NODES read
+// through its span as locals (P, lo, hi: refreshed after each span(); a buffer's span is all of
+// it), the skips over group ends sixteen, eight or four nodes at a time within a span (four,
+// two or one word: their flags summed in the byte lanes before the multiply); in file mode
+// with the default budget (no room for GFINE: GSTART's samples, one in 64 groups) a skip
+// crosses up to 32 groups. child_ram() is its twin for the trie in RAM with every RAM table.
+static int32_t child(tk_t *tk, int32_t node, uint32_t s) {
+    uint32_t un = (uint32_t)node, g;
+    tab_t *hk = &tk->hk, *nd = &tk->nodes;
+    if (un < 2 && s < 64 && tk->roots) {  // a root: ROOTS
         uint32_t r = tk->roots[(un << 6) | s];
         return r == 0xFFFF ? -1 : (int32_t)r;
     }
+    // HASKIDS's rank: HFINE's sample and the 64 bits from it as two words, read in RAM or in
+    // the block's page (about 40 instructions on cortex-m0, where a rank from the nearer sample
+    // through pop_tab took about 85)
     uint32_t q = un >> HF, b = un & 63;
     size_t hb = (size_t)q << (HF - 3);
-    tab_t *hk = &tk->hk, *nd = &tk->nodes;
-    if (hb + 8 > hk->n) {  // the last, short block of HASKIDS
-        return child(tk, node, s);
+    const uint8_t *w = NULL;
+    if (tk->hfine && hb + 8 <= hk->n) {
+        if (hb - hk->lo >= hk->hi - hk->lo) {
+            span(tk, hk, hb);
+        }
+        if (hk->hi - hb >= 8 && aligned(hk->P + hb)) {  // (not across two pages)
+            w = hk->P + hb;
+        }
     }
-    if (hb - hk->lo >= hk->hi - hk->lo) {
-        span(tk, hk, hb);
+    if (w) {
+        uint32_t x = *(const word_t *)w;
+        g = tk->hfine[q];
+        if (b >= 32) {
+            g += pop32(x);
+            x = *(const word_t *)(w + 4);
+            b -= 32;
+        }
+        if (!((x >> b) & 1)) {
+            return -1;
+        }
+        g += pop32(x & (((uint32_t)1 << b) - 1));
+    } else {
+        const int32_t *cc = tk->c;
+        int32_t sb = cc[C_SB];
+        size_t nn = nd->n;
+        uint32_t hbyte = at(tk, hk, un >> 3);
+        if (!((hbyte >> (un & 7)) & 1)) {
+            return -1;
+        }
+        // rank of HASKIDS before node, from the nearer sample: the one after node less the
+        // bits in [node, sample), or the one before it plus the bits in [sample, node)
+        // (HFINE's samples when the RAM tables are there)
+        int32_t hs = tk->hfine ? HF : cc[C_HS];
+        uint32_t sq = un >> hs, e = un >> 3;
+        if ((un & ((uint32_t)1 << (hs - 1))) && (size_t)(sq + 1) << hs < nn) {
+            sq++;
+            g = tk->hfine ? tk->hfine[sq] : sample(tk, &tk->hr, sq, sb);
+            size_t j = (size_t)sq << (hs - 3);
+            if (j > hk->n) {
+                out_of_range();
+            }
+            g -= pop_tab(tk, hk, e + 1, j) + pop32(hbyte >> (un & 7));
+        } else {
+            g = tk->hfine ? tk->hfine[sq] : sample(tk, &tk->hr, sq, sb);
+            g += pop_tab(tk, hk, (size_t)sq << (hs - 3), e) + pop32(hbyte & (((uint32_t)1 << (un & 7)) - 1));
+        }
     }
-    if (hk->hi - hb < 8) {  // the block straddles two pages
-        return child(tk, node, s);
-    }
-    const uint8_t *w = hk->P + hb;
-    if (!aligned(w)) {  // (a buffer of the loader's and the cache's slots are word-aligned)
-        return child(tk, node, s);
-    }
-    uint32_t g = tk->hfine[q], x = *(const word_t *)w;
-    if (b >= 32) {
-        g += pop32(x);
-        x = *(const word_t *)(w + 4);
-        b -= 32;
-    }
-    if (!((x >> b) & 1)) {
-        return -1;
-    }
-    g += pop32(x & (((uint32_t)1 << b) - 1));
     const uint8_t *P = nd->P;
     size_t lo = nd->lo, hi = nd->hi, j;
     #define NDSPAN(i) do { \
@@ -2057,6 +1803,109 @@ found:
     #undef NDSPAN
 }
 
+// record number of terminal node best: the terminal nodes (bit 6) before it, from the
+// nearer of the two samples around it (_tok_py._rank_t_py)
+// child() with NODES and HASKIDS in RAM and every RAM table there (tk->fast: a model in
+// ROMFS, a buffer, or file mode with the trie in RAM): the same steps with direct reads and
+// few live values, so that the loops keep them in registers: on cortex-m0, the bench's
+// non-ASCII texts (make bench BOARD=cortex-m0), about 130 instructions a call on average,
+// where child() takes about 190 with the same tables (and took 260 before GFINE and ROOTS).
+// node < n_nodes (a root, or child()'s result); GROUPS' and GFINE's entries are build_accel's,
+// at most n_nodes; every skip and scan is bounded by n_nodes.
+static __attribute__((noinline)) int32_t child_ram(tk_t *tk, int32_t node, uint32_t s) {
+    uint32_t un = (uint32_t)node;
+    if (un < 2 && s < 64) {
+        uint32_t r = tk->roots[(un << 6) | s];
+        return r == 0xFFFF ? -1 : (int32_t)r;
+    }
+    uint32_t q = un >> HF, b = un & 63;
+    if ((q << (HF - 3)) + 8 > tk->hk.n) {  // the last, short block of HASKIDS
+        return child(tk, node, s);
+    }
+    const word_t *w = (const word_t *)(tk->hk.p + (q << (HF - 3)));  // aligned: tk->fast
+    const uint8_t *P = tk->nodes.p;
+    uint32_t g = tk->hfine[q], x;
+    if (b >= 32) {
+        g += pop32(*w++);
+        b -= 32;
+    }
+    x = *w;
+    if (!((x >> b) & 1)) {
+        return -1;
+    }
+    g += pop32(x & (((uint32_t)1 << b) - 1));
+    size_t nn = tk->nodes.n, j;
+    if (g + 1 < tk->ng) {  // GROUPS: bisection over the group's symbols, the last few scanned
+        size_t lo = tk->groups[g], hi = tk->groups[g + 1];
+        while (hi - lo > 4) {
+            size_t mid = (lo + hi) >> 1;
+            if ((P[mid] & 63) < s) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        j = lo;
+    } else {
+        // GFINE's nearer sample, then a skip over group ends four nodes at a time: child()'s
+        // loops without their spans (calling out for them cost 46 instructions per token more
+        // on the bench's non-ASCII texts)
+        uint32_t gf = (uint32_t)tk->gf, half = (uint32_t)1 << (gf - 1), k = g & ((half << 1) - 1);
+        q = g >> gf;
+        if (k > half && q + 2 <= tk->nfine) {
+            k = (half << 1) - k + 1;  // group ends to meet going back; j is after the last of them
+            j = tk->gfine[q + 1];
+            for (;;) {
+                if (j == 0) {
+                    out_of_range();
+                }
+                if (j >= 4 && aligned(P + j)) {
+                    uint32_t m = lanes((*(const word_t *)(P + j - 4) >> 7) & 0x01010101u);
+                    if (m < k) {
+                        k -= m;
+                        j -= 4;
+                        continue;
+                    }
+                }
+                if ((P[--j] & 0x80) && --k == 0) {
+                    j++;
+                    break;
+                }
+            }
+        } else {
+            if (q + 1 > tk->nfine) {
+                out_of_range();
+            }
+            j = tk->gfine[q];
+            while (k) {
+                if (j >= nn) {
+                    out_of_range();
+                }
+                if (j + 4 <= nn && aligned(P + j)) {
+                    uint32_t m = lanes((*(const word_t *)(P + j) >> 7) & 0x01010101u);
+                    if (m < k) {
+                        k -= m;
+                        j += 4;
+                        continue;
+                    }
+                }
+                k -= P[j++] >> 7;
+            }
+        }
+    }
+    // the group's nodes are sorted by symbol; its last has bit 7 set
+    for (; j < nn; j++) {
+        uint32_t nb = P[j], t = nb & 63;
+        if (t >= s) {
+            return t == s ? (int32_t)j : -1;
+        }
+        if (nb & 0x80) {
+            return -1;
+        }
+    }
+    out_of_range();
+}
+
 // terminal nodes in NODES[a:b] (b <= n_nodes): directly when NODES is in RAM
 INLINE uint32_t flags_nd(tk_t *tk, size_t a, size_t b) {
     return tk->nodes.p ? flags_range(tk->nodes.p, a, b, 6) : flags_tab(tk, &tk->nodes, a, b, 6);
@@ -2094,7 +1943,7 @@ static int32_t wordpiece(tk_t *tk, size_t n) {
     }
     // child_ram when the trie and the RAM tables allow (tk->fast), else child(); NODES in RAM
     // then, child_ram's results below n_nodes
-    int32_t (*step)(tk_t *, int32_t, uint32_t) = tk->fast ? child_ram : tk->pgfast ? child_pg : child;
+    int32_t (*step)(tk_t *, int32_t, uint32_t) = tk->fast ? child_ram : child;
     const uint8_t *P = tk->fast ? tk->nodes.p : NULL;
     while (pos < n) {
         int32_t node = pos == 0 ? 0 : 1, best = -1;
