@@ -1607,10 +1607,41 @@ INLINE uint32_t gsample(tk_t *tk, uint32_t k, int32_t sb) {
 #define ENDS8(P, j) ((((*(const word_t *)((P) + (j)) >> 7) & 0x01010101u) + ((*(const word_t *)((P) + (j) + 4) >> 7) & 0x01010101u)))
 #define ENDS4(P, j) ((*(const word_t *)((P) + (j)) >> 7) & 0x01010101u)
 
+// HASKIDS's rank before node through HRANK's samples (HFINE's where the RAM tables are
+// there), or -1 when node has no children: child()'s general case (no RAM tables, or
+// the block of HASKIDS that child() reads as two words not in one page)
+static __attribute__((noinline)) int32_t rank_hk(tk_t *tk, uint32_t un) {
+    const int32_t *cc = tk->c;
+    tab_t *hk = &tk->hk;
+    int32_t sb = cc[C_SB];
+    size_t nn = tk->nodes.n;
+    uint32_t g, hbyte = at(tk, hk, un >> 3);
+    if (!((hbyte >> (un & 7)) & 1)) {
+        return -1;
+    }
+    // from the nearer sample: the one after node less the bits in [node, sample), or the
+    // one before it plus the bits in [sample, node)
+    int32_t hs = tk->hfine ? HF : cc[C_HS];
+    uint32_t q = un >> hs, e = un >> 3;
+    if ((un & ((uint32_t)1 << (hs - 1))) && (size_t)(q + 1) << hs < nn) {
+        q++;
+        g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
+        size_t j = (size_t)q << (hs - 3);
+        if (j > hk->n) {
+            out_of_range();
+        }
+        g -= pop_tab(tk, hk, e + 1, j) + pop32(hbyte >> (un & 7));
+    } else {
+        g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
+        g += pop_tab(tk, hk, (size_t)q << (hs - 3), e) + pop32(hbyte & (((uint32_t)1 << (un & 7)) - 1));
+    }
+    return (int32_t)g;  // (at most n_nodes: a section or a buffer far below 2**31 bytes)
+}
+
 // child(node, s): the child of node with symbol s, or -1 (_tok_py._child_py). NODES read
 // through its span as locals (P, lo, hi: refreshed after each span(); a buffer's span is all of
-// it), the skips over group ends sixteen, eight or four nodes at a time within a span (four,
-// two or one word: their flags summed in the byte lanes before the multiply); in file mode
+// it), the skips over group ends sixteen or four nodes at a time within a span (four words or
+// one: their flags summed in the byte lanes before the multiply); in file mode
 // with the default budget (no room for GFINE: GSTART's samples, one in 64 groups) a skip
 // crosses up to 32 groups. child_ram() is its twin for the trie in RAM with every RAM table.
 static int32_t child(tk_t *tk, int32_t node, uint32_t s) {
@@ -1647,30 +1678,11 @@ static int32_t child(tk_t *tk, int32_t node, uint32_t s) {
         }
         g += pop32(x & (((uint32_t)1 << b) - 1));
     } else {
-        const int32_t *cc = tk->c;
-        int32_t sb = cc[C_SB];
-        size_t nn = nd->n;
-        uint32_t hbyte = at(tk, hk, un >> 3);
-        if (!((hbyte >> (un & 7)) & 1)) {
+        int32_t r = rank_hk(tk, un);
+        if (r < 0) {
             return -1;
         }
-        // rank of HASKIDS before node, from the nearer sample: the one after node less the
-        // bits in [node, sample), or the one before it plus the bits in [sample, node)
-        // (HFINE's samples when the RAM tables are there)
-        int32_t hs = tk->hfine ? HF : cc[C_HS];
-        uint32_t sq = un >> hs, e = un >> 3;
-        if ((un & ((uint32_t)1 << (hs - 1))) && (size_t)(sq + 1) << hs < nn) {
-            sq++;
-            g = tk->hfine ? tk->hfine[sq] : sample(tk, &tk->hr, sq, sb);
-            size_t j = (size_t)sq << (hs - 3);
-            if (j > hk->n) {
-                out_of_range();
-            }
-            g -= pop_tab(tk, hk, e + 1, j) + pop32(hbyte >> (un & 7));
-        } else {
-            g = tk->hfine ? tk->hfine[sq] : sample(tk, &tk->hr, sq, sb);
-            g += pop_tab(tk, hk, (size_t)sq << (hs - 3), e) + pop32(hbyte & (((uint32_t)1 << (un & 7)) - 1));
-        }
+        g = (uint32_t)r;
     }
     const uint8_t *P = nd->P;
     size_t lo = nd->lo, hi = nd->hi, j;
@@ -1720,14 +1732,6 @@ static int32_t child(tk_t *tk, int32_t node, uint32_t s) {
                                 continue;
                             }
                         }
-                        if (j >= lo + 8) {
-                            uint32_t m = lanes(ENDS8(P, j - 8));
-                            if (m < k) {
-                                k -= m;
-                                j -= 8;
-                                continue;
-                            }
-                        }
                         if (j >= lo + 4) {
                             uint32_t m = lanes(ENDS4(P, j - 4));
                             if (m < k) {
@@ -1758,14 +1762,6 @@ static int32_t child(tk_t *tk, int32_t node, uint32_t s) {
                             if (m < k) {
                                 k -= m;
                                 j += 16;
-                                continue;
-                            }
-                        }
-                        if (j + 8 <= hi) {
-                            uint32_t m = lanes(ENDS8(P, j));
-                            if (m < k) {
-                                k -= m;
-                                j += 8;
                                 continue;
                             }
                         }
