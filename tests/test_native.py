@@ -67,7 +67,7 @@ def test_core_for_another_architecture_raises(tmp_path):
 def test_paged_trie_with_fine_group_samples_equals_buffer_mode(tmp_path, report, spare, accel, ram):
     """File mode with every table paged and T[ACCEL] as m2v/_spend.py allocates it for a large budget (4,096 group
     entries: exact starts and GFINE, a start every 16 groups) or a small one (the default budget's 1,024 exact
-    starts, no GFINE: GSTART's samples, one every 64 groups): child_pg() reads NODES, HASKIDS and GSTART through
+    starts, no GFINE: GSTART's samples, one every 64 groups): child() reads NODES, HASKIDS and GSTART through
     the page cache (ram: HASKIDS and GSTART in RAM, as the default budget has them on a 192 KiB heap); its tokens
     and vectors equal buffer mode's (child_ram), on corpus and fuzz texts."""
     from truth import fuzz_texts
