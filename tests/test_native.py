@@ -62,10 +62,14 @@ def test_core_for_another_architecture_raises(tmp_path):
     assert lines[1].startswith("ValueError: the C core does not load: m2v._native: incompatible .mpy"), lines
 
 
-def test_paged_trie_with_fine_group_samples_equals_buffer_mode(tmp_path, report):
+@pytest.mark.parametrize("spare, accel, ram", [(100000, "gf 4 fine True", False), (10000, "gf 0 fine False", False),
+                                               (10000, "gf 0 fine False", True)])
+def test_paged_trie_with_fine_group_samples_equals_buffer_mode(tmp_path, report, spare, accel, ram):
     """File mode with every table paged and T[ACCEL] as m2v/_spend.py allocates it for a large budget (4,096 group
-    entries: exact starts and GFINE, a start every 16 groups): child() reads NODES through the page cache with the
-    fine samples; its tokens and vectors equal buffer mode's (child_ram), on corpus and fuzz texts."""
+    entries: exact starts and GFINE, a start every 16 groups) or a small one (the default budget's 1,024 exact
+    starts, no GFINE: GSTART's samples, one every 64 groups): child() reads NODES, HASKIDS and GSTART through
+    the page cache (ram: HASKIDS and GSTART in RAM, as the default budget has them on a 192 KiB heap); its tokens
+    and vectors equal buffer mode's (child_ram), on corpus and fuzz texts."""
     from truth import fuzz_texts
 
     shutil.copytree(DEVICE / "m2v", tmp_path / "m2v")
@@ -76,8 +80,10 @@ def test_paged_trie_with_fine_group_samples_equals_buffer_mode(tmp_path, report)
     code = (
         "import json, sys, m2v\nfrom m2v._tok_py import T_ACCEL, T_NODES, C_NG\n"
         "texts = json.load(open(sys.argv[1]))\nmb = m2v.load(sys.argv[2])\nmf = m2v.load(sys.argv[2], mode='file', ram=0)\n"
-        "import m2v._spend\nmf.tok.T[T_ACCEL] = None\nmf.tok.c[C_NG] = 0\nm2v._spend.spend(mf.tok, mf, 100000)\n"
-        "mf.embed('x')\nh = mf.tok.T[T_ACCEL]\n"
+        f"import m2v._spend\nmf.tok.T[T_ACCEL] = None\nmf.tok.c[C_NG] = 0\nm2v._spend.spend(mf.tok, mf, {spare})\n"
+        + ("from m2v._tok_py import T_HASKIDS, T_GSTART\nfor k in (T_HASKIDS, T_GSTART):\n"
+           "    s = mf.tok.T[k]\n    mf.tok.T[k] = bytearray(s[i] for i in range(len(s)))\n" if ram else "")
+        + "mf.embed('x')\nh = mf.tok.T[T_ACCEL]\n"
         "print('paged', type(mf.tok.T[T_NODES]).__name__, 'gf', h[2] | h[3] << 8, 'fine', (h[4] | h[5] << 8) > 0)\n"
         "bad = sum(mb.tokenize(t) != mf.tokenize(t) or list(mb.embed(t)) != list(mf.embed(t)) for t in texts)\n"
         "print(len(texts), 'texts', bad, 'mismatches', mb.impl['tok'], mf.impl['tok'])\n"
@@ -86,6 +92,7 @@ def test_paged_trie_with_fine_group_samples_equals_buffer_mode(tmp_path, report)
                                                                            str(ROOT / "firmware_assets" / "model.m2v")])
     assert p.returncode == 0, p.stderr[-2000:]
     lines = p.stdout.strip().splitlines()
-    assert lines[0] == "paged FileSection gf 4 fine True", lines  # NODES through the cache; GFINE's shift, entries
+    assert lines[0] == f"paged FileSection {accel}", lines  # NODES through the cache; GFINE's shift, entries
     assert lines[1] == f"{len(texts)} texts 0 mismatches native native", lines
-    report("unix paged trie with GFINE vs buffer mode", f"{len(texts)} texts, 0 mismatches")
+    where = ", HASKIDS and GSTART in RAM" if ram else ""
+    report(f"unix paged trie ({accel}{where}) vs buffer mode", f"{len(texts)} texts, 0 mismatches")

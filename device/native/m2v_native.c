@@ -1243,9 +1243,12 @@ static void span(tk_t *tk, tab_t *t, size_t i) {
         t->hi = t->nhead;
         return;
     }
-    uint32_t a = t->off + (uint32_t)i, m = tk->pc.misses;
-    const uint8_t *pg = pc_page(&tk->pc, a >> PS);
-    if (tk->pc.misses != m) {
+    // a page in its slot is taken there without a call (pc_page's hit, about 15 instructions
+    // less a span on cortex-m0); a miss reads it and drops every table's span
+    uint32_t a = t->off + (uint32_t)i, q = a >> PS, sl = q & tk->pc.sm;
+    const uint8_t *pg = tk->pc.pages + (sl << PS);
+    if ((uint32_t)tk->pc.tags[sl] != q) {
+        pg = pc_page(&tk->pc, q);
         tk_drop(tk);
     }
     // the page's first byte is the section's byte b (negative: the page starts before it)
@@ -1586,88 +1589,88 @@ static uint32_t flags_tab(tk_t *tk, tab_t *t, size_t a, size_t b, int bit) {
     return n;
 }
 
-// The node after the k-th group end (a node with bit 7) from node j on (k >= 1), or
-// back from node j (the k-th before it), word steps within each span.
-static size_t skip_fwd(tk_t *tk, tab_t *t, size_t j, uint32_t k) {
-    for (;;) {
-        if (j - t->lo >= t->hi - t->lo) {
-            span(tk, t, j);  // IndexError at the end
-        }
-        const uint8_t *P = t->P;
-        size_t hi = t->hi;
-        while (j < hi) {
-            if (j + 4 <= hi && aligned(P + j)) {
-                uint32_t m = lanes((*(const word_t *)(P + j) >> 7) & 0x01010101u);
-                if (m < k) {
-                    k -= m;
-                    j += 4;
-                    continue;
-                }
-            }
-            if ((P[j++] & 0x80) && --k == 0) {
-                return j;
-            }
-        }
+// GSTART's sample k (k < its entries: the caller checked), directly when it is in RAM
+INLINE uint32_t gsample(tk_t *tk, uint32_t k, int32_t sb) {
+    const uint8_t *p = tk->gst.p;
+    if (!p) {
+        return sample(tk, &tk->gst, k, sb);
     }
+    if (sb == 2) {
+        p += (size_t)k << 1;
+        return p[0] | (p[1] << 8);
+    }
+    p += (size_t)k << 2;
+    return p[0] | (p[1] << 8) | (p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-static size_t skip_back(tk_t *tk, tab_t *t, size_t j, uint32_t k) {
-    for (;;) {
-        if (j == 0) {
+// the flags of bit 7 (a group's last node) in the 8 nodes P[j:j+8] (aligned), in the byte lanes
+#define ENDS8(P, j) ((((*(const word_t *)((P) + (j)) >> 7) & 0x01010101u) + ((*(const word_t *)((P) + (j) + 4) >> 7) & 0x01010101u)))
+#define ENDS4(P, j) ((*(const word_t *)((P) + (j)) >> 7) & 0x01010101u)
+
+// HASKIDS's rank before node through HRANK's samples (HFINE's where the RAM tables are
+// there), or -1 when node has no children: child()'s general case (no RAM tables, or
+// the block of HASKIDS that child() reads as two words not in one page)
+static __attribute__((noinline)) int32_t rank_hk(tk_t *tk, uint32_t un) {
+    const int32_t *cc = tk->c;
+    tab_t *hk = &tk->hk;
+    int32_t sb = cc[C_SB];
+    size_t nn = tk->nodes.n;
+    uint32_t g, hbyte = at(tk, hk, un >> 3);
+    if (!((hbyte >> (un & 7)) & 1)) {
+        return -1;
+    }
+    // from the nearer sample: the one after node less the bits in [node, sample), or the
+    // one before it plus the bits in [sample, node)
+    int32_t hs = tk->hfine ? HF : cc[C_HS];
+    uint32_t q = un >> hs, e = un >> 3;
+    if ((un & ((uint32_t)1 << (hs - 1))) && (size_t)(q + 1) << hs < nn) {
+        q++;
+        g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
+        size_t j = (size_t)q << (hs - 3);
+        if (j > hk->n) {
             out_of_range();
         }
-        if (j - 1 - t->lo >= t->hi - t->lo) {
-            span(tk, t, j - 1);
-        }
-        const uint8_t *P = t->P;
-        size_t lo = t->lo;
-        while (j > lo) {
-            if (j >= lo + 4 && aligned(P + j)) {
-                uint32_t m = lanes((*(const word_t *)(P + j - 4) >> 7) & 0x01010101u);
-                if (m < k) {
-                    k -= m;
-                    j -= 4;
-                    continue;
-                }
-            }
-            j--;
-            if ((P[j] & 0x80) && --k == 0) {
-                return j + 1;
-            }
-        }
+        g -= pop_tab(tk, hk, e + 1, j) + pop32(hbyte >> (un & 7));
+    } else {
+        g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
+        g += pop_tab(tk, hk, (size_t)q << (hs - 3), e) + pop32(hbyte & (((uint32_t)1 << (un & 7)) - 1));
     }
+    return (int32_t)g;  // (at most n_nodes: a section or a buffer far below 2**31 bytes)
 }
 
-// 4 bytes at p as a little-endian word: one load where aligned (Cortex-M0 faults otherwise)
-INLINE uint32_t ld32(const uint8_t *p) {
-    if (aligned(p)) {
-        return *(const word_t *)p;
-    }
-    return p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-// child(node, s): the child of node with symbol s, or -1 (_tok_py._child_py)
+// child(node, s): the child of node with symbol s, or -1 (_tok_py._child_py). NODES read
+// through its span as locals (P, lo, hi: refreshed after each span(); a buffer's span is all of
+// it), the skips over group ends sixteen or four nodes at a time within a span (four words or
+// one: their flags summed in the byte lanes before the multiply); in file mode
+// with the default budget (no room for GFINE: GSTART's samples, one in 64 groups) a skip
+// crosses up to 32 groups. child_ram() is its twin for the trie in RAM with every RAM table.
 static int32_t child(tk_t *tk, int32_t node, uint32_t s) {
-    const int32_t *cc = tk->c;
-    tab_t *hk = &tk->hk, *nd = &tk->nodes;
-    size_t nn = nd->n;
     uint32_t un = (uint32_t)node, g;
+    tab_t *hk = &tk->hk, *nd = &tk->nodes;
     if (un < 2 && s < 64 && tk->roots) {  // a root: ROOTS
         uint32_t r = tk->roots[(un << 6) | s];
         return r == 0xFFFF ? -1 : (int32_t)r;
     }
-    int32_t sb = cc[C_SB];
-    const uint8_t *hp = hk->p;
-    if (tk->hfine && hp && ((size_t)(un >> HF) + 1) << (HF - 3) <= hk->n) {
-        // HASKIDS in RAM: the 64 bits from node's HFINE sample on as two words; node's bit
-        // and the set bits before it (about 40 instructions on cortex-m0, where a rank from
-        // the nearer sample through pop_tab took about 85)
-        const uint8_t *w = hp + ((un >> HF) << (HF - 3));
-        uint32_t b = un & 63, x = ld32(w);
-        g = tk->hfine[un >> HF];
+    // HASKIDS's rank: HFINE's sample and the 64 bits from it as two words, read in RAM or in
+    // the block's page (about 40 instructions on cortex-m0, where a rank from the nearer sample
+    // through pop_tab took about 85)
+    uint32_t q = un >> HF, b = un & 63;
+    size_t hb = (size_t)q << (HF - 3);
+    const uint8_t *w = NULL;
+    if (tk->hfine && hb + 8 <= hk->n) {
+        if (hb - hk->lo >= hk->hi - hk->lo) {
+            span(tk, hk, hb);
+        }
+        if (hk->hi - hb >= 8 && aligned(hk->P + hb)) {  // (not across two pages)
+            w = hk->P + hb;
+        }
+    }
+    if (w) {
+        uint32_t x = *(const word_t *)w;
+        g = tk->hfine[q];
         if (b >= 32) {
             g += pop32(x);
-            x = ld32(w + 4);
+            x = *(const word_t *)(w + 4);
             b -= 32;
         }
         if (!((x >> b) & 1)) {
@@ -1675,90 +1678,125 @@ static int32_t child(tk_t *tk, int32_t node, uint32_t s) {
         }
         g += pop32(x & (((uint32_t)1 << b) - 1));
     } else {
-        uint32_t hb = at(tk, hk, un >> 3);
-        if (!((hb >> (un & 7)) & 1)) {
+        int32_t r = rank_hk(tk, un);
+        if (r < 0) {
             return -1;
         }
-        // rank of HASKIDS before node, from the nearer sample: the one after node less the
-        // bits in [node, sample), or the one before it plus the bits in [sample, node)
-        // (HFINE's samples when the RAM tables are there)
-        int32_t hs = tk->hfine ? HF : cc[C_HS];
-        uint32_t q = un >> hs, e = un >> 3;
-        if ((un & ((uint32_t)1 << (hs - 1))) && (size_t)(q + 1) << hs < nn) {
-            q++;
-            g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
-            size_t j = (size_t)q << (hs - 3);
-            if (j > hk->n) {
-                out_of_range();
-            }
-            g -= pop_tab(tk, hk, e + 1, j) + pop32(hb >> (un & 7));
-        } else {
-            g = tk->hfine ? tk->hfine[q] : sample(tk, &tk->hr, q, sb);
-            g += pop_tab(tk, hk, (size_t)q << (hs - 3), e) + pop32(hb & (((uint32_t)1 << (un & 7)) - 1));
-        }
+        g = (uint32_t)r;
     }
-    // the start of group g: from GROUPS, or from the nearer sample of GFINE's (else GSTART's):
-    // back from the next sample to the end of the group 2**gs - k groups before it, or on
-    // from this one over k group ends (nodes with bit 7, last_in_group)
-    size_t j;
-    if (g + 1 < tk->ng) {
-        // a group in the table: its start and end without a skip, and the child found by
-        // bisection over its symbols (sorted), the last few by a linear scan; build_accel()
-        // made the table from these nodes, so start < end <= nn
-        size_t lo = (size_t)tk->groups[g], hi = (size_t)tk->groups[g + 1];
-        while (hi - lo > 4) {
-            size_t mid = (lo + hi) >> 1;
-            if ((at(tk, nd, mid) & 63) < s) {
-                lo = mid + 1;
+    const uint8_t *P = nd->P;
+    size_t lo = nd->lo, hi = nd->hi, j;
+    #define NDSPAN(i) do { \
+        if ((i) - lo >= hi - lo) { \
+            span(tk, nd, (i)); \
+            P = nd->P, lo = nd->lo, hi = nd->hi; \
+        } \
+} while (0)
+    if (g + 1 < tk->ng) {  // GROUPS: bisection over the group's symbols, the last few scanned
+        size_t a = tk->groups[g], e = tk->groups[g + 1];
+        while (e - a > 4) {
+            size_t mid = (a + e) >> 1;
+            NDSPAN(mid);
+            if ((P[mid] & 63) < s) {
+                a = mid + 1;
             } else {
-                hi = mid;
+                e = mid;
             }
         }
-        j = lo;
+        j = a;
     } else {
-        int32_t gs = tk->gfine ? tk->gf : cc[C_GS];
-        uint32_t gmask = ((uint32_t)1 << gs) - 1, q = g >> gs, k = g & gmask;
-        size_t ns = tk->gfine ? tk->nfine : tk->gst.n >> (sb == 2 ? 1 : 2);  // (no divide on armv6m)
+        // GFINE's nearer sample, else GSTART's (child()'s choice)
+        int32_t sb = tk->c[C_SB];
+        uint32_t gs = tk->gfine ? (uint32_t)tk->gf : (uint32_t)tk->c[C_GS], gmask = ((uint32_t)1 << gs) - 1, k = g & gmask;
+        size_t ns = tk->gfine ? tk->nfine : tk->gst.n >> (sb == 2 ? 1 : 2), nn = nd->n;
+        q = g >> gs;
         if (k > (gmask + 1) >> 1 && (size_t)q + 2 <= ns) {
             k = gmask + 1 - k + 1;  // group ends to meet going back; j is after the last of them
-            j = tk->gfine ? tk->gfine[q + 1] : sample(tk, &tk->gst, q + 1, sb);
+            j = tk->gfine ? tk->gfine[q + 1] : gsample(tk, q + 1, sb);
             if (j > nn) {
                 out_of_range();
             }
-            j = skip_back(tk, nd, j, k);
+            P = nd->P, lo = nd->lo, hi = nd->hi;  // (a paged GSTART's read may have dropped the span)
+            for (;;) {
+                if (j == 0) {
+                    out_of_range();
+                }
+                NDSPAN(j - 1);
+                while (j > lo) {
+                    if (aligned(P + j)) {
+                        if (j >= lo + 16) {
+                            uint32_t m = lanes(ENDS8(P, j - 16) + ENDS8(P, j - 8));
+                            if (m < k) {
+                                k -= m;
+                                j -= 16;
+                                continue;
+                            }
+                        }
+                        if (j >= lo + 4) {
+                            uint32_t m = lanes(ENDS4(P, j - 4));
+                            if (m < k) {
+                                k -= m;
+                                j -= 4;
+                                continue;
+                            }
+                        }
+                    }
+                    if ((P[--j] & 0x80) && --k == 0) {
+                        j++;
+                        goto found;
+                    }
+                }
+            }
         } else {
             if ((size_t)q + 1 > ns) {
                 out_of_range();
             }
-            j = tk->gfine ? tk->gfine[q] : sample(tk, &tk->gst, q, sb);
-            if (k) {
-                j = skip_fwd(tk, nd, j, k);
+            j = tk->gfine ? tk->gfine[q] : gsample(tk, q, sb);
+            P = nd->P, lo = nd->lo, hi = nd->hi;
+            while (k) {
+                NDSPAN(j);  // IndexError at the end
+                while (j < hi) {
+                    if (aligned(P + j)) {
+                        if (j + 16 <= hi) {
+                            uint32_t m = lanes(ENDS8(P, j) + ENDS8(P, j + 8));
+                            if (m < k) {
+                                k -= m;
+                                j += 16;
+                                continue;
+                            }
+                        }
+                        if (j + 4 <= hi) {
+                            uint32_t m = lanes(ENDS4(P, j));
+                            if (m < k) {
+                                k -= m;
+                                j += 4;
+                                continue;
+                            }
+                        }
+                    }
+                    k -= P[j++] >> 7;
+                    if (!k) {
+                        break;
+                    }
+                }
             }
         }
     }
+found:
     // the group's nodes are sorted by symbol; its last has bit 7 set
-    if (nd->p) {  // in RAM: read directly
-        const uint8_t *P = nd->p;
-        for (; j < nn; j++) {
+    for (;;) {
+        NDSPAN(j);  // IndexError at the end
+        for (; j < hi; j++) {
             uint32_t nb = P[j], t = nb & 63;
-            if (t == s) {
-                return (int32_t)j;
+            if (t >= s) {
+                return t == s ? (int32_t)j : -1;
             }
-            if (t > s || (nb & 0x80)) {
+            if (nb & 0x80) {
                 return -1;
             }
         }
-        out_of_range();
     }
-    for (;; j++) {
-        uint32_t nb = at(tk, nd, j), t = nb & 63;
-        if (t == s) {
-            return (int32_t)j;
-        }
-        if (t > s || (nb & 0x80)) {
-            return -1;
-        }
-    }
+    #undef NDSPAN
 }
 
 // record number of terminal node best: the terminal nodes (bit 6) before it, from the
@@ -1805,9 +1843,9 @@ static __attribute__((noinline)) int32_t child_ram(tk_t *tk, int32_t node, uint3
         }
         j = lo;
     } else {
-        // GFINE's nearer sample, then a skip over group ends four nodes at a time: skip_back's
-        // and skip_fwd's loops without their spans (calling them cost 46 instructions per
-        // token more on the bench's non-ASCII texts)
+        // GFINE's nearer sample, then a skip over group ends four nodes at a time: child()'s
+        // loops without their spans (calling out for them cost 46 instructions per token more
+        // on the bench's non-ASCII texts)
         uint32_t gf = (uint32_t)tk->gf, half = (uint32_t)1 << (gf - 1), k = g & ((half << 1) - 1);
         q = g >> gf;
         if (k > half && q + 2 <= tk->nfine) {
@@ -1968,8 +2006,9 @@ static void tk_flush(tk_t *tk) {
 }
 
 static uint32_t run_start(tk_t *tk, size_t o) {
-    const uint8_t *p = tk->runs.p;
-    if (p && o + 3 <= tk->runs.n) {  // in RAM
+    const tab_t *r = &tk->runs;
+    if (o - r->lo < r->hi - r->lo && r->hi - o >= 3) {  // in RAM, or in the span: read directly
+        const uint8_t *p = r->P;
         return p[o] | (p[o + 1] << 8) | (p[o + 2] << 16);
     }
     uint32_t v = at(tk, &tk->runs, o);
