@@ -74,15 +74,16 @@ _RAM = (_NODES, _NORM_RUNS, _HASKIDS, _NORM_POOL, _GSTART, _HRANK, _TRANK)
 # core's reads through the caches; make bench BOARD=cortex-m0 counts reads and instructions):
 # the native core's finer samples (m2v/_spend.py's T[ACCEL], 9 KB: 3,000-5,000 instructions
 # per token, they also replace HRANK and TRANK), GSTART (1.3 KB), page slots up to
-# _MID_SLOTS, HASKIDS (7.9 KB) when _spend.py's head of NODES and first 8 rows still fit
-# beside it, then slots up to _MAX_SLOTS; what is left goes to _spend.py (head of
-# NODES, row cache, more groups). Replayed: a 64-byte slot saves about 0.02 reads per token
-# up to 128 slots, 1 KB of NODES's head 0.55, a KB of row cache 0.15, a KB of HASKIDS 0.07;
-# NORM_RUNS (8.6 KB) less than any of them.
-_MID_SLOTS = const(128)
-# the page cache's slots at most (beyond it a row cache saves more reads per byte)
-_MAX_SLOTS = const(256)
-_PART = (_GSTART, -_MID_SLOTS, _HASKIDS, -_MAX_SLOTS)  # a section id, or -slots: the page cache up to that
+# _MAX_SLOTS, HASKIDS (7.9 KB) when _spend.py's head of NODES and first 8 rows still fit
+# beside it; what is left goes to _spend.py (head of NODES, 8 rows, more groups, more rows).
+# Replayed: a 64-byte slot saves about 0.02 reads per token up to 128 slots, 1 KB of NODES's
+# head 0.55, a KB of row cache 0.15, a KB of HASKIDS 0.07; NORM_RUNS (8.6 KB) less than any of
+# them. Beyond 128 slots the C core's 6 KB of more groups save more instructions than 128
+# more slots' reads cost (make bench BOARD=cortex-m0, 192 KiB heap: 1.42-1.47x ROMFS with 128
+# slots, the groups and 32 rows, 1.52-1.57x with 256 slots and 16 rows).
+# the page cache's slots at most
+_MAX_SLOTS = const(128)
+_PART = (_GSTART, -_MAX_SLOTS, _HASKIDS)  # a section id, or -slots: the page cache up to that
 _HEAD = const(1024)  # m2v/_spend.py's head of NODES, at most
 # ram=None: the heap the model may spend on speed (tables in RAM, page cache, the native
 # core's tables, head of NODES and row cache), from F, the heap free at load (share(), the

@@ -63,15 +63,20 @@ def spend(tk, m, spare):
         rows = _RCACHE
         while rows < m.n_centroids:
             rows <<= 1
+    # the 6 KB of more groups: in file mode after the first 8 rows and before more rows
+    # (make bench BOARD=cortex-m0, 192 KiB heap: with 128 page slots, the groups and 32 rows
+    # 1.42-1.47x ROMFS and 1.47 file reads per token, where 256 slots and 16 rows gave
+    # 1.52-1.57x and 1.31); for a buffer model only where they take at most a third of what is
+    # left: on an ESP32-class 100 KiB heap with the model in ROMFS they would leave an
+    # application that also streams an index and a classifier too little heap
+    # (tests/test_soak.py: 9 KB free, in holes too small for a label)
+    more = 2 * (_GROUPS_MORE - _GROUPS)
+    if g and spare >= (_RCACHE * (4 + m.dims) + more if m.cache else 3 * more):
+        g = _GROUPS_MORE
+        spare -= more
     while rows and rows * (4 + m.dims) > spare:
         rows = rows >> 1 if rows > _RCACHE else 0
     spare -= rows * (4 + m.dims)
-    # the 6 KB of more groups only where they take at most a third of what is left: on an
-    # ESP32-class 100 KiB heap with the model in ROMFS they would leave an application that
-    # also streams an index and a classifier too little heap (tests/test_soak.py: 9 KB free,
-    # in holes too small for a label); on a 192 KiB heap they are taken
-    if g and spare >= 3 * 2 * (_GROUPS_MORE - _GROUPS):
-        g = _GROUPS_MORE
     # bytearrays, allocated in place (array(t, bytes(n)) would first make a temporary
     # copy of n bytes, whose hole then splits the free heap the application gets), the
     # largest first
