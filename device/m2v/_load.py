@@ -102,9 +102,9 @@ _HEAD = const(1024)  # m2v/_spend.py's head of NODES, at most
 # row too (2,048 slots of 260 B): file mode at about ROMFS speed. _KEEP: measured on
 # cortex-m0 (make bench BOARD=cortex-m0, the bench's texts in the heap), a third of F itself
 # made the package hold 42.3 KB of a 100 KiB heap, over the 40 KB it may; a third beyond
-# 8 KiB spends the essentials there (39.2 KB held, 2.7 file reads per token), and on a
-# 192 KiB heap the cap binds either way (62.0 KB held, 1.4 reads per token). An explicit
-# ram= buys more speed.
+# 8 KiB spends the essentials there (then 39.2 KB held, 2.7 file reads per token; with the
+# C core's larger code since, 42.3 KB and 2.2), and on a 192 KiB heap the cap binds either
+# way (64.6 KB held, 1.5 reads per token). An explicit ram= buys more speed.
 _KEEP = const(8 * 1024)
 _CORE_SHARE = const(21 * 1024)
 _MAX_SHARE = const(44 * 1024)
