@@ -301,8 +301,13 @@ def _init(m, src, check_crc, ram):
         m.ram_need = need
         slot = (1 << PS) + 4  # a page slot's bytes: its page and its tag (model.PageCache)
         auto = ram is None
-        if auto:  # the share of the free heap (share())
-            ram = share(_free())
+        if auto:  # the share of the free heap (share()) the C core will leave (m2v/tok.py _pending())
+            ram = _free()
+            if ram >= _MIN_FREE:  # below, nothing is spent (and tok.py is not imported beside the loader)
+                from . import tok
+
+                ram -= tok._pending()
+            ram = share(ram)
         # the plan: the tables to read into RAM (part) and the page cache's slots (k, a power of
         # two; a slot costs its page and its tag), spending the budget in the order below
         # (_PART); core: the native core's finer samples, m2v/_spend.py's first spending, kept

@@ -67,23 +67,62 @@ C = None  # the C core's module, False where none loads; None: not looked up yet
 why = None  # why none loads, for model.impl and the line printed at load
 
 
+def _names():
+    # The C core's module names, in the order they are tried, and why none loads if none does.
+    arch = (getattr(sys.implementation, "_mpy", 0) >> 10) & 15
+    names = ["_m2v_native", _PKG + "._native"]
+    if 4 <= arch <= 8:  # Thumb
+        names += [_PKG + "._native_" + _ARCHS[a] for a in range(arch, 3, -1)]
+    elif 0 < arch < len(_ARCHS):
+        names.append(_PKG + "._native_" + _ARCHS[arch])
+    why = "no build of the C core for " + (_ARCHS[arch] if arch else "a port without native code")
+    if sys.implementation.version < (1, 24):
+        # before v1.24 gc.collect() could free a native .mpy's data (MicroPython's "explicitly
+        # track native BSS/rodata"): only a built-in core is safe there
+        names = names[:1]
+        why = "the C core's .mpy needs MicroPython v1.24 or later"
+    return names, why
+
+
+def _pending():
+    # The heap the C core's import will take (its .mpy's size: the machine code is copied
+    # into the heap, about 15% more with its qstrs and data), where a model's load will
+    # import it and it is not imported yet: 0 for a built-in core, none, or "py" selected.
+    # m2v/_load.py takes ram=None's share of the heap the core will leave (the import
+    # itself comes after the load, into the hole the loader leaves: one large free block).
+    if C is not None or kind == "py":
+        return 0
+    import os
+
+    f = globals().get("__file__", "")  # a frozen package may have none: then no .mpy core
+    d = f.rsplit("/", 1)[0] if "/" in f else "."
+    for name in _names()[0]:
+        if "." not in name:
+            if name in sys.modules or _builtin(name):
+                return 0
+            continue
+        try:
+            return os.stat(d + "/" + name.split(".")[1] + ".mpy")[6]
+        except OSError:
+            continue
+    return 0
+
+
+def _builtin(name):
+    # name is a built-in module (custom firmware: no heap for its code)
+    try:
+        __import__(name)
+        return True
+    except ImportError:
+        return False
+
+
 def native():
     # The C core's module, or False (why says why).
     global C, why
     if C is None:
         c = False  # set once the lookup ends: an error raised by an import (MemoryError) propagates
-        arch = (getattr(sys.implementation, "_mpy", 0) >> 10) & 15
-        names = ["_m2v_native", _PKG + "._native"]
-        if 4 <= arch <= 8:  # Thumb
-            names += [_PKG + "._native_" + _ARCHS[a] for a in range(arch, 3, -1)]
-        elif 0 < arch < len(_ARCHS):
-            names.append(_PKG + "._native_" + _ARCHS[arch])
-        why = "no build of the C core for " + (_ARCHS[arch] if arch else "a port without native code")
-        if sys.implementation.version < (1, 24):
-            # before v1.24 gc.collect() could free a native .mpy's data (MicroPython's "explicitly
-            # track native BSS/rodata"): only a built-in core is safe there
-            names = names[:1]
-            why = "the C core's .mpy needs MicroPython v1.24 or later"
+        names, why = _names()
         for name in names:
             try:
                 m = __import__(name)
