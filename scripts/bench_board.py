@@ -31,22 +31,23 @@ import json
 import logging
 from pathlib import Path
 
-from . import bench, emuboard
+from . import bench, emuboard, gen_layout
 from .board import ROOT, open_board
 
 log = logging.getLogger("bench_board")
 RAM_TABLES = 100_000  # docs/BOARDS.md's advice for an RP2040: the tokenizer's tables in RAM
 
-# Runs on the board after the snippet: file reads per token in default file mode, counted
-# through a stream that wraps the ROMFS file (the model accepts any object with readinto/seek).
-READS = r"""
-class _Counting:
+# A stream that wraps a model's file and counts its reads (read, readinto), and with a log
+# list records (offset, size) of each readinto: the board-side wrapper of the reads counted
+# here and of scripts/file_reads.py's trace (one class for both).
+STREAM = r"""
+class Counting:
     def __init__(self, f):
-        self.f = f
-        self.n = 0
+        self.f, self.pos, self.n, self.log = f, 0, 0, None
 
-    def seek(self, *a):
-        return self.f.seek(*a)
+    def seek(self, off, whence=0):
+        self.pos = off if whence == 0 else None
+        return self.f.seek(off, whence)
 
     def tell(self):
         return self.f.tell()
@@ -57,17 +58,27 @@ class _Counting:
 
     def readinto(self, b):
         self.n += 1
-        return self.f.readinto(b)
+        if self.log is not None:
+            self.log.append((self.pos, len(b)))
+        k = self.f.readinto(b)
+        if self.pos is not None:
+            self.pos += k
+        return k
 
     def close(self):
         self.f.close()
+"""
 
-
+# Runs on the board after the snippet: file reads per token in default file mode, counted
+# through a stream that wraps the ROMFS file (the model accepts any object with readinto/seek).
+READS = STREAM + f"""
+_T_FILE = {gen_layout.definition()["T_FILE"]}  # m2v/_tok_py.py's
+""" + r"""
 # counted on the timed model itself, its configuration as it is (the tables, the caches and
 # the native core's row cache that ram=None gave it): its file swapped for the counting stream
-_s = _Counting(m.cache.file)
+_s = Counting(m.cache.file)
 m.cache.file = _s
-m.tok.T[14] = _s  # T_FILE (m2v/_tok_py.py), where the cores read the file
+m.tok.T[_T_FILE] = _s  # where the cores read the file
 _m = m
 _m.embed("warm up")
 _n0, _tokens = _s.n, 0

@@ -24,13 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import struct
 import subprocess
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from . import bench, board
+from . import bench, bench_board, board, gen_layout
 
 log = logging.getLogger("file_reads")
 
@@ -41,6 +42,8 @@ PS0 = 6  # the trace's page size (model.PS)
 ROW = 4  # an access to a centroid row, in a trace entry
 TAG = 4  # a page slot's tag (an int32 in model.PageCache.tags): a slot costs 2**ps + TAG bytes of heap
 RTAG = 4  # a row slot's tag (an int32 in T[RCACHE])
+# build_accel's fixed entries in T[ACCEL] (the run index, the roots' children, the header): m2v/_spend.py's _FIXED
+FIXED = int(re.search(r"^_FIXED = const\((\d+)\)", (board.DEVICE / "m2v" / "_spend.py").read_text(), re.M).group(1))
 
 
 def heap_bytes(secs: list[tuple[int, int, str]], ps: int, slots: int, rows: int, ram: set[str], head: int,
@@ -48,55 +51,27 @@ def heap_bytes(secs: list[tuple[int, int, str]], ps: int, slots: int, rows: int,
     """The heap a configuration spends on a 32-bit board: page slots, row slots, NODES's head, the tables
     in RAM and T[ACCEL] (m2v/_load.py and m2v/_spend.py's sizes)."""
     nn = next(n for _, n, name in secs if name == "NODES")
-    accel = 2 * (groups + (nn >> 5) + (nn >> 6) + 2) if groups else 0
+    accel = 2 * (groups + (nn >> 5) + (nn >> 6) + 2 + FIXED) if groups else 0
     tables = sum(n for _, n, name in secs if name in ram)
     return slots * ((1 << ps) + TAG) + rows * (dims + RTAG) + head + tables + accel
 
-# Runs on the unix port: ARGS = [groups, texts.json, model, slots, rows, RAM section ids, trace (0/1)]. The
-# indices into T and c are m2v/_tok_py.py's (T_CACHE 12, T_TAGS 13, T_FILE 14, T_ACCEL 16,
-# T_RCACHE 21; C_NG 15, C_SM 33, C_NRC 42); a section id i is T[i - 4] for the trie's and the runs' (T_NODES 2).
+# Runs on the unix port after bench_board.STREAM (the counting, recording stream): ARGS = [groups,
+# texts.json, model, slots, rows, RAM section ids, trace (0/1)], L = the indices into T and c
+# (m2v/_tok_py.py's, scripts/gen_layout.py), FIXED (m2v/_spend.py's); a section id i is T[i - 4] for
+# the trie's and the runs' (T_NODES 2).
 DEVICE = r"""
 import json
 from array import array
 import m2v
 G, texts, path, SLOTS, ROWS = int(ARGS[0]), json.load(open(ARGS[1])), ARGS[2], int(ARGS[3]), int(ARGS[4])
 RAMSEC, TRACE = [int(x) for x in ARGS[5].split(",") if x], int(ARGS[6])
-
-
-class Rec:
-    def __init__(self, f):
-        self.f, self.pos, self.n, self.log = f, 0, 0, []
-
-    def seek(self, off, whence=0):
-        self.pos = off if whence == 0 else None
-        return self.f.seek(off, whence)
-
-    def tell(self):
-        return self.f.tell()
-
-    def read(self, *a):
-        self.n += 1
-        return self.f.read(*a)
-
-    def readinto(self, b):
-        self.n += 1
-        if TRACE:
-            self.log.append((self.pos, len(b)))
-        k = self.f.readinto(b)
-        self.pos += k
-        return k
-
-    def close(self):
-        self.f.close()
-
-
 m = m2v.load(path, mode="file", ram=0)
 tk, pc = m.tok, m.cache
 T, c = tk.T, tk.c
 pc.buf, pc.tags, pc.sm = bytearray(SLOTS << 6), array("i", [-1] * SLOTS), SLOTS - 1
-r = Rec(pc.file)
+r = Counting(pc.file)
 pc.file = r
-T[12], T[13], T[14], c[33] = pc.buf, pc.tags, r, SLOTS - 1
+T[L['T_CACHE']], T[L['T_TAGS']], T[L['T_FILE']], c[L['C_SM']] = pc.buf, pc.tags, r, SLOTS - 1
 for sid in RAMSEC:
     fs = m._s[sid]
     b = bytearray(fs.size)
@@ -104,14 +79,14 @@ for sid in RAMSEC:
     r.f.readinto(b)
     T[sid - 4] = b
 nn = len(m._s[6])
-T[16] = bytearray(2 * (G + (nn >> 5) + (nn >> 6) + 2 + 643)) if G else None  # m2v/_spend.py's base
-c[15] = 0
-T[21], c[42] = None, 0
+T[L['T_ACCEL']] = bytearray(2 * (G + (nn >> 5) + (nn >> 6) + 2 + FIXED)) if G else None  # m2v/_spend.py's base
+c[L['C_NG']] = 0
+T[L['T_RCACHE']], c[L['C_NRC']] = None, 0
 if ROWS:
     rc = bytearray(ROWS * (4 + m.dims))
     for k in range(4 * ROWS):
         rc[k] = 255
-    T[21], c[42] = rc, ROWS
+    T[L['T_RCACHE']], c[L['C_NRC']] = rc, ROWS
 out = array("h", bytes(2 * m.dims))
 m.embed_into("warm up", out)
 res = {}
@@ -120,7 +95,7 @@ for g in texts:  # the bench's order: a tokenize pass, then the embeds
 for g in texts:
     n0, tr = r.n, []
     for t in texts[g]:
-        r.log = []
+        r.log = [] if TRACE else None
         m.embed_into(t, out)
         tr.append(r.log)
     res[g]["reads"] = r.n - n0
@@ -133,7 +108,8 @@ print("@@" + json.dumps(res))
 def run_device(texts: Path, dev: Path, groups: int, slots: int, rows: int, ram: tuple[int, ...], trace: bool) -> dict:
     """DEVICE on the unix port with the x64 C core in ``dev``; its JSON result."""
     args = [str(groups), str(texts), str(board.MODEL), str(slots), str(rows), ",".join(map(str, ram)), str(int(trace))]
-    code = f"import sys\nsys.path.insert(0, {str(dev)!r})\nARGS = {args!r}\n" + DEVICE
+    code = (f"import sys\nsys.path.insert(0, {str(dev)!r})\nARGS = {args!r}\nL = {gen_layout.definition()!r}\n"
+            f"FIXED = {FIXED}\n" + bench_board.STREAM + DEVICE)
     p = subprocess.run([board.micropython(), "-X", "heapsize=64M", "-c", code], capture_output=True, text=True,
                        timeout=1800)  # fmt: skip
     found = [line for line in p.stdout.splitlines() if line.startswith("@@")]
