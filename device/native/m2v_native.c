@@ -9,7 +9,9 @@
 // - scan_rows, the int8 row scan of the index and the classifier, twin of m2v/_rows.py's _scan_py.
 // m2v/tok.py selects these or the twins (m2v.use). Twins by design within this file:
 // mac_t1 and mac2_t1, the Thumb-1 multiply-adds of one row and of two, the same element;
-// scale_t1's two loops (shifts left and right) and quotients14_t1's two elements a pass.
+// quotients14_t1's two elements a pass (scale_t1's and scale_safe_t1's loops share one
+// element each, M2V_SCALE_CHECKED and M2V_SCALE_EL, shifted left or right); child_ram's
+// and child's group skips (the RAM step keeps its own for speed).
 // Integer bounds are the format's: |wcode| * 127 * max_length < 2**30, so every
 // accumulator fits an int32 and every sum of squares after scaling stays below 2**30;
 // nothing here can overflow. Every table read is bounds-checked: a damaged model raises,
@@ -783,6 +785,23 @@ static __attribute__((naked, noinline)) void quotients14_t1(const int32_t *acc, 
 // or 0xFFFFFFFF where scale raises: ss reaching 2**30 (checked per element, so that no sum
 // wraps) or an a of 2**15 or more (their OR, checked at the end: a larger a's square may wrap,
 // which only the OR sees). acc r0, e r1, sh r5, ss r4, the OR r7.
+// one element of scale_t1's loops, shifted by `shift` (lsls or lsrs): the two loops are the
+// same code but for that instruction
+#define M2V_SCALE_CHECKED(shift) \
+    "ldr r2, [r0]\n" \
+    "asrs r3, r2, #31\n" \
+    "adds r2, r2, r3\n" \
+    "eors r2, r3\n" \
+    shift " r2, r5\n" \
+    "orrs r7, r2\n" \
+    "movs r6, r2\n" \
+    "muls r6, r2, r6\n" \
+    "adds r4, r4, r6\n" \
+    "lsrs r6, r4, #30\n" \
+    "bne 5f\n" \
+    "eors r2, r3\n" \
+    "subs r2, r2, r3\n" \
+    "stmia r0!, {r2}\n"
 static __attribute__((naked, noinline)) uint32_t scale_t1(int32_t *acc, const int32_t *e, uint32_t sh,
     int right) {
     __asm__ volatile (
@@ -794,38 +813,12 @@ static __attribute__((naked, noinline)) uint32_t scale_t1(int32_t *acc, const in
         "cmp r3, #0\n"
         "bne 3f\n"
         "1:\n"
-        "ldr r2, [r0]\n"
-        "asrs r3, r2, #31\n"
-        "adds r2, r2, r3\n"
-        "eors r2, r3\n"
-        "lsls r2, r5\n"
-        "orrs r7, r2\n"
-        "movs r6, r2\n"
-        "muls r6, r2, r6\n"
-        "adds r4, r4, r6\n"
-        "lsrs r6, r4, #30\n"
-        "bne 5f\n"
-        "eors r2, r3\n"
-        "subs r2, r2, r3\n"
-        "stmia r0!, {r2}\n"
+        M2V_SCALE_CHECKED("lsls")
         "cmp r0, r1\n"
         "bne 1b\n"
         "b 4f\n"
         "3:\n"
-        "ldr r2, [r0]\n"
-        "asrs r3, r2, #31\n"
-        "adds r2, r2, r3\n"
-        "eors r2, r3\n"
-        "lsrs r2, r5\n"
-        "orrs r7, r2\n"
-        "movs r6, r2\n"
-        "muls r6, r2, r6\n"
-        "adds r4, r4, r6\n"
-        "lsrs r6, r4, #30\n"
-        "bne 5f\n"
-        "eors r2, r3\n"
-        "subs r2, r2, r3\n"
-        "stmia r0!, {r2}\n"
+        M2V_SCALE_CHECKED("lsrs")
         "cmp r0, r1\n"
         "bne 3b\n"
         "4:\n"
@@ -839,6 +832,8 @@ static __attribute__((naked, noinline)) uint32_t scale_t1(int32_t *acc, const in
         "pop {r4, r5, r6, r7, pc}\n"
         ".syntax divided\n");
 }
+
+#undef M2V_SCALE_CHECKED
 
 // scale_t1 without its checks, for normalize to call where they cannot fire (safe below), on
 // e - acc a positive even number: the same arithmetic and sums, the signed value squared in
