@@ -9,12 +9,13 @@ order, then costs a read (a touch of the same page as the last one does not: any
 every centroid row too, so the file reads that stream records form an access trace whatever the
 configuration: each (page offset, length) read through a recording stream, per text, over the bench's
 texts (scripts/bench.multilingual_groups: ascii, nonascii, fuzz). The trace is then replayed through a
-model of file mode's caches (the page cache direct-mapped on the page number, 2**PS-byte pages; the row
-cache direct-mapped on the row number; the tables in RAM skipped), once to warm the caches and once
-counted, and the reads per token are printed per section and per group.
+model of file mode's caches (the page cache as m2v/_load.py page_cache builds it, 2**PS-byte pages: sets of
+four ways, first in first out, from 16 to 64 slots, else direct-mapped on the page number; the row cache
+direct-mapped on the row number; the tables in RAM skipped), once to warm the caches and once counted, and
+the reads per token are printed per section and per group.
 
 ``--check`` first counts the reads of real runs on the unix port in the same configurations (the
-caches as m2v/_load.py and m2v/_spend.py build them, set by hand) and prints them beside the replay's:
+caches as m2v/_load.py and m2v/_spend.py build them, put in by hand) and prints them beside the replay's:
 the replay is a model, this is what it is checked against (make bench BOARD=cortex-m0 counts the same
 reads on the emulated board: "file reads per token").
 """
@@ -40,7 +41,10 @@ NAMES = {1: "ASCII", 2: "NORM_RUNS", 3: "NORM_POOL", 4: "ADDED", 5: "SYMMAP", 6:
 NEVER_PAGED = {1, 5, 12}  # ASCII, SYMMAP and WCODES are always in RAM
 PS0 = 6  # the trace's page size (model.PS)
 ROW = 4  # an access to a centroid row, in a trace entry
-TAG = 4  # a page slot's tag (an int32 in model.PageCache.tags): a slot costs 2**ps + TAG bytes of heap
+TAG = 5  # a page slot's tag (an int32 of model.PageCache.tags) and its share of a set's word: 2**ps + TAG B a slot
+# model.WAYS, in a cache of more than 8 and fewer than model.DIRECT slots (m2v/_load.py page_cache)
+_MODEL = (board.DEVICE / "m2v" / "model.py").read_text()
+WAYS, DIRECT = (int(re.search(rf"^{k} = const\((\d+)\)", _MODEL, re.M).group(1)) for k in ("WAYS", "DIRECT"))
 RTAG = 4  # a row slot's tag (an int32 in T[RCACHE])
 # build_accel's fixed entries in T[ACCEL] (the run index, the roots' children, the header): m2v/_spend.py's _FIXED
 FIXED = int(re.search(r"^_FIXED = const\((\d+)\)", (board.DEVICE / "m2v" / "_spend.py").read_text(), re.M).group(1))
@@ -68,10 +72,14 @@ RAMSEC, TRACE = [int(x) for x in ARGS[5].split(",") if x], int(ARGS[6])
 m = m2v.load(path, mode="file", ram=0)
 tk, pc = m.tok, m.cache
 T, c = tk.T, tk.c
-pc.buf, pc.tags, pc.sm = bytearray(SLOTS << 6), array("i", [-1] * SLOTS), SLOTS - 1
+from m2v import _load  # the loader's page cache of SLOTS slots (its ways as a load would give them)
 r = Counting(pc.file)
-pc.file = r
-T[L['T_CACHE']], T[L['T_TAGS']], T[L['T_FILE']], c[L['C_SM']] = pc.buf, pc.tags, r, SLOTS - 1
+pc = m.cache = _load.page_cache(r, SLOTS, m.dims)
+for k in range(len(m._s)):
+    if hasattr(m._s[k], "cache"):  # a FileSection
+        m._s[k].cache = pc
+T[L['T_CACHE']], T[L['T_TAGS']], T[L['T_FILE']], T[L['T_PAGE']], T[L['T_ROW']] = pc.buf, pc.tags, r, pc.page, pc.row
+c[L['C_SM']], c[L['C_WSH']] = pc.sm, pc.wsh
 for sid in RAMSEC:
     fs = m._s[sid]
     b = bytearray(fs.size)
@@ -129,14 +137,16 @@ def sections() -> list[tuple[int, int, str]]:
 
 
 class Replay:
-    """File mode's caches, direct-mapped as the C core's: ``slots`` pages of 2**ps bytes, ``rows`` rows."""
+    """File mode's caches as the C core's: ``slots`` pages of 2**ps bytes (sets of WAYS ways, first in first out,
+    where m2v/_load.py page_cache gives them, else direct-mapped), ``rows`` rows (direct-mapped)."""
 
     def __init__(self, secs: list[tuple[int, int, str]], ps: int, slots: int, rows: int, ram: set[str],
                  head: int = 0) -> None:
         self.secs, self.ps, self.slots, self.rows, self.ram = secs, ps, slots, rows, ram
         # NODES's first ``head`` bytes in RAM (m2v/_load.py's head): a page wholly within them is not read
         self.head_end = next(o for o, _, name in secs if name == "NODES") + head
-        self.tags: dict[int, int] = {}
+        self.ways = WAYS if 8 < slots < DIRECT else 1
+        self.sets: dict[int, list[int]] = {}  # a set's pages, the first in first
         self.rtags: dict[int, int] = {}
         self.ocen = next(o for o, _, name in secs if name == "CENTROIDS")
         self._sec: dict[int, str] = {}
@@ -171,8 +181,11 @@ class Replay:
             if p == last:
                 continue
             last = p
-            if self.tags.get(p % self.slots) != p:
-                self.tags[p % self.slots] = p
+            ways = self.sets.setdefault(p % (self.slots // self.ways), [])
+            if p not in ways:
+                ways.append(p)
+                if len(ways) > self.ways:
+                    del ways[0]
                 count[name] += 1
 
 

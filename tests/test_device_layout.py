@@ -3,7 +3,7 @@
 The slots of ``T`` and ``c`` are defined once, as ``T_*`` and ``C_*`` in ``m2v/_tok_py.py``;
 scripts/gen_layout.py generates from it the C core's ``device/native/layout.h`` and the
 ``const()`` lines of the other modules that index T or c (MicroPython folds a ``const()``
-only in its own module). The other definitions: ``PS`` in ``m2v/model.py``, the section ids
+only in its own module). The other definitions: ``PS`` and ``WAYS`` in ``m2v/model.py``, the section ids
 in ``host_tools/binfmt.py``. A generated file that is stale, a copy that drifts, or a name
 that a copy has and the definition lacks fails here.
 """
@@ -131,6 +131,8 @@ def test_page_shift_copies():
     assert model["PM"] == (1 << model["PS"]) - 1
     ps = re.search(r"^#define PS (\d+)$", (DEVICE / "native" / "m2v_native.c").read_text(), re.M)
     assert ps and int(ps.group(1)) == model["PS"]  # the C core's page shift
+    ways = re.search(r"^#define WAYS (\d+)$", (DEVICE / "native" / "m2v_native.c").read_text(), re.M)
+    assert ways and int(ways.group(1)) == model["WAYS"] == 4  # a set's word counts its next way in two bits
     # and on the device: the page size the loader builds is the one model.PS says
     proc = run_py("from m2v import model\nprint(model.PS)\n")
     assert proc.returncode == 0, proc.stderr

@@ -76,9 +76,10 @@ _RAM = (_NODES, _NORM_RUNS, _HASKIDS, _NORM_POOL, _GSTART, _HRANK, _TRANK)
 # per token, they also replace HRANK and TRANK), GSTART (1.3 KB), page slots up to
 # _MAX_SLOTS, HASKIDS (7.9 KB) when _spend.py's head of NODES and first 8 rows still fit
 # beside it; what is left goes to _spend.py (head of NODES, 8 rows, more groups, more rows).
-# Replayed: a 64-byte slot saves about 0.02 reads per token up to 128 slots, 1 KB of NODES's
-# head 0.55, a KB of row cache 0.15, a KB of HASKIDS 0.07; NORM_RUNS (8.6 KB) less than any of
-# them. Beyond 128 slots the C core's 6 KB of more groups save more instructions than 128
+# Replayed (direct-mapped slots): a 64-byte slot saves about 0.02 reads per token up to 128
+# slots, 1 KB of NODES's head 0.55, a KB of row cache 0.15, a KB of HASKIDS 0.07; NORM_RUNS
+# (8.6 KB) less than any of them; from 16 to 64 slots four ways save a fifth of the reads
+# (model.WAYS). Beyond 128 slots the C core's 6 KB of more groups save more instructions than 128
 # more slots' reads cost (make bench BOARD=cortex-m0, 192 KiB heap: 1.42-1.47x ROMFS with 128
 # slots, the groups and 32 rows, 1.52-1.57x with 256 slots and 16 rows).
 # the page cache's slots at most
@@ -90,23 +91,26 @@ _HEAD = const(1024)  # m2v/_spend.py's head of NODES, at most
 # one definition; a buffer model's share goes to the native core's tables, m2v/_spend.py):
 # nothing when F is below 48 KiB (then the application and the embed's own few KB need all
 # of it: the ram=0 footprint, which works in a 32 KiB heap); else a third of what F holds
-# beyond _KEEP, but at least 21 KiB (the C core's essentials for the default model, _PART's
-# first steps: its finer samples 9 KB, GSTART 1.3 KB, a 128-page cache 8.7 KB, NODES's first
-# KB and 8 rows 2 KB), never more than half of F, and never more than the larger of 44 KiB
-# and F/8. The heap belongs to the application: at least half of F stays free, about two
-# thirds on boards with room, seven eighths on a large heap; the 44 KiB cap keeps a board's
-# model from taking what the application may want later, while a heap of megabytes (the
-# unix port, an ESP32-S3 with PSRAM: F/8 binds from 352 KiB free up) lets the model take its
-# speed from it: from about 700 KB free all of the tables (87 KB for the default model), and
-# from about 5.2 MB free (the unix port's 8 MB heap) a row cache that holds every centroid
-# row too (2,048 slots of 260 B): file mode at about ROMFS speed. _KEEP: measured on
-# cortex-m0 (make bench BOARD=cortex-m0, the bench's texts in the heap), a third of F itself
-# made the package hold 42.3 KB of a 100 KiB heap, over the 40 KB it may; a third beyond
-# 8 KiB spends the essentials there (then 39.2 KB held, 2.7 file reads per token; with the
-# C core's larger code since, 42.3 KB and 2.2), and on a 192 KiB heap the cap binds either
-# way (64.6 KB held, 1.5 reads per token). An explicit ram= buys more speed.
-_KEEP = const(8 * 1024)
-_CORE_SHARE = const(21 * 1024)
+# beyond _KEEP, but at least 16 KiB (the C core's essentials for the default model, _PART's
+# first steps: its finer samples 9 KB, GSTART 1.3 KB, 64 page slots of four ways 4.4 KB and
+# NODES's first KB: 2.6 file reads per token), never more than half of F, and never more
+# than the larger of 44 KiB and F/8. The heap belongs to the application: at least half of
+# F stays free, about two thirds on boards with room, seven eighths on a large heap; the
+# 44 KiB cap keeps a board's model from taking what the application may want later, while
+# a heap of megabytes (the unix port, an ESP32-S3 with PSRAM: F/8 binds from 352 KiB free
+# up) lets the model take its speed from it: from about 700 KB free all of the tables (87 KB
+# for the default model), and from about 5.2 MB free (the unix port's 8 MB heap) a row cache
+# that holds every centroid row too (2,048 slots of 260 B): file mode at about ROMFS speed.
+# _KEEP: measured on the emulated boards (make bench BOARD=..., the bench's texts in the
+# heap), on a 100 KiB heap a third of F beyond 16 KiB (about 19 KiB) buys the essentials
+# and not yet 128 slots (20.4 KiB), so that the package holds 38.3 KB on cortex-m0 (40.1 KB
+# on rv32imc, 42.9 KB on xtensa: their C cores are 1.9 and 4.6 KB larger); a third beyond
+# 8 KiB bought 128 slots there (42.4 KB held, 2.2 reads per token). On a 192 KiB heap the
+# cap binds on cortex-m0 and cortex-m7 (64.8 and 63.4 KB held, 1.5 reads per token); rv32imc
+# and xtensa, whose cores leave less of F, get a little less (62.5 and 65.3 KB held, 16 rows
+# in place of 32). An explicit ram= buys more speed.
+_KEEP = const(16 * 1024)
+_CORE_SHARE = const(16 * 1024)
 _MAX_SHARE = const(44 * 1024)
 _MIN_FREE = const(48 * 1024)
 # ram=None and the heap's fragments too small for the tables: the page cache alone
@@ -118,6 +122,23 @@ def share(free):
     if free < _MIN_FREE:
         return 0
     return min(max((free - _KEEP) // 3, _CORE_SHARE), free >> 1, max(_MAX_SHARE, free >> 3))
+
+
+def page_cache(f, k, d):
+    # model.PageCache for file f, k slots (a power of two, at least 4) and rows of d bytes:
+    # every slot empty (tag -1); below model.DIRECT slots, sets of model.WAYS ways, each set's
+    # next way 0 (scripts/file_reads.py builds its caches here too)
+    from .model import DIRECT, PS, WAYS, PageCache
+
+    pc = PageCache()
+    w = 2 if 8 < k < DIRECT else 0  # log2 of WAYS (4)
+    t = array("i", bytes(4 * (k + (k // WAYS if w else 0))))  # one block
+    for s in range(k):
+        t[s] = -1
+    pc.file, pc.tags, pc.buf, pc.sm, pc.wsh, pc.row = f, t, bytearray(k << PS), k - 1, w, bytearray(d)
+    # a page read through the file's methods lands in the row buffer's first bytes
+    pc.page = memoryview(pc.row)[: 1 << PS] if d >= 1 << PS else bytearray(1 << PS)
+    return pc
 
 
 def _core(nn):
@@ -291,7 +312,7 @@ def _init(m, src, check_crc, ram):
     # the sections: in place, or small ones in RAM and the rest through the page cache
     s = [None] * (_N_SECTIONS + 1)
     if f:
-        from .model import PS, FileSection, PageCache
+        from .model import PS, FileSection
 
         # the tokenizer's tables in RAM, all or none: the tokenizer then runs
         # on buffers (ROMFS speed); records and centroid rows stay streamed
@@ -299,7 +320,7 @@ def _init(m, src, check_crc, ram):
         for i in _RAM:
             need += secs[i][1]
         m.ram_need = need
-        slot = (1 << PS) + 4  # a page slot's bytes: its page and its tag (model.PageCache)
+        slot = (1 << PS) + 5  # a page slot's bytes: its page, its tag, a share of its set's word (model.PageCache)
         auto = ram is None
         if auto:  # the share of the free heap (share()) the C core will leave (m2v/tok.py _pending())
             ram = _free()
@@ -355,11 +376,7 @@ def _init(m, src, check_crc, ram):
         m.cache_bytes = k << PS
         # what the budget leaves for the native core's tables, head of NODES and row cache
         m.ram_left = max(0, ram - k * slot)
-        pc = PageCache()
-        pc.file, pc.tags, pc.buf = f, array("i", b"\xff" * (4 * k)), bytearray(k << PS)
-        pc.sm, pc.row = k - 1, bytearray(d)
-        # a page read through the file's methods lands in the row buffer's first bytes
-        pc.page = memoryview(pc.row)[: 1 << PS] if d >= 1 << PS else bytearray(1 << PS)
+        pc = page_cache(f, k, d)
         for i in range(1, _N_SECTIONS + 1):
             if s[i] is not None:
                 continue

@@ -77,9 +77,10 @@ C_CHARS = const(20)  # code points read (pretrunc cut)
 C_NOUT = const(21)  # entries in OUT
 C_I = const(22)  # byte position in the text
 C_END = const(24)  # end of the state
-# ... file mode (24-32: the C core's; 24-28, 30-32 free): the records' file offset, the
-# cache's slot mask
+# ... file mode (24-32: the C core's; 24-28, 31-32 free): the records' file offset, the
+# cache's ways and slot mask
 C_ORC = const(29)  # RECORDS
+C_WSH = const(30)  # the page cache's ways a set, log2: 0 (one) or 2 (model.WAYS)
 C_SM = const(33)  # slots - 1
 # ... the pooling parameters of the native core's embed()
 C_IB = const(34)  # id_bits

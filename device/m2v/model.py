@@ -13,21 +13,36 @@ _PKG = __name__[:-6]  # "m2v"
 
 # the page cache of file mode: pages of 2**PS bytes (the one definition; the C
 # core's copy is tied to it by tests/test_device_layout.py), a power
-# of two of slots (8, or what load's ram budget allows)
+# of two of slots (4 or 8, or what load's ram budget allows)
 PS = const(6)
 _PS = const(PS)
 _PM = const((1 << PS) - 1)
+# the slots of a set in a cache of fewer than DIRECT slots (m2v/_load.py picks; the C core's
+# copy of WAYS is tied to it too), one from DIRECT up: measured on cortex-m0 (make bench
+# BOARD=cortex-m0, the page cache alone differing) and replayed (scripts/file_reads.py), four
+# ways, first in first out, read fewer pages in a small cache (the 100 KiB heap's 64 slots:
+# 2.59 file reads per token where one way read 3.27), one costs fewer instructions in a large
+# one (the 192 KiB heap's 128 slots: 3,485 instructions per ASCII token where four took 3,554,
+# each change of page looking up four tags; 1.47 reads per token against 1.39)
+WAYS = const(4)
+_WAYS = const(WAYS)
+DIRECT = const(128)
 
 
 class PageCache:
     # File mode's page cache, shared by the sections (FileSection) and by
     # the C core; _load.py sets its fields: file; buf, the pages in one
-    # bytearray: page p of the file in slot p & sm, its number in tags[p & sm]
-    # (an array("i")); row, one centroid row (Model.token, acc_recs_f); page,
-    # a buffer of one page (a memoryview of row's first bytes: no bytes of its
-    # own) that a miss read through the file's methods fills, then copied into
-    # the slot (the C core reads a board's file straight into the slot). A slot
-    # costs its page and its tag: no object of its own.
+    # bytearray; sm, the slots less one; wsh, the ways a set, log2 (0 or 2):
+    # page p of the file is in a slot of set p & (sm >> wsh), the set's own
+    # slot or, with four ways, that plus 1, 2 or 3 times the number of sets;
+    # slot s holds buf[s << PS:(s + 1) << PS], its page number in tags[s] (an
+    # array("i"), -1: empty), and with four ways the way a miss of the set takes
+    # next in tags[sm + 1 + set] (first in, first out); row, one centroid row
+    # (Model.token, acc_recs_f); page, a buffer of one page (a memoryview of
+    # row's first bytes: no bytes of its own) that a miss read through the
+    # file's methods fills, then copied into the slot (the C core reads a
+    # board's file straight into the slot). A slot costs its page and its tag
+    # (and a quarter of its set's word): no object of its own.
     pass
 
 
@@ -47,16 +62,30 @@ class FileSection:
         i += self.off
         p = i >> _PS
         pc = self.cache
-        s = p & pc.sm
-        if pc.tags[s] != p:
-            # a miss: page p into slot s, empty until the read is whole (a read that raises
-            # midway must not leave the slot's old tag on new bytes)
-            f = pc.file
-            pc.tags[s] = -1
-            f.seek(p << _PS)
-            f.readinto(pc.page)
-            pc.buf[s << _PS : (s + 1) << _PS] = pc.page  # a slice of a bytearray: nothing allocated
-            pc.tags[s] = p
+        t = pc.tags
+        m = pc.sm >> pc.wsh  # the sets less one
+        s = p & m
+        if t[s] != p:
+            n = m + 1  # the ways' stride
+            e = s + (pc.sm + 1)
+            s += n
+            while s < e and t[s] != p:
+                s += n
+            if s >= e:
+                # a miss: page p into the set's slot (four ways: the one its word names, then
+                # the next), empty until the read is whole (a read that raises midway must not
+                # leave the slot's old tag on new bytes)
+                s = p & m
+                if pc.wsh:
+                    z = pc.sm + 1 + s
+                    s += n * t[z]
+                    t[z] = (t[z] + 1) & (_WAYS - 1)
+                f = pc.file
+                t[s] = -1
+                f.seek(p << _PS)
+                f.readinto(pc.page)
+                pc.buf[s << _PS : (s + 1) << _PS] = pc.page  # a slice of a bytearray: nothing allocated
+                t[s] = p
         return pc.buf[(s << _PS) | (i & _PM)]
 
 

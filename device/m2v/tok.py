@@ -35,6 +35,7 @@ _C_NOUT = const(21)
 _C_I = const(22)
 _C_END = const(24)
 _C_ORC = const(29)
+_C_WSH = const(30)
 _C_SM = const(33)
 _C_IB = const(34)
 _C_MB = const(35)
@@ -194,7 +195,7 @@ class Tokenizer:
         c[_C_NRUNS] = len(m.runs) // 6
         self.c = c
         if pc:  # file mode: the cache's slots, the records' and the centroids' file offsets (C core)
-            c[_C_SM], c[_C_ORC], c[_C_OCEN] = pc.sm, getattr(m.records, "off", -1), cen.off
+            c[_C_SM], c[_C_WSH], c[_C_ORC], c[_C_OCEN] = pc.sm, pc.wsh, getattr(m.records, "off", -1), cen.off
         c[_C_IB], c[_C_MB], c[_C_WB], c[_C_DIMS] = m.id_bits, m.map_bits, m.weight_bits, m.dims
         c[_C_NB], c[_C_Q], c[_C_NCEN], c[_C_UNK] = m.norm_bits, m.out_shift, m.n_centroids, m.unk_id
         # bytes of the C core's RAM tables and row cache (model.tok.accel): none for "py"

@@ -56,6 +56,7 @@ enum {
     C_I = 22,
     C_END = 24,
     C_ORC = 29,
+    C_WSH = 30,
     C_SM = 33,
     C_IB = 34,
     C_MB = 35,

@@ -291,7 +291,9 @@ static mp_obj_t acc_row(size_t n_args, const mp_obj_t *args) {
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(acc_row_obj, 4, 4, acc_row);
 
 // file mode's page cache (m2v/model.py PageCache): the pages in one buffer, page q of the
-// file in slot q & sm, its number in tags[slot]; the file's stream protocol (sp: a built-in
+// file in a slot of set q & m (m = sm >> wsh: one slot, or with four ways each set's slot plus
+// 1, 2 or 3 times the sets), its number in tags[slot] (four ways: the way a miss takes next
+// in tags[sm + 1 + set]); the file's stream protocol (sp: a built-in
 // binary stream, such as a file of the board's filesystem: a page is read straight into its
 // slot), or else its methods (mp_load_method: no bound method allocated) and page, the
 // buffer of one page a Python-level stream's readinto fills (then copied into the slot: no
@@ -302,7 +304,7 @@ typedef struct {
     int32_t *tags;
     mp_obj_t page;
     const uint8_t *pagebuf;
-    uint32_t sm, misses;
+    uint32_t sm, m, wsh, misses;
     mp_obj_t seek[2], readinto[2];
     mp_obj_t file;
     const mp_stream_p_t *sp;
@@ -332,9 +334,10 @@ typedef struct {
 } pool_t;
 
 // file mode's page cache (m2v/model.py PageCache, docs/FORMAT.md's byte offsets): page q of
-// the file, 2**PS bytes, lives in slot q & sm, its number in tags[slot] (a copy of model.PS:
-// tests/test_device_layout.py)
+// the file, 2**PS bytes, lives in a slot of its set (one slot, or WAYS: c[C_WSH]), its number
+// in tags[slot] (copies of model.PS and model.WAYS: tests/test_device_layout.py)
 #define PS 6
+#define WAYS 4
 
 // dst[0:n] = src[0:n], a word at a time when both are aligned (no libc memcpy in a native module)
 static void copy(int8_t *dst, const int8_t *src, size_t n) {
@@ -393,14 +396,24 @@ static void read_at(const pool_t *p, uint32_t off, mp_obj_t buf, void *dst, size
     mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: short read"));
 }
 
-// the page holding file byte q << PS, read into its slot on a miss (a page at the end of the
-// file may be short: its missing bytes are past every section, never read)
+// the page holding file byte q << PS: in its set's first slot (one compare, as span's own
+// look), in another way, or read on a miss into the set's slot, or of four ways into the one
+// the set's word names next (first in, first out); a page at the end of the file may be
+// short: its missing bytes are past every section, never read
 static const uint8_t *pc_page(pc_t *p, uint32_t q) {
-    uint32_t s = q & p->sm;
-    if ((uint32_t)p->tags[s] != q) {
+    int32_t *t = p->tags;
+    uint32_t set = q & p->m, s = set, n = p->m + 1;  // n: the sets, the ways' stride
+    if ((uint32_t)t[s] != q
+        && !(p->wsh && ((uint32_t)t[s += n] == q || (uint32_t)t[s += n] == q || (uint32_t)t[s += n] == q))) {
+        s = set;
+        if (p->wsh) {
+            uint32_t *next = (uint32_t *)t + p->sm + 1 + set;
+            s += n * (*next & (WAYS - 1));
+            *next = (*next + 1) & (WAYS - 1);
+        }
         // the slot is empty while it is read: a read that raises part way (an OSError, a
         // KeyboardInterrupt) leaves no tag on bytes of another page for the next call to trust
-        p->tags[s] = -1;
+        t[s] = -1;
         if (p->sp) {
             stream_at(p, q << PS, p->pages + (s << PS), 1 << PS);
         } else {
@@ -408,7 +421,7 @@ static const uint8_t *pc_page(pc_t *p, uint32_t q) {
             call1(p->readinto, p->page);
             copy((int8_t *)p->pages + (s << PS), (const int8_t *)p->pagebuf, 1 << PS);
         }
-        p->tags[s] = (int32_t)q;
+        t[s] = (int32_t)q;
         p->misses++;
     }
     return p->pages + (s << PS);
@@ -1088,7 +1101,7 @@ static void pool_file(pool_t *p, mp_obj_t T, const int32_t *cc, mp_obj_t f, mp_o
     p->rec = NULL;
     if (from) {
         pc_t *pc = &p->pc;  // field by field: a struct copy may be a memcpy, which a native module lacks
-        pc->pages = from->pages, pc->tags = from->tags, pc->sm = from->sm;
+        pc->pages = from->pages, pc->tags = from->tags, pc->sm = from->sm, pc->m = from->m, pc->wsh = from->wsh;
         pc->page = from->page, pc->pagebuf = from->pagebuf;
         pc->misses = 0;
         pc->seek[0] = from->seek[0], pc->seek[1] = from->seek[1];
@@ -1126,11 +1139,15 @@ static void pc_init(pc_t *pc, mp_obj_t T, const int32_t *cc, mp_obj_t f) {
     pc->tags = buffer(item(T, T_TAGS), &nt, MP_BUFFER_RW);
     pc->page = item(T, T_PAGE);
     pc->pagebuf = buffer(pc->page, &np, MP_BUFFER_RW);
-    int32_t sm = cc[C_SM];
-    if (sm < 0 || (sm & (sm + 1)) || ((size_t)sm + 1) << PS > n || ((size_t)sm + 1) * 4 > nt || np != 1 << PS) {
+    // slots - 1 and the ways: one, or WAYS with each set's word after the tags
+    int32_t sm = cc[C_SM], wsh = cc[C_WSH];
+    if (sm < 0 || (sm & (sm + 1)) || ((size_t)sm + 1) << PS > n || (wsh != 0 && wsh != 2) || sm < (1 << wsh) - 1
+        || ((size_t)sm + 1 + (wsh ? ((size_t)sm + 1) >> wsh : 0)) * 4 > nt || np != 1 << PS) {
         mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: file-mode pooling arguments out of range"));
     }
     pc->sm = (uint32_t)sm;
+    pc->wsh = (uint32_t)wsh;
+    pc->m = (uint32_t)sm >> wsh;
     pc->misses = 0;
     // a built-in binary stream is read through its protocol; anything else (a class
     // defined in Python, such as a wrapper that counts reads) through its methods, looked
@@ -1238,11 +1255,16 @@ static void span(tk_t *tk, tab_t *t, size_t i) {
         t->hi = t->nhead;
         return;
     }
-    // a page in its slot is taken there without a call (pc_page's hit, about 15 instructions
-    // less a span on cortex-m0); a miss reads it and drops every table's span
-    uint32_t a = t->off + (uint32_t)i, q = a >> PS, sl = q & tk->pc.sm;
-    const uint8_t *pg = tk->pc.pages + (sl << PS);
-    if ((uint32_t)tk->pc.tags[sl] != q) {
+    // a page in its set's most recent way is taken there without a call (pc_page's hit,
+    // about 15 instructions less a span on cortex-m0); a miss reads it and drops every
+    // table's span (its slot held another page)
+    uint32_t a = t->off + (uint32_t)i, q = a >> PS, sl = q & tk->pc.m, n = tk->pc.m + 1;
+    const int32_t *tg = tk->pc.tags;
+    const uint8_t *pg;
+    if ((uint32_t)tg[sl] == q
+        || (tk->pc.wsh && ((uint32_t)tg[sl += n] == q || (uint32_t)tg[sl += n] == q || (uint32_t)tg[sl += n] == q))) {
+        pg = tk->pc.pages + (sl << PS);
+    } else {
         pg = pc_page(&tk->pc, q);
         tk_drop(tk);
     }

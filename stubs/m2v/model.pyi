@@ -7,6 +7,10 @@ from typing import Any
 
 PS: int
 """log2 of the file-mode page size (64-byte pages)."""
+WAYS: int
+"""The slots of a set in a page cache of 16 to 64 slots (first in, first out)."""
+DIRECT: int
+"""From this many slots up a page cache is direct-mapped (one slot a set), as are caches of 8 slots or fewer."""
 tok: Any
 """m2v.tok, imported by the first load."""
 
