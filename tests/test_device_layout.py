@@ -100,7 +100,7 @@ def test_heap_share_copy():
     # ram=None's share of the heap has one definition, the loader's share() (a buffer model's budget for the
     # native core's spending too); the head of NODES the loader keeps room for is _spend.py's
     spend, load = evaluate(consts(PKG / "_spend.py")), evaluate(consts(PKG / "_load.py"))
-    for k in ("CORE_SHARE", "MAX_SHARE", "MIN_FREE", "KEEP"):
+    for k in ("CORE_SHARE", "MAX_TOTAL", "LEAVE", "KEEP"):
         assert k in load and k not in spend, k
     assert spend["HEAD"] == load["HEAD"]
 

@@ -111,17 +111,27 @@ _HEAD = const(1024)  # m2v/_spend.py's head of NODES, at most
 # in place of 32). An explicit ram= buys more speed.
 _KEEP = const(16 * 1024)
 _CORE_SHARE = const(16 * 1024)
-_MAX_SHARE = const(44 * 1024)
-_MIN_FREE = const(48 * 1024)
+_MAX_TOTAL = const(58 * 1024 + 512)
+_LEAVE = const(32 * 1024)
 # ram=None and the heap's fragments too small for the tables: the page cache alone
 _FRAG_CACHE = const(4 * 1024)
 
 
-def share(free):
-    # ram=None's budget for F = free bytes of heap (above)
-    if free < _MIN_FREE:
+def share(free, code=0):
+    # ram=None's budget for F = free bytes of heap, beside a C core of code bytes (above)
+    s = min(max((free - _KEEP) // 3, _CORE_SHARE), free - _LEAVE, max(_MAX_TOTAL - code, free >> 3))
+    return s if s > 0 else 0
+
+
+def _auto():
+    # share() of the heap free now, less the C core's where the load will import it
+    f = _free()
+    if f <= _LEAVE:  # nothing is spent (and tok.py is not imported beside the loader)
         return 0
-    return min(max((free - _KEEP) // 3, _CORE_SHARE), free >> 1, max(_MAX_SHARE, free >> 3))
+    from . import tok
+
+    code = tok._code()
+    return share(f - (0 if tok.C else code), code)
 
 
 def page_cache(f, k, d):
@@ -322,13 +332,8 @@ def _init(m, src, check_crc, ram):
         m.ram_need = need
         slot = (1 << PS) + 5  # a page slot's bytes: its page, its tag, a share of its set's word (model.PageCache)
         auto = ram is None
-        if auto:  # the share of the free heap (share()) the C core will leave (m2v/tok.py _pending())
-            ram = _free()
-            if ram >= _MIN_FREE:  # below, nothing is spent (and tok.py is not imported beside the loader)
-                from . import tok
-
-                ram -= tok._pending()
-            ram = share(ram)
+        if auto:  # the share of the free heap (share()) the C core will leave (m2v/tok.py _code())
+            ram = _auto()
         # the plan: the tables to read into RAM (part) and the page cache's slots (k, a power of
         # two; a slot costs its page and its tag), spending the budget in the order below
         # (_PART); core: the native core's finer samples, m2v/_spend.py's first spending, kept
@@ -400,7 +405,7 @@ def _init(m, src, check_crc, ram):
             off, n = secs[i]
             s[i] = src[off : off + n]
         w = array("h", bytes(s[_WCODES]))
-        m.ram_left = share(_free())  # the native core's tables (m2v/_spend.py), ram=None's share
+        m.ram_left = _auto()  # the native core's tables (m2v/_spend.py), ram=None's share
     m._s = s
     m.wcodes = w
     for v in w:

@@ -38,6 +38,10 @@ _NODES = const(6)  # a section id (_load.py's)
 # page slots or of row cache; with 64 slots of four ways 0.24 reads per token, 2.67 to 2.43)
 _HEAD = const(1024)  # (m2v/_load.py keeps room for it beside HASKIDS)
 _HEAD_SLOTS = const(64)
+# then, after the more groups (below) and beside the first 8 rows, up to 4 KB of it (make bench:
+# on a 192 KiB heap 4 KB of head took rv32imc from 1.53x to 1.47x ROMFS on ASCII texts, where
+# 16 rows more did less)
+_HEAD_MAX = const(4096)
 # the row cache where the trie is in RAM or the page cache has _ROW_SLOTS slots: beside 64
 # slots of four ways (the trie paged) 8 rows (2 KB) save 0.03 reads per token (2.43 to 2.40,
 # scripts/file_reads.py), less than a tenth of what 2 KB more of page slots would
@@ -62,6 +66,7 @@ def spend(tk, m, spare):
         h = min(_HEAD, spare, nn) & ~63
         h = h if h >= 256 else 0
         spare -= h
+    row = 4 + m.dims  # a row slot's bytes
     rows = 0
     if m.cache and (getattr(nodes, "head", 0) is not None or m.cache.sm >= _ROW_SLOTS - 1):
         rows = _RCACHE
@@ -75,9 +80,14 @@ def spend(tk, m, spare):
     # application that also streams an index and a classifier too little heap
     # (tests/test_soak.py: 9 KB free, in holes too small for a label)
     more = 2 * (_GROUPS_MORE - _GROUPS)
-    if g and spare >= (_RCACHE * (4 + m.dims) + more if m.cache else 3 * more):
+    if g and spare >= (_RCACHE * row + more if m.cache else 3 * more):
         g = _GROUPS_MORE
         spare -= more
+    if h:  # the rest of the head, beside the first 8 rows
+        x = min(_HEAD_MAX - h, spare - (_RCACHE * row if rows else 0), nn - h) & ~63
+        if x > 0:
+            h += x
+            spare -= x
     while rows and rows * (4 + m.dims) > spare:
         rows = rows >> 1 if rows > _RCACHE else 0
     spare -= rows * (4 + m.dims)

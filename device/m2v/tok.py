@@ -85,19 +85,19 @@ def _names():
     return names, why
 
 
-def _pending():
-    # The heap the C core's import will take (its .mpy's size: the machine code is copied
-    # into the heap, about 15% more with its qstrs and data), where a model's load will
-    # import it and it is not imported yet: 0 for a built-in core, none, or "py" selected.
-    # m2v/_load.py takes ram=None's share of the heap the core will leave (the import
-    # itself comes after the load, into the hole the loader leaves: one large free block).
-    if C is not None or kind == "py":
+def _code():
+    # The heap the C core's machine code takes, or will take where a model's load imports it
+    # (its .mpy's size: the code is copied into the heap, about 15% more with its qstrs and
+    # data): 0 for a built-in core, none, or "py" selected. m2v/_load.py takes ram=None's
+    # share of the heap the core leaves (the import itself comes after the load, into the
+    # hole the loader leaves: one large free block), and caps the core and the share together.
+    if C is False or kind == "py":
         return 0
     import os
 
     f = globals().get("__file__", "")  # a frozen package may have none: then no .mpy core
     d = f.rsplit("/", 1)[0] if "/" in f else "."
-    for name in _names()[0]:
+    for name in [C.__name__] if C else _names()[0]:
         if "." not in name:
             if name in sys.modules or _builtin(name):
                 return 0
