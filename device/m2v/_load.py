@@ -85,30 +85,31 @@ _RAM = (_NODES, _NORM_RUNS, _HASKIDS, _NORM_POOL, _GSTART, _HRANK, _TRANK)
 # the page cache's slots at most
 _MAX_SLOTS = const(128)
 _PART = (_GSTART, -_MAX_SLOTS, _HASKIDS)  # a section id, or -slots: the page cache up to that
-_HEAD = const(1024)  # m2v/_spend.py's head of NODES, at most
+_HEAD = const(1024)  # m2v/_spend.py's first KB of the head of NODES (room kept beside HASKIDS)
 # ram=None: the heap the model may spend on speed (tables in RAM, page cache, the native
 # core's tables, head of NODES and row cache), from F, the heap free at load (share(), the
 # one definition; a buffer model's share goes to the native core's tables, m2v/_spend.py):
-# nothing when F is below 48 KiB (then the application and the embed's own few KB need all
-# of it: the ram=0 footprint, which works in a 32 KiB heap); else a third of what F holds
+# nothing when F is _LEAVE or less (then the application and the embed's own few KB need all
+# of it: the ram=0 footprint, which works in a 35 KiB heap); else a third of what F holds
 # beyond _KEEP, but at least 16 KiB (the C core's essentials for the default model, _PART's
 # first steps: its finer samples 9 KB, GSTART 1.3 KB, 64 page slots of four ways 4.4 KB and
-# NODES's first KB: 2.6 file reads per token), never more than half of F, and never more
-# than the larger of 44 KiB and F/8. The heap belongs to the application: at least half of
-# F stays free, about two thirds on boards with room, seven eighths on a large heap; the
-# 44 KiB cap keeps a board's model from taking what the application may want later, while
-# a heap of megabytes (the unix port, an ESP32-S3 with PSRAM: F/8 binds from 352 KiB free
-# up) lets the model take its speed from it: from about 700 KB free all of the tables (87 KB
-# for the default model), and from about 5.2 MB free (the unix port's 8 MB heap) a row cache
-# that holds every centroid row too (2,048 slots of 260 B): file mode at about ROMFS speed.
-# _KEEP: measured on the emulated boards (make bench BOARD=..., the bench's texts in the
-# heap), on a 100 KiB heap a third of F beyond 16 KiB (about 19 KiB) buys the essentials
-# and not yet 128 slots (20.4 KiB), so that the package holds 38.3 KB on cortex-m0 (40.1 KB
-# on rv32imc, 42.9 KB on xtensa: their C cores are 1.9 and 4.6 KB larger); a third beyond
-# 8 KiB bought 128 slots there (42.4 KB held, 2.2 reads per token). On a 192 KiB heap the
-# cap binds on cortex-m0 and cortex-m7 (64.8 and 63.4 KB held, 1.5 reads per token); rv32imc
-# and xtensa, whose cores leave less of F, get a little less (62.5 and 65.3 KB held, 16 rows
-# in place of 32). An explicit ram= buys more speed.
+# NODES's first KB: 2.6 file reads per token), never more than F - _LEAVE (so no step where
+# the share starts), and never more than the larger of _MAX_TOTAL less the C core's machine
+# code (m2v/tok.py _code(): on a board the core and the share together) and F/8. The heap
+# belongs to the application: at least 32 KiB of F stays free, about two thirds on boards
+# with room, seven eighths on a large heap; the cap keeps a board's model from taking what the
+# application may want later, while a heap of megabytes (the unix port, an ESP32-S3 with
+# PSRAM: F/8 binds from about 330 KiB free up) lets the model take its speed from it: from
+# about 700 KB free all of the tables (87 KB for the default model), and from about 5.2 MB
+# free (the unix port's 8 MB heap) a row cache that holds every centroid row too (2,048 slots
+# of 260 B): file mode at about ROMFS speed. Measured on the emulated boards (make bench
+# BOARD=..., the bench's texts in the heap): _KEEP, on a 100 KiB heap a third of F beyond
+# 16 KiB (about 19 KiB) buys the essentials and not yet 128 slots (20.4 KiB), so that the
+# package holds 38.7 KB on cortex-m0 (40.5 KB on rv32imc, 43.3 KB on xtensa: their C cores
+# are 1.8 and 4.5 KB larger); a third beyond 8 KiB bought 128 slots there (42.4 KB held, 2.2
+# reads per token). _MAX_TOTAL, on a 192 KiB heap: the package holds 62.3-65.3 KB on the four
+# boards at 1.39-1.54x ROMFS (xtensa's share is the one capped: with 44 KiB for the share
+# alone, as before, it held 69.1 KB). An explicit ram= buys more speed.
 _KEEP = const(16 * 1024)
 _CORE_SHARE = const(16 * 1024)
 _MAX_TOTAL = const(58 * 1024 + 512)

@@ -35,7 +35,7 @@ _NODES = const(6)  # a section id (_load.py's)
 # file mode, NODES paged: its first bytes in RAM at most (the top of the trie, which every
 # word walks through; m2v_native.c reads them in place of the page cache), once the page
 # cache has _HEAD_SLOTS slots (scripts/file_reads.py: a KB of it saves more reads than a KB of
-# page slots or of row cache; with 64 slots of four ways 0.24 reads per token, 2.67 to 2.43)
+# page slots or of row cache; with 64 slots of four ways 0.31 reads per token, 2.90 to 2.59)
 _HEAD = const(1024)  # (m2v/_load.py keeps room for it beside HASKIDS)
 _HEAD_SLOTS = const(64)
 # then, after the more groups (below) and beside the first 8 rows, up to 4 KB of it (make bench:
@@ -43,7 +43,7 @@ _HEAD_SLOTS = const(64)
 # 16 rows more did less)
 _HEAD_MAX = const(4096)
 # the row cache where the trie is in RAM or the page cache has _ROW_SLOTS slots: beside 64
-# slots of four ways (the trie paged) 8 rows (2 KB) save 0.03 reads per token (2.43 to 2.40,
+# slots of four ways (the trie paged) 8 rows (2 KB) save 0.02 reads per token (2.59 to 2.57,
 # scripts/file_reads.py), less than a tenth of what 2 KB more of page slots would
 _ROW_SLOTS = const(128)
 

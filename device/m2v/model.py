@@ -22,8 +22,9 @@ _PM = const((1 << PS) - 1)
 # BOARD=cortex-m0, the page cache alone differing) and replayed (scripts/file_reads.py), four
 # ways, first in first out, read fewer pages in a small cache (the 100 KiB heap's 64 slots:
 # 2.59 file reads per token where one way read 3.27), one costs fewer instructions in a large
-# one (the 192 KiB heap's 128 slots: 3,485 instructions per ASCII token where four took 3,554,
-# each change of page looking up four tags; 1.47 reads per token against 1.39)
+# one (the 192 KiB heap's 128 slots: 3,510 instructions per ASCII token where four took 3,595,
+# a page in another way than its set's first costing more compares; 1.47 reads per token
+# against 1.39)
 WAYS = const(4)
 _WAYS = const(WAYS)
 DIRECT = const(128)
