@@ -396,35 +396,42 @@ static void read_at(const pool_t *p, uint32_t off, mp_obj_t buf, void *dst, size
     mp_raise_ValueError(MP_ERROR_TEXT("corrupt m2v model: short read"));
 }
 
-// the page holding file byte q << PS: in its set's first slot (one compare, as span's own
-// look), in another way, or read on a miss into the set's slot, or of four ways into the one
-// the set's word names next (first in, first out); a page at the end of the file may be
-// short: its missing bytes are past every section, never read
-static const uint8_t *pc_page(pc_t *p, uint32_t q) {
+// page q read into its set's slot, or of four ways into the one the set's word names next
+// (first in, first out); a page at the end of the file may be short: its missing bytes are
+// past every section, never read (apart from pc_page, so that a hit there keeps no frame)
+static __attribute__((noinline)) const uint8_t *pc_fill(pc_t *p, uint32_t q) {
     int32_t *t = p->tags;
-    uint32_t set = q & p->m, s = set, n = p->m + 1;  // n: the sets, the ways' stride
-    if ((uint32_t)t[s] != q
-        && !(p->wsh && ((uint32_t)t[s += n] == q || (uint32_t)t[s += n] == q || (uint32_t)t[s += n] == q))) {
-        s = set;
-        if (p->wsh) {
-            uint32_t *next = (uint32_t *)t + p->sm + 1 + set;
-            s += n * (*next & (WAYS - 1));
-            *next = (*next + 1) & (WAYS - 1);
-        }
-        // the slot is empty while it is read: a read that raises part way (an OSError, a
-        // KeyboardInterrupt) leaves no tag on bytes of another page for the next call to trust
-        t[s] = -1;
-        if (p->sp) {
-            stream_at(p, q << PS, p->pages + (s << PS), 1 << PS);
-        } else {
-            call1(p->seek, MP_OBJ_NEW_SMALL_INT(q << PS));
-            call1(p->readinto, p->page);
-            copy((int8_t *)p->pages + (s << PS), (const int8_t *)p->pagebuf, 1 << PS);
-        }
-        t[s] = (int32_t)q;
-        p->misses++;
+    uint32_t set = q & p->m, s = set;
+    if (p->wsh) {
+        uint32_t *next = (uint32_t *)t + p->sm + 1 + set;
+        s += (p->m + 1) * (*next & (WAYS - 1));
+        *next = (*next + 1) & (WAYS - 1);
     }
+    // the slot is empty while it is read: a read that raises part way (an OSError, a
+    // KeyboardInterrupt) leaves no tag on bytes of another page for the next call to trust
+    t[s] = -1;
+    if (p->sp) {
+        stream_at(p, q << PS, p->pages + (s << PS), 1 << PS);
+    } else {
+        call1(p->seek, MP_OBJ_NEW_SMALL_INT(q << PS));
+        call1(p->readinto, p->page);
+        copy((int8_t *)p->pages + (s << PS), (const int8_t *)p->pagebuf, 1 << PS);
+    }
+    t[s] = (int32_t)q;
+    p->misses++;
     return p->pages + (s << PS);
+}
+
+// the page holding file byte q << PS: in its set's first slot (one compare, as span's own
+// look), in another of its four ways, or read (pc_fill)
+static const uint8_t *pc_page(pc_t *p, uint32_t q) {
+    const int32_t *t = p->tags;
+    uint32_t s = q & p->m, n = p->m + 1;  // n: the sets, the ways' stride
+    if ((uint32_t)t[s] == q
+        || (p->wsh && ((uint32_t)t[s += n] == q || (uint32_t)t[s += n] == q || (uint32_t)t[s += n] == q))) {
+        return p->pages + (s << PS);
+    }
+    return pc_fill(p, q);
 }
 
 // pc from T's page cache (T[CACHE], T[TAGS], T[PAGE], T[FILE], c[C_SM]: indices below)
@@ -1243,6 +1250,23 @@ static void tk_drop(tk_t *tk) {  // (no array of them: rv32imc's gcc would copy 
     drop1(&tk->added);
 }
 
+// t's span: the page pg holding its byte at file offset a (the page's first byte is the
+// section's byte b: negative where the page starts before it)
+INLINE void span_set(tab_t *t, const uint8_t *pg, uint32_t a) {
+    intptr_t b = (intptr_t)(a & ~(uint32_t)((1 << PS) - 1)) - (intptr_t)t->off, e = b + (1 << PS);
+    t->P = (const uint8_t *)((uintptr_t)pg - (uintptr_t)b);
+    t->lo = b < 0 ? 0 : (size_t)b;
+    t->hi = (size_t)e > t->n ? t->n : (size_t)e;
+}
+
+// span's miss: the page read into the cache, every table's span dropped (its slot held
+// another page), then t's set; apart, and called last, so that span itself keeps no frame
+static __attribute__((noinline)) void span_miss(tk_t *tk, tab_t *t, uint32_t a) {
+    const uint8_t *pg = pc_fill(&tk->pc, a >> PS);
+    tk_drop(tk);
+    span_set(t, pg, a);
+}
+
 // Make t->P[i] valid: the page of a file section holding byte i, through the cache. A
 // buffer holds all its bytes already: i is past its end (IndexError), as is i >= n here.
 static void span(tk_t *tk, tab_t *t, size_t i) {
@@ -1255,24 +1279,16 @@ static void span(tk_t *tk, tab_t *t, size_t i) {
         t->hi = t->nhead;
         return;
     }
-    // a page in its set's most recent way is taken there without a call (pc_page's hit,
-    // about 15 instructions less a span on cortex-m0); a miss reads it and drops every
-    // table's span (its slot held another page)
+    // a page in one of its set's slots is taken there without a call (pc_page's hit, about
+    // 15 instructions less a span on cortex-m0)
     uint32_t a = t->off + (uint32_t)i, q = a >> PS, sl = q & tk->pc.m, n = tk->pc.m + 1;
     const int32_t *tg = tk->pc.tags;
-    const uint8_t *pg;
     if ((uint32_t)tg[sl] == q
         || (tk->pc.wsh && ((uint32_t)tg[sl += n] == q || (uint32_t)tg[sl += n] == q || (uint32_t)tg[sl += n] == q))) {
-        pg = tk->pc.pages + (sl << PS);
+        span_set(t, tk->pc.pages + (sl << PS), a);
     } else {
-        pg = pc_page(&tk->pc, q);
-        tk_drop(tk);
+        span_miss(tk, t, a);
     }
-    // the page's first byte is the section's byte b (negative: the page starts before it)
-    intptr_t b = (intptr_t)(a & ~(uint32_t)((1 << PS) - 1)) - (intptr_t)t->off, e = b + (1 << PS);
-    t->P = (const uint8_t *)((uintptr_t)pg - (uintptr_t)b);
-    t->lo = b < 0 ? 0 : (size_t)b;
-    t->hi = (size_t)e > t->n ? t->n : (size_t)e;
 }
 
 // t's byte i, or IndexError past the end (i is unsigned: a negative index is past the end too)
