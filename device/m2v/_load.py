@@ -105,10 +105,10 @@ _HEAD = const(1024)  # m2v/_spend.py's first KB of the head of NODES (room kept 
 # of 260 B): file mode at about ROMFS speed. Measured on the emulated boards (make bench
 # BOARD=..., the bench's texts in the heap): _KEEP, on a 100 KiB heap a third of F beyond
 # 16 KiB (about 19 KiB) buys the essentials and not yet 128 slots (20.4 KiB), so that the
-# package holds 38.7 KB on cortex-m0 (40.5 KB on rv32imc, 43.3 KB on xtensa: their C cores
+# package holds 38.8 KB on cortex-m0 (40.6 KB on rv32imc, 43.3 KB on xtensa: their C cores
 # are 1.8 and 4.5 KB larger); a third beyond 8 KiB bought 128 slots there (42.4 KB held, 2.2
-# reads per token). _MAX_TOTAL, on a 192 KiB heap: the package holds 62.3-65.3 KB on the four
-# boards at 1.39-1.54x ROMFS (xtensa's share is the one capped: with 44 KiB for the share
+# reads per token). _MAX_TOTAL, on a 192 KiB heap: the package holds 62.4-65.2 KB on the four
+# boards at 1.36-1.49x ROMFS (xtensa's share is the one capped: with 44 KiB for the share
 # alone, as before, it held 69.1 KB). An explicit ram= buys more speed.
 _KEEP = const(16 * 1024)
 _CORE_SHARE = const(16 * 1024)
