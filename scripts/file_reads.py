@@ -42,9 +42,10 @@ NEVER_PAGED = {1, 5, 12}  # ASCII, SYMMAP and WCODES are always in RAM
 PS0 = 6  # the trace's page size (model.PS)
 ROW = 4  # an access to a centroid row, in a trace entry
 TAG = 5  # a page slot's tag (an int32 of model.PageCache.tags) and its share of a set's word: 2**ps + TAG B a slot
-# model.WAYS, in a cache of more than 8 and fewer than model.DIRECT slots (m2v/_load.py page_cache)
+# model.WAYS, in a cache of model.WAYS_FROM to fewer than model.DIRECT slots (m2v/_load.py page_cache)
 _MODEL = (board.DEVICE / "m2v" / "model.py").read_text()
-WAYS, DIRECT = (int(re.search(rf"^{k} = const\((\d+)\)", _MODEL, re.M).group(1)) for k in ("WAYS", "DIRECT"))
+WAYS, WAYS_FROM, DIRECT = (int(re.search(rf"^{k} = const\((\d+)\)", _MODEL, re.M).group(1))
+                           for k in ("WAYS", "WAYS_FROM", "DIRECT"))
 RTAG = 4  # a row slot's tag (an int32 in T[RCACHE])
 # build_accel's fixed entries in T[ACCEL] (the run index, the roots' children, the header): m2v/_spend.py's _FIXED
 FIXED = int(re.search(r"^_FIXED = const\((\d+)\)", (board.DEVICE / "m2v" / "_spend.py").read_text(), re.M).group(1))
@@ -145,7 +146,7 @@ class Replay:
         self.secs, self.ps, self.slots, self.rows, self.ram = secs, ps, slots, rows, ram
         # NODES's first ``head`` bytes in RAM (m2v/_load.py's head): a page wholly within them is not read
         self.head_end = next(o for o, _, name in secs if name == "NODES") + head
-        self.ways = WAYS if 8 < slots < DIRECT else 1
+        self.ways = WAYS if WAYS_FROM <= slots < DIRECT else 1
         self.sets: dict[int, list[int]] = {}  # a set's pages, the first in first
         self.rtags: dict[int, int] = {}
         self.ocen = next(o for o, _, name in secs if name == "CENTROIDS")

@@ -137,12 +137,12 @@ def _auto():
 
 def page_cache(f, k, d):
     # model.PageCache for file f, k slots (a power of two, at least 4) and rows of d bytes:
-    # every slot empty (tag -1); below model.DIRECT slots, sets of model.WAYS ways, each set's
-    # next way 0 (scripts/file_reads.py builds its caches here too)
-    from .model import DIRECT, PS, WAYS, PageCache
+    # every slot empty (tag -1); from model.WAYS_FROM to below model.DIRECT slots, sets of
+    # model.WAYS ways, each set's next way 0 (scripts/file_reads.py builds its caches here too)
+    from .model import DIRECT, PS, WAYS, WAYS_FROM, PageCache
 
     pc = PageCache()
-    w = 2 if 8 < k < DIRECT else 0  # log2 of WAYS (4)
+    w = 2 if WAYS_FROM <= k < DIRECT else 0  # log2 of WAYS (4)
     t = array("i", bytes(4 * (k + (k // WAYS if w else 0))))  # one block
     for s in range(k):
         t[s] = -1

@@ -17,16 +17,17 @@ _PKG = __name__[:-6]  # "m2v"
 PS = const(6)
 _PS = const(PS)
 _PM = const((1 << PS) - 1)
-# the slots of a set in a cache of fewer than DIRECT slots (m2v/_load.py picks; the C core's
-# copy of WAYS is tied to it too), one from DIRECT up: measured on cortex-m0 (make bench
+# the slots of a set in a cache of WAYS_FROM to fewer than DIRECT slots (m2v/_load.py picks;
+# the C core's copy of WAYS is tied to it too), else one: measured on cortex-m0 (make bench
 # BOARD=cortex-m0, the page cache alone differing) and replayed (scripts/file_reads.py), four
 # ways, first in first out, read fewer pages in a small cache (the 100 KiB heap's 64 slots:
 # 2.59 file reads per token where one way read 3.27), one costs fewer instructions in a large
 # one (the 192 KiB heap's 128 slots: 3,510 instructions per ASCII token where four took 3,595,
 # a page in another way than its set's first costing more compares; 1.47 reads per token
-# against 1.39)
+# against 1.39) and in ram=0's 8 slots (12,131 against 12,380, 31.3 reads against 28.7)
 WAYS = const(4)
 _WAYS = const(WAYS)
+WAYS_FROM = const(16)
 DIRECT = const(128)
 
 

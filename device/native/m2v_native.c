@@ -11,7 +11,8 @@
 // mac_t1 and mac2_t1, the Thumb-1 multiply-adds of one row and of two, the same element;
 // quotients14_t1's two elements a pass (scale_t1's and scale_safe_t1's loops share one
 // element each, M2V_SCALE_CHECKED and M2V_SCALE_EL, shifted left or right); child_ram's
-// and child's group skips (the RAM step keeps its own for speed).
+// and child's group skips (the RAM step keeps its own for speed); pc_page's look for a page
+// in its set and span's (span's written out, for speed).
 // Integer bounds are the format's: |wcode| * 127 * max_length < 2**30, so every
 // accumulator fits an int32 and every sum of squares after scaling stays below 2**30;
 // nothing here can overflow. Every table read is bounds-checked: a damaged model raises,
@@ -1279,8 +1280,9 @@ static void span(tk_t *tk, tab_t *t, size_t i) {
         t->hi = t->nhead;
         return;
     }
-    // a page in one of its set's slots is taken there without a call (pc_page's hit, about
-    // 15 instructions less a span on cortex-m0)
+    // a page in one of its set's slots is taken there without a call (pc_page's look, written
+    // out again: about 15 instructions less a span on cortex-m0, where one look for both, an
+    // inlined function returning the slot or -1, took 20-25 more per non-ASCII token)
     uint32_t a = t->off + (uint32_t)i, q = a >> PS, sl = q & tk->pc.m, n = tk->pc.m + 1;
     const int32_t *tg = tk->pc.tags;
     if ((uint32_t)tg[sl] == q

@@ -9,6 +9,8 @@ PS: int
 """log2 of the file-mode page size (64-byte pages)."""
 WAYS: int
 """The slots of a set in a page cache of 16 to 64 slots (first in, first out)."""
+WAYS_FROM: int
+"""From this many slots up a page cache has sets of WAYS ways (below DIRECT)."""
 DIRECT: int
 """From this many slots up a page cache is direct-mapped (one slot a set), as are caches of 8 slots or fewer."""
 tok: Any
