@@ -75,12 +75,13 @@ def spend(tk, m, spare):
     # the 6 KB of more groups: in file mode after the first 8 rows and before more rows
     # (make bench BOARD=cortex-m0, 192 KiB heap: with 128 page slots, the groups and 32 rows
     # 1.42-1.47x ROMFS and 1.47 file reads per token, where 256 slots and 16 rows gave
-    # 1.52-1.57x and 1.31); for a buffer model only where they take at most a third of what is
-    # left: on an ESP32-class 100 KiB heap with the model in ROMFS they would leave an
-    # application that also streams an index and a classifier too little heap
-    # (tests/test_soak.py: 9 KB free, in holes too small for a label)
+    # 1.52-1.57x and 1.31); for a buffer model where they fit (it spends on nothing else): with
+    # ram=None's share a third of F beyond 16 KiB, an application that also streams an index
+    # and a classifier on an ESP32-class 100 KiB heap with the model in ROMFS keeps 23.8 KB
+    # free (tests/test_soak.py; with the share a third beyond 8 KiB they left it 9 KB, in holes
+    # too small for a label, and took them only where they were a third of what was left)
     more = 2 * (_GROUPS_MORE - _GROUPS)
-    if g and spare >= (_RCACHE * row + more if m.cache else 3 * more):
+    if g and spare >= (_RCACHE * row + more if m.cache else more):
         g = _GROUPS_MORE
         spare -= more
     if h:  # the rest of the head, beside the first 8 rows
