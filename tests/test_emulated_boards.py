@@ -236,14 +236,23 @@ def test_architecture_read_from_board(board):
 
 
 @pytest.mark.parametrize("name", BOARD_NAMES)
-def test_heap_esp32_class(name, report):
-    """Import, load and a 3,000-character embed in a 100 KiB heap, file and ROMFS mode, the C core's code in RAM."""
+def test_heap_esp32_class(name, expected, report):
+    """Import, load and a 3,000-character embed in a 100 KiB heap, file and ROMFS mode, the C core's code in RAM;
+    then in file mode the default parity sample with the default load, whose page cache has sets of four ways
+    on this heap (m2v/_load.py page_cache): the C core's four-way lookups against the reference."""
     need(name)
-    image = emuboard.default_image(emuboard.BOARDS[name].arch, {"text3k.txt": TEXT_3K.encode()})
+    sample = PARITY["default"][1]()
+    image = emuboard.default_image(emuboard.BOARDS[name].arch, {"text3k.txt": TEXT_3K.encode(),
+                                                                "default.jsonl": jsonl(sample)})
     ref = reference.load(MODEL)
     for mode in ("file", "buf"):  # a fresh board each: the import's heap is counted in both
         with emuboard.Board(name, image, heap=emuboard.HEAP_ESP32) as b:
             out = b.run_file(PROGRAMS / "heap.py", "/rom/model.m2v", "/rom/text3k.txt", mode)
+            if mode == "file":
+                par = b.run_file(PROGRAMS / "parity.py", "/rom/model.m2v", "file", "default", "/rom/default.jsonl")
+                compare(par, sample, expected.crcs(sample), f"{name} parity file/default, 100 KiB heap", report)
+                assert "impl tok=native pool=native tables=file" in par, par[-300:]
+                assert "cache slots=64 ways=4" in par, par[-300:]
         assert out.strip().endswith("heap: ok"), out[-500:]
         fig = {k: int(v) for k, v in re.findall(r"(\w+)=(-?\d+)", out)}
         assert fig["chars"] == 3000 and fig["v0"] == int(ref.embed(TEXT_3K)[0])

@@ -61,14 +61,15 @@ def spend(tk, m, spare):
     if nn < 65536 and spare >= 2 * (_GROUPS + base):
         g = _GROUPS
         spare -= 2 * (g + base)
+    paged = getattr(nodes, "head", 0) is None  # NODES a FileSection (m2v/_load.py sets head)
     h = 0
-    if getattr(nodes, "head", 0) is None and m.cache.sm >= _HEAD_SLOTS - 1:  # NODES a FileSection
+    if paged and m.cache.sm >= _HEAD_SLOTS - 1:
         h = min(_HEAD, spare, nn) & ~63
         h = h if h >= 256 else 0
         spare -= h
     row = 4 + m.dims  # a row slot's bytes
     rows = 0
-    if m.cache and (getattr(nodes, "head", 0) is not None or m.cache.sm >= _ROW_SLOTS - 1):
+    if m.cache and (not paged or m.cache.sm >= _ROW_SLOTS - 1):
         rows = _RCACHE
         while rows < m.n_centroids:
             rows <<= 1

@@ -9,7 +9,8 @@
 # Prints per text the CRC-32 of its token ids (int32 little-endian) and of its
 # vector (int16) as 16 hex digits, or "!Exc: msg"; then "loops L,..." (what drove
 # the embeds: model.impl["loop"]), "impl tok=K pool=K
-# tables=buf|file" (which implementation ran), last "parity: N texts". The host computes the same CRCs from tokenizers and
+# tables=buf|file" (which implementation ran), in file mode "cache slots=K ways=W" (the page
+# cache the load built), last "parity: N texts". The host computes the same CRCs from tokenizers and
 # the reference: full vectors would overflow the emulated UART.
 import gc
 import json
@@ -49,4 +50,6 @@ with open(texts_path) as f:
 print("loops " + ",".join(sorted(loops)))
 tables = "file" if model.cache and model.ram_tables < model.ram_need else "buf"
 print("impl tok=%s pool=%s tables=%s" % (model.impl["tok"], model.impl["pool"], tables))
+if model.cache:
+    print("cache slots=%d ways=%d" % (model.cache.sm + 1, 1 << model.cache.wsh))
 print("parity: %d texts" % n)
