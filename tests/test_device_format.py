@@ -1,4 +1,4 @@
-"""The device's model reader (m2v/_load.py) agrees with the host writer (host_tools/binfmt.py), field by field.
+"""The device's model reader (m2v/_header.py and m2v/_load.py) agrees with the host writer (host_tools/binfmt.py), field by field.
 
 Run on the device (the unix MicroPython): the device parses a header written
 by ``binfmt.pack_header`` with every field distinct, through its own struct
@@ -6,8 +6,8 @@ string, and prints every value; it parses the default model's section table
 with its own reader; and it loads the default model in buffer and file mode
 and prints every header field it keeps and every section it holds. The host
 compares each with binfmt's writer inputs and its own parse. The index names
-in _load.py (``_H_<FIELD>``, the section ids) are checked against binfmt's
-names too.
+in _header.py (``_H_<FIELD>``) and the section ids of both are checked against
+binfmt's names too.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from test_format import distinct_header
 from host_tools import binfmt as bf
 
 LOAD = DEVICE / "m2v" / "_load.py"
+HEADER = DEVICE / "m2v" / "_header.py"
 
 
 def device_json(code: str) -> object:
@@ -35,8 +36,8 @@ def test_device_header_struct_reads_every_field_the_writer_wrote():
     h = distinct_header()
     raw = bf.pack_header(h)
     got = device_json(
-        "import json, struct\nfrom m2v import _load\n"
-        f"h = struct.unpack_from(_load.HEADER, {raw!r}, 0)\n"
+        "import json, struct\nfrom m2v import _header\n"
+        f"h = struct.unpack_from(_header.HEADER, {raw!r}, 0)\n"
         "print(json.dumps([v.decode() if isinstance(v, bytes) else v for v in h]))\n"
     )
     want = [v.decode() if isinstance(v, bytes) else v for v in astuple(h)]
@@ -46,12 +47,12 @@ def test_device_header_struct_reads_every_field_the_writer_wrote():
 
 def test_device_header_indices_name_the_writers_fields():
     names = [f.name for f in fields(bf.Header)]
-    consts = dict(re.findall(r"^_H_(\w+) = const\((\d+)\)", LOAD.read_text(), re.M))
-    assert consts, "no _H_ constants in _load.py"
+    consts = dict(re.findall(r"^_H_(\w+) = const\((\d+)\)", HEADER.read_text(), re.M))
+    assert consts, "no _H_ constants in _header.py"
     for name, index in consts.items():
         assert names[int(index)] == name.lower(), (name, index)
-    assert re.search(rf"^_HEADER_SIZE = const\({bf.HEADER_SIZE}\)$", LOAD.read_text(), re.M)
-    keep = device_json("import json\nfrom m2v import _load\nprint(json.dumps(_load.KEEP))\n")
+    assert re.search(rf"^_HEADER_SIZE = const\({bf.HEADER_SIZE}\)$", HEADER.read_text(), re.M)
+    keep = device_json("import json\nfrom m2v import _header\nprint(json.dumps(_header.KEEP))\n")
     for i, name in enumerate(keep):
         assert name is None or names[i] == name, (i, name)
 
@@ -61,16 +62,22 @@ def test_device_section_ids_are_the_writers():
     for sid, name in bf.SECTION_NAMES.items():
         assert int(consts[name]) == sid, name
     assert int(consts["N_SECTIONS"]) == len(bf.SECTION_NAMES)
+    copies = dict(re.findall(r"^_([A-Z_]+) = const\((\d+)\)", HEADER.read_text(), re.M))
+    ids = {name: sid for sid, name in bf.SECTION_NAMES.items()} | {"N_SECTIONS": len(bf.SECTION_NAMES)}
+    both = set(copies) & set(ids)
+    assert both, "no section ids in _header.py"
+    for name in both:  # _header.py's copies of the ids it uses
+        assert int(copies[name]) == ids[name], name
 
 
 def test_device_section_table_equals_the_hosts():
     buf = MODEL.read_bytes()
     h, secs = bf.check(buf)
     got = device_json(
-        "import json\nfrom m2v import _load\n"
+        "import json\nfrom m2v import _header\n"
         f"f = open({str(MODEL)!r}, 'rb')\n"
         f"f.seek({bf.HEADER_SIZE})\n"
-        f"t = _load.table(f.read({h.header_size - bf.HEADER_SIZE}), {h.header_size}, {len(buf)})\n"
+        f"t = _header.table(f.read({h.header_size - bf.HEADER_SIZE}), {h.header_size}, {len(buf)})\n"
         "print(json.dumps(t))\n"
     )
     assert got[0] is None
@@ -82,8 +89,8 @@ def test_device_load_keeps_the_writers_values():
     h, secs = bf.check(buf)
     code = f"""
 import json, m2v
-from m2v import _load
-keep = [k for k in _load.KEEP if k]
+from m2v import _header
+keep = [k for k in _header.KEEP if k]
 out = {{}}
 for mode in ("buf", "file"):
     m = m2v.load({str(MODEL)!r}, mode=mode)

@@ -78,13 +78,13 @@ def test_unix_port_reports_x64():
     assert (abi.arch, abi.abi) == ("x64", "6.3")
 
 
-# The package's C core lookup (m2v/tok.py, native()) run on the unix port for every architecture a
+# The package's C core lookup (m2v/_setup.py, native()) run on the unix port for every architecture a
 # board can report: its sys.implementation._mpy and its imports stand in, the files it may import are
 # those the root package.json installs (m2v/_native_<arch>.mpy for each of ARCHS). It prints, per
 # _mpy value, the modules it tried and the one it took.
 LOOKUP = """
 import json, sys
-from m2v import tok
+from m2v import _setup, tok
 installed = set({installed!r})
 out = {{}}
 for mpy in {values!r}:
@@ -100,9 +100,9 @@ for mpy in {values!r}:
         if name not in installed:
             raise ImportError("no module named " + name)
         Sys.modules[name] = name  # what sys.modules holds once the import ran
-    tok.sys, tok.__import__, tok.C = Sys, imp, None
-    out[mpy] = [tried, tok.native() or None]
-tok.sys, tok.C = sys, None
+    _setup.sys, _setup.__import__, tok.C = Sys, imp, None
+    out[mpy] = [tried, _setup.native() or None]
+_setup.sys, tok.C = sys, None
 print(json.dumps(out))
 """
 

@@ -114,12 +114,14 @@ def _class_api(cls: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> tuple[set
             m, a = _class_api(classes[name], classes)
             methods |= m
             attrs |= a
-    if cls.name == "Model":  # the loader (m2v/_load.py) sets the model's fields: m.x = ..., and the header's KEEP
-        load = ast.parse((PKG / "_load.py").read_text())
-        attrs |= _stores(load, "m")
-        for n in ast.walk(load):
-            if isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "KEEP" for t in n.targets):
-                attrs |= {e.value for e in ast.walk(n.value) if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+    if cls.name == "Model":  # the loader (m2v/_load.py, m2v/_header.py) sets the model's fields: m.x = ..., and KEEP's
+        for mod in ("_load.py", "_header.py"):
+            load = ast.parse((PKG / mod).read_text())
+            attrs |= _stores(load, "m")
+            for n in ast.walk(load):
+                if isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "KEEP" for t in n.targets):
+                    attrs |= {e.value for e in ast.walk(n.value)
+                              if isinstance(e, ast.Constant) and isinstance(e.value, str)}  # fmt: skip
     return methods, attrs
 
 

@@ -10,7 +10,7 @@ flash puts it there), else model.m2v in a lib folder of sys.path (/lib/model.m2v
 where mpremote mip installs firmware_assets/package.json).
 """
 
-from .model import _LOADING, Model, _enter, _leave
+from .model import _LOADING, Model, _enter, _leave, _once
 
 __version__ = "0.1.0"  # the release (host_tools.__version__; tests/test_release.py)
 
@@ -44,10 +44,9 @@ def use(kind=None):
     # Index and Classifier together: "native", the C core (ValueError, with the reason,
     # where it does not load); "py", the pure-Python twins (bit-identical: the oracle);
     # None (the default), the C core where it loads, else the twins, said in one line at
-    # the next load and in model.impl. Models loaded before and after run it.
-    from . import tok
-
-    tok.select(kind)
+    # the next load and in model.impl. Models loaded before and after run it. One at a time
+    # with the loads (m2v/_setup.py's select, imported for the call).
+    _one(_once, "select", kind)
 
 
 def _one(f, *a):

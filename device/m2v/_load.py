@@ -1,6 +1,7 @@
-# Loading a model binary (docs/FORMAT.md §1-2): header, section table, CRC-32
-# and the structural checks. m2v.model imports this module for one load and
-# then drops it, so its code and messages do not stay in the heap.
+# Loading a model binary (docs/FORMAT.md): m2v/_header.py's checks of the header, the section
+# table and the CRC-32, then the sections, in place or through file mode's page cache, and
+# ram='s plan. m2v.model imports this module for one load and then drops it (and the header's
+# module before the sections are read), so their code and messages do not stay in the heap.
 #
 # check_crc=False trusts the file's contents: the header, the section table,
 # the section sizes, the integer bounds and the ADDED table are still checked
@@ -8,30 +9,10 @@
 # ValueError, centroid rows are range-checked), so a damaged file cannot hang
 # the board or read outside the model; but damage inside the trie, the records
 # or the centroids can then give a wrong vector. The CRC is the integrity guard.
-# Twin by design: the streamed CRC-32 below is _open.crc_of's (importing _open.py
-# during a load costs 512 B of the smallest heap a load works in).
 import struct
 from array import array
 
 from micropython import const
-
-# The header (docs/FORMAT.md §1), its fields in file order; the names of the
-# indices are host_tools/binfmt.py's Header fields (tests/test_device_format.py
-# checks both against it, on the device).
-HEADER = "<4sHHIIHHHHIIiHHIHBBBBBBBBBBBBHI"
-_HEADER_SIZE = const(64)
-_H_VERSION = const(1)
-_H_HEADER_SIZE = const(2)
-_H_FILE_SIZE = const(3)
-_H_CRC32 = const(4)
-_H_N_SECTIONS = const(6)
-_H_N_RECORDS = const(10)
-_H_MULT_MAX = const(28)
-_H_N_NODES = const(29)
-# the fields kept as Model attributes, by index (the others are checked here, not kept)
-KEEP = (None, None, None, None, None, None, None, "dims", "n_centroids", None, None, "unk_id", "max_length",
-        None, "pretrunc_chars", "max_word_chars", "id_bits", "map_bits", "weight_bits", "rec_bits", "esc_base",
-        "norm_bits", "out_shift", "h_shift", "g_shift", "t_shift", "sample_bytes")  # fmt: skip
 
 # section ids (docs/FORMAT.md §2; host_tools/binfmt.py)
 _ASCII = const(1)
@@ -129,9 +110,9 @@ def _auto():
     f = _free()
     if f <= _LEAVE:  # nothing is spent (and tok.py is not imported beside the loader)
         return 0
-    from . import tok
+    from . import _setup, tok
 
-    code = tok._code()
+    code = _setup._code()  # (m2v/model.py drops _setup after the load)
     return share(f - (0 if tok.C else code), code)
 
 
@@ -139,11 +120,11 @@ def page_cache(f, k, d):
     # model.PageCache for file f, k slots (a power of two, at least 4) and rows of d bytes:
     # every slot empty (tag -1); from model.WAYS_FROM to below model.DIRECT slots, sets of
     # model.WAYS ways, each set's next way 0 (scripts/file_reads.py builds its caches here too)
-    from .model import DIRECT, PS, WAYS, WAYS_FROM, PageCache
+    from .model import DIRECT, PS, WAYS, WAYS_FROM, PageCache, _array
 
     pc = PageCache()
     w = 2 if WAYS_FROM <= k < DIRECT else 0  # log2 of WAYS (4)
-    t = array("i", bytes(4 * (k + (k // WAYS if w else 0))))  # one block
+    t = _array("i", k + (k // WAYS if w else 0))  # one block
     for s in range(k):
         t[s] = -1
     pc.file, pc.tags, pc.buf, pc.sm, pc.wsh, pc.row = f, t, bytearray(k << PS), k - 1, w, bytearray(d)
@@ -167,19 +148,6 @@ def _free():
     return gc.mem_free()
 
 
-def table(t, hs, total):
-    # The section table (§1): _N_SECTIONS entries u16 id, u16 0, u32 offset,
-    # u32 size, after the header of hs bytes in a file of total bytes; returns
-    # (offset, size) by section id.
-    secs = [None] * (_N_SECTIONS + 1)
-    for i in range(_N_SECTIONS):
-        sid, zero, off, n = struct.unpack_from("<HHII", t, 12 * i)
-        if zero or not 0 < sid <= _N_SECTIONS or secs[sid] or off < hs or off + n > total or off & 3:
-            raise _err("bad section table entry %d" % i)
-        secs[sid] = (off, n)
-    return secs
-
-
 def init(m, src, check_crc, mode, ram=None):
     m.cache = None  # file mode: the page cache (model.PageCache), holding the file
     m.ram_tables = m.ram_need = m.cache_bytes = 0  # file mode: tables read into RAM, their size, page cache
@@ -188,46 +156,31 @@ def init(m, src, check_crc, mode, ram=None):
         raise ValueError("mode must be 'buf' or 'file'")
     if ram is not None and (not isinstance(ram, int) or ram < 0):
         raise ValueError("ram must be None or an int >= 0")
-    if src is None:
-        import os
-        import sys
+    import gc
 
-        from . import DEFAULT_PATHS
+    from . import _header as hd
+    from .model import _drop
 
-        # then model.m2v in each lib folder of sys.path, where mip installs
-        # the model package (the first "/lib" entry not in /rom, as mip picks)
-        paths = list(DEFAULT_PATHS)
-        paths += [d + "/model.m2v" for d in sys.path if d.endswith("/lib") and not d.startswith("/rom")]
-        for p in paths:
-            try:
-                os.stat(p)
-                src = p
-                break
-            except OSError:
-                pass
-        if src is None:
-            raise OSError("no model: flash one to " + " or ".join(paths))
-    if isinstance(src, str):
-        f = open(src, "rb")
-        if mode == "buf" or mode is None and src.startswith("/rom/"):
-            try:
-                src = memoryview(f)  # ROMFS: zero-copy view of flash
-            except TypeError:
-                src = f.read()
-            f.close()
-        else:
-            src = f
     try:
-        _init(m, src, check_crc, ram)
-    except ModelError as e:
-        _close(src)
-        raise ValueError(e.args[0]) from None
-    except (IndexError, KeyError, ValueError) as e:
-        _close(src)
-        raise ValueError("corrupt m2v model: inconsistent tables (%s)" % type(e).__name__) from None
-    except BaseException:
-        _close(src)
-        raise
+        src = hd.source(src, mode)  # (no model: OSError, nothing opened)
+        try:
+            f, src, secs, mult_max = hd.check(m, src, check_crc)
+            hd = None
+            _drop("_header")  # before the sections are read: its code leaves the heap, and the
+            gc.collect()  # sections' objects take its place rather than the heap above it
+            _init(m, f, src, secs, mult_max, ram)
+        except ModelError as e:
+            _close(src)
+            raise ValueError(e.args[0]) from None
+        except (IndexError, KeyError, ValueError) as e:
+            _close(src)
+            raise ValueError("corrupt m2v model: inconsistent tables (%s)" % type(e).__name__) from None
+        except BaseException:
+            _close(src)
+            raise
+    finally:
+        hd = None
+        _drop("_header")
 
 
 def _close(src):
@@ -235,91 +188,13 @@ def _close(src):
         src.close()
 
 
-def _init(m, src, check_crc, ram):
-    if hasattr(src, "readinto"):
-        f = src
-        f.seek(0, 2)
-        total = f.tell()
-        f.seek(0)
-        b = f.read(_HEADER_SIZE) or b""
-    else:
-        f = None
-        src = memoryview(src)
-        total = len(src)
-        b = src[:_HEADER_SIZE]
-    # header (§1)
-    if len(b) < _HEADER_SIZE:
-        raise ModelError("not an m2v model: %d bytes is shorter than the 64-byte header" % total)
-    if bytes(b[:4]) != b"M2VB":
-        raise ModelError("not an m2v model: magic %r, expected b'M2VB'" % bytes(b[:4]))
-    h = struct.unpack_from(HEADER, b, 0)
-    if h[_H_VERSION] != 1:
-        raise ModelError("unsupported m2v format version %d; this reader supports version 1" % h[_H_VERSION])
-    size = h[_H_FILE_SIZE]
-    if total < size:
-        raise ModelError("truncated m2v model: %d bytes, header says %d" % (total, size))
-    if total > size:
-        raise _err("%d bytes of trailing data" % (total - size))
-    m.crc = h[_H_CRC32]  # lets an index refuse queries embedded with another model
-    if check_crc:
-        # the streamed CRC and the open/mode logic above are also in _open.py
-        # (m2v.index's): the loader keeps its own, as importing _open.py during
-        # a load costs 512 B of the smallest heap a load works in
-        # (tests/test_device_memory.py)
-        try:
-            from binascii import crc32
-        except ImportError:  # a port built without binascii.crc32
-            from ._crc import crc32
-        if f:
-            b = bytearray(512)
-            n = total - 16
-            f.seek(16)
-            c = 0
-            while n >= 512:
-                f.readinto(b)
-                c = crc32(b, c)
-                n -= 512
-            c = crc32(f.read(n), c)
-            b = None
-        else:
-            c = crc32(src[16:])
-        c &= 0xFFFFFFFF
-        if c != h[_H_CRC32]:
-            raise _err("CRC-32 %08x does not match the header's %08x" % (c, h[_H_CRC32]))
-    hs = h[_H_HEADER_SIZE]
-    if hs != _HEADER_SIZE + 12 * h[_H_N_SECTIONS]:
-        raise _err("header size does not match the section count")
-    if h[_H_N_SECTIONS] != _N_SECTIONS:
-        raise _err("%d sections, format version 1 has 13" % h[_H_N_SECTIONS])
-    if f:
-        f.seek(_HEADER_SIZE)
-        t = f.read(hs - _HEADER_SIZE)
-    else:
-        t = src[_HEADER_SIZE:hs]
-    secs = table(t, hs, total)
-    # header fields and section sizes, before anything is read or allocated
-    for i in range(len(KEEP)):
-        if KEEP[i]:
-            setattr(m, KEEP[i], h[i])
-    d, nn, wb, rb, sb = m.dims, h[_H_N_NODES], m.weight_bits, m.rec_bits, m.sample_bytes
-    nb, ml = m.norm_bits, m.max_length
-    if rb != m.id_bits + m.map_bits + wb or not 0 < max(m.id_bits, m.map_bits, wb) <= 17:
-        raise _err("inconsistent header fields (record bits)")
-    if sb not in (2, 4) or not 3 <= m.h_shift <= 24 or m.g_shift > 24 or m.t_shift > 24 or nn < 2:
-        raise _err("inconsistent header fields (trie)")
-    if not 0 < m.esc_base <= 60 or m.max_word_chars < 1 or d < 1 or ml < 1 or m.out_shift > 15:
-        raise _err("inconsistent header fields")
-    mult_max = h[_H_MULT_MAX]
-    if mult_max * 127 * ml >= 1 << 30 or not 0 < nb < 16 or d * ((1 << nb) - 1) ** 2 >= 1 << 30:
-        raise _err("integer bounds violated")
-    want = (0, 128, -1, -1, -1, 256, nn, (nn + 7) >> 3, (((nn - 1) >> m.h_shift) + 1) * sb, -1,
-            (((nn - 1) >> m.t_shift) + 1) * sb, (h[_H_N_RECORDS] * rb + 7) >> 3, 2 << wb,
-            d * m.n_centroids)  # fmt: skip
-    for i in range(1, _N_SECTIONS + 1):
-        n = secs[i][1]
-        if want[i] >= 0 and n != want[i] or i == _NORM_RUNS and (n % 6 or not n):
-            raise _err("section %d has %d bytes" % (i, n))
-    m.acc = array("i", bytes(4 * d))  # early: one block of 4*dims bytes while the heap is not yet fragmented
+def _init(m, f, src, secs, mult_max, ram):
+    # The second half of a load (the first: m2v/_header.py check): the sections, in place or
+    # through the page cache, the tables in RAM, the budget's plan, the ADDED tokens
+    d, wb = m.dims, m.weight_bits
+    from .model import _array
+
+    m.acc = _array("i", d)  # early: one block of 4*dims bytes while the heap is not yet fragmented
     # the sections: in place, or small ones in RAM and the rest through the page cache
     s = [None] * (_N_SECTIONS + 1)
     if f:
@@ -389,7 +264,7 @@ def _init(m, src, check_crc, ram):
             off, n = secs[i]
             f.seek(off)
             if i == _WCODES:  # int16, straight into the array
-                w = array("h", bytes(n))
+                w = _array("h", n >> 1, None)
                 f.readinto(w)
             elif n <= 256:
                 s[i] = f.read(n)

@@ -198,5 +198,12 @@ def scan():
     from . import tok
 
     if tok.kind is None:
-        tok.select(None)
+        from .model import _LOADING, _enter, _leave, _once
+
+        _enter(_LOADING)  # as m2v.use: one at a time with the loads
+        try:
+            if tok.kind is None:
+                _once("select", None)
+        finally:
+            _leave(_LOADING)
     return tok.core.scan_rows if tok.kind == "native" else _scan_py

@@ -50,6 +50,7 @@ T_ADDED = const(23)
 # it, so that Model.embed_into needs no try/finally) and model.impl (the call records itself)
 T_GUARD = const(24)
 T_IMPL = const(25)
+T_LEN = const(26)  # the entries of T
 
 # c: parameters (set once) ...
 C_HS = const(0)

@@ -197,6 +197,38 @@ def _locked(f):
     return call
 
 
+def _array(t, n, v=0):
+    # array(t) of n items, each v (None: any), in one allocation: array(t, bytes(k)) first makes
+    # the k bytes, whose hole then splits the heap beside the array (a load makes several, and
+    # the smallest heap a load and an embed work in is set by the largest free block left); a
+    # range has a length, so the array is sized once
+    a = array(t, range(n))
+    if v is not None:
+        for i in range(n):
+            a[i] = v
+    return a
+
+
+def _drop(name):
+    # m2v.<name> out of sys.modules and the package: a module that a load or m2v.use imports
+    # for once (m2v/_load.py, _header.py, _setup.py), whose code then leaves the heap
+    if sys.modules.pop(_PKG + "." + name, None):
+        delattr(sys.modules[_PKG], name)
+
+
+def _once(f, *a):
+    # m2v/_setup.py's function f(*a), the module imported for the call and dropped after:
+    # m2v.use's select, the choice a scan of rows makes before any load (m2v/_rows.py),
+    # m2v.tok.native's lookup
+    from . import _setup as s
+
+    try:
+        return getattr(s, f)(*a)
+    finally:
+        s = None
+        _drop("_setup")
+
+
 _CENTROIDS = const(13)  # the section id (docs/FORMAT.md §2), a copy of _load.py's
 
 tok = None  # m2v.tok, imported by the first load (after the loader: in its hole)
@@ -237,29 +269,38 @@ class Model:
         try:
             _load.init(self, src, check_crc, mode, ram)
         finally:
-            # drop the loader: its code and messages leave the heap
+            # drop the loader (and m2v/_setup.py, which ram=None's share may have imported):
+            # their code and messages leave the heap
             _load = None
-            del sys.modules[_PKG + "._load"]
-            delattr(sys.modules[_PKG], "_load")
-        # the tokenizer and pooling code, after the loader: in its hole
+            _drop("_load")
+            _drop("_setup")
+        # the tokenizer's code, after the loader: in its hole; then m2v/_setup.py (what runs
+        # once: the choice of the core, the tokenizer's state), dropped when done
         gc.collect()
         global tok
         from . import tok as tok
 
-        if tok.kind is None:
-            tok.select(None)  # the C core where it loads, else the twin (m2v.use)
-        if tok.note:  # the C core did not load: said once, at the load after the selection, on
-            # stderr (a board's console; the unix port's stdout stays the application's)
-            print(tok.note, file=getattr(sys, "stderr", sys.stdout))
-            tok.note = None
-        # which implementation ran the last call, per stage (README "Which
-        # implementation runs"): "tok" and "pool", "native" or "py";
-        # "loop", what drove the last embed: "native" (one C call), "py"
-        # (tok.run) or "native+py" (the C call, then tok.run from where it stopped:
-        # a damaged model's unknown normaliser kind, where tok.run raises)
-        self.impl = {"tok": tok.kind, "pool": tok.kind, "loop": None}
-        self._guard = _new_guard()  # one call at a time (above); T[GUARD] holds it too
-        self.tok = tok.Tokenizer(self)
+        gc.collect()
+        from . import _setup as s
+
+        try:
+            if tok.kind is None:
+                s.select(None)  # the C core where it loads, else the twin (m2v.use)
+            if tok.note:  # the C core did not load: said once, at the load after the selection, on
+                # stderr (a board's console; the unix port's stdout stays the application's)
+                print(tok.note, file=getattr(sys, "stderr", sys.stdout))
+                tok.note = None
+            # which implementation ran the last call, per stage (README "Which
+            # implementation runs"): "tok" and "pool", "native" or "py";
+            # "loop", what drove the last embed: "native" (one C call), "py"
+            # (tok.run) or "native+py" (the C call, then tok.run from where it stopped:
+            # a damaged model's unknown normaliser kind, where tok.run raises)
+            self.impl = {"tok": tok.kind, "pool": tok.kind, "loop": None}
+            self._guard = _new_guard()  # one call at a time (above); T[GUARD] holds it too
+            self.tok = s.tokenizer(self)
+        finally:
+            s = None
+            _drop("_setup")
         # embed_into: the C core's Entry where it is imported (m2v_native.c: no Python frame),
         # else a Python closure (_entry)
         T, c, E = self.tok.T, self.tok.c, tok.C and tok.C.Entry

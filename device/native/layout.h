@@ -29,6 +29,7 @@ enum {
     T_ADDED = 23,
     T_GUARD = 24,
     T_IMPL = 25,
+    T_LEN = 26,
 };
 enum {
     C_HS = 0,

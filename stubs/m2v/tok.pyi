@@ -1,4 +1,4 @@
-"""The tokenizer and the one switch of the hot paths' kind (device/m2v/tok.py; m2v.use)."""
+"""The tokenizer and the hot paths' kind (device/m2v/tok.py; m2v.use sets it, through m2v/_setup.py)."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ fast: Any
 note: str | None
 """The line the next model load prints when the C core did not load (kind None)."""
 
+BATCH: int
+"""Tokens queued before they are delivered to the sink."""
+
 def native() -> Any:
     """The C core's module (built-in _m2v_native, m2v._native, m2v._native_<arch>), or False (see why)."""
-
-def select(k: str | None = None) -> None:
-    """m2v.use: "native", "py" or None (the C core where it loads, else the twins, stated)."""
 
 class Tokenizer:
     """A model's tokenizer state; accel: heap the C core spends on speed."""
