@@ -76,7 +76,7 @@ _HEAD = const(1024)  # m2v/_spend.py's first KB of the head of NODES (room kept 
 # first steps: its finer samples 9 KB, GSTART 1.3 KB, 64 page slots of four ways 4.4 KB and
 # NODES's first KB: 2.6 file reads per token), never more than F - _LEAVE (so no step where
 # the share starts), and never more than the larger of _MAX_TOTAL less the C core's machine
-# code (m2v/tok.py _code(): on a board the core and the share together) and F/8. The heap
+# code (m2v/_setup.py _code(): on a board the core and the share together) and F/8. The heap
 # belongs to the application: at least 32 KiB of F stays free, about two thirds on boards
 # with room, seven eighths on a large heap; the cap keeps a board's model from taking what the
 # application may want later, while a heap of megabytes (the unix port, an ESP32-S3 with
@@ -86,11 +86,11 @@ _HEAD = const(1024)  # m2v/_spend.py's first KB of the head of NODES (room kept 
 # of 260 B): file mode at about ROMFS speed. Measured on the emulated boards (make bench
 # BOARD=..., the bench's texts in the heap): _KEEP, on a 100 KiB heap a third of F beyond
 # 16 KiB (about 19 KiB) buys the essentials and not yet 128 slots (20.4 KiB), so that the
-# package holds 38.8 KB on cortex-m0 (40.6 KB on rv32imc, 43.3 KB on xtensa: their C cores
-# are 1.8 and 4.5 KB larger); a third beyond 8 KiB bought 128 slots there (42.4 KB held, 2.2
-# reads per token). _MAX_TOTAL, on a 192 KiB heap: the package holds 62.4-65.2 KB on the four
-# boards at 1.36-1.49x ROMFS (xtensa's share is the one capped: with 44 KiB for the share
-# alone, as before, it held 69.1 KB). An explicit ram= buys more speed.
+# package holds 38.8 KB on cortex-m0 (40.6 KB on rv32imc, 40.4 KB on xtensa: their C cores
+# are 1.8 and 1.7 KB larger); a third beyond 8 KiB bought 128 slots there (42.4 KB held, 2.2
+# reads per token). _MAX_TOTAL, on a 192 KiB heap: the package holds 62.4-63.9 KB on the four
+# boards at 1.36-1.49x ROMFS (a cap on the share alone, 44 KiB, let xtensa's 21.5 KB core of
+# the time hold 69.1 KB). An explicit ram= buys more speed.
 _KEEP = const(16 * 1024)
 _CORE_SHARE = const(16 * 1024)
 _MAX_TOTAL = const(58 * 1024 + 512)
@@ -208,7 +208,7 @@ def _init(m, f, src, secs, mult_max, ram):
         m.ram_need = need
         slot = (1 << PS) + 5  # a page slot's bytes: its page, its tag, a share of its set's word (model.PageCache)
         auto = ram is None
-        if auto:  # the share of the free heap (share()) the C core will leave (m2v/tok.py _code())
+        if auto:  # the share of the free heap (share()) the C core will leave (m2v/_setup.py _code())
             ram = _auto()
         # the plan: the tables to read into RAM (part) and the page cache's slots (k, a power of
         # two; a slot costs its page and its tag), spending the budget in the order below
