@@ -62,8 +62,10 @@ def test_3000_chars_in_35k_heap(mpy_dir, tmp_path, report):
 
     The smallest heap that works is reported too: 32 KiB before the per-object locks (m2v/model.py:
     about 1.5 KB more code resident on the unix port's 64-bit heap), 35,328 B with file mode's larger
-    C core and tokenizer module, 34,816 B since the load runs in two halves (m2v/_header.py, dropped
-    before the sections are read) and the run-once code (m2v/_setup.py) leaves the heap.
+    C core and tokenizer module, and since the load runs in two halves (m2v/_header.py, dropped
+    before the sections are read) and its run-once code (m2v/_setup.py) leaves the heap: a load
+    alone then works in 29,952 B, and what a 3,000-character text needs beyond it depends on how
+    the free heap splits (docs/PERFORMANCE.md).
     """
     (tmp_path / "t.txt").write_text(TEXT_3K)
     code = script_3k(tmp_path / "t.txt")

@@ -1,5 +1,5 @@
 # Table-driven CRC-32 (zlib polynomial) for ports built without
-# binascii.crc32; m2v._load and m2v._open import it only then.
+# binascii.crc32; m2v._open imports it only then.
 from array import array
 
 

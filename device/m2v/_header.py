@@ -3,14 +3,14 @@
 # runs it and drops it before it reads the sections, so that its code and messages are not in
 # the heap beside the model's tables and caches: the peak of a load is that much lower (the
 # smallest heap a load works in, tests/test_device_memory.py).
-#
-# Twin by design: the streamed CRC-32 below is _open.crc_of's (importing _open.py during a
-# load would cost its code in the smallest heap a load works in).
+# The file's opening by mode and its CRC-32 are m2v/_open.py's (an index's too): imported with
+# this module and, unless something imported it before, dropped with it.
 import struct
 
 from micropython import const
 
 from ._load import ModelError, _err
+from ._open import crc_of, open_path
 
 # The header (docs/FORMAT.md §1), its fields in file order; the names of the
 # indices are host_tools/binfmt.py's Header fields (tests/test_device_format.py
@@ -58,15 +58,7 @@ def source(src, mode):
         if src is None:
             raise OSError("no model: flash one to " + " or ".join(paths))
     if isinstance(src, str):
-        f = open(src, "rb")
-        if mode == "buf" or mode is None and src.startswith("/rom/"):
-            try:
-                src = memoryview(f)  # ROMFS: zero-copy view of flash
-            except TypeError:
-                src = f.read()
-            f.close()
-        else:
-            src = f
+        src = open_path(src, mode)
     return src
 
 
@@ -113,28 +105,7 @@ def check(m, src, check_crc):
         raise _err("%d bytes of trailing data" % (total - size))
     m.crc = h[_H_CRC32]  # lets an index refuse queries embedded with another model
     if check_crc:
-        # the streamed CRC and the open/mode logic above are also in _open.py
-        # (m2v.index's): the loader keeps its own, as importing _open.py during
-        # a load costs 512 B of the smallest heap a load works in
-        # (tests/test_device_memory.py)
-        try:
-            from binascii import crc32
-        except ImportError:  # a port built without binascii.crc32
-            from ._crc import crc32
-        if f:
-            b = bytearray(512)
-            n = total - 16
-            f.seek(16)
-            c = 0
-            while n >= 512:
-                f.readinto(b)
-                c = crc32(b, c)
-                n -= 512
-            c = crc32(f.read(n), c)
-            b = None
-        else:
-            c = crc32(src[16:])
-        c &= 0xFFFFFFFF
+        c = crc_of(f or src, total)
         if c != h[_H_CRC32]:
             raise _err("CRC-32 %08x does not match the header's %08x" % (c, h[_H_CRC32]))
     hs = h[_H_HEADER_SIZE]

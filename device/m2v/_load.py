@@ -157,7 +157,9 @@ def init(m, src, check_crc, mode, ram=None):
     if ram is not None and (not isinstance(ram, int) or ram < 0):
         raise ValueError("ram must be None or an int >= 0")
     import gc
+    import sys
 
+    opened = __name__[:-5] + "_open" in sys.modules  # m2v/_open.py, which _header.py imports
     from . import _header as hd
     from .model import _drop
 
@@ -167,7 +169,9 @@ def init(m, src, check_crc, mode, ram=None):
             f, src, secs, mult_max = hd.check(m, src, check_crc)
             hd = None
             _drop("_header")  # before the sections are read: its code leaves the heap, and the
-            gc.collect()  # sections' objects take its place rather than the heap above it
+            if not opened:  # sections' objects take its place rather than the heap above it
+                _drop("_open")
+            gc.collect()
             _init(m, f, src, secs, mult_max, ram)
         except ModelError as e:
             _close(src)
@@ -181,6 +185,8 @@ def init(m, src, check_crc, mode, ram=None):
     finally:
         hd = None
         _drop("_header")
+        if not opened:
+            _drop("_open")
 
 
 def _close(src):

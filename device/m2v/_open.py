@@ -1,7 +1,6 @@
-# Opening an m2v file (an index, or any other reader's) by path and mode, and
-# its CRC-32: m2v.index uses these. Twin by design: the model loader (_load.py)
-# keeps an inline copy of both: importing this module during a load costs 512 B of
-# the smallest heap a load works in (tests/test_device_memory.py).
+# Opening an m2v file (a model, an index, or any other reader's) by path and mode,
+# and its CRC-32: the model loader's first half (m2v/_header.py) and m2v/_rows.py use
+# these.
 
 
 def open_path(path, mode):
