@@ -86,9 +86,9 @@ _HEAD = const(1024)  # m2v/_spend.py's first KB of the head of NODES (room kept 
 # of 260 B): file mode at about ROMFS speed. Measured on the emulated boards (make bench
 # BOARD=..., the bench's texts in the heap): _KEEP, on a 100 KiB heap a third of F beyond
 # 16 KiB (about 19 KiB) buys the essentials and not yet 128 slots (20.4 KiB), so that the
-# package holds 38.8 KB on cortex-m0 (40.6 KB on rv32imc, 40.4 KB on xtensa: their C cores
+# package holds 38.8 KB on cortex-m0 (40.7 KB on rv32imc, 40.4 KB on xtensa: their C cores
 # are 1.8 and 1.7 KB larger); a third beyond 8 KiB bought 128 slots there (42.4 KB held, 2.2
-# reads per token). _MAX_TOTAL, on a 192 KiB heap: the package holds 62.4-63.9 KB on the four
+# reads per token). _MAX_TOTAL, on a 192 KiB heap: the package holds 62.4-64.0 KB on the four
 # boards at 1.36-1.49x ROMFS (a cap on the share alone, 44 KiB, let xtensa's 21.5 KB core of
 # the time hold 69.1 KB). An explicit ram= buys more speed.
 _KEEP = const(16 * 1024)
