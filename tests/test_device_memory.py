@@ -82,6 +82,28 @@ def test_3000_chars_in_35k_heap(mpy_dir, tmp_path, report):
     assert (got["v0"], got["v1"]) == (int(want[0]), int(want[1]))
 
 
+def test_load_and_a_sentence_in_31k_heap(mpy_dir, report):
+    """Import, a file-mode load and a sentence's embed work in a 31 KiB heap, the vector the reference's.
+
+    A load's peak is its code beside the model's objects: m2v/_header.py's checks are dropped before
+    the sections are read and m2v/_setup.py runs once after the loader is dropped (32,256 B was the
+    smallest heap when one loader module did all of it; 30,464 B since, in this script).
+    """
+    text = "turn on the kitchen lights"
+    code = f"""
+import m2v
+m = m2v.load({str(MODEL)!r}, mode="file")
+v = m.embed({text!r})
+print("v0=%d v1=%d" % (v[0], v[1]))
+"""
+    want = reference.load(MODEL).embed(text)
+    works = [k * 256 for k in range(104, 129) if run(code, mpy_dir, str(k * 256)).returncode == 0]
+    report("heap: smallest -X heapsize for import + load + embed a sentence (B)", works[0] if works else "> 32K")
+    assert works and works[0] <= 31 * 1024
+    got = figures(run(code, mpy_dir, "31K"))
+    assert (got["v0"], got["v1"]) == (int(want[0]), int(want[1]))
+
+
 def test_million_characters_within_64k_beyond_text(mpy_dir):
     """A 1,000,000-character text embeds in a heap of the text's size plus 64 KiB (package and model included)."""
     code = f"""
