@@ -159,34 +159,33 @@ def init(m, src, check_crc, mode, ram=None):
     import gc
     import sys
 
-    opened = __name__[:-5] + "_open" in sys.modules  # m2v/_open.py, which _header.py imports
+    from .model import _PKG, _drop
+
+    opened = _PKG + "._open" in sys.modules  # m2v/_open.py, which _header.py imports
     from . import _header as hd
-    from .model import _drop
 
     try:
-        src = hd.source(src, mode)  # (no model: OSError, nothing opened)
         try:
+            src = hd.source(src, mode)  # (no model: OSError, nothing opened)
             f, src, secs, mult_max = hd.check(m, src, check_crc)
+        finally:
+            # before the sections are read: the first half's code leaves the heap, and the
+            # sections' objects take its place rather than the heap above it
             hd = None
-            _drop("_header")  # before the sections are read: its code leaves the heap, and the
-            if not opened:  # sections' objects take its place rather than the heap above it
+            _drop("_header")
+            if not opened:
                 _drop("_open")
-            gc.collect()
-            _init(m, f, src, secs, mult_max, ram)
-        except ModelError as e:
-            _close(src)
-            raise ValueError(e.args[0]) from None
-        except (IndexError, KeyError, ValueError) as e:
-            _close(src)
-            raise ValueError("corrupt m2v model: inconsistent tables (%s)" % type(e).__name__) from None
-        except BaseException:
-            _close(src)
-            raise
-    finally:
-        hd = None
-        _drop("_header")
-        if not opened:
-            _drop("_open")
+        gc.collect()
+        _init(m, f, src, secs, mult_max, ram)
+    except ModelError as e:
+        _close(src)
+        raise ValueError(e.args[0]) from None
+    except (IndexError, KeyError, ValueError) as e:
+        _close(src)
+        raise ValueError("corrupt m2v model: inconsistent tables (%s)" % type(e).__name__) from None
+    except BaseException:
+        _close(src)
+        raise
 
 
 def _close(src):

@@ -8,7 +8,7 @@ import sys
 from micropython import const
 
 from . import tok
-from .model import _array
+from .model import _array, _drop
 
 _PKG = __name__[:-7]  # "m2v"
 
@@ -69,6 +69,7 @@ _C_LEN = const(63)
 _ADDED = const(4)
 _SYMMAP = const(5)
 _CENTROIDS = const(13)
+_BATCH = const(64)  # tokens queued before they are delivered (OUT's room beside one word's)
 
 # The C core, looked up once; the first that imports wins: the built-in _m2v_native
 # (firmware built with device/native as a user C module: docs/CUSTOM_FIRMWARE.md),
@@ -179,7 +180,7 @@ def tokenizer(m):
     # the C core spends of the budget the loader left (m.ram_left: m2v/_spend.py)
     tk = tok.Tokenizer(m)
     mwc = m.max_word_chars
-    tk.out = _array("i", mwc + tok.BATCH + 2)
+    tk.out = _array("i", mwc + _BATCH + 2)
     tk.c = _array("i", _C_LEN)
     T = tk.T = [None] * _T_LEN
     T[_T_WORD] = bytearray(4 * mwc + 8)
@@ -203,7 +204,7 @@ def tokenizer(m):
     c = tk.c
     c[_C_HS], c[_C_GS], c[_C_TS], c[_C_SB] = m.h_shift, m.g_shift, m.t_shift, m.sample_bytes
     c[_C_ESC], c[_C_RB], c[_C_MWC] = m.esc_base, m.rec_bits, mwc
-    c[_C_MAXLEN], c[_C_LIMIT], c[_C_ROOM] = m.max_length, m.pretrunc_chars, tok.BATCH - 1
+    c[_C_MAXLEN], c[_C_LIMIT], c[_C_ROOM] = m.max_length, m.pretrunc_chars, _BATCH - 1
     c[_C_NREC] = len(m.records)
     c[_C_NRUNS] = len(m.runs) // 6
     if pc:  # file mode: the cache's slots, the records' and the centroids' file offsets (C core)
@@ -214,9 +215,11 @@ def tokenizer(m):
     spare = m.ram_left if tok.kind == "native" else 0  # what the budget leaves (m2v/_load.py)
     if spare > 0:
         # m2v/_spend.py decides and allocates, then leaves the heap (as _load.py does)
-        name = _PKG + "._spend"
-        __import__(name)
-        sys.modules[name].spend(tk, m, spare)
-        del sys.modules[name]
-        delattr(sys.modules[_PKG], "_spend")
+        from . import _spend
+
+        try:
+            _spend.spend(tk, m, spare)
+        finally:
+            _spend = None
+            _drop("_spend")
     return tk

@@ -90,9 +90,9 @@ def spend(tk, m, spare):
         if x > 0:
             h += x
             spare -= x
-    while rows and rows * (4 + m.dims) > spare:
+    while rows and rows * row > spare:
         rows = rows >> 1 if rows > _RCACHE else 0
-    spare -= rows * (4 + m.dims)
+    spare -= rows * row
     # bytearrays, allocated in place (array(t, bytes(n)) would first make a temporary
     # copy of n bytes, whose hole then splits the free heap the application gets), the
     # largest first
@@ -105,7 +105,7 @@ def spend(tk, m, spare):
             g = _GROUPS if g > _GROUPS else 0
     while rows:
         try:
-            rc = tk.T[_T_RCACHE] = bytearray(rows * (4 + m.dims))
+            rc = tk.T[_T_RCACHE] = bytearray(rows * row)
             break
         except MemoryError:
             rows = rows >> 1 if rows > _RCACHE else 0
@@ -113,7 +113,7 @@ def spend(tk, m, spare):
         for k in range(4 * rows):
             rc[k] = 255  # empty: the tags -1
         tk.c[_C_NRC] = rows
-        tk.accel += rows * (4 + m.dims)
+        tk.accel += rows * row
     if h:
         try:
             b = bytearray(h)

@@ -21,8 +21,6 @@ _C_I = const(22)
 _C_END = const(24)
 # ---- end of layout
 
-BATCH = const(64)  # tokens queued before they are delivered, besides one word's (OUT's room)
-_BATCH = const(BATCH)
 
 C = None  # the C core's module, False where none loads; None: not looked up yet (_setup.native)
 why = None  # why none loads, for model.impl and the line printed at load

@@ -19,9 +19,6 @@ fast: Any
 note: str | None
 """The line the next model load prints when the C core did not load (kind None)."""
 
-BATCH: int
-"""Tokens queued before they are delivered to the sink."""
-
 def native() -> Any:
     """The C core's module (built-in _m2v_native, m2v._native, m2v._native_<arch>), or False (see why)."""
 
