@@ -53,7 +53,9 @@ gc.collect()
 a2 = gc.mem_alloc()
 v = m.embed(open({str(text_path)!r}).read())
 gc.collect()
-print("base=%d imported=%d loaded=%d embedded=%d v0=%d v1=%d" % (a0, a1, a2, gc.mem_alloc(), v[0], v[1]))
+# native=1: the C core ran the whole embed (a fallback to the twins would hold other code)
+print("base=%d imported=%d loaded=%d embedded=%d v0=%d v1=%d native=%d" % (a0, a1, a2, gc.mem_alloc(), v[0], v[1],
+      m.impl == {{"tok": "native", "pool": "native", "loop": "native"}}))
 """
 
 
@@ -71,7 +73,7 @@ def test_3000_chars_in_35k_heap(mpy_dir, tmp_path, report):
     code = script_3k(tmp_path / "t.txt")
     want = reference.load(MODEL).embed(TEXT_3K)
     big = figures(run(code, mpy_dir, "2M"))
-    assert (big["v0"], big["v1"]) == (int(want[0]), int(want[1]))
+    assert (big["v0"], big["v1"], big["native"]) == (int(want[0]), int(want[1]), 1)
     report("heap: gc.mem_alloc after start / import m2v / load (file) / embed 3,000 chars (B)",
            f"{big['base']} / {big['imported']} / {big['loaded']} / {big['embedded']}")  # fmt: skip
     # smallest heap that works, in 512-byte steps (fragmentation makes it not quite monotonic)
@@ -79,7 +81,7 @@ def test_3000_chars_in_35k_heap(mpy_dir, tmp_path, report):
     report("heap: smallest -X heapsize for import + load + embed 3,000 chars (B)", works[0] if works else "> 48K")
     assert works and works[0] <= 35 * 1024
     got = figures(run(code, mpy_dir, "35K"))
-    assert (got["v0"], got["v1"]) == (int(want[0]), int(want[1]))
+    assert (got["v0"], got["v1"], got["native"]) == (int(want[0]), int(want[1]), 1)
 
 
 def test_load_and_a_sentence_in_31k_heap(mpy_dir, report):
@@ -94,14 +96,14 @@ def test_load_and_a_sentence_in_31k_heap(mpy_dir, report):
 import m2v
 m = m2v.load({str(MODEL)!r}, mode="file")
 v = m.embed({text!r})
-print("v0=%d v1=%d" % (v[0], v[1]))
+print("v0=%d v1=%d native=%d" % (v[0], v[1], m.impl == {{"tok": "native", "pool": "native", "loop": "native"}}))
 """
     want = reference.load(MODEL).embed(text)
     works = [k * 256 for k in range(104, 129) if run(code, mpy_dir, str(k * 256)).returncode == 0]
     report("heap: smallest -X heapsize for import + load + embed a sentence (B)", works[0] if works else "> 32K")
     assert works and works[0] <= 31 * 1024
     got = figures(run(code, mpy_dir, "31K"))
-    assert (got["v0"], got["v1"]) == (int(want[0]), int(want[1]))
+    assert (got["v0"], got["v1"], got["native"]) == (int(want[0]), int(want[1]), 1)
 
 
 def test_million_characters_within_64k_beyond_text(mpy_dir):
